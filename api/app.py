@@ -1,0 +1,48 @@
+"""The REST application: every router, the error envelope, middleware, served at /api/v1."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from api.context import AppContext
+from api.errors import EXCEPTION_HANDLERS
+from api.middleware import build_middleware
+from api.routes import (
+    admin,
+    auth,
+    datasets,
+    jobs,
+    meeting_messages,
+    meetings,
+    notifications,
+    projects,
+    system,
+    tasks,
+    uploads,
+    users,
+)
+from api.routing import Endpoint
+
+ROUTERS = [
+    system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
+    meeting_messages.router, tasks.router, notifications.router, uploads.router,
+    datasets.router, jobs.router,
+]
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [endpoint for router in ROUTERS for endpoint in router.endpoints]
+
+
+def create_app(ctx: AppContext, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    """Build the REST app around an already-built context (no I/O happens here)."""
+    routes: list[BaseRoute] = [e.route() for e in all_endpoints()]
+    routes.extend(extra_routes or [])
+    app = Starlette(
+        routes=routes,
+        middleware=build_middleware(ctx),
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    app.state.ctx = ctx
+    return app

@@ -1,0 +1,41 @@
+"""What a request handler can reach: built once by the composition root, held on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from core.jobqueue import JobQueue
+from core.objects import ObjectStorage
+from core.passwords import PasswordHasher
+from core.revocations import TokenRevocations
+from core.settings import Settings
+from core.store.stores import Stores
+from core.tokens import TokenService
+from realtime.emitter import Emitter
+
+HealthCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    stores: Stores
+    tokens: TokenService
+    passwords: PasswordHasher
+    emitter: Emitter
+    jobs: JobQueue
+    objects: ObjectStorage
+    revocations: TokenRevocations
+    redis: Any = None  # redis.asyncio.Redis when REDIS_URL is set
+    # name -> check; /health/ready runs each and names those that fail.
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def context_of(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,75 @@
+"""Jobs as the REST side sees them: creating and queuing one, and its public shape."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.context import AppContext
+from core.errors import RoomcastError, ServiceUnavailable
+from core.store.jobs import JobDoc, JobKind, JobStatus
+
+log = logging.getLogger("roomcast.api")
+
+
+class JobOut(BaseModel):
+    id: str
+    project_id: str
+    kind: JobKind
+    status: JobStatus
+    stage: str
+    progress: int
+    attempts: int
+    max_attempts: int
+    params: dict[str, Any]
+    upload_id: str | None
+    dataset_id: str | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    cancel_requested: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobDoc) -> JobOut:
+        return cls.model_validate(job.model_dump())
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    location: str
+
+
+def job_location(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}"
+
+
+async def start_job(ctx: AppContext, job: JobDoc) -> JobDoc:
+    """Store the job, then queue it; a queue that is down fails the job (and answers 503)."""
+    await ctx.stores.jobs.create(job)
+    try:
+        await ctx.jobs.enqueue(job.kind.value, job.id)
+    except ServiceUnavailable:
+        await ctx.stores.jobs.finish(job.id, None, JobStatus.FAILED, error_code="queue_unavailable",
+                                     error_message="the job queue is unavailable")
+        raise
+    await publish_job(ctx, job, "job.progress")
+    return job
+
+
+async def publish_job(ctx: AppContext, job: JobDoc, event: str, **extra: Any) -> None:
+    payload = {"job_id": job.id, "project_id": job.project_id, "kind": job.kind.value,
+               "stage": job.stage, "progress": job.progress, "status": job.status.value, **extra}
+    for room in (f"job:{job.id}", f"project:{job.project_id}"):
+        try:
+            await ctx.emitter.emit(room, event, payload)
+        except RoomcastError:
+            log.warning("could not publish %s for job %s", event, job.id)

@@ -1,0 +1,182 @@
+"""Declaring endpoints once: the handler, its inputs and outputs, and who may call it.
+
+The same declaration drives request parsing, authentication and the OpenAPI document, so the
+document cannot drift from what the routes do.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.auth import Principal, authenticate
+from api.context import AppContext, context_of
+from core.errors import BadRequest, Forbidden, ValidationFailed
+from core.models import Role
+
+B = TypeVar("B", bound=BaseModel)
+Q = TypeVar("Q", bound=BaseModel)
+Auth = Literal["none", "user", "admin"]
+
+
+class NoModel(BaseModel):
+    pass
+
+
+@dataclass
+class Call(Generic[B, Q]):
+    """Everything a handler receives, already parsed and checked."""
+
+    request: Request
+    ctx: AppContext
+    principal: Principal | None
+    body: B
+    query: Q
+    path: dict[str, str]
+
+    @property
+    def user(self) -> Principal:
+        assert self.principal is not None, "endpoint declared auth='none'"
+        return self.principal
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: Sequence[str]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    auth: Auth
+    errors: Sequence[int]
+    raw_body: str | None = None  # a content type the handler reads itself (uploads)
+    response_media: str | None = None  # a non-JSON response (downloads, metrics, docs)
+    include_in_schema: bool = True
+    description: str = ""
+
+    def route(self) -> Route:
+        return Route(self.path, self._asgi, methods=[self.method], name=self.handler.__name__)
+
+    async def _asgi(self, request: Request) -> Response:
+        ctx = context_of(request)
+        principal = None
+        if self.auth != "none":
+            principal = await authenticate(request, ctx)
+            if self.auth == "admin" and principal.role != Role.ADMIN:
+                raise Forbidden("this action needs the admin role")
+        body = await self._parse_body(request) if self.body is not None else NoModel()
+        query = (
+            _validate(self.query, dict(request.query_params), "query")
+            if self.query
+            else NoModel()
+        )
+        call: Call[Any, Any] = Call(request, ctx, principal, body, query, dict(request.path_params))
+        result = await self.handler(call)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=self.status if self.status != 200 else 204)
+        return json_response(result, self.status)
+
+    async def _parse_body(self, request: Request) -> BaseModel:
+        assert self.body is not None
+        raw = await request.body()
+        try:
+            data = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest("the body is not valid JSON", details={"position": exc.pos}) from exc
+        return _validate(self.body, data, "body")
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(details=field_errors(exc, where)) from exc
+
+
+def field_errors(exc: ValidationError, where: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [where, *err["loc"]], "type": err["type"], "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def json_response(
+    result: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    if isinstance(result, BaseModel):
+        content = result.model_dump_json(by_alias=True).encode()
+    else:
+        content = orjson.dumps(result)
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+@dataclass
+class Router:
+    """Collects endpoints; `api.app` mounts every module's router."""
+
+    prefix: str = "/api/v1"
+    tags: Sequence[str] = ()
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def add(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: Auth = "user",
+        errors: Sequence[int] = (),
+        summary: str = "",
+        raw_body: str | None = None,
+        response_media: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            doc = inspect.getdoc(handler) or ""
+            self.endpoints.append(
+                Endpoint(
+                    method=method, path=self.prefix + path, handler=handler,
+                    summary=summary or doc.split("\n", 1)[0], description=doc,
+                    tags=self.tags, body=body, query=query, response=response, status=status,
+                    auth=auth, errors=errors, raw_body=raw_body, response_media=response_media,
+                    include_in_schema=include_in_schema,
+                )
+            )
+            return handler
+
+        return register
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.add("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.add("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.add("PATCH", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.add("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.add("DELETE", path, **kw)

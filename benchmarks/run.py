@@ -1,0 +1,315 @@
+"""Benchmarks on one machine, in one run: Roomcast in one process, Roomcast in two processes
+over Redis, and plain python-socketio (benchmarks/baseline_server.py) as the baseline, under
+the same `roomcast load` scenarios. Writes a markdown table with ratios to the baseline, the
+exact command of every row, and the machine.
+
+    python benchmarks/run.py --quick            # about two minutes
+    python benchmarks/run.py --out results.md   # the full set
+
+Servers are pinned to CPU 0 and the load generator to CPU 1 with taskset when available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from servers import ROOT, free_port, pinned, process, wait_ready
+
+ROOMCAST_ENV = {
+    "ENV": "test", "LOG_LEVEL": "WARNING",
+    # A load generator sends far more from one address than a person: lift the per-socket
+    # and per-IP limits so the benchmark measures fan-out, not the limiter.
+    "SOCKET_EVENTS_PER_SECOND": "100000", "SOCKET_EVENT_BURST": "100000",
+    "RATE_LIMIT_IP_PER_MINUTE": "1000000", "RATE_LIMIT_USER_PER_MINUTE": "1000000",
+}
+
+
+@dataclass
+class Target:
+    name: str
+    urls: list[str]
+    pids: list[int]
+    roomcast: bool
+    # Scenarios this target cannot run, with the reason printed in their row.
+    unsupported: dict[str, str] = field(default_factory=dict)
+    # Credentials and rooms for a case; None: register a user through REST.
+    extra: Callable[[Case], list[str]] | None = None
+
+
+@dataclass
+class Case:
+    scenario: str
+    args: list[str]
+    label: str
+
+
+def roomcast_cmd(port: int) -> list[str]:
+    return [*pinned(0), sys.executable, "-m", "roomcast.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port)]
+
+
+@contextmanager
+def baseline(stack: ExitStack, logs: Path) -> Iterator[Target]:
+    port = free_port()
+    proc = stack.enter_context(process(
+        [*pinned(0), sys.executable, str(ROOT / "benchmarks" / "baseline_server.py"),
+         "--port", str(port)], {}, logs / "baseline.log"))
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc)
+    yield Target("python-socketio (baseline)", [url], [proc.pid], roomcast=False)
+
+
+@contextmanager
+def roomcast_one(stack: ExitStack, logs: Path) -> Iterator[Target]:
+    port = free_port()
+    env = {**ROOMCAST_ENV, "DATA_DIR": str(logs / "data-one")}
+    proc = stack.enter_context(process(roomcast_cmd(port), env, logs / "roomcast-one.log"))
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc)
+    yield Target("Roomcast, 1 process", [url], [proc.pid], roomcast=True)
+
+
+SEED_USER = "b0000000000000000000000000000001"
+SEED_PROJECT = "b0000000000000000000000000000002"
+
+
+def write_seed(path: Path, meetings: int) -> tuple[str, list[str]]:
+    """One user in one project with `meetings` meetings, for servers that share no store.
+
+    Both processes load the same documents at start-up, and the load tool gets a token
+    (same signing secret in both) and the meeting rooms instead of signing up through REST.
+    """
+    from core.settings import Settings
+    from core.tokens import TokenService
+
+    now = "2026-01-01T00:00:00Z"
+    rooms = [f"b1{n:030d}" for n in range(meetings)]
+    seed = {
+        "users": [{"id": SEED_USER, "email": "load@bench.local", "name": "Load"}],
+        "projects": [{"id": SEED_PROJECT, "name": "bench", "owner_id": SEED_USER,
+                      "member_ids": [SEED_USER]}],
+        "meetings": [{"id": room, "project_id": SEED_PROJECT, "title": f"bench {n}",
+                      "scheduled_at": now, "created_by": SEED_USER}
+                     for n, room in enumerate(rooms)],
+    }
+    path.write_text(json.dumps(seed))
+    settings = Settings(_env_file=None, env="test", access_token_ttl_seconds=6 * 3600)
+    token = TokenService(settings).issue(sub=SEED_USER, role="member", typ="access").token
+    return token, [f"meeting:{room}" for room in rooms]
+
+
+@contextmanager
+def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]:
+    redis_port = free_port()
+    redis = stack.enter_context(process(
+        [*pinned(0), "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no"], {}, logs / "redis.log"))
+    env = {**ROOMCAST_ENV, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "DATA_DIR": str(logs / "data-two")}
+    extra: Callable[[Case], list[str]] | None = None
+    serve = roomcast_cmd
+    if os.environ.get("MONGO_URI"):
+        env["MONGO_URI"] = os.environ["MONGO_URI"]
+    else:
+        # Without MongoDB each process has its own embedded store: give both the same
+        # documents (tests/integration/realtime/seeded_serve.py) and the tool a token.
+        token, rooms = write_seed(logs / "seed.json", max(1, clients // 10))
+        env["ROOMCAST_TEST_SEED"] = str(logs / "seed.json")
+
+        def serve(port: int) -> list[str]:
+            return [*pinned(0), sys.executable, "-m", "tests.integration.realtime.seeded_serve",
+                    "--host", "127.0.0.1", "--port", str(port)]
+
+        def extra(case: Case) -> list[str]:
+            used = rooms if case.scenario == "rooms" else rooms[:1]
+            return ["--roomcast", "--token", token,
+                    *(arg for room in used for arg in ("--room", room))]
+
+    urls, pids = [], []
+    for n in range(2):
+        port = free_port()
+        proc = stack.enter_context(process(serve(port), env, logs / f"roomcast-{n}.log"))
+        urls.append(f"http://127.0.0.1:{port}")
+        pids.append(proc.pid)
+        wait_ready(urls[-1], proc)
+    pids.append(redis.pid)
+    yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=extra)
+
+
+def cases(quick: bool, clients: int, duration: float) -> list[Case]:
+    rates = [1.0, 10.0] if quick else [1.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+    room_rates = [1.0] if quick else [1.0, 2.0, 5.0]
+    common = ["--clients", str(clients), "--duration", str(duration)]
+    found = [Case("connect", [*common, "--rate", "500"], f"connect {clients}")]
+    found += [Case("fanout", [*common, "--rate", f"{r:g}"], f"fanout 1x{clients} @{r:g}/s")
+              for r in rates]
+    found += [Case("rooms", [*common, "--rate", f"{r:g}", "--room-size", "10"],
+                   f"rooms of 10, {clients} clients @{r:g}/s each") for r in room_rates]
+    return found
+
+
+def rss_kb(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def shown(extra: list[str]) -> list[str]:
+    """The load tool's extra arguments as a row shows them: the seeded token and rooms named,
+    not spelled out."""
+    rooms = extra.count("--room")
+    if "--token" not in extra:
+        return extra
+    return ["--roomcast", "--token", "$SEEDED_TOKEN",
+            *(["--room", f"<{rooms} seeded meetings>"] if rooms else [])]
+
+
+def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {"target": target.name, "case": case.label, "scenario": case.scenario}
+    if case.scenario in target.unsupported:
+        row["status"] = f"not run: {target.unsupported[case.scenario]}"
+        return row
+    report_path = work / f"report-{abs(hash((target.name, case.label)))}.json"
+    urls = [arg for url in target.urls for arg in ("--url", url)]
+    if target.extra is not None:
+        extra = target.extra(case)
+    else:
+        extra = ["--register", "1"] if target.roomcast else []
+    cmd = [*pinned(1), sys.executable, "-m", "roomcast.cli", "load", case.scenario, *urls,
+           *case.args, *extra, "--json", str(report_path)]
+    row["command"] = shlex.join(["roomcast", "load", case.scenario, *urls, *case.args,
+                                 *shown(extra)])
+    idle = rss_kb(target.pids)
+    peak = idle
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    while proc.poll() is None:
+        peak = max(peak, rss_kb(target.pids))
+        time.sleep(0.2)
+    _, err = proc.communicate()
+    if proc.returncode != 0 or not report_path.exists():
+        row["status"] = f"failed (exit {proc.returncode}): {err.decode()[-300:].strip()}"
+        return row
+    report = json.loads(report_path.read_text())
+    row.update(status="ok", report=report)
+    connected = report["connect"]["connected"]
+    if case.scenario == "connect" and connected:
+        row["kb_per_connection"] = round((peak - idle) / connected, 1)
+    return row
+
+
+def cell(value: Any, digits: int = 1) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(value: float | None, base: float | None) -> str:
+    if not value or not base:
+        return ""
+    return f"{value / base:.2f}x"
+
+
+def markdown(rows: list[dict[str, Any]], machine: dict[str, str], header: str) -> str:
+    lines = [header, "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), "",
+             "Ratios compare each row with the baseline's row of the same case in this run "
+             "(p99: lower is better; deliveries/s: higher is better). KB/conn is the servers' "
+             "resident memory growth per connection while the connect scenario holds them.",
+             "", "| target | case | p50 ms | p99 ms | max ms | deliveries/s | lost | errors "
+             "| KB/conn | p99 vs baseline | deliveries/s vs baseline | command |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+    base = {row["case"]: row for row in rows
+            if row["target"].startswith("python-socketio") and row.get("status") == "ok"}
+    for row in rows:
+        if row.get("status") != "ok":
+            command = f"`{row['command']}`" if row.get("command") else ""
+            cells = [row["target"], row["case"], row["status"], *[""] * 8, command]
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
+        report = row["report"]
+        key = "connect" if row["scenario"] == "connect" else "delivery"
+        latency = report[key]["latency_ms"]
+        dps = report["delivery"]["per_second"] if key == "delivery" else None
+        errors = ", ".join(f"{k}={v}" for k, v in report["errors"].items()) or "0"
+        other = base.get(row["case"])
+        other_lat = other["report"][key]["latency_ms"]["p99"] if other else None
+        other_dps = other["report"]["delivery"]["per_second"] if other else None
+        lines.append(
+            f"| {row['target']} | {row['case']} ({key}) | {cell(latency['p50'])} "
+            f"| {cell(latency['p99'])} | {cell(latency['max'])} | {cell(dps, 0)} "
+            f"| {report['delivery']['lost'] if key == 'delivery' else ''} | {errors} "
+            f"| {cell(row.get('kb_per_connection'))} | {ratio(latency['p99'], other_lat)} "
+            f"| {ratio(dps, other_dps)} | `{row['command']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> dict[str, str]:
+    return {
+        "uname": " ".join((*platform.uname()[:3], platform.uname().machine)),
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "python-socketio": version("python-socketio"),
+        "uvicorn": version("uvicorn"),
+        "pinning": "servers on CPU 0, load on CPU 1" if pinned(0) else "none (no taskset)",
+        # Other work on the machine shows here; figures from a busy machine are noisy.
+        "load average at the end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="200 clients, 3 s per case, fewer rates (CI-sized)")
+    parser.add_argument("--clients", type=int, help="clients per case (default 1000)")
+    parser.add_argument("--duration", type=float, help="seconds per case (default 10)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    parser.add_argument("--only", choices=["baseline", "one", "two"], action="append",
+                        help="run only these targets (default all three)")
+    args = parser.parse_args()
+    clients = args.clients or (200 if args.quick else 1000)
+    duration = args.duration or (3.0 if args.quick else 10.0)
+    starters: dict[str, Callable[[ExitStack, Path], Any]] = {
+        "baseline": baseline, "one": roomcast_one,
+        "two": lambda stack, work: roomcast_two(stack, work, clients)}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="roomcast-bench-") as tmp:
+        work = Path(tmp)
+        for key in args.only or ["baseline", "one", "two"]:
+            with ExitStack() as stack:
+                try:
+                    target = stack.enter_context(starters[key](stack, work))
+                except RuntimeError as exc:
+                    rows.append({"target": key, "case": "start", "status": f"not run: {exc}"})
+                    continue
+                for case in cases(args.quick, clients, duration):
+                    print(f"{target.name}: {case.label} ...", file=sys.stderr, flush=True)
+                    rows.append(run_case(target, case, work))
+    header = (f"# Roomcast benchmarks ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
+              f"\n\nReproduce: `python benchmarks/run.py{' --quick' if args.quick else ''}"
+              f" --clients {clients} --duration {duration:g}`")
+    text = markdown(rows, machine(), header)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

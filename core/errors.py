@@ -1,0 +1,102 @@
+"""Domain errors. Each edge (REST, socket, worker) translates them once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RoomcastError(Exception):
+    """Base of every error Roomcast raises on purpose; `code` is part of the wire contract."""
+
+    code = "internal"
+    http_status = 500
+    default_message = "internal error"
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+
+class ConfigError(RoomcastError):
+    code = "config_error"
+    default_message = "invalid configuration"
+
+
+class BadRequest(RoomcastError):
+    code = "bad_request"
+    http_status = 400
+    default_message = "bad request"
+
+
+class ValidationFailed(RoomcastError):
+    code = "validation_error"
+    http_status = 422
+    default_message = "the request is not valid"
+
+
+class Unauthorized(RoomcastError):
+    code = "unauthorized"
+    http_status = 401
+    default_message = "authentication required"
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+    default_message = "the token has expired"
+
+
+class Forbidden(RoomcastError):
+    code = "forbidden"
+    http_status = 403
+    default_message = "not allowed"
+
+
+class NotFound(RoomcastError):
+    code = "not_found"
+    http_status = 404
+    default_message = "not found"
+
+
+class NotAMember(NotFound):
+    """Answered exactly like a missing resource, so membership does not leak existence."""
+
+
+class Conflict(RoomcastError):
+    code = "conflict"
+    http_status = 409
+    default_message = "conflict"
+
+
+class PayloadTooLarge(RoomcastError):
+    code = "payload_too_large"
+    http_status = 413
+    default_message = "payload too large"
+
+
+class UnsupportedMediaType(RoomcastError):
+    code = "unsupported_media_type"
+    http_status = 415
+    default_message = "unsupported media type"
+
+
+class RateLimited(RoomcastError):
+    code = "rate_limited"
+    http_status = 429
+    default_message = "too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after: float, details: Any = None):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(RoomcastError):
+    code = "store_unavailable"
+    http_status = 503
+    default_message = "the document store is unavailable"
+
+
+class ServiceUnavailable(RoomcastError):
+    code = "service_unavailable"
+    http_status = 503
+    default_message = "a service Roomcast needs is unavailable"

@@ -1,0 +1,38 @@
+"""Object storage: the interface the API and workers use, whatever holds the bytes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    content_type: str
+
+
+class ObjectStorage(Protocol):
+    """Local directory on the embedded default, S3/MinIO (minio SDK) when S3_ENDPOINT is set."""
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], *, content_type: str
+    ) -> StoredObject: ...
+
+    async def put_bytes(self, key: str, data: bytes, *, content_type: str) -> StoredObject: ...
+
+    def open_stream(self, key: str) -> AsyncIterator[bytes]: ...
+
+    async def get_bytes(self, key: str) -> bytes: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def presigned_url(self, key: str, *, expires_seconds: int = 600) -> str | None:
+        """A URL the client can fetch directly, or None when objects are served by the API."""
+        ...
+
+    async def ping(self) -> None: ...

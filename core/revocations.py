@@ -1,0 +1,95 @@
+"""Revoked access tokens (by jti), kept until the token would have expired anyway."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("roomcast.auth")
+
+
+class TokenRevocations(Protocol):
+    async def revoke(self, jti: str, *, expires_at: int) -> None: ...
+
+    async def is_revoked(self, jti: str) -> bool: ...
+
+
+class MemoryRevocations:
+    """In-process revocations for the embedded default (one process)."""
+
+    def __init__(self) -> None:
+        self._revoked: dict[str, int] = {}
+
+    async def revoke(self, jti: str, *, expires_at: int) -> None:
+        self._prune()
+        self._revoked[jti] = expires_at
+
+    async def is_revoked(self, jti: str) -> bool:
+        return jti in self._revoked
+
+    def _prune(self) -> None:
+        now = int(time.time())
+        for jti in [j for j, exp in self._revoked.items() if exp < now]:
+            del self._revoked[jti]
+
+
+class RedisRevocations:
+    """Revocations shared by every process; each key expires with its token.
+
+    Degrades rather than fails while Redis is unreachable: this process keeps answering from
+    what it revoked itself, and writes those revocations to Redis once it is back. Until then a
+    token revoked on another process stays usable here, at most until it expires.
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str = "roomcast:revoked:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._local = MemoryRevocations()
+        self._unsynced: dict[str, int] = {}
+        self._down = False
+
+    async def revoke(self, jti: str, *, expires_at: int) -> None:
+        await self._local.revoke(jti, expires_at=expires_at)
+        self._unsynced[jti] = expires_at
+        await self._sync()
+
+    async def is_revoked(self, jti: str) -> bool:
+        if await self._local.is_revoked(jti):
+            return True
+        try:
+            if self._unsynced:
+                await self._sync()
+            revoked = bool(await self._redis.exists(self._prefix + jti))
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+            return False
+        self._recovered()
+        return revoked
+
+    async def _sync(self) -> None:
+        now = int(time.time())
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for jti, expires_at in self._unsynced.items():
+                    pipe.set(self._prefix + jti, b"1", ex=max(1, expires_at - now))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+            return
+        self._unsynced.clear()
+        self._recovered()
+
+    def _outage(self, exc: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            log.warning("token revocations fall back to this process: Redis unreachable (%s)",
+                        exc)
+
+    def _recovered(self) -> None:
+        if self._down:
+            self._down = False
+            log.warning("token revocations are shared through Redis again")

@@ -1,0 +1,134 @@
+"""Every setting Roomcast reads, from the environment or a .env file, validated once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.errors import ConfigError
+
+# The development secret is public (it is in this file): production refuses it.
+DEVELOPMENT_JWT_SECRET = "roomcast-development-secret-change-me-0123456789"
+MIN_SECRET_LENGTH = 32
+
+Environment = Literal["development", "test", "production"]
+SigningAlgorithm = Literal["HS256", "RS256", "EdDSA"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env")
+
+    env: Environment = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Services. Unset means the embedded default for that part.
+    mongo_uri: str | None = None
+    mongo_db: str = "roomcast"
+    mongo_timeout_ms: int = Field(default=2000, ge=100)
+    redis_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_bucket: str = "roomcast"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    data_dir: Path = Path(".roomcast")
+
+    # Tokens. HS256 uses jwt_secret; RS256/EdDSA use PEM key files. The previous key keeps
+    # tokens signed before a rotation valid until they expire.
+    jwt_algorithm: SigningAlgorithm = "HS256"
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    jwt_private_key_file: Path | None = None
+    jwt_kid: str = "k1"
+    jwt_previous_secret: SecretStr | None = None
+    jwt_previous_public_key_file: Path | None = None
+    jwt_previous_kid: str | None = None
+    jwt_issuer: str = "roomcast"
+    jwt_audience: str = "roomcast"
+    access_token_ttl_seconds: int = Field(default=900, ge=10)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+
+    # First admin, created at start-up if both are set and no such user exists.
+    roomcast_admin_email: str | None = None
+    roomcast_admin_password: SecretStr | None = None
+
+    # OpenID Connect sign-in, enabled only when all three are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    session_secret: SecretStr | None = None
+
+    # HTTP edge.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    rate_limit_ip_per_minute: int = Field(default=600, ge=1)
+    rate_limit_user_per_minute: int = Field(default=1200, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_backoff_seconds: float = Field(default=1.0, ge=0)
+    login_backoff_max_seconds: float = Field(default=300.0, ge=0)
+
+    # Realtime.
+    socket_allow_polling: bool = False
+    socket_compression: bool = False
+    socket_max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+    socket_events_per_second: float = Field(default=20.0, gt=0)
+    socket_event_burst: int = Field(default=40, ge=1)
+    socket_abuse_disconnect_after: int = Field(default=50, ge=1)
+    socket_outbound_queue: int = Field(default=1000, ge=1)
+    socket_ping_interval: float = Field(default=25.0, gt=0)
+    socket_ping_timeout: float = Field(default=20.0, gt=0)
+    presence_ttl_seconds: float = Field(default=30.0, gt=0)
+    stream_max_len: int = Field(default=1000, ge=1)
+    stream_max_age_seconds: int = Field(default=24 * 3600, ge=1)
+    meeting_message_max_chars: int = Field(default=4000, ge=1)
+
+    # Jobs.
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_retry_base_seconds: float = Field(default=1.0, ge=0)
+    job_progress_per_second: float = Field(default=5.0, gt=0)
+    worker_concurrency: int = Field(default=2, ge=1)
+    job_reclaim_idle_ms: int = Field(default=60_000, ge=1000)
+    # A running job's lease: renewed while it runs; another worker may take it over once expired.
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    # Pause at every job step: for demonstrations and tests that must catch a job mid-run.
+    job_step_delay_ms: int = Field(default=0, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        if self.jwt_algorithm != "HS256" and self.jwt_private_key_file is None:
+            raise ValueError(f"JWT_ALGORITHM={self.jwt_algorithm} needs JWT_PRIVATE_KEY_FILE")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
+    def check_production(self) -> None:
+        """Refuse settings that are only safe on a developer's machine."""
+        if self.env != "production":
+            return
+        if self.jwt_algorithm == "HS256":
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEVELOPMENT_JWT_SECRET:
+                raise ConfigError("ENV=production refuses the default JWT_SECRET: set your own")
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"ENV=production needs a JWT_SECRET of at least {MIN_SECRET_LENGTH} characters"
+                )
+        if self.oidc_enabled and not self.session_secret:
+            raise ConfigError("ENV=production with OIDC needs SESSION_SECRET")

@@ -1,0 +1,48 @@
+"""Who was present in a meeting, from when to when: one record per connection's stay."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING
+
+from core.ids import new_id, utcnow
+from core.store.base import Repository
+
+MAX_RECORDS = 10_000
+
+
+class Attendance(BaseModel):
+    id: str = Field(default_factory=new_id)
+    meeting_id: str
+    user_id: str
+    sid: str
+    joined_at: datetime = Field(default_factory=utcnow)
+    left_at: datetime | None = None
+
+
+class AttendanceRepository(Repository[Attendance]):
+    collection_name = "attendance"
+    model = Attendance
+
+    async def ensure_indexes(self) -> None:
+        await self._c.create_index([("meeting_id", ASCENDING), ("joined_at", ASCENDING)])
+        await self._c.create_index([("sid", ASCENDING)])
+
+    async def open(self, meeting_id: str, user_id: str, sid: str) -> Attendance:
+        record = Attendance(meeting_id=meeting_id, user_id=user_id, sid=sid)
+        await self._c.insert_one(self._dump(record))
+        return record
+
+    async def close(self, meeting_id: str, sid: str, at: datetime | None = None) -> None:
+        await self._c.update_many(
+            {"meeting_id": meeting_id, "sid": sid, "left_at": None},
+            {"$set": {"left_at": at or utcnow()}},
+        )
+
+    async def list_for_meeting(self, meeting_id: str) -> list[Attendance]:
+        cursor = self._c.find({"meeting_id": meeting_id}).sort(
+            [("joined_at", ASCENDING), ("_id", ASCENDING)]
+        ).limit(MAX_RECORDS)
+        return [self._load(doc) async for doc in cursor]

@@ -1,0 +1,192 @@
+"""Background jobs: ingestion and analyses, with their state and progress.
+
+A job is claimed by one worker at a time through a lease (owner + expiry in epoch ms). Every
+transition is a conditional update, so a redelivered task can neither run a finished job again
+nor announce it finished twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from core.ids import epoch_ms, new_id, utcnow
+from core.models import Page, PageParams
+from core.store.base import Repository
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobKind(StrEnum):
+    INGEST = "ingest"
+    ANALYSIS = "analysis"
+
+
+ACTIVE = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+
+
+class JobDoc(BaseModel):
+    id: str = Field(default_factory=new_id)
+    project_id: str
+    kind: JobKind
+    created_by: str
+    status: JobStatus = JobStatus.QUEUED
+    stage: str = "queued"
+    progress: int = 0
+    attempts: int = 0
+    max_attempts: int = 3
+    params: dict[str, Any] = {}
+    upload_id: str | None = None
+    dataset_id: str | None = None
+    result: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cancel_requested: bool = False
+    lease_owner: str | None = None
+    lease_until: int = 0
+    # When the job was last handed to the broker (epoch ms): the sweeper re-sends old ones.
+    enqueued_ms: int = Field(default_factory=epoch_ms)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobRepository(Repository[JobDoc]):
+    collection_name = "jobs"
+    model = JobDoc
+
+    async def ensure_indexes(self) -> None:
+        await self._c.create_index([("project_id", ASCENDING), ("created_at", DESCENDING)])
+
+    async def create(self, job: JobDoc) -> JobDoc:
+        await self._c.insert_one(self._dump(job))
+        return job
+
+    async def get(self, job_id: str) -> JobDoc | None:
+        return await self._get(_id=job_id)
+
+    async def list_for_project(self, project_id: str, params: PageParams) -> Page[JobDoc]:
+        return await self._page(
+            {"project_id": project_id}, params, [("created_at", DESCENDING), ("_id", ASCENDING)]
+        )
+
+    async def claim(self, job_id: str, owner: str, lease_ms: int) -> JobDoc | None:
+        """Take the job if it is still to do and no live worker holds it; count the attempt."""
+        now = epoch_ms()
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": {"$in": ACTIVE}, "lease_until": {"$lt": now}},
+            {
+                "$set": {
+                    "status": JobStatus.RUNNING.value, "lease_owner": owner,
+                    "lease_until": now + lease_ms, "updated_at": utcnow(),
+                    "started_at": utcnow(),
+                },
+                "$inc": {"attempts": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+    async def heartbeat(
+        self, job_id: str, owner: str, lease_ms: int, **fields: Any
+    ) -> JobDoc | None:
+        """Extend the lease (and record progress); None when the job is no longer ours."""
+        fields.update(lease_until=epoch_ms() + lease_ms, updated_at=utcnow())
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": JobStatus.RUNNING.value, "lease_owner": owner},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+    async def count_attempt(self, job_id: str, owner: str) -> None:
+        await self._c.update_one(
+            {"_id": job_id, "lease_owner": owner}, {"$inc": {"attempts": 1}}
+        )
+
+    async def finish(
+        self, job_id: str, owner: str | None, status: JobStatus, **fields: Any
+    ) -> JobDoc | None:
+        """Move an active job to a final status; None if it already was final or not ours."""
+        query: dict[str, Any] = {"_id": job_id, "status": {"$in": ACTIVE}}
+        if owner is not None:
+            query["lease_owner"] = owner
+        else:
+            query["status"] = JobStatus.QUEUED.value
+        fields.update(
+            status=status.value, lease_until=0, updated_at=utcnow(), finished_at=utcnow()
+        )
+        doc = await self._c.find_one_and_update(
+            query, {"$set": fields}, return_document=ReturnDocument.AFTER
+        )
+        return None if doc is None else self._load(doc)
+
+    async def release(self, job_id: str, owner: str) -> None:
+        """Give the lease up (a worker shutting down), so another may take the job at once."""
+        await self._c.update_one(
+            {"_id": job_id, "status": JobStatus.RUNNING.value, "lease_owner": owner},
+            {"$set": {"lease_until": 0, "updated_at": utcnow()}},
+        )
+
+    async def abandoned(self, older_than_ms: int, limit: int = 100) -> list[str]:
+        """Unfinished jobs nobody holds, last sent to the broker before `older_than_ms`."""
+        now = epoch_ms()
+        cursor = self._c.find(
+            {"status": {"$in": ACTIVE}, "lease_until": {"$lt": now},
+             "enqueued_ms": {"$lt": older_than_ms}},
+            {"_id": 1, "enqueued_ms": 1},
+        ).limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def mark_enqueued(self, job_id: str, older_than_ms: int) -> bool:
+        """Record a re-send; False if another process re-sent it first."""
+        result = await self._c.update_one(
+            {"_id": job_id, "enqueued_ms": {"$lt": older_than_ms}},
+            {"$set": {"enqueued_ms": epoch_ms()}},
+        )
+        return bool(result.modified_count)
+
+    async def request_cancel(self, job_id: str) -> JobDoc | None:
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": {"$in": ACTIVE}},
+            {"$set": {"cancel_requested": True, "updated_at": utcnow()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+
+Algorithm = Literal["kmeans", "decision_tree", "random_forest"]
+
+
+class AnalysisParams(BaseModel):
+    """What `POST /datasets/{id}/analyses` accepts; checked against the dataset before queuing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    algorithm: Algorithm
+    features: list[str] | None = Field(default=None, max_length=500)
+    k: int = Field(default=3, ge=2, le=50)
+    restarts: int = Field(default=5, ge=1, le=50)
+    max_iter: int = Field(default=300, ge=1, le=10_000)
+    standardize: bool = True
+    target: str | None = None
+    test_fraction: float = Field(default=0.25, ge=0.05, le=0.5)
+    max_depth: int | None = Field(default=None, ge=1, le=64)
+    min_samples_leaf: int = Field(default=1, ge=1, le=10_000)
+    n_estimators: int = Field(default=50, ge=1, le=500)
+    seed: int = Field(default=0, ge=0)

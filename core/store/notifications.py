@@ -1,0 +1,81 @@
+"""Notifications for a user, expiring after a while (a TTL index removes them)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from core.ids import new_id, utcnow
+from core.models import Page, PageParams
+from core.store.base import Repository
+
+DEFAULT_TTL = timedelta(days=30)
+
+
+class Notification(BaseModel):
+    id: str = Field(default_factory=new_id)
+    user_id: str
+    kind: str
+    title: str
+    body: str = ""
+    data: dict[str, Any] = {}
+    read: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class NotificationRepository(Repository[Notification]):
+    collection_name = "notifications"
+    model = Notification
+
+    async def ensure_indexes(self) -> None:
+        await self._c.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        await self._c.create_index(
+            [("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+        )
+        await self._c.create_index([("user_id", ASCENDING), ("read", ASCENDING)])
+
+    async def create(
+        self, user_id: str, kind: str, title: str, body: str = "",
+        data: dict[str, Any] | None = None, *, ttl: timedelta = DEFAULT_TTL,
+    ) -> Notification:
+        """Store an unread notification; MongoDB drops it once `ttl` has passed."""
+        now = utcnow()
+        notification = Notification(
+            user_id=user_id, kind=kind, title=title, body=body, data=data or {},
+            created_at=now, expires_at=now + ttl,
+        )
+        await self._c.insert_one(self._dump(notification))
+        return notification
+
+    async def get(self, notification_id: str) -> Notification | None:
+        return await self._get(_id=notification_id)
+
+    async def list_for_user(
+        self, user_id: str, params: PageParams, *, unread_only: bool = False
+    ) -> Page[Notification]:
+        query: dict[str, Any] = {"user_id": user_id}
+        if unread_only:
+            query["read"] = False
+        return await self._page(query, params, [("created_at", DESCENDING), ("_id", DESCENDING)])
+
+    async def unread_count(self, user_id: str) -> int:
+        return int(await self._c.count_documents({"user_id": user_id, "read": False}))
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
+        """Mark one of the user's notifications read; None if it is not theirs (or gone)."""
+        doc = await self._c.find_one_and_update(
+            {"_id": notification_id, "user_id": user_id},
+            {"$set": {"read": True}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+    async def mark_all_read(self, user_id: str) -> int:
+        result = await self._c.update_many(
+            {"user_id": user_id, "read": False}, {"$set": {"read": True}}
+        )
+        return int(result.modified_count)

@@ -1,0 +1,65 @@
+"""All repositories over one database, built once and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from core.store.api_keys import ApiKeyRepository
+from core.store.attendance import AttendanceRepository
+from core.store.audit import AuditRepository
+from core.store.database import Database, ping
+from core.store.datasets import DatasetRepository
+from core.store.jobs import JobRepository
+from core.store.meetings import MeetingRepository
+from core.store.messages import MeetingMessageRepository
+from core.store.notifications import NotificationRepository
+from core.store.projects import ProjectRepository
+from core.store.refresh_tokens import RefreshTokenRepository
+from core.store.tasks import TaskRepository
+from core.store.uploads import UploadRepository
+from core.store.users import UserRepository
+
+
+@dataclass(frozen=True)
+class Stores:
+    db: Database
+    users: UserRepository
+    refresh_tokens: RefreshTokenRepository
+    api_keys: ApiKeyRepository
+    audit: AuditRepository
+    projects: ProjectRepository
+    meetings: MeetingRepository
+    tasks: TaskRepository
+    notifications: NotificationRepository
+    messages: MeetingMessageRepository
+    attendance: AttendanceRepository
+    jobs: JobRepository
+    uploads: UploadRepository
+    datasets: DatasetRepository
+
+    @classmethod
+    def over(cls, db: Database) -> Stores:
+        return cls(
+            db=db,
+            users=UserRepository(db),
+            refresh_tokens=RefreshTokenRepository(db),
+            api_keys=ApiKeyRepository(db),
+            audit=AuditRepository(db),
+            projects=ProjectRepository(db),
+            meetings=MeetingRepository(db),
+            tasks=TaskRepository(db),
+            notifications=NotificationRepository(db),
+            messages=MeetingMessageRepository(db),
+            attendance=AttendanceRepository(db),
+            jobs=JobRepository(db),
+            uploads=UploadRepository(db),
+            datasets=DatasetRepository(db),
+        )
+
+    async def ensure_indexes(self) -> None:
+        for f in fields(self):
+            if f.name != "db":
+                await getattr(self, f.name).ensure_indexes()
+
+    async def ping(self) -> None:
+        await ping(self.db)

@@ -1,0 +1,181 @@
+"""Issuing and verifying access and refresh JWTs, with pinned algorithms and key rotation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from joserfc import jwt
+from joserfc.errors import ExpiredTokenError, InvalidKeyTypeError, JoseError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import Key, KeySet, OctKey, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+
+from core.errors import TokenExpired, Unauthorized
+from core.ids import new_id
+from core.settings import Settings
+
+TokenType = Literal["access", "refresh"]
+
+
+class Ed25519Algorithm(JWSAlgModel):
+    """The fully-specified `Ed25519` JWS algorithm of RFC 9864.
+
+    RFC 9864 deprecates the polymorphic `EdDSA` name (joserfc warns on every use of it), so
+    `JWT_ALGORITHM=EdDSA` signs with `alg: Ed25519` and verification accepts only that.
+    """
+
+    name = "Ed25519"
+    description = "EdDSA using the Ed25519 curve"
+    key_type = "OKP"
+
+    def sign(self, msg: bytes, key: Any) -> bytes:
+        op_key = key.get_op_key("sign")
+        if not isinstance(op_key, Ed25519PrivateKey):
+            raise InvalidKeyTypeError("Algorithm 'Ed25519' requires an Ed25519 private key")
+        return op_key.sign(msg)
+
+    def verify(self, msg: bytes, sig: bytes, key: Any) -> bool:
+        op_key = key.get_op_key("verify")
+        if not isinstance(op_key, Ed25519PublicKey):
+            raise InvalidKeyTypeError("Algorithm 'Ed25519' requires an Ed25519 public key")
+        try:
+            op_key.verify(sig, msg)
+        except InvalidSignature:
+            return False
+        return True
+
+
+class _TokenRegistry(JWSRegistry):
+    # A copy, so adding Ed25519 here leaves joserfc's shared default registry untouched.
+    algorithms = {**JWSRegistry.algorithms, "Ed25519": Ed25519Algorithm()}
+
+
+def jws_algorithm(setting: str) -> str:
+    """The `alg` header value used for a JWT_ALGORITHM setting."""
+    return "Ed25519" if setting == "EdDSA" else setting
+
+
+class TokenReused(Unauthorized):
+    """A rotated refresh token came back: it was copied, so its whole family is revoked."""
+
+    code = "token_reused"
+    default_message = "this refresh token was already used; the session has been revoked"
+
+
+class TokenRevoked(Unauthorized):
+    code = "token_revoked"
+    default_message = "the session has been revoked"
+
+
+@dataclass(frozen=True)
+class Claims:
+    sub: str
+    role: str
+    typ: TokenType
+    jti: str
+    iat: int
+    exp: int
+    family: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    claims: Claims
+
+
+def _load_private(settings: Settings) -> Key:
+    if settings.jwt_algorithm == "HS256":
+        return OctKey.import_key(settings.jwt_secret.get_secret_value(), {"kid": settings.jwt_kid})
+    pem = Path(settings.jwt_private_key_file or "").read_bytes()
+    key_type = RSAKey if settings.jwt_algorithm == "RS256" else OKPKey
+    return key_type.import_key(pem, {"kid": settings.jwt_kid})
+
+
+def _load_previous(settings: Settings) -> Key | None:
+    kid = settings.jwt_previous_kid
+    if kid is None:
+        return None
+    if settings.jwt_algorithm == "HS256":
+        if settings.jwt_previous_secret is None:
+            return None
+        return OctKey.import_key(settings.jwt_previous_secret.get_secret_value(), {"kid": kid})
+    if settings.jwt_previous_public_key_file is None:
+        return None
+    pem = settings.jwt_previous_public_key_file.read_bytes()
+    key_type = RSAKey if settings.jwt_algorithm == "RS256" else OKPKey
+    return key_type.import_key(pem, {"kid": kid})
+
+
+class TokenService:
+    """Signs with the current key; verifies with the current or the previous one (by `kid`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._algorithm = jws_algorithm(settings.jwt_algorithm)
+        # Pinned: a token whose header names any other algorithm (`none`, HS256 on an RS256
+        # server) is refused before its signature is looked at.
+        self._registry = _TokenRegistry(algorithms=[self._algorithm])
+        self._signing_key = _load_private(settings)
+        keys = [self._signing_key]
+        previous = _load_previous(settings)
+        if previous is not None:
+            keys.append(previous)
+        self._verify_keys = KeySet(keys)
+
+    def issue(
+        self, *, sub: str, role: str, typ: TokenType, family: str | None = None
+    ) -> IssuedToken:
+        ttl = (
+            self._settings.access_token_ttl_seconds
+            if typ == "access"
+            else self._settings.refresh_token_ttl_seconds
+        )
+        now = int(time.time())
+        claims = Claims(sub=sub, role=role, typ=typ, jti=new_id(), iat=now, exp=now + ttl,
+                        family=family)
+        payload: dict[str, Any] = {
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "sub": sub,
+            "role": role,
+            "typ": typ,
+            "jti": claims.jti,
+            "iat": claims.iat,
+            "exp": claims.exp,
+        }
+        if family is not None:
+            payload["fam"] = family
+        header = {"alg": self._algorithm, "kid": self._signing_key.kid, "typ": "JWT"}
+        token = jwt.encode(header, payload, self._signing_key, registry=self._registry)
+        return IssuedToken(token, claims)
+
+    def verify(self, token: str, *, typ: TokenType) -> Claims:
+        """Return the claims of a valid token of type `typ`, or raise Unauthorized/TokenExpired."""
+        try:
+            decoded = jwt.decode(token, self._verify_keys, registry=self._registry)
+            registry = jwt.JWTClaimsRegistry(
+                leeway=5,
+                iss={"essential": True, "value": self._settings.jwt_issuer},
+                aud={"essential": True, "value": self._settings.jwt_audience},
+                sub={"essential": True},
+                exp={"essential": True},
+                iat={"essential": True},
+                jti={"essential": True},
+                typ={"essential": True, "value": typ},
+            )
+            registry.validate(decoded.claims)
+        except ExpiredTokenError as exc:
+            raise TokenExpired() from exc
+        except (JoseError, ValueError, TypeError) as exc:
+            raise Unauthorized("invalid token") from exc
+        c = decoded.claims
+        return Claims(
+            sub=str(c["sub"]), role=str(c.get("role", "member")), typ=typ, jti=str(c["jti"]),
+            iat=int(c["iat"]), exp=int(c["exp"]), family=c.get("fam"),
+        )

@@ -1,0 +1,1 @@
+"""Load scenarios: each drives its share of clients in one process."""

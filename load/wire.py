@@ -1,0 +1,75 @@
+"""How scenarios talk to a server: the generic contract any Socket.IO server can implement.
+
+Generic contract (the baseline server in benchmarks/ implements it):
+- connect with any auth (the `auth` payload is `{}` unless `--token` is given);
+- emit `join` with a room name, the server puts the socket in that room and acks
+  `{"ok": true, "room": ...}`;
+- emit `broadcast` with `{"room": ..., "ts": ..., "seq": ..., "from": ...}`; the server emits
+  `broadcast` with the same object to everyone else in that room.
+
+The Roomcast contract lives in load/roomcast.py behind the same `Wire` interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from load.client import SioClient
+
+
+class JoinFailed(Exception):
+    """The server refused or did not confirm a room join."""
+
+
+class Wire(Protocol):
+    """The server-specific part of a scenario."""
+
+    name: str
+    delivery_event: str
+    publisher_joins: bool  # whether a fanout publisher must be in the room to send into it
+
+    def auth(self, index: int) -> dict[str, Any] | None: ...
+
+    def room(self, index: int) -> str: ...
+
+    async def join(self, client: SioClient, room: str) -> None: ...
+
+    def publish(
+        self, client: SioClient, room: str, payload: dict[str, Any],
+        on_error: Callable[[str], None],
+    ) -> None: ...
+
+    def payload_of(self, args: list[Any]) -> dict[str, Any] | None: ...
+
+
+class GenericWire:
+    """The generic contract above."""
+
+    name = "generic"
+    delivery_event = "broadcast"
+    publisher_joins = False
+
+    def __init__(self, *, token: str | None = None, room_prefix: str = "load") -> None:
+        self._token = token
+        self._prefix = room_prefix
+
+    def auth(self, index: int) -> dict[str, Any] | None:
+        return {"token": self._token} if self._token else {}
+
+    def room(self, index: int) -> str:
+        return f"{self._prefix}-{index}"
+
+    async def join(self, client: SioClient, room: str) -> None:
+        ack = await client.call("join", room)
+        if not ack or not isinstance(ack[0], dict) or not ack[0].get("ok", True):
+            raise JoinFailed(f"join {room} refused: {ack!r}")
+
+    def publish(
+        self, client: SioClient, room: str, payload: dict[str, Any],
+        on_error: Callable[[str], None],
+    ) -> None:
+        client.emit("broadcast", {"room": room, **payload})
+
+    def payload_of(self, args: list[Any]) -> dict[str, Any] | None:
+        return args[0] if args and isinstance(args[0], dict) else None

@@ -1,0 +1,182 @@
+"""Connect, disconnect, the event dispatcher and process-wide control messages.
+
+The dispatcher is the socket edge: it applies the rate limit, validates the payload, and turns
+every outcome (a RoomcastError, an unknown event, a bug) into an ack, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
+from core.revocations import TokenRevocations
+from core.tokens import TokenService
+from realtime import contract as c
+from realtime.emitter import CONTROL_REVOKE
+from realtime.handlers import Handler
+from realtime.hub import Hub
+from realtime.limits import EventBucket
+from realtime.session import Session, auth_token, refuse, verify_token
+from realtime.streams import volatile_frame
+
+log = logging.getLogger("roomcast.realtime")
+
+
+class Connections:
+    def __init__(self, hub: Hub, *, tokens: TokenService,
+                 revocations: TokenRevocations) -> None:
+        self._hub = hub
+        self._tokens = tokens
+        self._revocations = revocations
+        self._table: dict[str, tuple[type[BaseModel], Handler]] = {}
+
+    def register(self, sio: socketio.AsyncServer,
+                 table: dict[str, tuple[type[BaseModel], Handler]]) -> None:
+        self._table = table
+        sio.on("connect", self.connect)
+        sio.on("disconnect", self.disconnect)
+        sio.on("*", self.dispatch)
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        hub = self._hub
+        try:
+            claims = await verify_token(self._tokens, self._revocations, auth_token(auth))
+            user = await hub.stores.users.get(claims.sub)
+            if user is None or not user.active:
+                raise Unauthorized("the account is not active")
+        except RoomcastError as exc:
+            raise refuse(exc) from exc
+        settings = hub.settings
+        session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
+                          exp=claims.exp, bucket=EventBucket(settings.socket_events_per_second,
+                                                             settings.socket_event_burst))
+        room = c.user_room(user.id)
+        try:
+            await hub.bus.watch(room)
+        except (TimeoutError, RoomcastError, OSError) as exc:
+            raise refuse(ServiceUnavailable("the server cannot reach Redis")) from exc
+        hub.sessions[sid] = session
+        await hub.sio.enter_room(sid, room)
+        self.schedule_expiry(session)
+        hub.metrics.sockets.inc()
+
+    async def disconnect(self, sid: str, reason: Any = None) -> None:
+        hub = self._hub
+        session = hub.sessions.pop(sid, None)
+        hub.fanout.forget(sid)
+        if session is None:
+            return
+        hub.metrics.sockets.dec()
+        if session.expiry is not None:
+            session.expiry.cancel()
+        for room in list(session.rooms):
+            try:
+                await hub.exit_room(session, room)
+            except Exception:
+                log.exception("leaving %s on disconnect failed", room)
+        hub.bus.unwatch_if_idle(c.user_room(session.user_id))
+
+    async def dispatch(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        session = self._hub.sessions.get(sid)
+        if session is None or session.closing:
+            return c.error(c.ERR_UNAUTHORIZED, "the connection is closing")
+        entry = self._table.get(event)
+        self._hub.metrics.events_in.labels(event if entry else "unknown").inc()
+        if not session.bucket.take():
+            return self._refuse_rate(session)
+        if entry is None:
+            return self._refused(c.error(c.ERR_UNKNOWN_EVENT, f"unknown event {event!r}",
+                                         events=list(self._table)))
+        model, handler = entry
+        payload = args[0] if len(args) == 1 else None
+        try:
+            data = model.model_validate(payload)
+        except ValidationError as exc:
+            return self._refused(c.error(c.ERR_VALIDATION, "the payload is not valid",
+                                         fields=_field_errors(exc)))
+        try:
+            return await handler(session, data)
+        except RoomcastError as exc:
+            return self._refused(c.error(exc.code, exc.message))
+        except Exception:
+            log.exception("handler for %r failed", event)
+            return self._refused(c.error(c.ERR_INTERNAL, "internal error"))
+
+    def _refuse_rate(self, session: Session) -> dict[str, Any]:
+        settings = self._hub.settings
+        if session.bucket.refused >= settings.socket_abuse_disconnect_after:
+            self._hub.spawn(self._hub.end_session(session.sid, c.ERR_RATE_LIMITED,
+                                                  "too many events: disconnected"))
+        return self._refused(c.error(c.ERR_RATE_LIMITED, "too many events",
+                                     retry_after=round(session.bucket.retry_after(), 3)))
+
+    def _refused(self, ack: dict[str, Any]) -> dict[str, Any]:
+        self._hub.metrics.refused_events.labels(ack["error"]["code"]).inc()
+        return ack
+
+    def schedule_expiry(self, session: Session) -> None:
+        if session.expiry is not None:
+            session.expiry.cancel()
+        delay = max(0.0, session.exp - time.time())
+        session.expiry = asyncio.get_running_loop().call_later(
+            delay, lambda: self._hub.spawn(self._hub.end_session(
+                session.sid, c.ERR_TOKEN_EXPIRED, "the access token expired: reconnect with "
+                "a fresh one, or send auth:refresh before expiry")))
+
+    def drop_slow(self, sid: str) -> None:
+        session = self._hub.sessions.get(sid)
+        if session is None or session.closing:
+            return
+        session.closing = True
+        self._hub.metrics.slow_disconnects.inc()
+        log.info("disconnecting %s: its outbound queue is full", sid)
+        self._hub.spawn(self._close_transport(sid))
+
+    async def _close_transport(self, sid: str) -> None:
+        eio_sid = self._hub.sio.manager.eio_sid_from_sid(sid, "/")
+        socket = self._hub.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is None:
+            return
+        # Drop what the client never read, then close without waiting for it to drain.
+        while not socket.queue.empty():
+            socket.queue.get_nowait()
+            socket.queue.task_done()
+        socket.queue.put_nowait(None)
+        await socket.close(wait=False, abort=True)
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        if message.get("op") == CONTROL_REVOKE:
+            await self._revoke(str(message["user_id"]), str(message["project_id"]))
+
+    async def _revoke(self, user_id: str, project_id: str) -> None:
+        hub = self._hub
+        room = c.user_room(user_id)
+        for sid, _ in list(hub.sio.manager.get_participants("/", room)):
+            session = hub.sessions.get(sid)
+            if session is None:
+                continue
+            for name, grant in list(session.rooms.items()):
+                if grant.project_id != project_id:
+                    continue
+                await hub.exit_room(session, name)
+                hub.fanout.send_to(sid, volatile_frame(c.ROOM_REVOKED, {
+                    "room": name, "code": c.REASON_MEMBERSHIP_REVOKED,
+                    "message": "you are no longer a member of this project"}))
+
+    async def drain(self) -> None:
+        """Graceful shutdown: tell every client to reconnect, then disconnect it."""
+        await asyncio.gather(*(
+            self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")
+            for sid in list(self._hub.sessions)
+        ), return_exceptions=True)
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)]

@@ -1,0 +1,127 @@
+"""The wire contract: event names, room names, payload models, ack shapes and error codes.
+
+Clients (tests, the browser console, docs/protocol.md) follow this module; nothing else in
+Roomcast spells an event name or an error code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Client -> server events (each answered through its ack).
+JOIN = "join"
+LEAVE = "leave"
+MESSAGE = "message"
+PRESENCE_SET = "presence:set"
+TYPING = "typing"
+AUTH_REFRESH = "auth:refresh"
+CLIENT_EVENTS = (JOIN, LEAVE, MESSAGE, PRESENCE_SET, TYPING, AUTH_REFRESH)
+
+# Server -> client events. Those marked "stored" carry `room` and `offset` and are recoverable.
+NOTIFICATION = "notification"  # stored, in user:{id}
+MEETING_MESSAGE = "message"  # stored, in meeting:{id}
+# Events published through the emitter by the REST side and workers (all stored):
+MEETING_STARTED = "meeting.started"  # meeting:{id} and project:{id}
+MEETING_ENDED = "meeting.ended"  # meeting:{id} and project:{id}
+JOB_PROGRESS = "job.progress"  # job:{id} and project:{id}
+JOB_COMPLETED = "job.completed"
+JOB_FAILED = "job.failed"
+JOB_CANCELLED = "job.cancelled"
+TASK_EVENTS = ("task.created", "task.updated", "task.deleted")  # project:{id}
+PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room
+PRESENCE_LEFT = "presence:left"  # volatile: a user's last connection left the room
+PRESENCE_UPDATED = "presence:updated"  # volatile: status or connection count changed
+PRESENCE_TYPING = "presence:typing"  # volatile, never stored
+ROOM_REVOKED = "room:revoked"  # the socket was removed from a room (membership revoked)
+SESSION_ENDING = "session:ending"  # sent right before the server disconnects the socket
+
+# Error codes in acks, `connect_error` data and `session:ending` payloads.
+ERR_UNAUTHORIZED = "unauthorized"
+ERR_TOKEN_EXPIRED = "token_expired"
+ERR_TOKEN_REVOKED = "token_revoked"
+ERR_NOT_FOUND = "not_found"
+ERR_NOT_JOINED = "not_joined"
+ERR_VALIDATION = "validation_error"
+ERR_PAYLOAD_TOO_LARGE = "payload_too_large"
+ERR_RATE_LIMITED = "rate_limited"
+ERR_UNKNOWN_EVENT = "unknown_event"
+ERR_UNAVAILABLE = "service_unavailable"
+ERR_INTERNAL = "internal"
+# Reasons in `session:ending`.
+REASON_SLOW_CONSUMER = "slow_consumer"
+REASON_SHUTDOWN = "server_shutdown"
+REASON_MEMBERSHIP_REVOKED = "membership_revoked"
+
+RoomKind = Literal["user", "project", "meeting", "job"]
+JOINABLE_KINDS: tuple[str, ...] = ("project", "meeting", "job")
+ROOM_ID_MAX = 64
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def parse_room(room: str) -> tuple[str, str] | None:
+    """Split `kind:id`; None when the name is not a room Roomcast knows."""
+    kind, sep, room_id = room.partition(":")
+    if not sep or kind not in ("user", *JOINABLE_KINDS) or not room_id:
+        return None
+    if len(room_id) > ROOM_ID_MAX or not room_id.isalnum():
+        return None
+    return kind, room_id
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class JoinIn(_In):
+    room: str = Field(min_length=3, max_length=80)
+    since: int | None = Field(default=None, ge=0)
+    status: str | None = Field(default=None, max_length=64)
+
+
+class LeaveIn(_In):
+    room: str = Field(min_length=3, max_length=80)
+
+
+class MessageIn(_In):
+    room: str = Field(min_length=3, max_length=80)
+    text: str = Field(min_length=1)
+    client_id: str | None = Field(default=None, max_length=64)
+
+
+class PresenceSetIn(_In):
+    room: str = Field(min_length=3, max_length=80)
+    status: str = Field(max_length=64)
+
+
+class TypingIn(_In):
+    room: str = Field(min_length=3, max_length=80)
+    typing: bool
+
+
+class RefreshIn(_In):
+    token: str = Field(min_length=1, max_length=8192)
+
+
+class PresenceEntry(BaseModel):
+    """One user in a room: every connection of theirs counts once here."""
+
+    user_id: str
+    name: str
+    status: str = "online"
+    connections: int = 1
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def error(code: str, message: str, **details: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return {"ok": False, "error": body}

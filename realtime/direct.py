@@ -1,0 +1,119 @@
+"""Writing a broadcast's WebSocket frame straight to each connection's transport.
+
+python-engineio sends every packet through the socket's queue, a writer task per socket, the
+ASGI `send` call and uvicorn's WebSocket protocol, which frames the same text again for every
+recipient. For a room broadcast the bytes on the wire are identical for every recipient (no
+compression, server frames are not masked), so they are built once and written to each
+connection's transport directly.
+
+The direct write is taken only when it cannot reorder or bypass anything: the connection is a
+plain WebSocket served by uvicorn's sans-I/O protocol from its first packet (not upgraded from
+polling), open, without extensions (no permessage-deflate), not paused by flow control, and
+every packet put on the socket's queue has been written (an empty queue is not enough: the
+writer task takes packets off the queue a loop turn before it writes them). Otherwise the
+packet goes through the queue as before, which is also where a slow client's backlog is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+import socketio
+from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
+from websockets.protocol import State
+
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+except ImportError:  # an older uvicorn: every packet takes the queue
+    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+
+MESSAGE = "4"  # the Engine.IO MESSAGE packet type that prefixes every Socket.IO packet
+
+
+def text_frame(frame: str) -> bytes:
+    """One unmasked, unfragmented RFC 6455 text frame carrying the Engine.IO message."""
+    payload = (MESSAGE + frame).encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+class CountingQueue(asyncio.Queue[Any]):
+    """A socket's outbound queue that knows how many of its packets are not written yet."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unsent = 0
+
+    def put_nowait(self, item: Any) -> None:
+        super().put_nowait(item)
+        self.unsent += 1  # asyncio.Queue.put ends in put_nowait, so both are counted
+
+
+class DirectWrites:
+    """Knows each WebSocket connection's uvicorn protocol, by Engine.IO session id."""
+
+    def __init__(self) -> None:
+        # Weak: an entry goes away with its connection, however the connection ended.
+        self._protocols: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+    def install(self, sio: socketio.AsyncServer) -> None:
+        """Make Engine.IO's WebSocket wrapper register each connection here."""
+        if WebSocketsSansIOProtocol is None:
+            return
+        registry = self
+
+        class TrackedWebSocket(AsgiWebSocket):  # type: ignore[misc]
+            def __init__(self, handler: Any, server: Any) -> None:
+                super().__init__(handler, server)
+                self._socket = getattr(handler, "__self__", None)
+                self._queue: CountingQueue | None = None
+
+            async def __call__(self, environ: dict[str, Any]) -> Any:
+                socket = self._socket
+                # An upgrade from polling also sends its probe answer through here: not
+                # counted as a queued packet, so such sockets simply keep the queue.
+                if socket is not None and not socket.connected:
+                    if isinstance(socket.queue, CountingQueue):
+                        self._queue = socket.queue
+                    registry._track(socket, environ.get("asgi.send"))
+                return await super().__call__(environ)
+
+            async def send(self, message: Any) -> None:
+                # Only the writer task sends through here once connected: one queued packet.
+                await super().send(message)
+                if self._queue is not None:
+                    self._queue.unsent -= 1
+
+        eio = sio.eio
+        eio._async = {**eio._async, "websocket": TrackedWebSocket}
+        eio.create_queue = CountingQueue
+
+    def _track(self, socket: Any, send: Any) -> None:
+        protocol = getattr(send, "__self__", None)
+        if isinstance(protocol, WebSocketsSansIOProtocol):
+            self._protocols[socket.sid] = protocol
+
+    def write(self, socket: Any, data: bytes) -> bool:
+        """Write the prepared frame if it is safe now; False means: use the queue."""
+        queue = socket.queue
+        if not isinstance(queue, CountingQueue) or queue.unsent or socket.upgrading:
+            return False
+        protocol = self._protocols.get(socket.sid)
+        if protocol is None or not protocol.writable.is_set():
+            return False
+        if (protocol.close_sent or protocol.disconnected or not protocol.handshake_complete
+                or protocol.conn.state is not State.OPEN or protocol.conn.extensions):
+            return False
+        transport = protocol.transport
+        if transport.is_closing():
+            return False
+        transport.write(data)
+        return True

@@ -1,0 +1,141 @@
+"""Client events: each takes a validated payload and returns its ack."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
+from core.revocations import TokenRevocations
+from core.store.messages import MeetingMessage
+from core.tokens import TokenService
+from realtime import contract as c
+from realtime.emitter import Emitter
+from realtime.hub import Hub
+from realtime.rooms import RoomAuthorizer
+from realtime.session import Session, verify_token
+from realtime.streams import Recovery
+
+Handler = Callable[[Session, Any], Awaitable[dict[str, Any]]]
+
+
+class NotJoined(BadRequest):
+    code = c.ERR_NOT_JOINED
+    default_message = "join the room first"
+
+
+class EventHandlers:
+    def __init__(self, hub: Hub, *, authorizer: RoomAuthorizer, emitter: Emitter,
+                 tokens: TokenService, revocations: TokenRevocations,
+                 reschedule: Callable[[Session], None]) -> None:
+        self._hub = hub
+        self._authorizer = authorizer
+        self._emitter = emitter
+        self._tokens = tokens
+        self._revocations = revocations
+        self._reschedule = reschedule
+
+    def table(self) -> dict[str, tuple[type[BaseModel], Handler]]:
+        return {
+            c.JOIN: (c.JoinIn, self.join),
+            c.LEAVE: (c.LeaveIn, self.leave),
+            c.MESSAGE: (c.MessageIn, self.message),
+            c.PRESENCE_SET: (c.PresenceSetIn, self.presence_set),
+            c.TYPING: (c.TypingIn, self.typing),
+            c.AUTH_REFRESH: (c.RefreshIn, self.refresh),
+        }
+
+    async def join(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
+        if data.room == c.user_room(session.user_id):
+            return await self._recover_user_room(session, data)
+        grant = await self._authorizer.grant(data.room, session.user_id)
+        if data.status is not None:
+            session.status = data.status
+        hub = self._hub
+        # Live frames wait while missed ones are queued, so the socket sees offsets in order.
+        hub.fanout.hold(session.sid)
+        try:
+            presence = await hub.enter_room(session, grant)
+            if data.since is None:
+                recovery = Recovery(False, [], await hub.streams.latest(grant.room))
+            else:
+                recovery = await hub.streams.since(grant.room, data.since)
+                hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
+                for frame in recovery.frames:
+                    hub.fanout.send_to(session.sid, frame)
+        finally:
+            hub.fanout.release(session.sid)
+        ack = c.ok(room=grant.room, offset=recovery.offset,
+                   presence=[entry.model_dump() for entry in presence], **grant.extra)
+        if data.since is not None:
+            ack["recovered"] = recovery.recovered
+            ack["replayed"] = len(recovery.frames)
+        return ack
+
+    async def _recover_user_room(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
+        """The socket is in its user room from connect on; a join there only recovers."""
+        hub = self._hub
+        if data.since is None:
+            return c.ok(room=data.room, offset=await hub.streams.latest(data.room), presence=[])
+        hub.fanout.hold(session.sid)
+        try:
+            recovery = await hub.streams.since(data.room, data.since)
+            hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
+            for frame in recovery.frames:
+                hub.fanout.send_to(session.sid, frame)
+        finally:
+            hub.fanout.release(session.sid)
+        return c.ok(room=data.room, offset=recovery.offset, presence=[],
+                    recovered=recovery.recovered, replayed=len(recovery.frames))
+
+    async def leave(self, session: Session, data: c.LeaveIn) -> dict[str, Any]:
+        self._joined(session, data.room)
+        await self._hub.exit_room(session, data.room)
+        return c.ok(room=data.room)
+
+    async def message(self, session: Session, data: c.MessageIn) -> dict[str, Any]:
+        grant = self._joined(session, data.room)
+        if grant.kind != "meeting":
+            raise BadRequest("messages are sent in meeting rooms")
+        limit = self._hub.settings.meeting_message_max_chars
+        if len(data.text) > limit:
+            raise PayloadTooLarge(f"a message holds at most {limit} characters")
+        message = MeetingMessage(meeting_id=grant.room_id, project_id=grant.project_id,
+                                 user_id=session.user_id, user_name=session.name,
+                                 text=data.text, client_id=data.client_id)
+        payload = message.model_dump(mode="json", exclude={"offset", "project_id"})
+        message.offset = await self._emitter.emit(grant.room, c.MEETING_MESSAGE, payload)
+        await self._hub.stores.messages.create(message)
+        return c.ok(room=grant.room, offset=message.offset, id=message.id)
+
+    async def presence_set(self, session: Session, data: c.PresenceSetIn) -> dict[str, Any]:
+        self._joined(session, data.room)
+        entry = await self._hub.update_status(session, data.room, data.status)
+        return c.ok(room=data.room, user=entry.model_dump())
+
+    async def typing(self, session: Session, data: c.TypingIn) -> dict[str, Any]:
+        self._joined(session, data.room)
+        await self._hub.broadcast_volatile(
+            data.room, c.PRESENCE_TYPING,
+            {"room": data.room, "user_id": session.user_id, "typing": data.typing},
+            skip_sid=session.sid,
+        )
+        return c.ok()
+
+    async def refresh(self, session: Session, data: c.RefreshIn) -> dict[str, Any]:
+        claims = await verify_token(self._tokens, self._revocations, data.token)
+        if claims.sub != session.user_id:
+            raise Unauthorized("the token belongs to another user")
+        session.jti, session.exp = claims.jti, claims.exp
+        self._reschedule(session)
+        return c.ok(exp=claims.exp)
+
+    def _joined(self, session: Session, room: str) -> Any:
+        grant = session.rooms.get(room)
+        if grant is None:
+            if c.parse_room(room) is None:
+                raise NotFound("no such room")
+            raise NotJoined()
+        return grant

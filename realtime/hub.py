@@ -1,0 +1,150 @@
+"""The socket server's state and room operations, shared by the event handlers.
+
+Entering a room: subscribe this process to the room (Redis), enter the local room, record
+presence and attendance, broadcast the presence diff. Leaving does the reverse. Every path out
+of a room (leave, disconnect, revocation, a dead process reaped) goes through `exit_room` or
+`announce_departure`, so presence and attendance stay consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import socketio
+
+from core.errors import ServiceUnavailable
+from core.settings import Settings
+from core.store.stores import Stores
+from realtime.contract import (
+    PRESENCE_JOINED,
+    PRESENCE_LEFT,
+    PRESENCE_UPDATED,
+    SESSION_ENDING,
+    PresenceEntry,
+)
+from realtime.manager import LocalFanout, RoomBus
+from realtime.metrics import RealtimeMetrics
+from realtime.presence import Departure, PresenceStore
+from realtime.rooms import RoomGrant
+from realtime.session import Session
+from realtime.streams import RoomStreams, volatile_frame
+
+log = logging.getLogger("roomcast.realtime")
+
+
+class Hub:
+    def __init__(
+        self, settings: Settings, sio: socketio.AsyncServer, *, stores: Stores, bus: RoomBus,
+        streams: RoomStreams, presence: PresenceStore, fanout: LocalFanout,
+        metrics: RealtimeMetrics,
+    ) -> None:
+        self.settings = settings
+        self.sio = sio
+        self.stores = stores
+        self.bus = bus
+        self.streams = streams
+        self.presence = presence
+        self.fanout = fanout
+        self.metrics = metrics
+        self.sessions: dict[str, Session] = {}
+        # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def enter_room(self, session: Session, grant: RoomGrant) -> list[PresenceEntry]:
+        try:
+            await self.bus.watch(grant.room)
+        except TimeoutError as exc:
+            raise ServiceUnavailable("Redis did not confirm the room subscription") from exc
+        await self.sio.enter_room(session.sid, grant.room)
+        session.rooms[grant.room] = grant
+        count = await self.presence.add(grant.room, session.sid, session.user_id,
+                                        session.name, session.status)
+        self.metrics.presence_entries.inc()
+        if grant.kind == "meeting":
+            await self.stores.attendance.open(grant.room_id, session.user_id, session.sid)
+        event = PRESENCE_JOINED if count == 1 else PRESENCE_UPDATED
+        entry = PresenceEntry(user_id=session.user_id, name=session.name,
+                              status=session.status, connections=count)
+        # The joiner learns the same from the snapshot in its ack.
+        await self._broadcast(grant.room, event, {"room": grant.room, "user": entry.model_dump()},
+                              skip_sid=session.sid)
+        return await self.presence.snapshot(grant.room)
+
+    async def exit_room(self, session: Session, room: str) -> None:
+        grant = session.rooms.pop(room, None)
+        await self.sio.leave_room(session.sid, room)
+        self.bus.unwatch_if_idle(room)
+        if grant is None:
+            return
+        departure = await self.presence.remove(room, session.sid)
+        if departure is not None:
+            self.metrics.presence_entries.dec()
+            await self.announce_departure(departure, name=session.name, status=session.status)
+
+    async def announce_departure(
+        self, departure: Departure, *, name: str = "", status: str = "online"
+    ) -> None:
+        room = departure.room
+        if room.startswith("meeting:"):
+            await self.stores.attendance.close(room.partition(":")[2], departure.sid)
+        if departure.remaining == 0:
+            await self._broadcast(room, PRESENCE_LEFT,
+                                  {"room": room, "user_id": departure.user_id})
+            return
+        entry = await self.presence.entry(room, departure.user_id)
+        if entry is not None:
+            await self._broadcast(room, PRESENCE_UPDATED,
+                                  {"room": room, "user": entry.model_dump()})
+
+    async def update_status(self, session: Session, room: str, status: str) -> PresenceEntry:
+        session.status = status
+        count = await self.presence.add(room, session.sid, session.user_id, session.name, status)
+        entry = PresenceEntry(user_id=session.user_id, name=session.name, status=status,
+                              connections=count)
+        await self._broadcast(room, PRESENCE_UPDATED, {"room": room, "user": entry.model_dump()})
+        return entry
+
+    async def broadcast_volatile(
+        self, room: str, event: str, data: dict[str, Any], skip_sid: str | None = None
+    ) -> None:
+        await self.bus.publish(room, volatile_frame(event, data), skip_sid)
+
+    async def end_session(self, sid: str, code: str, message: str) -> None:
+        """Tell the socket why, then disconnect it (its disconnect handler cleans up)."""
+        session = self.sessions.get(sid)
+        if session is None or session.closing:
+            return
+        session.closing = True
+        self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, {"code": code,
+                                                                "message": message}))
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect(sid)
+
+    async def restore_presence(self) -> None:
+        """Re-record every local connection after other processes took this one for dead."""
+        for session in list(self.sessions.values()):
+            for room in list(session.rooms):
+                count = await self.presence.add(room, session.sid, session.user_id,
+                                                session.name, session.status)
+                entry = PresenceEntry(user_id=session.user_id, name=session.name,
+                                      status=session.status, connections=count)
+                event = PRESENCE_JOINED if count == 1 else PRESENCE_UPDATED
+                await self._broadcast(room, event, {"room": room, "user": entry.model_dump()})
+
+    async def _broadcast(
+        self, room: str, event: str, data: dict[str, Any], skip_sid: str | None = None
+    ) -> None:
+        await self.bus.publish(room, volatile_frame(event, data), skip_sid)

@@ -1,0 +1,265 @@
+"""Delivering frames to sockets: locally, and across processes through Redis pub/sub.
+
+A frame is a Socket.IO packet already encoded once. Local delivery frames it once for
+WebSocket and writes those bytes to each participant's transport when that is safe
+(realtime/direct.py); otherwise it puts one shared Engine.IO packet object on the participant's
+outbound queue (no task and no encoding per recipient).
+Across processes, each room has its own channel and a process subscribes to it only while it
+has a member in the room, so it never handles traffic for rooms it does not serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+import socketio
+from engineio import packet as eio_packet
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from realtime.batcher import RedisBatcher
+from realtime.direct import DirectWrites, text_frame
+from realtime.streams import room_channel
+
+log = logging.getLogger("roomcast.realtime")
+
+ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class LocalFanout:
+    """Puts frames on local sockets' queues; a socket whose queue is full is a slow client."""
+
+    def __init__(self, sio: socketio.AsyncServer, *, queue_limit: int,
+                 on_slow: Callable[[str], None],
+                 on_sent: Callable[[int, float], None],
+                 direct: DirectWrites | None = None,
+                 on_direct: Callable[[int], None] | None = None) -> None:
+        self._sio = sio
+        self._direct = direct
+        self._on_direct = on_direct
+        self._direct_count = 0
+        self._limit = queue_limit
+        self._on_slow = on_slow
+        self._on_sent = on_sent
+        self._held: dict[str, list[eio_packet.Packet]] = {}
+
+    def deliver(self, room: str, frame: str, skip_sid: str | None = None) -> int:
+        participants = self._sio.manager.rooms.get("/", {}).get(room)
+        if not participants:
+            return 0
+        started = time.perf_counter()
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
+        data = text_frame(frame) if self._direct is not None else None
+        sent = 0
+        for sid, eio_sid in list(participants.items()):
+            if sid != skip_sid and self._put(sid, eio_sid, pkt, data=data):
+                sent += 1
+        self._on_sent(sent, time.perf_counter() - started)
+        if self._direct_count and self._on_direct is not None:
+            self._on_direct(self._direct_count)
+        self._direct_count = 0
+        return sent
+
+    def send_to(self, sid: str, frame: str) -> bool:
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is None:
+            return False
+        return self._put(sid, eio_sid, eio_packet.Packet(eio_packet.MESSAGE, frame), hold=False)
+
+    def hold(self, sid: str) -> None:
+        """Buffer live frames for the socket while its missed events are being replayed."""
+        self._held.setdefault(sid, [])
+
+    def release(self, sid: str) -> None:
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        for pkt in self._held.pop(sid, []):
+            if eio_sid is not None:
+                self._put(sid, eio_sid, pkt, hold=False)
+
+    def forget(self, sid: str) -> None:
+        self._held.pop(sid, None)
+
+    def _put(self, sid: str, eio_sid: str, pkt: eio_packet.Packet, *, hold: bool = True,
+             data: bytes | None = None) -> bool:
+        if hold and sid in self._held:
+            self._held[sid].append(pkt)
+            return True
+        socket = self._sio.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            return False
+        if data is not None and self._direct is not None and self._direct.write(socket, data):
+            self._direct_count += 1
+            return True
+        if socket.queue.qsize() >= self._limit:
+            self._on_slow(sid)
+            return False
+        socket.queue.put_nowait(pkt)
+        return True
+
+
+class RoomBus(Protocol):
+    """Where frames and control messages travel between processes."""
+
+    async def publish(self, room: str, frame: str, skip_sid: str | None = None) -> None: ...
+
+    async def watch(self, room: str) -> None: ...
+
+    def unwatch_if_idle(self, room: str) -> None: ...
+
+    async def control(self, message: dict[str, Any]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class MemoryRoomBus:
+    """One process: publishing is local delivery."""
+
+    def __init__(self, fanout: LocalFanout, on_control: ControlHandler) -> None:
+        self._fanout = fanout
+        self._on_control = on_control
+
+    async def publish(self, room: str, frame: str, skip_sid: str | None = None) -> None:
+        self._fanout.deliver(room, frame, skip_sid)
+
+    async def watch(self, room: str) -> None:
+        return None
+
+    def unwatch_if_idle(self, room: str) -> None:
+        return None
+
+    async def control(self, message: dict[str, Any]) -> None:
+        await self._on_control(message)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class RedisRoomBus:
+    """Per-room channels on Redis, one subscriber connection, writes batched."""
+
+    def __init__(self, redis: Redis, batcher: RedisBatcher, fanout: LocalFanout,
+                 sio: socketio.AsyncServer, *, prefix: str, on_control: ControlHandler) -> None:
+        self._redis = redis
+        self._batcher = batcher
+        self._fanout = fanout
+        self._sio = sio
+        self._prefix = prefix
+        self._on_control = on_control
+        self._control_channel = f"{prefix}control"
+        self._pubsub = redis.pubsub()
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._pending: dict[str, int] = {}  # watch() calls waiting for a confirmation
+        self._reader: asyncio.Task[None] | None = None
+
+    async def publish(self, room: str, frame: str, skip_sid: str | None = None) -> None:
+        message = f"{skip_sid or ''}|{frame}"
+        channel = room_channel(self._prefix, room)
+        await self._batcher.run(lambda pipe: pipe.publish(channel, message))
+
+    async def watch(self, room: str) -> None:
+        """Subscribe to the room's channel and wait until Redis has confirmed it.
+
+        Already subscribed, it returns without yielding, so the caller enters the local room
+        before any unsubscribe check can run.
+        """
+        channel = room_channel(self._prefix, room)
+        event = self._confirmed.get(channel)
+        if event is not None and event.is_set():
+            return
+        self._pending[channel] = self._pending.get(channel, 0) + 1
+        try:
+            if event is None:
+                event = self._confirmed[channel] = asyncio.Event()
+                await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(event.wait(), timeout=10)
+        finally:
+            self._pending[channel] -= 1
+            if not self._pending[channel]:
+                del self._pending[channel]
+
+    def unwatch_if_idle(self, room: str) -> None:
+        # Decided a moment later: Socket.IO removes a disconnecting socket from its rooms
+        # only after the disconnect handler, and a join may be on its way in.
+        asyncio.get_running_loop().call_later(1.0, self._unwatch, room)
+
+    def _unwatch(self, room: str) -> None:
+        channel = room_channel(self._prefix, room)
+        if channel not in self._confirmed or channel in self._pending:
+            return
+        if self._sio.manager.rooms.get("/", {}).get(room):
+            return
+        del self._confirmed[channel]
+        task = asyncio.ensure_future(self._pubsub.unsubscribe(channel))
+        task.add_done_callback(_log_failure)
+
+    async def control(self, message: dict[str, Any]) -> None:
+        data = orjson.dumps(message)
+        await self._batcher.run(lambda pipe: pipe.publish(self._control_channel, data))
+
+    async def start(self) -> None:
+        self._confirmed[self._control_channel] = asyncio.Event()
+        await self._pubsub.subscribe(self._control_channel)
+        self._reader = asyncio.create_task(self._read(), name="roomcast-pubsub")
+        await asyncio.wait_for(self._confirmed[self._control_channel].wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    try:
+                        await self._handle(message)
+                    except Exception:
+                        log.exception("pub/sub message handling failed")
+                log.warning("pub/sub stream ended; resubscribing")
+            except (RedisError, OSError) as exc:
+                log.warning("pub/sub connection lost (%r); resubscribing", exc)
+            # Pause so an unreachable Redis is retried, not spun on.
+            await asyncio.sleep(0.5)
+            await self._resubscribe()
+
+    async def _resubscribe(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._pubsub = self._redis.pubsub()
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.subscribe(*self._confirmed)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        channel = message["channel"].decode()
+        if message["type"] == "subscribe":
+            event = self._confirmed.get(channel)
+            if event is not None:
+                event.set()
+            return
+        if message["type"] != "message":
+            return
+        if channel == self._control_channel:
+            await self._on_control(orjson.loads(message["data"]))
+            return
+        room = channel[len(self._prefix) + 2:]
+        skip, _, frame = message["data"].decode().partition("|")
+        self._fanout.deliver(room, frame, skip or None)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("unsubscribe failed: %s", task.exception())

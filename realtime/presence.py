@@ -1,0 +1,231 @@
+"""Who is in a room: one entry per user, counted over their connections on every process.
+
+Redis keeps, per room, a hash of connections (`proc/sid` -> user, name, status) and a hash of
+per-user connection counts; per process, the set of its connections and a liveness key that
+expires unless the process keeps refreshing it. A surviving process removes the connections of
+a process whose liveness key expired, so a SIGKILLed process's users leave on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from core.errors import ServiceUnavailable
+from realtime.batcher import RedisBatcher
+from realtime.contract import PresenceEntry
+
+log = logging.getLogger("roomcast.realtime")
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A connection removed from a room; `remaining` is the user's connection count after."""
+
+    room: str
+    sid: str
+    user_id: str
+    remaining: int
+
+
+class PresenceStore(Protocol):
+    async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
+        """Record the connection; return the user's connection count in the room."""
+        ...
+
+    async def remove(self, room: str, sid: str) -> Departure | None: ...
+
+    async def snapshot(self, room: str) -> list[PresenceEntry]: ...
+
+    async def entry(self, room: str, user_id: str) -> PresenceEntry | None: ...
+
+    async def heartbeat(self) -> bool:
+        """Refresh this process's liveness; False if others had given it up for dead."""
+        ...
+
+    async def reap(self) -> list[Departure]:
+        """Remove the connections of processes that stopped refreshing their liveness."""
+        ...
+
+
+def _aggregate(values: list[Any]) -> list[PresenceEntry]:
+    users: dict[str, tuple[PresenceEntry, float]] = {}
+    for raw in values:
+        value = orjson.loads(raw)
+        known = users.get(value["u"])
+        if known is None:
+            users[value["u"]] = (PresenceEntry(user_id=value["u"], name=value["n"],
+                                               status=value["s"], connections=1), value["t"])
+            continue
+        entry, at = known
+        entry.connections += 1
+        if value["t"] >= at:
+            entry.status = value["s"]
+            users[value["u"]] = (entry, value["t"])
+    return sorted((entry for entry, _ in users.values()), key=lambda e: e.user_id)
+
+
+def _value(user_id: str, name: str, status: str) -> bytes:
+    return orjson.dumps({"u": user_id, "n": name, "s": status, "t": time.time()})
+
+
+class MemoryPresenceStore:
+    """The embedded default: one process, nothing to reap."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[str, bytes]] = {}
+
+    async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
+        conns = self._rooms.setdefault(room, {})
+        conns[sid] = _value(user_id, name, status)
+        return sum(1 for v in conns.values() if orjson.loads(v)["u"] == user_id)
+
+    async def remove(self, room: str, sid: str) -> Departure | None:
+        conns = self._rooms.get(room, {})
+        raw = conns.pop(sid, None)
+        if raw is None:
+            return None
+        user_id = orjson.loads(raw)["u"]
+        remaining = sum(1 for v in conns.values() if orjson.loads(v)["u"] == user_id)
+        if not conns:
+            self._rooms.pop(room, None)
+        return Departure(room, sid, user_id, remaining)
+
+    async def snapshot(self, room: str) -> list[PresenceEntry]:
+        return _aggregate(list(self._rooms.get(room, {}).values()))
+
+    async def entry(self, room: str, user_id: str) -> PresenceEntry | None:
+        return next((e for e in await self.snapshot(room) if e.user_id == user_id), None)
+
+    async def heartbeat(self) -> bool:
+        return True
+
+    async def reap(self) -> list[Departure]:
+        return []
+
+
+_ADD = """
+local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if added == 1 then
+  redis.call('SADD', KEYS[3], ARGV[4])
+  return redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+end
+return tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '1')
+"""
+
+_REMOVE = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then
+  redis.call('SREM', KEYS[3], ARGV[2])
+  return {-1, ''}
+end
+local user = cjson.decode(value)['u']
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[2])
+local left = redis.call('HINCRBY', KEYS[2], user, -1)
+if left <= 0 then
+  redis.call('HDEL', KEYS[2], user)
+  left = 0
+end
+return {left, user}
+"""
+
+
+class RedisPresenceStore:
+    def __init__(self, redis: Redis, batcher: RedisBatcher, *, process_id: str, ttl: float,
+                 prefix: str) -> None:
+        self._redis = redis
+        self._batcher = batcher
+        self._proc = process_id
+        self._ttl_ms = max(1, int(ttl * 500))  # liveness lasts half the bound: see heartbeat
+        self._prefix = prefix
+        self._registered = False
+
+    async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
+        keys = self._keys(room, self._proc)
+        field = f"{self._proc}/{sid}"
+        args: list[Any] = [field, _value(user_id, name, status), user_id, f"{room}\t{sid}"]
+        return int(await self._batcher.run(lambda pipe: pipe.eval(_ADD, 3, *keys, *args)))
+
+    async def remove(self, room: str, sid: str) -> Departure | None:
+        return await self._remove(room, sid, self._proc)
+
+    async def snapshot(self, room: str) -> list[PresenceEntry]:
+        key = self._key("pres", room)
+        values = await self._batcher.run(lambda pipe: pipe.hvals(key))
+        return _aggregate(list(values))
+
+    async def entry(self, room: str, user_id: str) -> PresenceEntry | None:
+        return next((e for e in await self.snapshot(room) if e.user_id == user_id), None)
+
+    async def heartbeat(self) -> bool:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._alive(self._proc), b"1", px=self._ttl_ms)
+            pipe.sadd(self._key("procs", ""), self._proc)
+            _, added = await self._call(pipe.execute())
+        # Re-added after being registered: another process took this one for dead.
+        healthy = not (self._registered and added == 1)
+        self._registered = True
+        return healthy
+
+    async def reap(self) -> list[Departure]:
+        procs = await self._call(self._redis.smembers(self._key("procs", "")))
+        departures: list[Departure] = []
+        for raw in procs:
+            proc = raw.decode()
+            if proc == self._proc or await self._redis.exists(self._alive(proc)):
+                continue
+            # SREM decides which survivor reaps a dead process: only one sees 1.
+            if await self._redis.srem(self._key("procs", ""), proc) != 1:
+                continue
+            departures.extend(await self._reap_process(proc))
+        return departures
+
+    async def forget_self(self) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.srem(self._key("procs", ""), self._proc)
+            pipe.delete(self._alive(self._proc), self._key("conns", self._proc))
+            await self._call(pipe.execute())
+
+    async def _reap_process(self, proc: str) -> list[Departure]:
+        members: set[bytes] = await self._call(self._redis.smembers(self._key("conns", proc)))
+        departures = []
+        for member in members:
+            room, _, sid = member.decode().partition("\t")
+            departure = await self._remove(room, sid, proc)
+            if departure is not None:
+                departures.append(departure)
+        await self._redis.delete(self._key("conns", proc))
+        return departures
+
+    async def _remove(self, room: str, sid: str, proc: str) -> Departure | None:
+        keys = self._keys(room, proc)
+        args = [f"{proc}/{sid}", f"{room}\t{sid}"]
+        left, user = await self._batcher.run(lambda pipe: pipe.eval(_REMOVE, 3, *keys, *args))
+        if int(left) < 0:
+            return None
+        return Departure(room, sid, user.decode(), int(left))
+
+    def _keys(self, room: str, proc: str) -> list[str]:
+        return [self._key("pres", room), self._key("presc", room), self._key("conns", proc)]
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self._prefix}{kind}:{name}"
+
+    def _alive(self, proc: str) -> str:
+        return self._key("alive", proc)
+
+    @staticmethod
+    async def _call(awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await awaitable
+        except (RedisError, OSError) as exc:
+            log.warning("presence: Redis failed: %r", exc)
+            raise ServiceUnavailable("presence needs Redis, which cannot be reached") from exc

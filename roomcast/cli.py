@@ -1,0 +1,109 @@
+"""The `roomcast` command: serve, worker, create-admin (and load, for load testers)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+log = logging.getLogger("roomcast")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roomcast", description="Roomcast: a WebSocket-first collaboration server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve Socket.IO, REST, health and metrics",
+                                description="Serve Socket.IO at /socket.io/, REST at /api/v1/, "
+                                "health at /health/*, metrics at /metrics.")
+    serve.add_argument("--host", help="interface to bind (default: HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT, else 8000)")
+
+    worker = commands.add_parser("worker", help="run background-job workers",
+                                 description="Run Taskiq workers for ingestion and analyses.")
+    worker.add_argument("--concurrency", type=int,
+                        help="jobs run at once by this process (default: WORKER_CONCURRENCY)")
+
+    commands.add_parser("load", help="drive Socket.IO clients through load scenarios",
+                        add_help=False)
+
+    admin = commands.add_parser("create-admin", help="create or promote an admin account",
+                                description="Create an admin account (or promote an existing "
+                                "one and set its password) in the configured store.")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="Admin")
+    admin.add_argument("--password", help="read from stdin or a prompt when omitted")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["load"]:
+        # The load tool talks to servers over the network only and reads no server settings.
+        from load.cli import main as load_main
+
+        return load_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        settings.check_production()
+    except (ConfigError, ValueError) as exc:
+        print(f"roomcast: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    from roomcast.logs import configure_logging
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    if args.command == "serve":
+        from roomcast.serve import serve
+
+        return serve(settings, host=args.host, port=args.port)
+    if args.command == "worker":
+        from roomcast.worker import run_worker
+
+        return run_worker(settings, concurrency=args.concurrency)
+    if args.command == "create-admin":
+        return asyncio.run(_create_admin(settings, args))
+    return 2
+
+
+async def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from core.passwords import PasswordHasher
+    from core.store.database import close_mongo, open_mongo
+    from core.store.stores import Stores
+    from roomcast.bootstrap import create_admin
+
+    if not settings.mongo_uri:
+        print("roomcast: create-admin needs MONGO_URI (the embedded store lives inside "
+              "`roomcast serve`; set ROOMCAST_ADMIN_EMAIL/ROOMCAST_ADMIN_PASSWORD there)",
+              file=sys.stderr)
+        return 2
+    password = args.password
+    if password is None:
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline()
+        password = password.rstrip("\n")
+    if len(password) < 8:
+        print("roomcast: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    client, db = open_mongo(settings)
+    try:
+        stores = Stores.over(db)
+        await stores.ensure_indexes()
+        account = await create_admin(stores, PasswordHasher(), email=args.email,
+                                     password=password, name=args.name)
+    finally:
+        await close_mongo(client)
+    verb = "created" if account.created else "promoted"
+    print(f"admin {account.email} {verb}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

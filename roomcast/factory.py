@@ -1,0 +1,149 @@
+"""The composition root: builds settings' clients, the stores, the apps, and wires them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.app import create_app
+from api.context import AppContext
+from core.objects import ObjectStorage
+from core.objects_local import LocalObjectStorage
+from core.objects_s3 import S3ObjectStorage
+from core.passwords import PasswordHasher
+from core.revocations import MemoryRevocations, RedisRevocations, TokenRevocations
+from core.settings import Settings
+from core.store.database import close_mongo, open_mongo
+from core.store.stores import Stores
+from core.tokens import TokenService
+from realtime.server import Realtime, build_realtime
+from roomcast.worker import JobRuntime, build_job_runtime
+
+log = logging.getLogger("roomcast")
+
+
+def build_object_storage(settings: Settings) -> ObjectStorage:
+    if settings.s3_endpoint:
+        return S3ObjectStorage.from_settings(settings)
+    return LocalObjectStorage(settings.data_dir / "objects")
+
+
+@dataclass
+class Services:
+    """Every long-lived client and the context handed to the apps."""
+
+    settings: Settings
+    mongo_client: Any
+    redis: Redis | None
+    ctx: AppContext
+    realtime: Realtime
+    jobs: JobRuntime | None = None
+
+    async def start(self) -> None:
+        await self.ctx.stores.ensure_indexes()
+        for hook in self.realtime.startup:
+            await hook()
+        if self.jobs is not None:
+            await self.jobs.start()
+
+    async def close(self) -> None:
+        if self.jobs is not None:
+            with contextlib.suppress(Exception):
+                await self.jobs.stop()
+        for hook in self.realtime.shutdown:
+            with contextlib.suppress(Exception):
+                await hook()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await close_mongo(self.mongo_client)
+
+
+def build_services(settings: Settings) -> Services:
+    """Create clients (they connect lazily) and the context; no I/O happens here."""
+    settings.check_production()
+    mongo_client, db = open_mongo(settings)
+    stores = Stores.over(db)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    tokens = TokenService(settings)
+    revocations: TokenRevocations = (
+        RedisRevocations(redis) if redis is not None else MemoryRevocations()
+    )
+    # One registry per app: HTTP metrics (api.metrics) and socket metrics register here.
+    metrics_registry = CollectorRegistry()
+    realtime = build_realtime(
+        settings, stores=stores, tokens=tokens, revocations=revocations, redis=redis,
+        metrics_registry=metrics_registry,
+    )
+    objects = build_object_storage(settings)
+    job_runtime = build_job_runtime(settings, stores=stores, objects=objects,
+                                    emitter=realtime.emitter)
+    ctx = AppContext(
+        settings=settings,
+        stores=stores,
+        tokens=tokens,
+        passwords=PasswordHasher(),
+        emitter=realtime.emitter,
+        jobs=job_runtime.queue,
+        objects=objects,
+        revocations=revocations,
+        redis=redis,
+    )
+    ctx.extras["metrics_registry"] = metrics_registry
+    ctx.health_checks["mongodb"] = stores.ping
+    if redis is not None:
+        ctx.health_checks["redis"] = _redis_ping(redis)
+    ctx.health_checks["objects"] = ctx.objects.ping
+    return Services(settings, mongo_client, redis, ctx, realtime, job_runtime)
+
+
+def _redis_ping(redis: Redis) -> Any:
+    async def check() -> None:
+        await redis.ping()
+
+    return check
+
+
+def create_asgi(services: Services) -> ASGIApp:
+    """One ASGI app: Socket.IO at /socket.io/, REST and the rest on the Starlette app."""
+    rest = create_app(services.ctx)
+    app = socketio.ASGIApp(services.realtime.sio, other_asgi_app=rest, socketio_path="socket.io")
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.close()
+
+    return _with_lifespan(app, lifespan)
+
+
+def _with_lifespan(app: ASGIApp, lifespan: Any) -> ASGIApp:
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        manager = lifespan()
+        try:
+            await manager.__aenter__()
+        except Exception as exc:
+            log.exception("start-up failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        await manager.__aexit__(None, None, None)
+        await send({"type": "lifespan.shutdown.complete"})
+
+    return asgi

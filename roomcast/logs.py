@@ -1,0 +1,73 @@
+"""Structured JSON logs, one object per line, carrying the request id when there is one."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from core.logcontext import request_id_var
+
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "request_id_var"]
+
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "color_message", "request_id",
+}
+# uvicorn's own loggers are routed through ours; its access log is replaced by roomcast.access.
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+_UVICORN_ACCESS = "uvicorn.access"
+
+
+class JsonFormatter(logging.Formatter):
+    """`ts` (UTC), `level`, `logger`, `message`, `request_id` during a request, then any
+    `extra=` fields, then `exc` with the traceback."""
+
+    converter = time.gmtime  # type: ignore[assignment]
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get() or getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """For a developer's terminal (LOG_JSON=false); still names the request."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = request_id_var.get()
+        return f"{line} [request_id={request_id}]" if request_id else line
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    """Send every logger, uvicorn's included, to stderr in one format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in _UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    access = logging.getLogger(_UVICORN_ACCESS)
+    access.handlers.clear()
+    access.disabled = True

@@ -1,0 +1,124 @@
+"""`roomcast worker`: Taskiq workers for ingestion and analyses; and the job runtime that
+`roomcast serve` embeds (a queue client with Redis, in-process workers without it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from taskiq import AsyncBroker
+from taskiq.api import run_receiver_task
+
+from core.objects import ObjectStorage
+from core.settings import Settings
+from core.store.stores import Stores
+from realtime.emitter import Emitter
+from workers.broker import build_broker, register_job_task, stop_in_process
+from workers.deps import WorkerDeps
+from workers.queue import TaskiqJobQueue
+from workers.runner import run_job
+from workers.sweeper import sweep_forever
+
+log = logging.getLogger("roomcast.workers")
+
+
+@dataclass
+class JobRuntime:
+    broker: AsyncBroker
+    queue: TaskiqJobQueue
+    in_process: bool
+    # What jobs run with in this process; None where this process only queues them.
+    deps: WorkerDeps | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.broker.startup()
+        except (RedisError, OSError) as exc:
+            # Serving goes on without the queue; enqueueing answers 503 until Redis is back.
+            log.warning("the job broker could not start: %r", exc)
+
+    async def stop(self) -> None:
+        if self.in_process:
+            await stop_in_process(self.broker)
+        else:
+            await self.broker.shutdown()
+
+
+def build_job_runtime(
+    settings: Settings, *, stores: Stores, objects: ObjectStorage, emitter: Emitter,
+    runs_jobs: bool | None = None,
+) -> JobRuntime:
+    """The broker and queue; jobs run in this process when it is a worker or has no Redis."""
+    # Separate workers need both the broker and a store they share with this process; with
+    # the in-process document store, jobs can only run here.
+    in_process = not (settings.redis_url and settings.mongo_uri)
+    broker = build_broker(None if in_process else settings.redis_url,
+                          reclaim_idle_ms=settings.job_reclaim_idle_ms)
+    deps = WorkerDeps(settings, stores, objects, emitter) if (runs_jobs or in_process) else None
+
+    async def run(job_id: str) -> None:
+        if runtime.deps is None:
+            raise RuntimeError("this process queues jobs; `roomcast worker` runs them")
+        await run_job(runtime.deps, job_id)
+
+    task = register_job_task(broker, run)
+    runtime = JobRuntime(broker, TaskiqJobQueue(task), in_process, deps)
+    return runtime
+
+
+def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
+    if not settings.redis_url:
+        print("roomcast: `roomcast worker` needs REDIS_URL (without it, `roomcast serve` "
+              "runs jobs in-process)", file=sys.stderr)
+        return 2
+    if not settings.mongo_uri:
+        # Each process would have its own in-process store: the jobs would be invisible here.
+        print("roomcast: `roomcast worker` needs MONGO_URI, the store it shares with "
+              "`roomcast serve`", file=sys.stderr)
+        return 2
+    asyncio.run(_work(settings, concurrency or settings.worker_concurrency))
+    return 0
+
+
+async def _work(settings: Settings, concurrency: int) -> None:
+    from redis.asyncio import Redis
+
+    from core.store.database import close_mongo, open_mongo
+    from realtime.emitter import RedisEmitter
+    from roomcast.factory import build_object_storage
+
+    assert settings.redis_url is not None
+    mongo_client, db = open_mongo(settings)
+    stores = Stores.over(db)
+    redis = Redis.from_url(settings.redis_url)
+    emitter = RedisEmitter(redis, stores, settings)
+    runtime = build_job_runtime(settings, stores=stores, objects=build_object_storage(settings),
+                                emitter=emitter, runs_jobs=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stores.ensure_indexes()
+        await runtime.start()
+        receiver = asyncio.create_task(run_receiver_task(
+            runtime.broker, max_async_tasks=concurrency, max_prefetch=0))
+        assert runtime.deps is not None
+        sweeper = asyncio.create_task(sweep_forever(runtime.deps, runtime.queue.enqueue))
+        log.info("worker ready", extra={"concurrency": concurrency})
+        await stop.wait()
+        # Unfinished jobs stay pending in the stream: another worker reclaims them.
+        for task in (sweeper, receiver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await runtime.stop()
+        await emitter.close()
+        await redis.aclose()
+        await close_mongo(mongo_client)

@@ -1,0 +1,80 @@
+"""The official JavaScript socket.io-client v4, unchanged, against a real Roomcast server."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.integration.realtime.conftest import StartServer
+from tests.integration.realtime.support import Seed, Sock
+
+pytestmark = pytest.mark.slow
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="module")
+def node_client() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed for this test: apt-get install nodejs npm")
+    if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
+        command = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
+        subprocess.run(["npm", command, "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
+                       timeout=300, capture_output=True)
+    return JS_DIR / "client.mjs"
+
+
+async def test_official_js_client(seed: Seed, start_server: StartServer,
+                                  socks: Callable[[], Sock], node_client: Path) -> None:
+    alice, bob = seed.user("alice"), seed.user("bob")
+    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
+    server = start_server()
+    node = await asyncio.create_subprocess_exec(
+        "node", str(node_client), server.url, alice.token, room,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    lines: list[dict[str, Any]] = []
+    try:
+        async def read_until(step: str) -> dict[str, Any]:
+            assert node.stdout is not None
+            while True:
+                raw = await node.stdout.readline()
+                assert raw, f"node exited early: {lines}"
+                lines.append(orjson.loads(raw))
+                if lines[-1]["step"] == step:
+                    return lines[-1]
+
+        refused = await asyncio.wait_for(read_until("connect_error"), 30)
+        assert refused["data"]["code"] == "unauthorized"
+        joined = await asyncio.wait_for(read_until("join"), 30)
+        assert joined["ack"]["ok"] is True
+        assert [p["user_id"] for p in joined["ack"]["presence"]] == [alice.id]
+        unknown = await asyncio.wait_for(read_until("unknown"), 30)
+        assert unknown["ack"]["error"]["code"] == "unknown_event"
+
+        b = await socks().connect(server.url, bob.token)
+        await b.join(room)
+        sent = await b.call("message", {"room": room, "text": "hello from python"})
+        ack = await asyncio.wait_for(read_until("message_ack"), 30)
+        assert ack["ack"]["ok"] is True and ack["ack"]["offset"] == sent["offset"] + 1
+        events = [(line["event"], line["data"]) for line in lines if line["step"] == "event"]
+        joined_users = [d["user"]["user_id"] for e, d in events if e == "presence:joined"]
+        assert joined_users == [bob.id]
+        messages = [d for e, d in events if e == "message"]
+        assert messages[0]["offset"] == sent["offset"]
+        assert messages[0]["text"] == "hello from python" and messages[0]["user_id"] == bob.id
+        reply = await b.wait_for(lambda: [m for m in b.named("message")
+                                          if m["text"] == "hello from js"])
+        assert reply[0]["user_id"] == alice.id
+        assert await asyncio.wait_for(node.wait(), 30) == 0
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()

@@ -1,0 +1,134 @@
+"""`roomcast load` against a real `roomcast serve`: signs in over REST, connects with the
+token, and drives the Roomcast contract (meeting rooms, `message` events with offsets)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import ROOT, ServerProcess, start_roomcast
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    log_dir = tmp_path_factory.mktemp("roomcast-load")
+    proc = start_roomcast({"SOCKET_EVENTS_PER_SECOND": "1000", "SOCKET_EVENT_BURST": "2000"},
+                          log_dir)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def load(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "roomcast.cli", "load", *args],
+        capture_output=True, text=True, timeout=150, cwd=ROOT, check=False,
+    )
+
+
+def test_connect_with_registered_users(server: ServerProcess, tmp_path: Path) -> None:
+    report_path = tmp_path / "connect.json"
+    done = load("connect", "--url", server.url, "--register", "2", "--clients", "50",
+                "--rate", "100", "--duration", "1", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    report = json.loads(report_path.read_text())
+    assert report["target"] == "roomcast"
+    assert report["connect"]["connected"] == 50
+    assert report["errors"] == {}
+
+
+def test_a_bad_token_is_a_counted_connect_error(server: ServerProcess, tmp_path: Path) -> None:
+    report_path = tmp_path / "refused.json"
+    done = load("connect", "--url", server.url, "--token", "not-a-token", "--clients", "3",
+                "--rate", "50", "--duration", "1", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(report_path.read_text())["errors"] == {"connect:connect_error": 3}
+
+
+def test_fanout_into_a_meeting_room(server: ServerProcess, tmp_path: Path) -> None:
+    report_path = tmp_path / "fanout.json"
+    done = load("fanout", "--url", server.url, "--register", "1", "--clients", "100",
+                "--duration", "2", "--rate", "10", "--metrics", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    report = json.loads(report_path.read_text())
+    delivery = report["delivery"]
+    assert delivery["published"] == 20
+    assert delivery["delivered"] == delivery["expected"] == 20 * 100
+    assert delivery["lost"] == 0
+    assert report["errors"] == {}
+    assert report["server_metrics"]["available"] is True
+
+
+def test_rooms_of_meetings_every_client_talks(server: ServerProcess, tmp_path: Path) -> None:
+    report_path = tmp_path / "rooms.json"
+    done = load("rooms", "--url", server.url, "--register", "2", "--clients", "20",
+                "--room-size", "5", "--duration", "2", "--rate", "1", "--json",
+                str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    delivery = json.loads(report_path.read_text())["delivery"]
+    assert delivery["published"] == 40
+    assert delivery["delivered"] == delivery["expected"] == 40 * 4
+
+
+def test_refused_sign_in_exits_2(server: ServerProcess) -> None:
+    done = load("fanout", "--url", server.url, "--email", "nobody@example.com",
+                "--password", "wrong-password", "--clients", "1", "--duration", "1")
+    assert done.returncode == 2
+    assert "could not sign in" in done.stderr
+
+
+def test_recovery_after_drops_loses_nothing_by_offset(
+    server: ServerProcess, tmp_path: Path,
+) -> None:
+    report_path = tmp_path / "recovery.json"
+    done = load("recovery", "--url", server.url, "--register", "1", "--clients", "30",
+                "--duration", "3", "--rate", "10", "--drop-rate", "4", "--offline", "0.5",
+                "--json", str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    delivery = json.loads(report_path.read_text())["delivery"]
+    assert delivery["reconnects"] == 12
+    assert delivery["replayed"] > 0
+    assert delivery["offset_gaps"] == 0
+    assert delivery["delivered"] == delivery["expected"] == 30 * 30
+
+
+def test_presence_churn_is_seen_by_every_member(server: ServerProcess, tmp_path: Path) -> None:
+    report_path = tmp_path / "presence.json"
+    done = load("presence", "--url", server.url, "--register", "8", "--clients", "8",
+                "--duration", "2", "--rate", "2", "--offline", "0.3", "--json",
+                str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    report = json.loads(report_path.read_text())
+    delivery = report["delivery"]
+    assert delivery["published"] == 4  # changes made
+    assert delivery["expected"] > 0
+    assert delivery["delivered"] == delivery["expected"]
+    assert report["errors"] == {}
+
+
+def test_watchers_receive_every_job_event(server: ServerProcess, tmp_path: Path) -> None:
+    report_path = tmp_path / "jobs.json"
+    done = load("jobs", "--url", server.url, "--register", "1", "--clients", "20",
+                "--duration", "2", "--rate", "1", "--rows", "500", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    report = json.loads(report_path.read_text())
+    counters, delivery = report["counters"], report["delivery"]
+    assert delivery["published"] == 2  # jobs started
+    assert counters["jobs:job.completed"] == 2, counters
+    assert delivery["expected"] > 0
+    assert delivery["delivered"] == delivery["expected"]
+    assert report["errors"] == {}
+
+
+def test_roomcast_only_scenarios_refuse_the_generic_contract() -> None:
+    done = load("presence", "--url", "http://127.0.0.1:9", "--clients", "2")
+    assert done.returncode == 2
+    assert "Roomcast only" in done.stderr

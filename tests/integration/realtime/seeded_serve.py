@@ -1,0 +1,61 @@
+"""`roomcast serve`, with users, projects, meetings and jobs loaded before it starts.
+
+Without MONGO_URI each process has its own in-process document store, so tests that run several
+processes give each the same documents from a seed file (ROOMCAST_TEST_SEED). Everything else is
+the real serve path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import roomcast.serve as serve_module
+from core.models import ProjectRole
+from core.settings import Settings
+from core.store.jobs import JobDoc
+from core.store.meetings import Meeting
+from core.store.projects import Member, Project
+from core.store.stores import Stores
+from core.store.users import User
+from roomcast.factory import Services
+
+
+async def load_seed(stores: Stores, seed: dict[str, Any]) -> None:
+    for user in seed.get("users", []):
+        await stores.users._c.insert_one(stores.users._dump(User.model_validate(user)))
+    for project in seed.get("projects", []):
+        # The first member is the project's head.
+        members = [Member(user_id=uid, role=ProjectRole.HEAD if i == 0 else ProjectRole.MEMBER)
+                   for i, uid in enumerate(project.pop("member_ids"))]
+        doc = Project.model_validate({**project, "members": members})
+        await stores.projects._c.insert_one(stores.projects._dump(doc))
+    for meeting in seed.get("meetings", []):
+        await stores.meetings._c.insert_one(stores.meetings._dump(Meeting.model_validate(meeting)))
+    for job in seed.get("jobs", []):
+        await stores.jobs._c.insert_one(stores.jobs._dump(JobDoc.model_validate(job)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    seed = orjson.loads(Path(os.environ["ROOMCAST_TEST_SEED"]).read_bytes())
+    build = serve_module.build_services
+
+    def build_seeded(settings: Settings) -> Services:
+        services = build(settings)
+        services.realtime.startup.insert(0, lambda: load_seed(services.ctx.stores, seed))
+        return services
+
+    serve_module.build_services = build_seeded  # type: ignore[assignment]
+    serve_module.serve(Settings(), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

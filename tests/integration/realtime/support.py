@@ -1,0 +1,170 @@
+"""Test helpers for the socket server: seeded `roomcast serve` processes and a recording client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+import orjson
+import socketio
+
+from core.ids import new_id
+from core.models import Role
+from core.settings import Settings
+from core.tokens import TokenService
+from tests.support.services import ROOT, ServerProcess, free_port, wait_until
+
+
+@dataclass
+class SeedUser:
+    id: str
+    name: str
+    token: str
+
+
+@dataclass
+class Seed:
+    """Documents every server process loads at start, and tokens for the users."""
+
+    users: list[dict[str, Any]] = field(default_factory=list)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    meetings: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    _tokens: TokenService = field(
+        default_factory=lambda: TokenService(Settings(env="test", _env_file=None))  # type: ignore[call-arg]
+    )
+
+    def user(self, name: str = "") -> SeedUser:
+        user_id = new_id()
+        name = name or f"user-{user_id[:6]}"
+        self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name})
+        token = self._tokens.issue(sub=user_id, role=Role.MEMBER, typ="access").token
+        return SeedUser(user_id, name, token)
+
+    def token(self, user: SeedUser, *, expires_in: float | None = None) -> str:
+        """A token for the user; `expires_in` (seconds, may be negative) backdates its issue."""
+        if expires_in is None:
+            return self._tokens.issue(sub=user.id, role=Role.MEMBER, typ="access").token
+        ttl = Settings(env="test", _env_file=None).access_token_ttl_seconds  # type: ignore[call-arg]
+        issued_at = time.time() - ttl + expires_in
+        with mock.patch("core.tokens.time.time", return_value=issued_at):
+            return self._tokens.issue(sub=user.id, role=Role.MEMBER, typ="access").token
+
+    def project(self, *members: SeedUser) -> str:
+        project_id = new_id()
+        self.projects.append({"id": project_id, "name": f"p-{project_id[:6]}",
+                              "owner_id": members[0].id, "member_ids": [m.id for m in members]})
+        return project_id
+
+    def meeting(self, project_id: str, created_by: SeedUser) -> str:
+        meeting_id = new_id()
+        self.meetings.append({"id": meeting_id, "project_id": project_id, "title": "standup",
+                              "scheduled_at": "2026-01-01T10:00:00Z",
+                              "created_by": created_by.id})
+        return meeting_id
+
+    def job(self, project_id: str, created_by: SeedUser) -> str:
+        job_id = new_id()
+        self.jobs.append({"id": job_id, "project_id": project_id, "kind": "ingest",
+                          "created_by": created_by.id, "stage": "parsing", "progress": 40})
+        return job_id
+
+    def write(self, path: Path) -> Path:
+        path.write_bytes(orjson.dumps({"users": self.users, "projects": self.projects,
+                                       "meetings": self.meetings, "jobs": self.jobs}))
+        return path
+
+
+def start_seeded(seed_file: Path, env: dict[str, str], log_dir: Path,
+                 count: int = 1) -> list[ServerProcess]:
+    """Start `count` servers at once (they boot in parallel), and wait until all are ready."""
+    servers = [_spawn(seed_file, env, log_dir) for _ in range(count)]
+    try:
+        for server in servers:
+            _wait_ready(server)
+    except Exception:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def _spawn(seed_file: Path, env: dict[str, str], log_dir: Path) -> ServerProcess:
+    port = free_port()
+    log_path = log_dir / f"roomcast-serve-{port}.log"
+    full_env = {**os.environ, "ENV": "test", "LOG_LEVEL": "WARNING",
+                "ROOMCAST_TEST_SEED": str(seed_file), **env}
+    cmd = [sys.executable, "-m", "tests.integration.realtime.seeded_serve", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+    return ServerProcess(port, proc, log_path)
+
+
+def _wait_ready(server: ServerProcess) -> None:
+    def ready() -> bool:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{server.log()}")
+        return httpx.get(server.url + "/health/live", timeout=1).status_code == 200
+
+    wait_until(ready, timeout=45, what=f"roomcast serve on {server.port}")
+
+
+class Sock:
+    """A python-socketio AsyncClient over WebSocket that records every event it receives."""
+
+    def __init__(self) -> None:
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self.connect_error: Any = None
+        self._changed = asyncio.Event()
+
+        @self.client.on("*")
+        async def record(event: str, data: Any = None) -> None:
+            self.events.append((event, data))
+            self._changed.set()
+
+        @self.client.event
+        async def connect_error(data: Any) -> None:
+            self.connect_error = data
+
+        @self.client.event
+        async def disconnect(reason: Any = None) -> None:
+            self._changed.set()
+
+    async def connect(self, url: str, token: str | None) -> Sock:
+        auth = {"token": token} if token is not None else {}
+        await self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+        return self
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        return await self.client.call(event, data, timeout=10)
+
+    async def join(self, room: str, **kw: Any) -> Any:
+        return await self.call("join", {"room": room, **kw})
+
+    def named(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    async def wait_for(self, check: Callable[[], Any], within: float = 20) -> Any:
+        async def loop() -> Any:
+            while True:
+                result = check()
+                if result:
+                    return result
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(loop(), within)
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()

@@ -1,0 +1,78 @@
+"""Deployment files, checked by reading them (no Docker engine runs here): compose has every
+service with health checks and volumes, and sets only real settings; the Dockerfile is
+multi-stage and unprivileged; the operations guide documents only real settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+def test_compose_has_the_services_with_health_checks() -> None:
+    services = compose()["services"]
+    assert {"mongo", "redis", "minio", "minio-init", "app", "worker"} <= set(services)
+    for name in ("mongo", "redis", "minio", "app"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "roomcast serve" in " ".join(services["app"]["command"])
+    assert " ".join(services["worker"]["command"]) == "roomcast worker"
+    assert "mc mb" in " ".join(services["minio-init"]["command"])
+
+
+def test_app_and_worker_wait_for_healthy_services_and_the_bucket() -> None:
+    services = compose()["services"]
+    for name in ("app", "worker"):
+        depends = services[name]["depends_on"]
+        assert depends["mongo"]["condition"] == "service_healthy"
+        assert depends["redis"]["condition"] == "service_healthy"
+        assert depends["minio-init"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_sets_only_real_settings() -> None:
+    services = compose()["services"]
+    for name in ("app", "worker"):
+        env = services[name]["environment"]
+        assert set(env) <= SETTING_NAMES, f"{name}: {set(env) - SETTING_NAMES}"
+        assert {"MONGO_URI", "REDIS_URL", "S3_ENDPOINT", "JWT_SECRET"} <= set(env)
+        assert env["ENV"] == "production"
+
+
+def test_named_volumes_are_declared_and_used() -> None:
+    doc = compose()
+    declared = set(doc["volumes"])
+    used = {
+        volume.split(":", 1)[0]
+        for service in doc["services"].values()
+        for volume in service.get("volumes", [])
+    }
+    assert {"mongo-data", "redis-data", "minio-data"} <= used
+    assert used <= declared
+
+
+def test_dockerfile_is_multi_stage_unprivileged_and_healthchecked() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.MULTILINE)) >= 2
+    assert "COPY --from=builder /opt/venv /opt/venv" in text
+    users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
+    assert re.search(r"^EXPOSE 8000$", text, re.MULTILINE)
+    assert re.search(r"^HEALTHCHECK .*\n?.*/health/live", text, re.MULTILINE)
+    assert 'CMD ["roomcast", "serve", "--host", "0.0.0.0"]' in text
+
+
+def test_operations_guide_documents_real_settings() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", text, re.MULTILINE))
+    assert len(documented) >= 40
+    assert documented <= SETTING_NAMES, documented - SETTING_NAMES

@@ -1,0 +1,199 @@
+"""The job runner's guarantees, on the embedded default: cancel, retries, redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from core.errors import ServiceUnavailable
+from core.objects import ObjectStorage
+from core.store.jobs import JobDoc, JobKind, JobStatus
+from roomcast.factory import Services, build_services
+from tests.integration.workers.conftest import Member, upload, wait_job
+from tests.integration.workers.test_pipeline_embedded import blobs_csv
+from tests.support.domain import RecordingEmitter, make_user
+from workers.deps import WorkerDeps
+from workers.runner import run_job
+from workers.sweeper import stale_after_ms, sweep_once
+
+
+@pytest.fixture
+async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
+    built = build_services(make_settings(job_step_delay_ms=100))
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
+    caller = await make_user(slow_services, "canceller")
+    project = await slow_services.ctx.stores.projects.create(name="C", owner_id=caller.id)
+    member = Member(caller, project.id)
+    transport = httpx.ASGITransport(app=create_app(slow_services.ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        job_id = (await upload(http, member, "p.csv", blobs_csv())).json()["job_id"]
+        await wait_job(http, member, job_id, until=("running",))
+        cancelled = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
+        assert cancelled.status_code == 202
+        job = await wait_job(http, member, job_id)
+        assert job["status"] == "cancelled"
+        assert job["progress"] < 100
+        assert await slow_services.ctx.stores.datasets.get(job_id) is None
+        again = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
+        assert again.status_code == 409
+
+
+async def _ingest_job(services: Services, client: httpx.AsyncClient, member: Member) -> JobDoc:
+    body = (await upload(client, member, "p.csv", blobs_csv(30))).json()
+    await wait_job(client, member, body["job_id"])
+    # A fresh job over the same upload, run by hand below.
+    job = JobDoc(project_id=member.project_id, kind=JobKind.INGEST, created_by=member.caller.id,
+                 upload_id=body["upload"]["id"], max_attempts=3)
+    return await services.ctx.stores.jobs.create(job)
+
+
+def _deps(services: Services, **changes: Any) -> WorkerDeps:
+    assert services.jobs is not None and services.jobs.deps is not None
+    return dataclasses.replace(services.jobs.deps, **changes)
+
+
+async def test_a_redelivered_job_neither_reruns_nor_announces_twice(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)
+    recording = RecordingEmitter(_deps(services).emitter)
+    deps = _deps(services, emitter=recording)
+    await run_job(deps, job.id)
+    await run_job(dataclasses.replace(deps, worker_id="another"), job.id)
+    done = [c for c in recording.calls if c[0] == "emit" and c[1][1] == "job.completed"]
+    assert len(done) == 2  # one event, into job:{id} and project:{id}
+    stored = await services.ctx.stores.jobs.get(job.id)
+    assert stored is not None and stored.attempts == 1
+
+
+class FlakyObjects:
+    """Object storage whose first `failures` downloads fail as if S3 were unreachable."""
+
+    def __init__(self, inner: ObjectStorage, failures: int) -> None:
+        self._inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def open_stream(self, key: str) -> AsyncIterator[bytes]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ServiceUnavailable("object storage is unreachable")
+        return self._inner.open_stream(key)
+
+
+async def test_transient_failures_are_retried_then_dead_lettered(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    inner = services.ctx.objects
+    job = await _ingest_job(services, client, member)
+    await run_job(_deps(services, objects=FlakyObjects(inner, 1)), job.id)
+    retried = await services.ctx.stores.jobs.get(job.id)
+    assert retried is not None
+    assert (retried.status, retried.attempts) == (JobStatus.SUCCEEDED, 2)
+
+    doomed = await _ingest_job(services, client, member)
+    await run_job(_deps(services, objects=FlakyObjects(inner, 99)), doomed.id)
+    failed = await services.ctx.stores.jobs.get(doomed.id)
+    assert failed is not None
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        JobStatus.FAILED, "transient_error", 3)
+
+
+async def test_a_job_that_killed_every_worker_is_dead_lettered(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)
+    await services.ctx.stores.jobs._c.update_one({"_id": job.id}, {"$set": {"attempts": 3}})
+    await run_job(_deps(services), job.id)
+    failed = await services.ctx.stores.jobs.get(job.id)
+    assert failed is not None
+    assert (failed.status, failed.error_code) == (JobStatus.FAILED, "too_many_attempts")
+
+
+async def test_a_job_held_by_a_live_worker_waits_for_it(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)
+    held = await services.ctx.stores.jobs.claim(job.id, "live-worker", 60_000)
+    assert held is not None
+    waiting = asyncio.create_task(run_job(_deps(services), job.id))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # it does not run a job someone else holds
+    await services.ctx.stores.jobs.finish(job.id, "live-worker", JobStatus.SUCCEEDED)
+    await asyncio.wait_for(waiting, 30)
+    final = await services.ctx.stores.jobs.get(job.id)
+    assert final is not None and final.attempts == 1
+
+
+async def test_the_sweeper_re_sends_an_abandoned_job_once(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)  # stored, never sent to the broker
+    fresh = await _ingest_job(services, client, member)
+    deps = _deps(services)
+    long_ago = job.enqueued_ms - stale_after_ms(deps) - 1000
+    await services.ctx.stores.jobs._c.update_one({"_id": job.id},
+                                                 {"$set": {"enqueued_ms": long_ago}})
+    sent: list[str] = []
+
+    async def enqueue(kind: str, job_id: str) -> None:
+        sent.append(job_id)
+        await services.ctx.jobs.enqueue(kind, job_id)
+
+    assert await sweep_once(deps, enqueue) == 1
+    assert await sweep_once(deps, enqueue) == 0  # re-sent once, not at every sweep
+    assert sent == [job.id]
+    done = await wait_job(client, member, job.id)
+    assert done["status"] == "succeeded"
+    untouched = await services.ctx.stores.jobs.get(fresh.id)
+    assert untouched is not None and untouched.status == JobStatus.QUEUED
+
+
+async def test_a_stopping_worker_releases_its_job(slow_services: Services) -> None:
+    caller = await make_user(slow_services, "stopper")
+    project = await slow_services.ctx.stores.projects.create(name="S", owner_id=caller.id)
+    member = Member(caller, project.id)
+    transport = httpx.ASGITransport(app=create_app(slow_services.ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        body = (await upload(http, member, "p.csv", blobs_csv())).json()
+        await wait_job(http, member, body["job_id"])
+        job = JobDoc(project_id=project.id, kind=JobKind.INGEST, created_by=caller.id,
+                     upload_id=body["upload"]["id"])
+        await slow_services.ctx.stores.jobs.create(job)
+        running = asyncio.create_task(run_job(_deps(slow_services), job.id))
+        await wait_job(http, member, job.id, until=("running",))
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    released = await slow_services.ctx.stores.jobs.get(job.id)
+    assert released is not None
+    assert (released.status, released.lease_until) == (JobStatus.RUNNING, 0)
+    assert await slow_services.ctx.stores.jobs.claim(job.id, "next", 1000) is not None
+
+
+async def test_an_upload_deleted_before_its_ingestion_fails_it_cleanly(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)
+    upload_doc = await services.ctx.stores.uploads.get(job.upload_id or "")
+    assert upload_doc is not None
+    await services.ctx.objects.delete(upload_doc.object_key)
+    await run_job(_deps(services), job.id)
+    failed = await services.ctx.stores.jobs.get(job.id)
+    assert failed is not None
+    assert (failed.status, failed.error_code) == (JobStatus.FAILED, "not_found")

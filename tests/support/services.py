@@ -1,0 +1,171 @@
+"""Real services for tests: a redis-server and an S3 server (moto) on free ports, started and
+stopped by the tests themselves; `roomcast serve` processes likewise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: object, *, timeout: float = 15.0, what: str = "service") -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception as exc:
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not become ready in {timeout}s: {last}")
+
+
+@dataclass
+class RedisServer:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def start_redis(port: int | None = None) -> RedisServer:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: install it with 'apt-get install redis-server'")
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    try:
+        wait_until(client.ping, what="redis-server")
+    finally:
+        client.close()
+    return RedisServer(port, proc)
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class S3Server:
+    endpoint: str  # host:port, as S3_ENDPOINT takes it
+    proc: subprocess.Popen[bytes]
+    access_key: str = "testing"
+    secret_key: str = "testing"
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code < 500,
+                   what="moto S3 server")
+        yield S3Server(f"127.0.0.1:{port}", proc)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@dataclass
+class ServerProcess:
+    """A real `roomcast serve` in its own process."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_roomcast(
+    env: dict[str, str], log_dir: Path, *, command: str = "serve", args: list[str] | None = None,
+    port: int | None = None, ready_path: str = "/health/live",
+) -> ServerProcess:
+    port = port or free_port()
+    log_path = log_dir / f"roomcast-{command}-{port}.log"
+    full_env = {**os.environ, "ENV": "test", "LOG_LEVEL": "INFO", **env}
+    cmd = [sys.executable, "-m", "roomcast.cli", command]
+    if command == "serve":
+        cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    cmd += args or []
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+    server = ServerProcess(port, proc, log_path)
+    if command == "serve":
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"roomcast serve exited early:\n{server.log()}")
+            return httpx.get(server.url + ready_path, timeout=1).status_code == 200
+
+        try:
+            wait_until(ready, timeout=30, what=f"roomcast serve on {port}")
+        except Exception:
+            server.stop()
+            raise
+    return server

@@ -1,0 +1,69 @@
+"""Histograms, stats merging and --slo objectives of the load tool."""
+
+from __future__ import annotations
+
+import pytest
+
+from load import slo
+from load.histogram import Histogram
+from load.stats import Stats
+
+
+def test_percentiles_are_within_one_percent() -> None:
+    hist = Histogram()
+    for micros in range(1, 100_001):
+        hist.record(float(micros))
+    assert hist.count == 100_000
+    assert hist.percentile(50) == pytest.approx(50_000, rel=0.01)
+    assert hist.percentile(99) == pytest.approx(99_000, rel=0.01)
+    assert hist.percentile(100) == 100_000
+    assert hist.summary_ms()["p95"] == pytest.approx(95.0, rel=0.01)
+
+
+def test_memory_stays_bounded() -> None:
+    hist = Histogram()
+    for n in range(200_000):
+        hist.record(float(n % 5000) + 1.0)
+    assert len(hist.counts) < 1000
+
+
+def test_stats_merge_across_the_wire() -> None:
+    first, second = Stats(0), Stats(0)
+    first.delivered(0, 2_000_000)  # 2 ms, second 0
+    second.delivered(1_000_000_000, 2_500_000_000)  # 1.5 s, arrives in second 2
+    second.error("connect:timeout")
+    second.counters["expected"] += 3
+    first.merge(Stats.from_wire(second.to_wire()))
+    assert first.counters["delivered"] == 2
+    assert first.counters["expected"] == 3
+    assert first.errors == {"connect:timeout": 1}
+    assert sorted(first.timeline) == [0, 2]
+    assert first.delivery.max == pytest.approx(1_500_000)
+
+
+def _report(p99: float, lost: int = 0) -> dict[str, object]:
+    latency = {"p50": 1.0, "p95": 2.0, "p99": p99, "max": 200.0, "mean": 1.0}
+    return {"delivery": {"lost": lost, "latency_ms": latency},
+            "connect": {"latency_ms": {**latency, "p99": 5.0}}, "errors": {"x": 2}}
+
+
+def test_slo_units_and_defaults() -> None:
+    objectives = slo.parse("p99<100ms, max<=0.2s, connect.p99<5000us, lost==0", "fanout")
+    assert [o.metric for o in objectives] == ["delivery.p99", "delivery.max", "connect.p99",
+                                              "lost"]
+    assert [o.limit for o in objectives] == [100.0, 200.0, 5.0, 0.0]
+    results = slo.evaluate(objectives, _report(99.0))
+    assert [r["ok"] for r in results] == [True, True, False, True]
+    assert not slo.evaluate(slo.parse("lost==0", "fanout"), _report(1.0, lost=1))[0]["ok"]
+
+
+def test_slo_on_connect_scenario_means_connect_latency() -> None:
+    (objective,) = slo.parse("p99<1ms", "connect")
+    assert objective.metric == "connect.p99"
+    assert not objective.met(_report(0.5))
+
+
+@pytest.mark.parametrize("text", ["", "p99", "p99<100", "p98<1ms", "lost<x", "p99>1ms"])
+def test_slo_syntax_errors(text: str) -> None:
+    with pytest.raises(slo.SloSyntaxError):
+        slo.parse(text, "fanout")

@@ -1,0 +1,56 @@
+"""The socket edge turns every outcome into an ack: a bug, a bad payload, a flood."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.revocations import MemoryRevocations
+from core.settings import Settings
+from core.store.database import open_mongo
+from core.store.stores import Stores
+from core.tokens import TokenService
+from realtime.contract import RefreshIn
+from realtime.limits import EventBucket
+from realtime.server import build_realtime
+from realtime.session import Session
+
+
+@pytest.fixture
+def dispatch(tmp_path: Any) -> Any:
+    settings = Settings(env="test", data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    _, db = open_mongo(settings)
+    realtime = build_realtime(settings, stores=Stores.over(db), tokens=TokenService(settings),
+                              revocations=MemoryRevocations(), redis=None)
+    assert realtime.hub is not None
+    realtime.hub.sessions["s1"] = Session(sid="s1", user_id="u1", name="Ada", jti="j", exp=0,
+                                          bucket=EventBucket(1000, 1000))
+    handler = realtime.sio.handlers["/"]["*"]
+    connections = handler.__self__
+
+    async def boom(session: Session, data: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    connections._table["boom"] = (RefreshIn, boom)
+    return handler
+
+
+async def test_handler_exception_is_an_internal_ack(dispatch: Any) -> None:
+    ack = await dispatch("boom", "s1", {"token": "x"})
+    assert ack == {"ok": False, "error": {"code": "internal", "message": "internal error"}}
+
+
+async def test_payload_shapes_are_validated(dispatch: Any) -> None:
+    for payload in (None, "text", [1], {"token": ""}, {"token": "x", "more": 1}):
+        ack = await dispatch("auth:refresh", "s1", payload)
+        assert ack["error"]["code"] == "validation_error", payload
+    two_args = await dispatch("auth:refresh", "s1", {"token": "x"}, {"token": "y"})
+    assert two_args["error"]["code"] == "validation_error"
+
+
+async def test_unknown_socket_and_unknown_event(dispatch: Any) -> None:
+    assert (await dispatch("join", "nobody", {}))["error"]["code"] == "unauthorized"
+    unknown = await dispatch("fly", "s1", {})
+    assert unknown["error"]["code"] == "unknown_event"
+    assert "join" in unknown["error"]["details"]["events"]

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from core.errors import TokenExpired, Unauthorized
+from core.settings import Settings
+from core.tokens import TokenService
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_access_token_round_trip(settings: Settings) -> None:
+    tokens = TokenService(settings)
+    issued = tokens.issue(sub="u1", role="member", typ="access")
+    claims = tokens.verify(issued.token, typ="access")
+    assert (claims.sub, claims.role, claims.jti) == ("u1", "member", issued.claims.jti)
+
+
+def test_refresh_token_is_not_an_access_token(settings: Settings) -> None:
+    tokens = TokenService(settings)
+    issued = tokens.issue(sub="u1", role="member", typ="refresh", family="f1")
+    with pytest.raises(Unauthorized):
+        tokens.verify(issued.token, typ="access")
+    assert tokens.verify(issued.token, typ="refresh").family == "f1"
+
+
+def test_alg_none_is_refused(settings: Settings) -> None:
+    tokens = TokenService(settings)
+    payload = tokens.issue(sub="u1", role="admin", typ="access").token.split(".")[1]
+    with pytest.raises(Unauthorized):
+        tokens.verify(f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.", typ="access")
+
+
+def test_wrong_audience_is_refused(make_settings: object) -> None:
+    issuer = TokenService(make_settings(jwt_audience="someone-else"))  # type: ignore[operator]
+    verifier = TokenService(make_settings())  # type: ignore[operator]
+    token = issuer.issue(sub="u1", role="member", typ="access").token
+    with pytest.raises(Unauthorized):
+        verifier.verify(token, typ="access")
+
+
+def test_expired_token_says_so(make_settings: object) -> None:
+    tokens = TokenService(make_settings(access_token_ttl_seconds=10))  # type: ignore[operator]
+    token = tokens.issue(sub="u1", role="member", typ="access").token
+    later = TokenService(make_settings(access_token_ttl_seconds=10))  # type: ignore[operator]
+    import time
+
+    real = time.time
+    time.time = lambda: real() + 60  # type: ignore[assignment]
+    try:
+        with pytest.raises(TokenExpired):
+            later.verify(token, typ="access")
+    finally:
+        time.time = real  # type: ignore[assignment]
+
+
+def test_tampered_token_is_refused(settings: Settings) -> None:
+    tokens = TokenService(settings)
+    header, _, signature = tokens.issue(sub="u1", role="member", typ="access").token.split(".")
+    forged = _b64({"sub": "u1", "role": "admin", "typ": "access", "iss": "roomcast",
+                   "aud": "roomcast", "exp": 9999999999, "iat": 1, "jti": "x"})
+    with pytest.raises(Unauthorized):
+        tokens.verify(f"{header}.{forged}.{signature}", typ="access")
+
+
+def test_previous_key_still_verifies_after_rotation(make_settings: object) -> None:
+    old = TokenService(make_settings(jwt_secret="a" * 40, jwt_kid="old"))  # type: ignore[operator]
+    token = old.issue(sub="u1", role="member", typ="access").token
+    rotated = TokenService(make_settings(  # type: ignore[operator]
+        jwt_secret="b" * 40, jwt_kid="new", jwt_previous_secret="a" * 40, jwt_previous_kid="old"
+    ))
+    assert rotated.verify(token, typ="access").sub == "u1"
+    unrelated = TokenService(make_settings(jwt_secret="b" * 40, jwt_kid="new"))  # type: ignore[operator]
+    with pytest.raises(Unauthorized):
+        unrelated.verify(token, typ="access")

@@ -1,0 +1,174 @@
+"""The format readers on small files written by the tests, good and bad."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from openpyxl import Workbook
+from scipy.io import savemat
+
+from workers.errors import BadFile
+from workers.ingest.csv_reader import read_csv
+from workers.ingest.dat_reader import read_dat
+from workers.ingest.formats import check_format
+from workers.ingest.mat_reader import read_mat
+from workers.ingest.xlsx_reader import read_xlsx
+
+
+def _all(chunks: object) -> pa.Table:
+    return pa.concat_tables([table for _, table in chunks])  # type: ignore[attr-defined]
+
+
+def test_csv_semicolons_quotes_and_latin1(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes('name;city;n\n"Zoë; Jr";Málaga;1\nBo;Köln;2\n'.encode("cp1252"))
+    table = _all(read_csv(path))
+    assert table.column_names == ["name", "city", "n"]
+    assert table.column("name").to_pylist() == ["Zoë; Jr", "Bo"]
+    assert table.column("city").to_pylist() == ["Málaga", "Köln"]
+
+
+def test_csv_without_header_gets_generated_names(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("1,2\n3,4\n5,6\n")
+    table = _all(read_csv(path))
+    assert table.num_rows == 3
+    assert table.column_names == ["column_1", "column_2"]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"a,b\n1,2\n3,4,5\n", "ragged_rows"),
+        (b"a,b\n1," + b"x" * (2 << 20) + b"\n", "cell_too_large"),
+    ],
+)
+def test_csv_bad_files(tmp_path: Path, content: bytes, code: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(BadFile) as caught:
+        _all(read_csv(path))
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("declared", "head", "code"),
+    [
+        ("csv", b"", "empty_file"),
+        ("csv", bytes(range(256)) * 4, "invalid_file"),
+        ("csv", b"PK\x03\x04rest", "wrong_extension"),
+        ("xlsx", b"a,b\n1,2\n", "wrong_extension"),
+        ("mat", b"a,b\n1,2\n", "wrong_extension"),
+    ],
+)
+def test_content_must_match_the_name(declared: str, head: bytes, code: str) -> None:
+    with pytest.raises(BadFile) as caught:
+        check_format(declared, head)
+    assert caught.value.code == code
+
+
+def test_content_matching_the_name_passes() -> None:
+    assert check_format("csv", b"a,b\n1,2\n") == "csv"
+    assert check_format("mat", b"MATLAB 7.3 MAT-file, Platform") == "mat73"
+
+
+def _xlsx(path: Path, rows: list[list[object]]) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_xlsx_reads_typed_cells_as_text(tmp_path: Path) -> None:
+    path = _xlsx(tmp_path / "a.xlsx", [["x", "label"], [1.5, "a"], [2, "b"]])
+    table = _all(read_xlsx(path))
+    assert table.column("x").to_pylist() == ["1.5", "2"]
+    assert table.column("label").to_pylist() == ["a", "b"]
+
+
+def test_xlsx_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (64 * 1024 * 1024))
+    assert path.stat().st_size < 1024 * 1024
+    with pytest.raises(BadFile) as caught:
+        _all(read_xlsx(path))
+    assert caught.value.code == "zip_bomb"
+
+
+def test_xlsx_gigantic_cell(tmp_path: Path) -> None:
+    # openpyxl truncates what it writes to Excel's limit: put the long string in by hand.
+    small = _xlsx(tmp_path / "small.xlsx", [["a"], ["PLACEHOLDER"]])
+    path = tmp_path / "big.xlsx"
+    with zipfile.ZipFile(small) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            data = source.read(info).replace(b"PLACEHOLDER", b"x" * 70_000)
+            target.writestr(info.filename, data)
+    with pytest.raises(BadFile) as caught:
+        _all(read_xlsx(path))
+    assert caught.value.code == "cell_too_large"
+
+
+def test_dat_with_header_and_comments(tmp_path: Path) -> None:
+    path = tmp_path / "a.dat"
+    path.write_text("# measured\nt  v\n0 1.5\n1   2.5\n\n2\t3.5\n")
+    table = _all(read_dat(path))
+    assert table.column_names == ["t", "v"]
+    assert table.column("v").to_pylist() == [1.5, 2.5, 3.5]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [("1 2\n3\n", "ragged_rows"), ("1 2\n3 x\n", "invalid_file"), ("# nothing\n", "empty_file")],
+)
+def test_dat_bad_files(tmp_path: Path, content: str, code: str) -> None:
+    path = tmp_path / "bad.dat"
+    path.write_text(content)
+    with pytest.raises(BadFile) as caught:
+        _all(read_dat(path))
+    assert caught.value.code == code
+
+
+def test_mat_v5_matrix_and_vector(tmp_path: Path) -> None:
+    path = tmp_path / "a.mat"
+    savemat(path, {"x": np.arange(6.0).reshape(3, 2), "y": np.array([7, 8, 9])})
+    table = _all(read_mat(path, "mat5"))
+    assert table.column_names == ["x_1", "x_2", "y"]
+    assert table.column("x_2").to_pylist() == [1.0, 3.0, 5.0]
+
+
+def test_mat_v73_through_hdf5(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "a.mat"
+    with h5py.File(path, "w", userblock_size=512) as handle:
+        handle["x"] = np.arange(6.0).reshape(2, 3)  # MATLAB's 3x2, stored transposed
+    with path.open("r+b") as raw:
+        raw.write(b"MATLAB 7.3 MAT-file".ljust(128, b" "))
+    assert check_format("mat", path.read_bytes()[:64]) == "mat73"
+    table = _all(read_mat(path, "mat73"))
+    assert table.column("x_1").to_pylist() == [0.0, 1.0, 2.0]
+
+
+def test_mat_of_different_lengths_is_ragged(tmp_path: Path) -> None:
+    path = tmp_path / "a.mat"
+    savemat(path, {"a": np.arange(3.0), "b": np.arange(4.0)})
+    with pytest.raises(BadFile) as caught:
+        _all(read_mat(path, "mat5"))
+    assert caught.value.code == "ragged_rows"
+
+
+def test_mat_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "a.mat"
+    path.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
+    with pytest.raises(BadFile) as caught:
+        _all(read_mat(path, "mat5"))
+    assert caught.value.code in ("invalid_file", "unsupported_format")

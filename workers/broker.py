@@ -1,0 +1,96 @@
+"""The Taskiq broker: Redis streams with acknowledged delivery, or in-process.
+
+With REDIS_URL, jobs travel on a Redis stream read by a consumer group: a message stays
+pending until the worker that runs it acknowledges it at the end, so a worker killed mid-job
+does not lose it. Pending messages idle longer than JOB_RECLAIM_IDLE_MS are claimed by
+another worker; the job's lease (workers/runner.py) keeps a reclaimed message from running a
+job that a live worker still holds. Without REDIS_URL, tasks run inside `roomcast serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+
+QUEUE = "roomcast:jobs"
+GROUP = "roomcast-workers"
+TASK_NAME = "roomcast.run_job"
+RESULT_TTL_SECONDS = 24 * 3600
+
+JobTask = AsyncTaskiqDecoratedTask[[str], Any]
+
+
+class ReclaimingStreamBroker(RedisStreamBroker):
+    """RedisStreamBroker whose reclaim of idle messages runs on every poll.
+
+    The stock `listen` looks for idle pending messages only after a read returned new ones,
+    so on a quiet queue the job of a killed worker would wait for unrelated traffic.
+    """
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            while True:
+                fetched: Any = await redis.xreadgroup(
+                    self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
+                    block=self.block, noack=False, count=self.count,
+                )
+                for stream, messages in fetched or []:
+                    for message_id, message in messages:
+                        yield self._ackable(stream, message_id, message)
+                claimed: Any = await redis.xautoclaim(
+                    self.queue_name, self.consumer_group_name, self.consumer_name,
+                    min_idle_time=self.idle_timeout, count=self.unacknowledged_batch_size,
+                )
+                for message_id, message in claimed[1]:
+                    if message:  # entries deleted from the stream come back empty
+                        yield self._ackable(self.queue_name, message_id, message)
+
+    def _ackable(self, stream: Any, message_id: Any, message: Any) -> AckableMessage:
+        return AckableMessage(
+            data=message[b"data"], ack=self._ack_generator(id=message_id, queue_name=stream)
+        )
+
+
+def build_broker(
+    redis_url: str | None, *, reclaim_idle_ms: int, block_ms: int = 1000
+) -> AsyncBroker:
+    if redis_url is None:
+        return InMemoryBroker()
+    broker = ReclaimingStreamBroker(
+        redis_url, queue_name=QUEUE, consumer_group_name=GROUP, consumer_id="0",
+        idle_timeout=reclaim_idle_ms, xread_block=block_ms, xread_count=1,
+    )
+    return broker.with_result_backend(
+        RedisAsyncResultBackend(redis_url, result_ex_time=RESULT_TTL_SECONDS)
+    )
+
+
+def register_job_task(
+    broker: AsyncBroker, run: Callable[[str], Awaitable[None]]
+) -> JobTask:
+    """The one task: run job `job_id`. Its kind is on the job document."""
+
+    async def run_job(job_id: str) -> None:
+        await run(job_id)
+
+    task: JobTask = broker.register_task(
+        run_job, task_name=TASK_NAME
+    )
+    return task
+
+
+async def stop_in_process(broker: AsyncBroker) -> None:
+    """Cancel jobs still running in-process (the embedded default) and shut down."""
+    running = list(getattr(broker, "_running_tasks", ()))
+    for task in running:
+        task.cancel()
+    for task in running:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await broker.shutdown()

@@ -1,0 +1,25 @@
+"""What a task needs, built once per process by the composition root and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.ids import new_id
+from core.objects import ObjectStorage
+from core.settings import Settings
+from core.store.stores import Stores
+from realtime.emitter import Emitter
+
+
+@dataclass(frozen=True)
+class WorkerDeps:
+    settings: Settings
+    stores: Stores
+    objects: ObjectStorage
+    emitter: Emitter
+    # Names this process in job leases, so a job knows which worker holds it.
+    worker_id: str = field(default_factory=new_id)
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.settings.job_lease_seconds * 1000)

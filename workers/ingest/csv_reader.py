@@ -1,0 +1,148 @@
+"""CSV: detect encoding and dialect on the first bytes, then stream with pyarrow.csv.
+
+pyarrow's reader is multi-threaded C++ and streams in blocks, an order of magnitude faster
+than the csv module. Every column is read as text and typed afterwards (infer.py): pyarrow
+infers from the first block only, and a later block that disagrees would fail the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from workers.errors import BadFile
+from workers.ingest.limits import BLOCK_BYTES, MAX_COLUMNS
+
+HEAD_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+
+
+def detect_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        # The head may end inside a multi-byte character: ignore only that tail.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def detect_dialect(text: str) -> tuple[str, bool]:
+    """The delimiter and whether the first line is a header."""
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        header = csv.Sniffer().has_header(sample)
+    except csv.Error:
+        header = True
+    first = next(csv.reader([sample.splitlines()[0] if sample else ""], delimiter=delimiter), [])
+    # A first line with no numbers at all is a header in practice, whatever the heuristic says.
+    if first and not any(_is_number(cell) for cell in first):
+        header = True
+    return delimiter, header
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+class _Counting:
+    """A file wrapper that reports how far pyarrow has read, for progress."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.position = 0
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.position += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
+    """Yield (fraction read, chunk) until the file is consumed."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    encoding = detect_encoding(head)
+    text = head.decode(encoding if encoding != "utf-8" else "utf-8", errors="ignore")
+    delimiter, header = detect_dialect(text)
+    read_options = pacsv.ReadOptions(
+        block_size=BLOCK_BYTES, encoding=encoding, autogenerate_column_names=not header
+    )
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    names = _column_names(path, read_options, parse)
+    if not header:
+        # Name generated columns as the other readers do, not pyarrow's f0, f1...
+        names = [f"column_{i + 1}" for i in range(len(names))]
+        read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding,
+                                         column_names=names)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names}, strings_can_be_null=True
+    )
+    with path.open("rb") as raw:
+        counting = _Counting(raw)
+        try:
+            reader = pacsv.open_csv(counting, read_options=read_options,
+                                    parse_options=parse, convert_options=convert)
+            for batch in reader:
+                yield min(counting.position / max(size, 1), 1.0), pa.Table.from_batches([batch])
+        except pa.ArrowInvalid as exc:
+            raise _translate(exc) from exc
+
+
+def _column_names(
+    path: Path, read_options: pacsv.ReadOptions, parse: pacsv.ParseOptions
+) -> list[str]:
+    try:
+        with path.open("rb") as raw:
+            reader = pacsv.open_csv(raw, read_options=read_options, parse_options=parse,
+                                    convert_options=pacsv.ConvertOptions(column_types={}))
+            names = list(reader.schema.names)
+    except pa.ArrowInvalid as exc:
+        raise _translate(exc) from exc
+    if len(names) > MAX_COLUMNS:
+        raise BadFile("too_many_columns", f"{len(names)} columns (at most {MAX_COLUMNS})")
+    if len(set(names)) != len(names):
+        raise BadFile("invalid_file", "two columns have the same name")
+    return names
+
+
+def _translate(exc: pa.ArrowInvalid) -> BadFile:
+    message = str(exc)
+    if "Expected" in message and "columns" in message:
+        return BadFile("ragged_rows", f"rows have different numbers of fields: {message}")
+    if "straddling" in message or "block" in message.lower():
+        return BadFile("cell_too_large", f"a row or cell is larger than {BLOCK_BYTES} bytes")
+    if "Empty CSV" in message:
+        return BadFile("empty_file", "the file has no rows")
+    return BadFile("invalid_file", f"the file is not valid CSV: {message}")

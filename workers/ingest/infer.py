@@ -1,0 +1,114 @@
+"""Typing each column and profiling it: the schema and statistics stored with a dataset.
+
+Columns arrive as text (CSV, XLSX) or numbers (DAT, MAT). A text column takes the narrowest
+type every non-empty value casts to: integer, float, boolean, datetime, else string.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.store.datasets import ColumnSchema, ColumnStats
+from workers.errors import BadFile
+from workers.ingest.limits import MAX_CELL_CHARS
+
+CATEGORICAL_MAX_DISTINCT = 50
+HISTOGRAM_BINS = 10
+CANDIDATES: list[tuple[str, pa.DataType]] = [
+    ("integer", pa.int64()), ("float", pa.float64()), ("datetime", pa.timestamp("us")),
+]
+
+
+def type_columns(table: pa.Table) -> pa.Table:
+    """Cast every text column to its inferred type."""
+    arrays = [_typed(table.column(i)) for i in range(table.num_columns)]
+    return pa.table(arrays, names=table.column_names)
+
+
+def _typed(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return column
+    longest = pc.max(pc.utf8_length(column)).as_py()
+    if longest is not None and longest > MAX_CELL_CHARS:
+        raise BadFile("cell_too_large", f"a cell has {longest} characters "
+                      f"(at most {MAX_CELL_CHARS})")
+    text = pc.utf8_trim_whitespace(column)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    if text.null_count == len(text):
+        return text
+    for _, target in CANDIDATES:
+        try:
+            return pc.cast(text, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    lowered = pc.utf8_lower(text)
+    if pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
+        return pc.equal(lowered, "true")
+    return text
+
+
+def type_name(data_type: pa.DataType) -> str:
+    if pa.types.is_integer(data_type):
+        return "integer"
+    if pa.types.is_floating(data_type):
+        return "float"
+    if pa.types.is_boolean(data_type):
+        return "boolean"
+    if pa.types.is_timestamp(data_type) or pa.types.is_date(data_type):
+        return "datetime"
+    return "string"
+
+
+def profile(table: pa.Table) -> list[ColumnSchema]:
+    return [_profile(name, table.column(name)) for name in table.column_names]
+
+
+def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
+    kind = type_name(column.type)
+    values = column.drop_null()
+    count = len(values)
+    distinct = int(pc.count_distinct(values).as_py()) if count else 0
+    stats = ColumnStats(count=count, nulls=column.null_count, distinct=distinct)
+    if kind in ("integer", "float") and count:
+        _numeric_stats(stats, values)
+    elif kind == "datetime" and count:
+        stats.min = pc.min(values).as_py().isoformat()
+        stats.max = pc.max(values).as_py().isoformat()
+    categorical = kind in ("string", "integer", "boolean") and 0 < distinct <= min(
+        CATEGORICAL_MAX_DISTINCT, max(count - 1, 1)
+    )
+    if categorical or kind == "string":
+        stats.top = _top(values)
+    return ColumnSchema(name=name, type=kind, categorical=categorical, stats=stats)
+
+
+def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
+    array = values.to_numpy().astype(np.float64)
+    finite = array[np.isfinite(array)]
+    if not len(finite):
+        return
+    stats.min = _plain(pc.min(values).as_py())
+    stats.max = _plain(pc.max(values).as_py())
+    stats.mean = float(finite.mean())
+    stats.std = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+    stats.histogram = {"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]}
+
+
+def _top(values: pa.ChunkedArray, limit: int = 10) -> list[dict[str, Any]]:
+    counted = pc.value_counts(values).to_pylist()
+    counted.sort(key=lambda item: -item["counts"])
+    return [{"value": _plain(i["values"]), "count": i["counts"]} for i in counted[:limit]]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,124 @@
+"""The ingestion job: original file -> typed table -> Parquet + schema and statistics.
+
+Nothing becomes visible before the end: the Parquet object is written whole (or not at all),
+and the dataset document, which is what makes a dataset exist, is saved last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.errors import NotFound
+from core.store.datasets import DatasetDoc
+from core.store.jobs import JobDoc
+from workers.deps import WorkerDeps
+from workers.errors import BadFile, JobFailed
+from workers.ingest.csv_reader import read_csv
+from workers.ingest.dat_reader import read_dat
+from workers.ingest.formats import check_format
+from workers.ingest.infer import profile, type_columns
+from workers.ingest.mat_reader import read_mat
+from workers.ingest.xlsx_reader import read_xlsx
+from workers.progress import JobProgressReporter
+
+Chunks = Iterator[tuple[float, pa.Table]]
+
+
+def dataset_key(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/data.parquet"
+
+
+def open_reader(kind: str, path: Path) -> Chunks:
+    if kind == "csv":
+        return read_csv(path)
+    if kind == "xlsx":
+        return read_xlsx(path)
+    if kind == "dat":
+        return read_dat(path)
+    return read_mat(path, kind)
+
+
+async def ingest(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> dict[str, Any]:
+    upload = await deps.stores.uploads.get(job.upload_id or "")
+    if upload is None:
+        raise JobFailed("not_found", "the upload no longer exists")
+    with tempfile.TemporaryDirectory(prefix="roomcast-ingest-") as tmp:
+        # openpyxl goes by the file name: keep the extension.
+        source = Path(tmp) / f"source.{upload.format}"
+        await report.step("downloading", 2)
+        await _download(deps, upload.object_key, source)
+        head = await asyncio.to_thread(_head, source)
+        kind = check_format(upload.format, head)
+        table = await _read(open_reader(kind, source), report)
+        await report.step("profiling", 75)
+        table = await asyncio.to_thread(type_columns, table)
+        columns = await asyncio.to_thread(profile, table)
+        await report.step("writing", 85)
+        target = Path(tmp) / "data.parquet"
+        await asyncio.to_thread(pq.write_table, table, target, compression="zstd")
+        # The dataset takes the job's id: a rerun of the job overwrites, never duplicates.
+        key = dataset_key(job.id)
+        await _upload(deps, target, key)
+    dataset = DatasetDoc(
+        id=job.id, project_id=job.project_id, upload_id=upload.id, job_id=job.id,
+        name=upload.filename, format=kind, rows=table.num_rows, columns=columns,
+        object_key=key, created_by=job.created_by,
+    )
+    await report.step("saving", 95)
+    await deps.stores.datasets.save(dataset)
+    return {"dataset_id": dataset.id, "rows": dataset.rows, "columns": len(columns)}
+
+
+async def discard(deps: WorkerDeps, job: JobDoc) -> None:
+    """Remove whatever a failed or cancelled ingestion may have written."""
+    await deps.stores.datasets.delete(job.id)
+    await deps.objects.delete(dataset_key(job.id))
+
+
+async def _read(chunks: Chunks, report: JobProgressReporter) -> pa.Table:
+    tables: list[pa.Table] = []
+    while True:
+        item = await asyncio.to_thread(next, chunks, None)
+        if item is None:
+            break
+        fraction, chunk = item
+        tables.append(chunk)
+        await report.step("reading", 5 + 65 * fraction)
+    if not tables or sum(t.num_rows for t in tables) == 0:
+        raise BadFile("empty_file", "the file has no data rows")
+    return pa.concat_tables(tables)
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(4096)
+
+
+async def _download(deps: WorkerDeps, key: str, target: Path) -> None:
+    handle = await asyncio.to_thread(target.open, "wb")
+    try:
+        async for chunk in deps.objects.open_stream(key):
+            await asyncio.to_thread(handle.write, chunk)
+    except NotFound as exc:
+        raise JobFailed("not_found", "the uploaded file was deleted") from exc
+    finally:
+        handle.close()
+
+
+async def _upload(deps: WorkerDeps, source: Path, key: str) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(source.open, "rb")
+        try:
+            while data := await asyncio.to_thread(handle.read, 1 << 20):
+                yield data
+        finally:
+            handle.close()
+
+    await deps.objects.put_stream(key, chunks(), content_type="application/vnd.apache.parquet")

@@ -1,0 +1,95 @@
+"""Reporting a running job: progress into its rooms, lease heartbeats, cancellation checks.
+
+Every step of a task goes through `JobProgressReporter.step`, which is therefore where a job
+notices it was cancelled or taken over, and the one place that throttles what clients see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from core.errors import RoomcastError
+from core.store.jobs import JobDoc
+from workers.deps import WorkerDeps
+from workers.errors import JobCancelled, LeaseLost
+
+log = logging.getLogger("roomcast.workers")
+
+
+def job_rooms(job: JobDoc) -> list[str]:
+    return [f"job:{job.id}", f"project:{job.project_id}"]
+
+
+def job_payload(job: JobDoc, **extra: Any) -> dict[str, Any]:
+    return {
+        "job_id": job.id, "project_id": job.project_id, "kind": job.kind.value,
+        "stage": job.stage, "progress": job.progress, "status": job.status.value, **extra,
+    }
+
+
+async def broadcast(deps: WorkerDeps, job: JobDoc, event: str, **extra: Any) -> None:
+    """Emit into the job's and the project's rooms; a failed publish is logged, not fatal."""
+    payload = job_payload(job, **extra)
+    for room in job_rooms(job):
+        try:
+            await deps.emitter.emit(room, event, payload)
+        except RoomcastError:
+            log.warning("could not publish %s for job %s into %s", event, job.id, room)
+
+
+class JobProgressReporter:
+    def __init__(self, deps: WorkerDeps, job: JobDoc) -> None:
+        self._deps = deps
+        self.job = job
+        self._min_interval = 1.0 / deps.settings.job_progress_per_second
+        self._last_emit = 0.0
+        self._last_beat = time.monotonic()
+
+    async def step(self, stage: str, progress: float) -> None:
+        """Record a step; raise JobCancelled or LeaseLost when the job must stop here."""
+        delay = self._deps.settings.job_step_delay_ms
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        value = max(0, min(100, int(progress)))
+        stage_changed = stage != self.job.stage
+        now = time.monotonic()
+        due = now - self._last_emit >= self._min_interval
+        if not (stage_changed or due or now - self._last_beat >= self._beat_interval):
+            return
+        await self._beat(stage=stage, progress=value)
+        if stage_changed or due:
+            self._last_emit = now
+            await broadcast(self._deps, self.job, "job.progress")
+
+    async def keep_alive(self) -> None:
+        """Renew the lease between steps too: one long step (a big fit) must not lose it."""
+        while True:
+            await asyncio.sleep(self._beat_interval)
+            try:
+                job = await self._deps.stores.jobs.heartbeat(
+                    self.job.id, self._deps.worker_id, self._deps.lease_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("lease renewal for job %s failed", self.job.id, exc_info=True)
+                continue
+            if job is None:
+                return  # the next step notices and stops
+
+    @property
+    def _beat_interval(self) -> float:
+        return self._deps.settings.job_lease_seconds / 3
+
+    async def _beat(self, **fields: Any) -> None:
+        job = await self._deps.stores.jobs.heartbeat(
+            self.job.id, self._deps.worker_id, self._deps.lease_ms, **fields
+        )
+        self._last_beat = time.monotonic()
+        if job is None:
+            raise LeaseLost("another worker holds this job now")
+        self.job = job
+        if job.cancel_requested:
+            raise JobCancelled()

@@ -1,0 +1,161 @@
+"""Running one job to its end, exactly once in effect, whatever the broker redelivers.
+
+The broker may hand the same job to several workers (a worker killed mid-job, a reclaimed
+message). The job document decides: a worker runs it only after claiming its lease, renews
+the lease while running, and finishes it with a conditional update that only the lease holder
+can make, so a result is saved and announced once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from core.errors import RoomcastError, ServiceUnavailable, StoreUnavailable
+from core.ids import epoch_ms
+from core.store.jobs import JobDoc, JobKind, JobStatus
+from workers.deps import WorkerDeps
+from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
+from workers.ingest import pipeline as ingestion
+from workers.ml import analysis
+from workers.progress import JobProgressReporter, broadcast
+
+log = logging.getLogger("roomcast.workers")
+
+Handler = Callable[[WorkerDeps, JobDoc, JobProgressReporter], Awaitable[dict[str, Any]]]
+HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[None]]]] = {
+    JobKind.INGEST: (ingestion.ingest, ingestion.discard),
+    JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
+}
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,
+    PyMongoError,
+)
+RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
+
+
+async def run_job(deps: WorkerDeps, job_id: str) -> None:
+    """Run the job if it still needs running; return quietly if it is done or gone."""
+    job = await _claim(deps, job_id)
+    if job is None:
+        return
+    if job.attempts > job.max_attempts:
+        # Workers died on it every time: keep it, failed, for inspection.
+        await _fail(deps, job, JobFailed("too_many_attempts",
+                                         f"no worker finished it in {job.max_attempts} attempts"))
+        return
+    try:
+        await _run_claimed(deps, job)
+    except asyncio.CancelledError:
+        # The worker is stopping: let another take the job over without waiting for the lease.
+        await asyncio.shield(deps.stores.jobs.release(job.id, deps.worker_id))
+        raise
+
+
+async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
+    await broadcast(deps, job, "job.progress")
+    while True:
+        try:
+            await _attempt(deps, job)
+            return
+        except LeaseLost:
+            log.warning("job %s was taken over by another worker", job.id)
+            return
+        except TRANSIENT as exc:
+            latest = await deps.stores.jobs.get(job.id)
+            attempts = latest.attempts if latest else job.attempts
+            if attempts >= job.max_attempts:
+                await _fail(deps, job, JobFailed("transient_error", f"gave up: {exc!r}"))
+                return
+            delay = deps.settings.job_retry_base_seconds * 2 ** (attempts - 1)
+            log.warning("job %s attempt %d failed (%r); retrying in %.1fs",
+                        job.id, attempts, exc, delay)
+            await asyncio.sleep(delay)
+            await deps.stores.jobs.count_attempt(job.id, deps.worker_id)
+
+
+async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
+    while True:
+        job = await deps.stores.jobs.claim(job_id, deps.worker_id, deps.lease_ms)
+        if job is not None:
+            return job
+        current = await deps.stores.jobs.get(job_id)
+        if current is None or current.finished:
+            return None
+        # A live worker holds it: wait for it to finish, or for its lease to lapse.
+        await asyncio.sleep(max(0.2, min(5.0, (current.lease_until - epoch_ms()) / 1000)))
+
+
+async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
+    run, discard = HANDLERS[job.kind]
+    report = JobProgressReporter(deps, job)
+    renewing = asyncio.create_task(report.keep_alive())
+    try:
+        result = await run(deps, job, report)
+    except JobCancelled:
+        await discard(deps, job)
+        await _end(deps, job, JobStatus.CANCELLED, "job.cancelled", stage="cancelled")
+        return
+    except JobFailed as exc:
+        await discard(deps, job)
+        await _fail(deps, job, exc)
+        return
+    except RERAISED:
+        raise
+    except Exception as exc:
+        log.exception("job %s failed unexpectedly", job.id)
+        await discard(deps, job)
+        await _fail(deps, job, JobFailed("internal_error", f"{type(exc).__name__}: {exc}"))
+        return
+    finally:
+        renewing.cancel()
+    result = await _with_urls(deps, job, result)
+    done = await _end(deps, job, JobStatus.SUCCEEDED, "job.completed", stage="done",
+                      progress=100, result=result, dataset_id=result.get("dataset_id",
+                                                                         job.dataset_id))
+    if done is None:
+        # Cancelled or taken over at the last moment: what this run wrote is not the result.
+        log.warning("job %s finished but was no longer ours", job.id)
+
+
+async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> dict[str, Any]:
+    for picture in result.get("pictures", []):
+        name = picture["name"]
+        picture["url"] = f"/api/v1/jobs/{job.id}/artifacts/{name}"
+        picture["presigned_url"] = await deps.objects.presigned_url(picture["key"])
+    return result
+
+
+async def _fail(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
+    await _end(deps, job, JobStatus.FAILED, "job.failed", stage="failed",
+               error_code=exc.code, error_message=exc.message)
+
+
+async def _end(
+    deps: WorkerDeps, job: JobDoc, status: JobStatus, event: str, **fields: Any
+) -> JobDoc | None:
+    final = await deps.stores.jobs.finish(job.id, deps.worker_id, status, **fields)
+    if final is None:
+        return None
+    extra: dict[str, Any] = {"result": final.result} if final.result is not None else {}
+    if final.error_code:
+        extra["error"] = {"code": final.error_code, "message": final.error_message}
+    await broadcast(deps, final, event, **extra)
+    await _notify(deps, final, event)
+    return final
+
+
+async def _notify(deps: WorkerDeps, job: JobDoc, event: str) -> None:
+    verb = {"job.completed": "finished", "job.failed": "failed"}.get(event, "was cancelled")
+    title = f"{'Ingestion' if job.kind == JobKind.INGEST else 'Analysis'} {verb}"
+    body = job.error_message or ""
+    try:
+        await deps.emitter.notify(job.created_by, kind=event, title=title, body=body,
+                                  data={"job_id": job.id, "project_id": job.project_id,
+                                        "status": job.status.value})
+    except RoomcastError:
+        log.warning("could not notify %s about job %s", job.created_by, job.id)
