@@ -49,9 +49,10 @@ def cpu_seconds(pid: int) -> float:
 
 def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
              profile: Path | None) -> dict[str, Any]:
-    cmd = [*pinned(1), sys.executable, "-m", "roomcast.cli", "load", "fanout", "--url", url,
+    cmd = [*pinned(1), sys.executable, "-m", "roomcast.cli", "load", args.scenario, "--url", url,
            "--clients", str(args.clients), "--rate", str(args.rate),
            "--duration", str(args.duration), "--progress"]
+    cmd += ["--room-size", str(args.room_size)] if args.scenario == "rooms" else []
     cmd += ["--register", "1"] if roomcast else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     samples: list[tuple[float, int, int, float]] = []  # wall, published, delivered, server cpu
@@ -60,7 +61,7 @@ def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
     assert proc.stderr is not None
     buf = b""
     while True:
-        chunk = proc.stderr.read1(4096)
+        chunk = os.read(proc.stderr.fileno(), 4096)
         if not chunk:
             break
         buf += chunk
@@ -151,6 +152,10 @@ def buckets(raw: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=["fanout", "rooms"], default="fanout",
+                        help="fanout: one publisher into one room; rooms: rooms of --room-size "
+                             "where every client talks at --rate")
+    parser.add_argument("--room-size", type=int, default=10)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=5)
     parser.add_argument("--duration", type=float, default=20)
@@ -160,9 +165,6 @@ def main() -> None:
                         help="also measure Roomcast from this source tree, e.g. an older commit "
                              "unpacked with `git archive COMMIT | tar -x -C DIR`")
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--uvloop", action="store_true",
-                        help="run the Roomcast servers on uvloop (`roomcast serve` uses asyncio's "
-                             "standard loop)")
     args = parser.parse_args()
     if shutil.which("py-spy") is None and not args.no_profile:
         os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
@@ -178,11 +180,7 @@ def main() -> None:
             cmd = [*pinned(0), sys.executable, str(ROOT / "benchmarks" / "baseline_server.py"),
                    "--port", str(port)]
         else:
-            entry = ["-m", "roomcast.cli"]
-            if args.uvloop:
-                entry = ["-c", "import asyncio, uvloop; from roomcast.cli import main; "
-                         "asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); main()"]
-            cmd = [*pinned(0), sys.executable, *entry, "serve", "--host", "127.0.0.1",
+            cmd = [*pinned(0), sys.executable, "-m", "roomcast.cli", "serve", "--host", "127.0.0.1",
                    "--port", str(port)]
             env = {**ROOMCAST_ENV, "DATA_DIR": str(args.out / f"data-{name}"),
                    "PYTHONPATH": str(tree)}

@@ -117,3 +117,26 @@ class DirectWrites:
             return False
         transport.write(data)
         return True
+
+
+class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, sending each text packet to one socket (acks, the connect
+    answer, a single socket's events) through the same direct write when it is safe."""
+
+    direct: DirectWrites | None = None
+    on_direct: Any = None  # called with 1 for each packet written directly
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        direct = self.direct
+        if direct is not None:
+            encoded = pkt.encode()
+            if isinstance(encoded, str):
+                socket = self.eio.sockets.get(eio_sid)
+                if (socket is not None and not socket.closed
+                        and direct.write(socket, text_frame(encoded))):
+                    if self.on_direct is not None:
+                        self.on_direct(1)
+                    return
+                await self.eio.send(eio_sid, encoded)
+                return
+        await super()._send_packet(eio_sid, pkt)

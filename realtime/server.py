@@ -21,7 +21,7 @@ from core.tokens import TokenService
 from realtime import fastjson
 from realtime.batcher import RedisBatcher
 from realtime.connections import Connections
-from realtime.direct import DirectWrites
+from realtime.direct import DirectServer, DirectWrites
 from realtime.emitter import KEY_PREFIX, Emitter, StreamEmitter, redis_control
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
@@ -50,7 +50,7 @@ def build_realtime(
     revocations: TokenRevocations, redis: Redis | None,
     metrics_registry: CollectorRegistry | None = None,
 ) -> Realtime:
-    sio = socketio.AsyncServer(
+    sio = DirectServer(
         async_mode="asgi",
         cors_allowed_origins=settings.cors_origins or [],
         transports=["polling", "websocket"] if settings.socket_allow_polling else ["websocket"],
@@ -78,6 +78,7 @@ def build_realtime(
 
     direct = DirectWrites()
     direct.install(sio)
+    sio.direct, sio.on_direct = direct, metrics.direct_writes.inc
     fanout = LocalFanout(sio, queue_limit=settings.socket_outbound_queue, on_slow=on_slow,
                          on_sent=on_sent, direct=direct, on_direct=metrics.direct_writes.inc)
 
