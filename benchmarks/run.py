@@ -150,11 +150,20 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
     yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=extra)
 
 
-def cases(quick: bool, clients: int, duration: float) -> list[Case]:
-    rates = [1.0, 10.0] if quick else [1.0, 5.0, 10.0, 20.0, 50.0, 100.0]
-    room_rates = [1.0] if quick else [1.0, 2.0, 5.0]
+FANOUT_RATES = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 75.0, 100.0, 150.0]
+ROOM_RATES = [1.0, 2.0, 3.0, 5.0]
+CONNECT_RATE = 500
+
+
+def cases(quick: bool, clients: int, duration: float, memory_clients: int) -> list[Case]:
+    """The stepped rates: the highest one a target holds is read off these rows."""
+    rates = [1.0, 10.0] if quick else FANOUT_RATES
+    room_rates = [1.0] if quick else ROOM_RATES
     common = ["--clients", str(clients), "--duration", str(duration)]
-    found = [Case("connect", [*common, "--rate", "500"], f"connect {clients}")]
+    # Idle memory: connect them all, then hold them for a few seconds.
+    hold = max(duration, memory_clients / CONNECT_RATE + 3)
+    found = [Case("connect", ["--clients", str(memory_clients), "--duration", f"{hold:g}",
+                              "--rate", str(CONNECT_RATE)], f"connect {memory_clients}")]
     found += [Case("fanout", [*common, "--rate", f"{r:g}"], f"fanout 1x{clients} @{r:g}/s")
               for r in rates]
     found += [Case("rooms", [*common, "--rate", f"{r:g}", "--room-size", "10"],
@@ -185,7 +194,8 @@ def shown(extra: list[str]) -> list[str]:
 
 
 def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
-    row: dict[str, Any] = {"target": target.name, "case": case.label, "scenario": case.scenario}
+    row: dict[str, Any] = {"target": target.name, "case": case.label, "scenario": case.scenario,
+                           "rate": case.args[case.args.index("--rate") + 1]}
     if case.scenario in target.unsupported:
         row["status"] = f"not run: {target.unsupported[case.scenario]}"
         return row
@@ -260,6 +270,76 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, str], header: str) -
     return "\n".join(lines) + "\n"
 
 
+SLO_MS = 100.0
+
+
+def _held(row: dict[str, Any]) -> bool:
+    """p99 under the SLO, nothing lost and no errors."""
+    report = row["report"]
+    return (report["delivery"]["latency_ms"]["p99"] < SLO_MS and report["delivery"]["lost"] == 0
+            and not report["errors"] and report["delivery"]["count"] > 0)
+
+
+def _rate(row: dict[str, Any]) -> float:
+    return float(row["rate"])
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Per target: the figures the performance targets are stated in, with ratios."""
+    ok = [row for row in rows if row.get("status") == "ok"]
+    targets = list(dict.fromkeys(row["target"] for row in ok))
+    figures: dict[str, dict[str, float | None]] = {}
+    for target in targets:
+        mine = [row for row in ok if row["target"] == target]
+        fan = [row for row in mine if row["scenario"] == "fanout"]
+        rooms = [row for row in mine if row["scenario"] == "rooms"]
+        connect = [row for row in mine if row["scenario"] == "connect"]
+        figures[target] = {
+            "fanout_rate": max((_rate(r) for r in fan if _held(r)), default=None),
+            "fanout_peak": max((r["report"]["delivery"]["per_second"] for r in fan),
+                               default=None),
+            "rooms_rate": max((_rate(r) for r in rooms if _held(r)), default=None),
+            "kb": connect[0].get("kb_per_connection") if connect else None,
+            "fanout_ran": float(bool(fan)), "rooms_ran": float(bool(rooms)),
+        }
+    base = next((figures[t] for t in targets if t.startswith("python-socketio")), None)
+    lines = ["", f"## Summary (held: p99 < {SLO_MS:g} ms, nothing lost, no errors)", "",
+             "| target | fan-out: highest rate held, msg/s | fan-out: peak deliveries/s "
+             "| rooms of 10: highest rate held, msg/s per client | KB per idle connection |",
+             "|---|---:|---:|---:|---:|"]
+
+    def show(key: str, target: str, digits: int = 0, lower: bool = False) -> str:
+        value = figures[target][key]
+        if value is None:
+            ran = key.endswith("rate") and figures[target][key.split("_")[0] + "_ran"]
+            return "none held" if ran else ""
+        text = f"{value:,.{digits}f}"
+        other = base[key] if base else None
+        if other and not target.startswith("python-socketio"):
+            text += f" ({value / other:.1f}x)" if not lower else f" ({value / other:.2f}x)"
+        return text
+
+    for target in targets:
+        lines.append(f"| {target} | {show('fanout_rate', target)} | {show('fanout_peak', target)} "
+                     f"| {show('rooms_rate', target)} | {show('kb', target, 1, lower=True)} |")
+    one = [row for row in ok if row["target"].startswith("Roomcast, 1")]
+    two = {(row["scenario"], row["rate"]): row for row in ok
+           if row["target"].startswith("Roomcast, 2")}
+    pairs = []
+    for row in one:
+        other = two.get((row["scenario"], row["rate"]))
+        if other is None or row["scenario"] == "connect":
+            continue
+        p1 = row["report"]["delivery"]["latency_ms"]["p99"]
+        p2 = other["report"]["delivery"]["latency_ms"]["p99"]
+        pairs.append(f"| {row['case']} | {p1:,.1f} | {p2:,.1f} | {p2 / p1:.2f}x |")
+    if pairs:
+        lines += ["", "Two processes over Redis against one process, same case:", "",
+                  "| case | p99 one process, ms | p99 two processes, ms | ratio |",
+                  "|---|---:|---:|---:|", *pairs]
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> dict[str, str]:
     return {
         "uname": " ".join((*platform.uname()[:3], platform.uname().machine)),
@@ -283,9 +363,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--only", choices=["baseline", "one", "two"], action="append",
                         help="run only these targets (default all three)")
+    parser.add_argument("--scenario", choices=["connect", "fanout", "rooms"], action="append",
+                        help="run only these scenarios (default all)")
+    parser.add_argument("--memory-clients", type=int,
+                        help="connections held to measure memory per idle connection "
+                             "(default 5000; 200 with --quick)")
     args = parser.parse_args()
     clients = args.clients or (200 if args.quick else 1000)
     duration = args.duration or (3.0 if args.quick else 10.0)
+    memory_clients = args.memory_clients or (200 if args.quick else 5000)
     starters: dict[str, Callable[[ExitStack, Path], Any]] = {
         "baseline": baseline, "one": roomcast_one,
         "two": lambda stack, work: roomcast_two(stack, work, clients)}
@@ -299,13 +385,19 @@ def main() -> int:
                 except RuntimeError as exc:
                     rows.append({"target": key, "case": "start", "status": f"not run: {exc}"})
                     continue
-                for case in cases(args.quick, clients, duration):
+                for case in cases(args.quick, clients, duration, memory_clients):
+                    if args.scenario and case.scenario not in args.scenario:
+                        continue
                     print(f"{target.name}: {case.label} ...", file=sys.stderr, flush=True)
                     rows.append(run_case(target, case, work))
+    reproduce = ["python", "benchmarks/run.py", *(["--quick"] if args.quick else []),
+                 "--clients", str(clients), "--duration", f"{duration:g}",
+                 "--memory-clients", str(memory_clients),
+                 *(a for t in args.only or [] for a in ("--only", t)),
+                 *(a for c in args.scenario or [] for a in ("--scenario", c))]
     header = (f"# Roomcast benchmarks ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
-              f"\n\nReproduce: `python benchmarks/run.py{' --quick' if args.quick else ''}"
-              f" --clients {clients} --duration {duration:g}`")
-    text = markdown(rows, machine(), header)
+              f"\n\nReproduce: `{shlex.join(reproduce)}`")
+    text = markdown(rows, machine(), header) + summary(rows)
     args.out.write_text(text)
     print(text)
     return 0

@@ -45,12 +45,31 @@ def text_frame(frame: str) -> bytes:
     return header + payload
 
 
+class _Line(list[Any]):
+    """A list with the one deque method asyncio.Queue uses: an empty deque costs about 600
+    bytes and an empty list 56, and an idle socket's queue and its waiters are empty."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
 class CountingQueue(asyncio.Queue[Any]):
-    """A socket's outbound queue that knows how many of its packets are not written yet."""
+    """A socket's outbound queue that knows how many of its packets are not written yet.
+
+    Its storage and waiter lines are lists: they hold at most the outbound limit
+    (SOCKET_OUTBOUND_QUEUE) and one waiter, so taking the first item stays cheap.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._getters: Any = _Line()
+        self._putters: Any = _Line()
         self.unsent = 0
+
+    def _init(self, maxsize: int) -> None:
+        self._queue: Any = _Line()
 
     def put_nowait(self, item: Any) -> None:
         super().put_nowait(item)
@@ -84,7 +103,16 @@ class DirectWrites:
                     if isinstance(socket.queue, CountingQueue):
                         self._queue = socket.queue
                     registry._track(socket, environ.get("asgi.send"))
-                return await super().__call__(environ)
+                # The request body reader is read only by polling POSTs; Engine.IO's ASGI driver
+                # makes a class for it per request, which a WebSocket would keep all its life.
+                environ.pop("wsgi.input", None)
+                # As Engine.IO's wrapper, with the handshake's objects let go once accepted.
+                self.asgi_receive = environ["asgi.receive"]
+                self.asgi_send = environ["asgi.send"]
+                await self.asgi_send({"type": "websocket.accept"})
+                _settle(self.asgi_send)
+                await self.handler(self)
+                return ""
 
             async def send(self, message: Any) -> None:
                 # Only the writer task sends through here once connected: one queued packet.
@@ -117,6 +145,16 @@ class DirectWrites:
             return False
         transport.write(data)
         return True
+
+
+def _settle(send: Any) -> None:
+    """Drop what uvicorn keeps of a finished WebSocket handshake (the request and response
+    objects with their headers); nothing reads them after the connection is accepted."""
+    protocol = getattr(send, "__self__", None)
+    if (WebSocketsSansIOProtocol is not None and isinstance(protocol, WebSocketsSansIOProtocol)
+            and protocol.handshake_complete):
+        protocol.request = None  # type: ignore[assignment]
+        protocol.response = None  # type: ignore[assignment]
 
 
 class DirectServer(socketio.AsyncServer):  # type: ignore[misc]

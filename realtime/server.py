@@ -18,7 +18,7 @@ from core.revocations import TokenRevocations
 from core.settings import Settings
 from core.store.stores import Stores
 from core.tokens import TokenService
-from realtime import fastjson
+from realtime import engine, fastjson
 from realtime.batcher import RedisBatcher
 from realtime.connections import Connections
 from realtime.direct import DirectServer, DirectWrites
@@ -76,6 +76,7 @@ def build_realtime(
         metrics.events_out.inc(count)
         metrics.fanout_seconds.observe(seconds)
 
+    engine.install(sio)
     direct = DirectWrites()
     direct.install(sio)
     sio.direct, sio.on_direct = direct, metrics.direct_writes.inc

@@ -27,6 +27,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         ws="websockets-sansio" if _has_sansio() else "websockets",
         ws_per_message_deflate=settings.socket_compression,
         ws_max_size=settings.socket_max_payload_bytes + 1024,
+        # Engine.IO's own heartbeat (SOCKET_PING_INTERVAL/TIMEOUT) already finds dead peers;
+        # uvicorn's WebSocket pings would add a timer per connection and a second ping.
+        ws_ping_interval=None, ws_ping_timeout=None,
         timeout_graceful_shutdown=10,
     )
     server = _DrainingServer(config, services.realtime.drain)

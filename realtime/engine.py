@@ -1,0 +1,167 @@
+"""Engine.IO sockets with fewer tasks and timers per connection.
+
+python-engineio's socket, for every WebSocket connection, keeps a task per ping cycle (a
+sleeping `_send_ping`), a writer task whose wait for the next packet is an `asyncio.wait_for`
+(one more task and a timer), and reads every incoming packet through `ensure_future` and
+`wait_for` (a task, a future and a timer per packet). Its per-read timeout ends a connection
+whose peer stays silent for a ping interval plus a ping timeout.
+
+`LeanSocket` keeps the wire protocol and python-engineio's own logic (the same packets, the
+same `receive`, `close` and upgrade from polling) and changes only that bookkeeping:
+
+- the next ping is a timer (`loop.call_later`), not a task;
+- the WebSocket writer waits on the queue without a timeout (pings keep it busy anyway);
+- a WebSocket is read with a plain `await`, no task or timer per packet. Liveness is what
+  Engine.IO's own heartbeat already checks: the server's service task closes a socket whose
+  pong is late (`check_ping_timeout`), and once a socket is closed a peer that does not hang up
+  within the ping timeout is hung up on, as the per-read timeout did.
+
+The sockets are made `LeanSocket`s as Engine.IO registers them (`install`), since python-engineio
+creates its sockets itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+from engineio import exceptions, packet
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger("roomcast.realtime")
+
+
+class LeanSocket(AsyncSocket):  # type: ignore[misc]
+    # python-engineio's attributes, as this class uses them.
+    server: Any
+    queue: Any
+    last_ping: float | None
+    connected: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
+    _ping_timer: asyncio.TimerHandle | None = None
+    _reader: asyncio.Task[Any] | None = None
+    _hangup: asyncio.TimerHandle | None = None
+    _hanging_up = False
+
+    def schedule_ping(self) -> None:
+        # As python-engineio: a new ping only once the previous one was answered.
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_timer = asyncio.get_running_loop().call_later(
+                self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.queue.put_nowait(packet.Packet(packet.PING))
+
+    async def poll(self) -> list[Any]:
+        if not self.upgraded:  # long-polling: a GET must end after the ping period
+            packets: list[Any] = await super().poll()
+            return packets
+        first = await self.queue.get()
+        self.queue.task_done()
+        if first is None:
+            return []
+        packets = [first]
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is None:
+                self.queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        await super().close(wait=wait, abort=abort, reason=reason)
+        reader = self._reader
+        if reader is not None and not reader.done() and self._hangup is None:
+            self._hangup = asyncio.get_running_loop().call_later(
+                self.server.ping_timeout, self._hang_up)
+
+    def _hang_up(self) -> None:
+        self._hangup = None
+        if self._reader is not None and not self._reader.done():
+            self._hanging_up = True
+            self._reader.cancel()
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        if self.connected:  # an upgrade from long-polling: python-engineio's own handler
+            await super()._websocket_handler(ws)
+            return
+        self.connected = True
+        self.upgraded = True
+        self._reader = asyncio.current_task()
+        writer_task = asyncio.ensure_future(self._write(ws))
+        try:
+            await self._read(ws)
+        finally:
+            if self._hangup is not None:
+                self._hangup.cancel()
+                self._hangup = None
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()
+                self._ping_timer = None
+            self._reader = None
+        await self.queue.put(None)  # unlock the writer so it can exit
+        await writer_task
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def _read(self, ws: Any) -> None:
+        limit = self.server.max_http_buffer_size
+        while True:
+            try:
+                data = await ws.wait()
+            except asyncio.CancelledError:
+                if not self._hanging_up:
+                    raise
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                return
+            except Exception:  # the connection ended (Engine.IO's wrapper raises OSError)
+                return
+            if data is None or len(data) > limit:
+                return
+            try:
+                await self.receive(packet.Packet(encoded_packet=data))
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                return
+            except Exception:
+                log.exception("receiving a packet failed")
+
+    async def _write(self, ws: Any) -> None:
+        while True:
+            packets = await self.poll()
+            if not packets:
+                break
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except Exception:
+                break
+        await ws.close()
+
+
+class _Sockets(dict[str, Any]):
+    """Engine.IO's socket table: a socket becomes a LeanSocket as it is registered, before it
+    sends its first packet or schedules its first ping."""
+
+    def __setitem__(self, sid: str, socket: Any) -> None:
+        if type(socket) is AsyncSocket:
+            socket.__class__ = LeanSocket
+        super().__setitem__(sid, socket)
+
+
+def install(sio: socketio.AsyncServer) -> None:
+    """Make the server's Engine.IO sockets LeanSockets (call before any connection)."""
+    sio.eio.sockets = _Sockets(sio.eio.sockets)
