@@ -277,7 +277,7 @@ def _held(row: dict[str, Any]) -> bool:
     """p99 under the SLO, nothing lost and no errors."""
     report = row["report"]
     return (report["delivery"]["latency_ms"]["p99"] < SLO_MS and report["delivery"]["lost"] == 0
-            and not report["errors"] and report["delivery"]["count"] > 0)
+            and not report["errors"] and report["delivery"]["delivered"] > 0)
 
 
 def _rate(row: dict[str, Any]) -> float:
@@ -397,6 +397,8 @@ def main() -> int:
                  *(a for c in args.scenario or [] for a in ("--scenario", c))]
     header = (f"# Roomcast benchmarks ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
               f"\n\nReproduce: `{shlex.join(reproduce)}`")
+    # The raw rows first: a table that fails to render loses no measurement.
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str))
     text = markdown(rows, machine(), header) + summary(rows)
     args.out.write_text(text)
     print(text)
