@@ -1,7 +1,8 @@
 """Benchmarks on one machine, in one run: Roomcast in one process, Roomcast in two processes
-over Redis, and plain python-socketio (benchmarks/baseline_server.py) as the baseline, under
-the same `roomcast load` scenarios. Writes a markdown table with ratios to the baseline, the
-exact command of every row, and the machine.
+over Redis, plain python-socketio (benchmarks/baseline_server.py) as the baseline, and Node's
+socket.io (benchmarks/node/server.js, when node and npm are installed), under the same
+`roomcast load` scenarios. Writes a markdown table with ratios to the baseline, the exact
+command of every row, a summary of the highest rates held, and the machine.
 
     python benchmarks/run.py --quick            # about two minutes
     python benchmarks/run.py --out results.md   # the full set
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +73,31 @@ def baseline(stack: ExitStack, logs: Path) -> Iterator[Target]:
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     yield Target("python-socketio (baseline)", [url], [proc.pid], roomcast=False)
+
+
+NODE_DIR = ROOT / "benchmarks" / "node"
+
+
+@contextmanager
+def node(stack: ExitStack, logs: Path) -> Iterator[Target]:
+    """Node's socket.io (benchmarks/node/server.js), installed with npm on first use."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise RuntimeError("node and npm are not installed (apt-get install nodejs npm)")
+    if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
+        command = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
+        done = subprocess.run(["npm", command, "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                              capture_output=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"npm {command} failed: {done.stderr.decode()[-300:]}")
+    port = free_port()
+    proc = stack.enter_context(process(
+        [*pinned(0), "node", str(NODE_DIR / "server.js"), "--port", str(port)], {},
+        logs / "node.log"))
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc)
+    version_of = json.loads((NODE_DIR / "node_modules" / "socket.io" / "package.json")
+                            .read_text())["version"]
+    yield Target(f"Node socket.io {version_of}", [url], [proc.pid], roomcast=False)
 
 
 @contextmanager
@@ -361,8 +388,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, help="clients per case (default 1000)")
     parser.add_argument("--duration", type=float, help="seconds per case (default 10)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
-    parser.add_argument("--only", choices=["baseline", "one", "two"], action="append",
-                        help="run only these targets (default all three)")
+    parser.add_argument("--only", choices=["baseline", "one", "two", "node"], action="append",
+                        help="run only these targets (default: baseline, one, two and node)")
     parser.add_argument("--scenario", choices=["connect", "fanout", "rooms"], action="append",
                         help="run only these scenarios (default all)")
     parser.add_argument("--memory-clients", type=int,
@@ -373,12 +400,12 @@ def main() -> int:
     duration = args.duration or (3.0 if args.quick else 10.0)
     memory_clients = args.memory_clients or (200 if args.quick else 5000)
     starters: dict[str, Callable[[ExitStack, Path], Any]] = {
-        "baseline": baseline, "one": roomcast_one,
+        "baseline": baseline, "one": roomcast_one, "node": node,
         "two": lambda stack, work: roomcast_two(stack, work, clients)}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="roomcast-bench-") as tmp:
         work = Path(tmp)
-        for key in args.only or ["baseline", "one", "two"]:
+        for key in args.only or ["baseline", "one", "two", "node"]:
             with ExitStack() as stack:
                 try:
                     target = stack.enter_context(starters[key](stack, work))

@@ -1,0 +1,41 @@
+// Node's socket.io server with the generic load contract (docs/load.md), on its defaults
+// (permessage-deflate off): `join` a room by name (acked), `broadcast` {room, ...} to everyone
+// else in that room. Measured beside Roomcast by benchmarks/run.py.
+//
+//   node benchmarks/node/server.js --port 8200
+import { Server } from "socket.io";
+
+const at = process.argv.indexOf("--port");
+const port = at > 0 ? Number(process.argv[at + 1]) : 8200;
+const io = new Server(port, { cors: { origin: "*" } });
+
+function roomName(room) {
+  return room !== null && typeof room === "object" ? room.room : room;
+}
+
+io.on("connection", (socket) => {
+  socket.on("join", (room, ack) => {
+    const name = roomName(room);
+    const reply = typeof ack === "function" ? ack : () => {};
+    if (typeof name !== "string" || name === "") {
+      reply({ ok: false, error: "room must be a non-empty string" });
+      return;
+    }
+    socket.join(name);
+    reply({ ok: true, room: name });
+  });
+  socket.on("leave", (room, ack) => {
+    const name = String(roomName(room));
+    socket.leave(name);
+    if (typeof ack === "function") ack({ ok: true, room: name });
+  });
+  socket.on("broadcast", (data) => {
+    if (data !== null && typeof data === "object" && typeof data.room === "string") {
+      socket.to(data.room).emit("broadcast", data);
+    }
+  });
+});
+
+const stop = () => io.close(() => process.exit(0));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
