@@ -44,6 +44,31 @@ async def test_counting_queue_counts_every_put() -> None:
     assert queue.unsent == 2  # taken off the queue is not written yet
 
 
+async def test_counting_queue_keeps_asyncio_queue_semantics_on_lists() -> None:
+    queue = CountingQueue()
+    getters = [asyncio.create_task(queue.get()) for _ in range(3)]
+    await asyncio.sleep(0)
+    getters[1].cancel()  # a waiter that gives up leaves the line
+    await asyncio.sleep(0)
+    queue.put_nowait("first")
+    queue.put_nowait("second")
+    assert await getters[0] == "first" and await getters[2] == "second"
+    assert getters[1].cancelled()
+    for item in range(5):
+        queue.put_nowait(item)
+    assert [queue.get_nowait() for _ in range(5)] == [0, 1, 2, 3, 4]  # first in, first out
+    assert queue.empty()
+
+    bounded = CountingQueue(maxsize=1)
+    bounded.put_nowait("x")
+    putter = asyncio.create_task(bounded.put("y"))
+    await asyncio.sleep(0)
+    assert not putter.done()  # a full queue makes a putter wait
+    assert bounded.get_nowait() == "x"
+    await putter
+    assert bounded.get_nowait() == "y"
+
+
 class _Socket:
     def __init__(self, queue: Any) -> None:
         self.sid = "s1"
