@@ -32,17 +32,25 @@ except ImportError:  # an older uvicorn: every packet takes the queue
 MESSAGE = "4"  # the Engine.IO MESSAGE packet type that prefixes every Socket.IO packet
 
 
-def text_frame(frame: str) -> bytes:
-    """One unmasked, unfragmented RFC 6455 text frame carrying the Engine.IO message."""
-    payload = (MESSAGE + frame).encode()
+def ws_frame(data: str | bytes) -> bytes:
+    """One unmasked, unfragmented RFC 6455 frame: text for a str, binary for bytes."""
+    if isinstance(data, str):
+        payload, opcode = data.encode(), 0x81
+    else:
+        payload, opcode = data, 0x82
     size = len(payload)
     if size < 126:
-        header = bytes((0x81, size))
+        header = bytes((opcode, size))
     elif size < 65536:
-        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+        header = bytes((opcode, 126)) + size.to_bytes(2, "big")
     else:
-        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+        header = bytes((opcode, 127)) + size.to_bytes(8, "big")
     return header + payload
+
+
+def text_frame(frame: str) -> bytes:
+    """The text frame carrying a Socket.IO packet as an Engine.IO message."""
+    return ws_frame(MESSAGE + frame)
 
 
 class _Line(list[Any]):
@@ -67,6 +75,12 @@ class CountingQueue(asyncio.Queue[Any]):
         self._getters: Any = _Line()
         self._putters: Any = _Line()
         self.unsent = 0
+        # Called after every put when the socket writes from callbacks (realtime/engine.py).
+        self.on_put: Any = None
+
+    def head(self) -> Any:
+        """The next packet to be taken (the queue must not be empty)."""
+        return self._queue[0]
 
     def _init(self, maxsize: int) -> None:
         self._queue: Any = _Line()
@@ -74,6 +88,8 @@ class CountingQueue(asyncio.Queue[Any]):
     def put_nowait(self, item: Any) -> None:
         super().put_nowait(item)
         self.unsent += 1  # asyncio.Queue.put ends in put_nowait, so both are counted
+        if self.on_put is not None:
+            self.on_put()
 
 
 class DirectWrites:

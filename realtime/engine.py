@@ -31,6 +31,9 @@ import socketio
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
+from realtime.direct import CountingQueue, ws_frame
+from realtime.transport import SocketProtocol
+
 log = logging.getLogger("roomcast.realtime")
 
 
@@ -47,6 +50,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _reader: asyncio.Task[Any] | None = None
     _hangup: asyncio.TimerHandle | None = None
     _hanging_up = False
+    _protocol: SocketProtocol | None = None  # set while a detached WebSocket is driven here
 
     def schedule_ping(self) -> None:
         # As python-engineio: a new ping only once the previous one was answered.
@@ -81,16 +85,93 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         await super().close(wait=wait, abort=abort, reason=reason)
-        reader = self._reader
-        if reader is not None and not reader.done() and self._hangup is None:
+        reader, protocol = self._reader, self._protocol
+        alive = (reader is not None and not reader.done()) or (
+            protocol is not None and not protocol.disconnected)
+        if alive and self._hangup is None:
             self._hangup = asyncio.get_running_loop().call_later(
                 self.server.ping_timeout, self._hang_up)
 
     def _hang_up(self) -> None:
         self._hangup = None
-        if self._reader is not None and not self._reader.done():
+        if self._protocol is not None and not self._protocol.disconnected:
+            self._protocol.transport.abort()
+        elif self._reader is not None and not self._reader.done():
             self._hanging_up = True
             self._reader.cancel()
+
+    # A detached WebSocket (realtime/transport.py): no task of its own. Incoming messages arrive
+    # in `_on_message`, outgoing packets are written as they are queued (`_flush`), and the
+    # end of the connection arrives in `_on_lost`.
+
+    def _detach(self, protocol: SocketProtocol) -> None:
+        self._protocol = protocol
+        protocol.detach(on_message=self._on_message, on_writable=self._flush,
+                        on_lost=self._on_lost)
+        self.queue.on_put = self._flush
+        self._flush()  # the OPEN packet and anything else queued before now
+
+    def _on_message(self, data: str | bytes) -> None:
+        try:
+            pkt = packet.Packet(encoded_packet=data)
+        except Exception:
+            log.info("%s: an undecodable Engine.IO packet: closing", self.sid)
+            if self._protocol is not None:
+                self._protocol.close_frame(1002)
+            return
+        kind = pkt.packet_type
+        server = self.server
+        if kind == packet.MESSAGE:
+            # As python-engineio's reader: the message handler runs as a task of its own.
+            server.start_background_task(server._trigger_event, "message", self.sid, pkt.data,
+                                         run_async=False)
+        elif kind == packet.PONG:
+            self.schedule_ping()
+        elif kind == packet.CLOSE:
+            server.start_background_task(self.close, wait=False, abort=True,
+                                         reason=server.reason.CLIENT_DISCONNECT)
+        elif kind == packet.UPGRADE:
+            self.queue.put_nowait(packet.Packet(packet.NOOP))
+
+    def _flush(self) -> None:
+        protocol, queue = self._protocol, self.queue
+        if protocol is None:
+            return
+        while not queue.empty():
+            if queue.head() is None:  # the end: close even a client that stopped reading
+                self._take()
+                if protocol.writable.is_set():
+                    protocol.close_frame()
+                else:
+                    protocol.transport.abort()
+                return
+            if protocol.disconnected or protocol.close_sent:
+                self._take()  # nobody will read it
+                continue
+            if not protocol.writable.is_set():
+                return  # resume_writing calls again
+            protocol.transport.write(ws_frame(self._take().encode()))
+
+    def _take(self) -> Any:
+        queue = self.queue
+        pkt = queue.get_nowait()
+        queue.task_done()
+        queue.unsent -= 1
+        return pkt
+
+    def _on_lost(self) -> None:
+        for timer in (self._ping_timer, self._hangup):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._hangup = None
+        self.queue.on_put = None
+        self._protocol = None
+        self.server.start_background_task(self._finish)
+
+    async def _finish(self) -> None:
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        if self.server.sockets.get(self.sid) is self:
+            del self.server.sockets[self.sid]
 
     async def _websocket_handler(self, ws: Any) -> None:
         if self.connected:  # an upgrade from long-polling: python-engineio's own handler
@@ -98,6 +179,10 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             return
         self.connected = True
         self.upgraded = True
+        protocol = getattr(getattr(ws, "asgi_send", None), "__self__", None)
+        if isinstance(protocol, SocketProtocol) and isinstance(self.queue, CountingQueue):
+            self._detach(protocol)
+            return
         self._reader = asyncio.current_task()
         writer_task = asyncio.ensure_future(self._write(ws))
         try:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvicorn
 
@@ -24,7 +25,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-        ws="websockets-sansio" if _has_sansio() else "websockets",
+        ws=_ws_protocol(),
         ws_per_message_deflate=settings.socket_compression,
         ws_max_size=settings.socket_max_payload_bytes + 1024,
         # Engine.IO's own heartbeat (SOCKET_PING_INTERVAL/TIMEOUT) already finds dead peers;
@@ -55,12 +56,14 @@ class _DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _has_sansio() -> bool:
+def _ws_protocol() -> Any:
+    """Roomcast's detachable WebSocket protocol (realtime/transport.py) on uvicorn's sans-I/O
+    one; uvicorn's older websockets protocol where that is missing."""
     try:
-        from uvicorn.protocols.websockets import websockets_sansio_impl  # noqa: F401
+        from realtime.transport import SocketProtocol
     except ImportError:
-        return False
-    return True
+        return "websockets"
+    return SocketProtocol
 
 
 async def _announce(settings: Settings, services: object, host: str, port: int) -> None:

@@ -140,9 +140,10 @@ class Sock:
         async def disconnect(reason: Any = None) -> None:
             self._changed.set()
 
-    async def connect(self, url: str, token: str | None) -> Sock:
+    async def connect(self, url: str, token: str | None,
+                      transports: tuple[str, ...] = ("websocket",)) -> Sock:
         auth = {"token": token} if token is not None else {}
-        await self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+        await self.client.connect(url, auth=auth, transports=list(transports), wait_timeout=10)
         return self
 
     async def call(self, event: str, data: Any = None) -> Any:

@@ -1,0 +1,115 @@
+"""Roomcast's WebSocket transport: uvicorn's sans-I/O WebSocket protocol, detachable from ASGI.
+
+Under ASGI a WebSocket connection is a task that lives as long as the connection: uvicorn's
+`run_asgi` awaits the application, which awaits each incoming message from an `asyncio.Queue`
+(and uvicorn pauses reading after every message until it is taken). For an Engine.IO socket
+that task holds a chain of a dozen coroutine frames for hours and costs a queue hop per
+message.
+
+`SocketProtocol` is uvicorn's protocol (same handshake, frame parser, close handshake and flow
+control) with one addition: once the application has accepted the connection it may *detach*
+it, giving three callbacks: `on_message` (each complete text or binary message, called from
+`data_received`), `on_writable` (the transport's buffer drained) and `on_lost` (the connection
+ended). When the application then returns, the connection stays open and the task ends; the
+Engine.IO socket (`realtime/engine.py`) drives it from these callbacks. A connection that is
+not detached behaves exactly as under uvicorn's own protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class _Discard:
+    """Stands in for the ASGI receive queue of a detached connection: nobody reads it."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: Any) -> None:
+        return None
+
+
+_DISCARD = _Discard()
+
+
+class SocketProtocol(WebSocketsSansIOProtocol):
+    on_message: Callable[[str | bytes], None] | None = None
+    on_writable: Callable[[], None] | None = None
+    on_lost: Callable[[], None] | None = None
+    detached = False
+
+    def detach(self, *, on_message: Callable[[str | bytes], None],
+               on_writable: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        """Hand the accepted connection to callbacks; the ASGI application may return."""
+        self.detached = True
+        self.on_message, self.on_writable, self.on_lost = on_message, on_writable, on_lost
+        self.queue = _DISCARD  # type: ignore[assignment]
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def send_receive_event_to_app(self) -> None:
+        handler = self.on_message
+        if handler is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:  # past our close frame: only the peer's close reply matters
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                text = bytes(data).decode()
+            except UnicodeDecodeError:
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+            handler(text)
+        else:
+            handler(bytes(data))
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.on_writable is not None:
+            self.on_writable()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        lost, self.on_lost = self.on_lost, None
+        self.on_message = self.on_writable = None
+        if lost is not None:
+            lost()
+
+    def close_frame(self, code: int = 1000) -> None:
+        """Start the closing handshake, as uvicorn does for `websocket.close`."""
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.conn.send_close(code, "")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    async def run_asgi(self) -> None:
+        result = None
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if self.detached:
+                return  # the connection lives on in its callbacks
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.",
+                                  result)
+        if self.close_timer is None:
+            self.transport.close()

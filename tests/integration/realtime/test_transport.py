@@ -1,0 +1,115 @@
+"""Roomcast's detachable WebSocket transport: a connection holds no task of its own once
+connected, frames reach the right sockets, and polling and the upgrade from polling still work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from realtime.transport import SocketProtocol
+from roomcast.factory import Services, build_services, create_asgi
+from tests.integration.realtime.conftest import StartServer
+from tests.integration.realtime.support import Seed, Sock
+from tests.support.domain import make_user
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.slow
+
+CONNECTIONS = 40
+
+
+def server_tasks() -> list[str]:
+    """Running tasks whose coroutine is the server's side of a connection."""
+    found = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is None:
+            continue
+        where = code.co_filename
+        if ("uvicorn/protocols" in where or "engineio/async_socket" in where
+                or where.endswith("realtime/engine.py")):
+            found.append(code.co_qualname)
+    return found
+
+
+@pytest.fixture
+async def in_process(make_settings: Any, tmp_path: Path) -> AsyncIterator[tuple[str, Services]]:
+    services = build_services(make_settings(socket_events_per_second=1000,
+                                            socket_event_burst=1000))
+    port = free_port()
+    config = uvicorn.Config(create_asgi(services), host="127.0.0.1", port=port,
+                            ws=SocketProtocol, ws_ping_interval=None, log_config=None,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):  # up to 10 s
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "the in-process server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}", services
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+
+
+async def test_connections_hold_no_task_and_get_their_frames(
+    in_process: tuple[str, Services], socks: Callable[[], Sock]
+) -> None:
+    url, services = in_process
+    callers = [await make_user(services) for _ in range(CONNECTIONS)]
+    tokens = [c.headers["Authorization"].split()[1] for c in callers]
+    before = server_tasks()
+    clients = [await socks().connect(url, token) for token in tokens]
+    await asyncio.sleep(0.2)
+    sockets = list(services.realtime.sio.eio.sockets.values())
+    assert len(sockets) == CONNECTIONS
+    # Every socket is driven from callbacks: no ASGI task, no reader, no writer per connection.
+    assert all(s._protocol is not None for s in sockets)
+    assert len(server_tasks()) - len(before) < CONNECTIONS / 4, server_tasks()
+
+    # Each user's room gets its own frame and nobody else's.
+    emitter = services.realtime.emitter
+    for n, caller in enumerate(callers):
+        await emitter.emit(f"user:{caller.id}", "probe", {"n": n})
+    for n, sock in enumerate(clients):
+        got = await sock.wait_for(lambda s=sock: s.named("probe"))
+        assert [(p["room"], p["n"]) for p in got] == [(f"user:{callers[n].id}", n)]
+    # Acks come back over the same path.
+    ack = await clients[0].join(f"user:{callers[0].id}")
+    assert ack["ok"] is True
+
+    for sock in clients:
+        await sock.close()
+    await asyncio.sleep(0.3)
+    assert services.realtime.sio.eio.sockets == {}  # each ended connection was let go
+    assert services.realtime.hub is not None and services.realtime.hub.sessions == {}
+
+
+async def test_polling_and_the_upgrade_from_polling_still_work(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock]
+) -> None:
+    users = [seed.user() for _ in range(4)]
+    room = f"meeting:{seed.meeting(seed.project(*users), users[0])}"
+    server = start_server(socket_allow_polling="true")
+    publisher = await socks().connect(server.url, users[0].token)
+    listeners = [
+        await socks().connect(server.url, users[1].token, ("websocket",)),
+        await socks().connect(server.url, users[2].token, ("polling", "websocket")),
+        await socks().connect(server.url, users[3].token, ("polling",)),
+    ]
+    assert listeners[1].client.transport() == "websocket"  # upgraded
+    assert listeners[2].client.transport() == "polling"
+    for sock in [publisher, *listeners]:
+        assert (await sock.join(room))["ok"]
+    for n in range(5):
+        assert (await publisher.call("message", {"room": room, "text": f"m{n}"}))["ok"]
+    for sock in listeners:
+        got = await sock.wait_for(lambda s=sock: len(s.named("message")) >= 5 and s)
+        assert [m["text"] for m in got.named("message")] == [f"m{n}" for n in range(5)]
