@@ -11,10 +11,14 @@ same `receive`, `close` and upgrade from polling) and changes only that bookkeep
 
 - the next ping is a timer (`loop.call_later`), not a task;
 - the WebSocket writer waits on the queue without a timeout (pings keep it busy anyway);
-- a WebSocket is read with a plain `await`, no task or timer per packet. Liveness is what
-  Engine.IO's own heartbeat already checks: the server's service task closes a socket whose
-  pong is late (`check_ping_timeout`), and once a socket is closed a peer that does not hang up
-  within the ping timeout is hung up on, as the per-read timeout did.
+- a WebSocket served by Roomcast's transport (`realtime/transport.py`) is detached from ASGI
+  once accepted: incoming messages arrive in a callback, queued packets are written as they are
+  put (or when the transport drains), and the end of the connection is a callback too, so the
+  connection holds no task at all. Any other WebSocket is read with a plain `await`, no task or
+  timer per packet.
+- Liveness is what Engine.IO's own heartbeat already checks: the server's service task closes
+  a socket whose pong is late (`check_ping_timeout`), and once a socket is closed a peer that
+  does not hang up within the ping timeout is hung up on, as the per-read timeout did.
 
 The sockets are made `LeanSocket`s as Engine.IO registers them (`install`), since python-engineio
 creates its sockets itself.

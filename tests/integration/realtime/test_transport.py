@@ -4,12 +4,14 @@ connected, frames reach the right sockets, and polling and the upgrade from poll
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from websockets.asyncio.client import connect
 
 from realtime.transport import SocketProtocol
 from roomcast.factory import Services, build_services, create_asgi
@@ -113,3 +115,28 @@ async def test_polling_and_the_upgrade_from_polling_still_work(
     for sock in listeners:
         got = await sock.wait_for(lambda s=sock: len(s.named("message")) >= 5 and s)
         assert [m["text"] for m in got.named("message")] == [f"m{n}" for n in range(5)]
+
+
+async def test_packets_sent_back_to_back_are_handled_in_order(
+    seed: Seed, start_server: StartServer
+) -> None:
+    user = seed.user()
+    room = f"project:{seed.project(user)}"
+    server = start_server()
+    async with connect(server.url.replace("http://", "ws://")
+                       + "/socket.io/?EIO=4&transport=websocket") as ws:
+        assert str(await ws.recv()).startswith("0")
+        # The Socket.IO CONNECT (which verifies the token) and three events in one go: each is
+        # handled only after the one before it, so the joins see a connected socket.
+        await ws.send("40" + json.dumps({"token": user.token}))
+        for n in (1, 2, 3):
+            await ws.send(f'42{n}["join",{{"room":"{room}"}}]')
+        first = str(await asyncio.wait_for(ws.recv(), 10))
+        acks = []
+        while len(acks) < 3:
+            frame = str(await asyncio.wait_for(ws.recv(), 10))
+            if frame.startswith("43"):  # acks; events such as presence diffs are skipped
+                acks.append((frame[2], json.loads(frame[3:])[0]))
+    assert first.startswith("40{"), first
+    assert [n for n, _ in acks] == ["1", "2", "3"]
+    assert all(ack["ok"] and ack["room"] == room for _, ack in acks), acks
