@@ -237,17 +237,16 @@ class MemberSearch(PageParams):
     q: Query
 
 
-class CandidateSearch(BaseModel):
+class CandidateSearch(PageParams):
     # At least two characters besides spaces, and no NUL byte.
     q: Annotated[str, StringConstraints(
         strip_whitespace=True, min_length=2, max_length=100,
         pattern=r"^[^\x00]*[^\x00\s][^\x00]*[^\x00\s][^\x00]*$",
     )]
-    limit: int = Field(default=10, ge=1, le=20)
 
 
-class CandidateList(BaseModel):
-    items: list[Profile]
+class CandidatePage(Page[Profile]):
+    pass
 
 
 async def member_page(
@@ -297,17 +296,18 @@ async def search_members(call: Call[NoModel, MemberSearch]) -> MemberPage:
 
 
 @router.get("/projects/{project_id}/candidates", query=CandidateSearch,
-            response=CandidateList, errors=(403, 404))
-async def search_candidates(call: Call[NoModel, CandidateSearch]) -> CandidateList:
+            response=CandidatePage, errors=(403, 404))
+async def search_candidates(call: Call[NoModel, CandidateSearch]) -> CandidatePage:
     """Active users outside the project whose name or email starts with `q` (at least two
-    characters, at most 20 answers), for a head choosing whom to add."""
+    characters), by name, for a head choosing whom to add."""
     project_id = call.path["project_id"]
     await require_head(call.ctx, project_id, call.user)
     project = await load_project(call.ctx, project_id)
-    found = await call.ctx.stores.projects.search_users(
-        call.query.q, exclude=[m.user_id for m in project.members], limit=call.query.limit
+    page = await call.ctx.stores.projects.search_users(
+        call.query.q, exclude=[m.user_id for m in project.members], params=call.query
     )
-    return CandidateList(items=found)
+    return CandidatePage(items=page.items, total=page.total, limit=page.limit,
+                         offset=page.offset)
 
 
 @router.post("/projects/{project_id}/members", body=MemberAdd, response=MemberOut,

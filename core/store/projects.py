@@ -156,16 +156,23 @@ class ProjectRepository(Repository[Project]):
             query["$or"] = _prefix_match(prefix)
         return await self._find_profiles(query, limit=0)
 
-    async def search_users(self, prefix: str, *, exclude: list[str], limit: int) -> list[Profile]:
-        """Active users outside `exclude` whose name or email starts with `prefix`."""
+    async def search_users(
+        self, prefix: str, *, exclude: list[str], params: PageParams
+    ) -> Page[Profile]:
+        """A page of the active users outside `exclude` whose name or email starts with
+        `prefix`, by name."""
         query = {"_id": {"$nin": exclude}, "active": {"$ne": False}, "$or": _prefix_match(prefix)}
-        return await self._find_profiles(query, limit=limit)
+        total = await self._db["users"].count_documents(query)
+        items = await self._find_profiles(query, limit=params.limit, skip=params.offset)
+        return Page[Profile](items=items, total=total, limit=params.limit, offset=params.offset)
 
-    async def _find_profiles(self, query: dict[str, Any], *, limit: int) -> list[Profile]:
+    async def _find_profiles(
+        self, query: dict[str, Any], *, limit: int, skip: int = 0
+    ) -> list[Profile]:
         projection = {"name": 1, "email": 1}
         cursor = self._db["users"].find(query, projection).sort(
             [("name", ASCENDING), ("_id", ASCENDING)]
-        ).limit(limit)
+        ).skip(skip).limit(limit)
         return [Profile(user_id=d["_id"], name=d.get("name", ""), email=d.get("email", ""))
                 async for d in cursor]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import httpx
 
@@ -163,9 +164,31 @@ async def test_candidates_for_heads(client: httpx.AsyncClient, services: Service
     await add_member(client, project_id, alice, bob)
     url = f"{API}/projects/{project_id}/candidates"
     found = (await client.get(url, params={"q": "bo"}, headers=alice.headers)).json()
-    assert [p["user_id"] for p in found["items"]] == [outsider.id]
+    assert found == {"items": [{"user_id": outsider.id, "name": "Bobby",
+                                "email": "bobby@cand.example"}],
+                     "total": 1, "limit": 50, "offset": 0}
     assert (await client.get(url, params={"q": "bo"}, headers=bob.headers)).status_code == 403
     assert (await client.get(url, params={"q": "b"}, headers=alice.headers)).status_code == 422
+
+
+async def test_candidates_paginate_by_name(client: httpx.AsyncClient, services: Services) -> None:
+    head = await make_user(services, "Head", email="head@pages.example")
+    project_id = await create_project(client, head)
+    tag = uuid4().hex[:6]
+    names = [f"Pg{tag} {i}" for i in range(5)]
+    for name in reversed(names):  # stored out of order: the answer is sorted by name
+        await make_user(services, name)
+    url = f"{API}/projects/{project_id}/candidates"
+    seen: list[str] = []
+    for offset in (0, 2, 4):
+        page = (await client.get(url, params={"q": f"pg{tag}", "limit": 2, "offset": offset},
+                                 headers=head.headers)).json()
+        assert (page["total"], page["limit"], page["offset"]) == (5, 2, offset)
+        seen += [p["name"] for p in page["items"]]
+    assert seen == names
+    past = (await client.get(url, params={"q": f"pg{tag}", "offset": 5},
+                             headers=head.headers)).json()
+    assert (past["items"], past["total"]) == ([], 5)
 
 
 class FailingEmitter(RecordingEmitter):

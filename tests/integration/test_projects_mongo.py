@@ -55,8 +55,9 @@ async def test_members_and_profiles(mongo: Services) -> None:
     assert await stores.projects.member_role(project.id, ada.id) is None
     found = await stores.projects.profiles([ada.id, bob.id], "B")
     assert [p.user_id for p in found] == [bob.id]
-    assert [p.user_id for p in await stores.projects.search_users(
-        "ada@", exclude=[bob.id], limit=5)] == [ada.id]
+    found_page = await stores.projects.search_users("ada@", exclude=[bob.id],
+                                                    params=PageParams(limit=5))
+    assert ([p.user_id for p in found_page.items], found_page.total) == ([ada.id], 1)
 
 
 async def test_tasks_meetings_notifications(mongo: Services) -> None:
