@@ -12,7 +12,7 @@ from api.context import AppContext
 from api.routes.users import UserOut, active_admin_count
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, NotFound
-from core.models import MAX_PAGE_SIZE, PageParams, Role
+from core.models import PageParams, Role
 from core.store.api_keys import ApiKeyDoc
 from core.store.audit import AuditEvent, AuditKind
 from core.store.users import User
@@ -20,11 +20,9 @@ from core.store.users import User
 router = Router(tags=["admin"])
 
 
-class _Paging(BaseModel):
+class _Paging(PageParams):
+    # The bounds are PageParams' own, so admin lists refuse what every other list refuses.
     model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
-    offset: int = Field(default=0, ge=0)
 
     def page(self) -> PageParams:
         return PageParams(limit=self.limit, offset=self.offset)
