@@ -37,7 +37,9 @@ def all_endpoints() -> list[Endpoint]:
 
 def create_app(ctx: AppContext, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     """Build the REST app around an already-built context (no I/O happens here)."""
-    routes: list[BaseRoute] = [e.route() for e in all_endpoints()]
+    routes: list[BaseRoute] = []
+    # Every endpoint route sees the whole list (filled below) to answer a 405 truly.
+    routes.extend(e.route(siblings=routes) for e in all_endpoints())
     routes.extend(extra_routes or [])
     app = Starlette(
         routes=routes,

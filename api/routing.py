@@ -13,9 +13,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from api.auth import Principal, authenticate
 from api.context import AppContext, context_of
@@ -69,8 +71,11 @@ class Endpoint:
     include_in_schema: bool = True
     description: str = ""
 
-    def route(self) -> Route:
-        return Route(self.path, self._asgi, methods=[self.method], name=self.handler.__name__)
+    def route(self, siblings: Sequence[BaseRoute] = ()) -> Route:
+        """The Starlette route; `siblings` are the app's routes, so that a 405 names every
+        method served on the path."""
+        return EndpointRoute(self.path, self._asgi, methods=[self.method],
+                             name=self.handler.__name__, siblings=siblings)
 
     async def _asgi(self, request: Request) -> Response:
         ctx = context_of(request)
@@ -101,6 +106,33 @@ class Endpoint:
         except orjson.JSONDecodeError as exc:
             raise BadRequest("the body is not valid JSON", details={"position": exc.pos}) from exc
         return _validate(self.body, data, "body")
+
+
+METHOD_RANK = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))}
+
+
+class EndpointRoute(Route):
+    """One method of a path. Starlette answers a wrong method with the methods of the first
+    route whose path matches; this one lists those of every route matching the path."""
+
+    def __init__(self, *args: Any, siblings: Sequence[BaseRoute] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.siblings = siblings
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allow = ", ".join(allowed_methods([self, *self.siblings], scope))
+            raise HTTPException(status_code=405, headers={"Allow": allow})
+        await super().handle(scope, receive, send)
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods that some route serves on the scope's path, in a fixed order."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods, key=lambda m: (METHOD_RANK.get(m, len(METHOD_RANK)), m))
 
 
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -119,7 +120,48 @@ async def test_unknown_path_and_wrong_method_answer_in_the_envelope(
     assert assert_envelope(missing, 404, "not_found")["request_id"] == "r-404"
     wrong = await client.delete("/health/live")
     assert_envelope(wrong, 405, "method_not_allowed")
-    assert "GET" in wrong.headers["allow"]
+    assert wrong.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/api/v1/users/me", "GET, HEAD, PATCH, DELETE"),
+    ("PUT", "/api/v1/projects", "GET, HEAD, POST"),
+    ("POST", "/api/v1/projects/p1", "GET, HEAD, PATCH, DELETE"),
+    ("PUT", "/api/v1/projects/p1/members/u1", "PATCH, DELETE"),
+    # Two templates match this path: `.../members/search` (GET) and `.../members/{user_id}`.
+    ("PUT", "/api/v1/projects/p1/members/search", "GET, HEAD, PATCH, DELETE"),
+])
+async def test_405_allow_names_every_method_served_on_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+    assert_envelope(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+    for served in allow.split(", "):  # each one named is really served (not a 405)
+        assert (await client.request(served, path)).status_code != 405, served
+
+
+async def test_405_on_every_documented_path_names_its_documented_methods(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    templates = {path: {m.upper() for m in ops} for path, ops in spec["paths"].items()}
+    probed = 0
+    for path in templates:
+        concrete = re.sub(r"{[^}]+}", "x1", path)
+        # Every documented template matching this concrete path contributes its methods.
+        served = set().union(*(methods for template, methods in templates.items()
+                               if re.fullmatch(re.sub(r"{[^}]+}", "[^/]+", template), concrete)))
+        if "GET" in served:
+            served.add("HEAD")
+        unserved = [m for m in ("PUT", "PATCH", "DELETE", "POST", "GET") if m not in served]
+        if not unserved:
+            continue
+        response = await client.request(unserved[0], concrete)
+        assert response.status_code == 405, (unserved[0], concrete, response.text)
+        assert set(response.headers["allow"].split(", ")) == served, concrete
+        probed += 1
+    assert probed >= 30
 
 
 async def test_malformed_json_and_invalid_fields_answer_in_the_envelope(
