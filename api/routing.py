@@ -100,12 +100,14 @@ class Endpoint:
 
     async def _parse_body(self, request: Request) -> BaseModel:
         assert self.body is not None
-        raw = await request.body()
+        raw = await request.body() or b"{}"
         try:
-            data = orjson.loads(raw) if raw else {}
+            orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequest("the body is not valid JSON", details={"position": exc.pos}) from exc
-        return _validate(self.body, data, "body")
+        # Strict JSON: a value must have its JSON type (`0` or "yes" is not a boolean, "5" not
+        # a number), while enums, dates and times are still read from their JSON strings.
+        return _validate(self.body, raw, "body", json=True)
 
 
 METHOD_RANK = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))}
@@ -135,8 +137,10 @@ def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
     return sorted(methods, key=lambda m: (METHOD_RANK.get(m, len(METHOD_RANK)), m))
 
 
-def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+def _validate(model: type[BaseModel], data: Any, where: str, *, json: bool = False) -> BaseModel:
     try:
+        if json:
+            return model.model_validate_json(data, strict=True)
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(details=field_errors(exc, where)) from exc

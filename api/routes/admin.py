@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import client_ip
 from api.context import AppContext
+from api.patches import Patch
 from api.routes.users import UserOut, active_admin_count
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, NotFound
@@ -40,9 +41,7 @@ class UserPage(BaseModel):
     offset: int
 
 
-class UserAdminPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserAdminPatch(Patch):
     role: Role | None = None
     active: bool | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -14,12 +14,15 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
 
 from api.authz import require_head, require_member
 from api.context import AppContext
 from api.membership import drop_member, purge_project
+from api.patches import NoNulls, Patch
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, NotFound, RoomcastError
 from core.models import Page, PageParams, ProjectRole
@@ -36,46 +39,25 @@ Text = Annotated[str, StringConstraints(max_length=10_000)]
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
-def _iso_text(value: Any) -> Any:
-    # Only ISO 8601 text: pydantic would otherwise read 0 or "0" as a Unix timestamp.
-    if (isinstance(value, str) and ISO_DAY.match(value)) or isinstance(value, date):
-        return value
-    raise ValueError("expected an ISO 8601 date (YYYY-MM-DD...)")
+def _iso_text(adapter: TypeAdapter[Any]) -> BeforeValidator:
+    def parse(value: Any) -> Any:
+        # Only ISO 8601 text: pydantic would otherwise read 0 or "0" as a Unix timestamp.
+        if isinstance(value, date):
+            return value
+        if not (isinstance(value, str) and ISO_DAY.match(value)):
+            raise ValueError("expected an ISO 8601 date (YYYY-MM-DD...)")
+        # Parsed here, by pydantic's own ISO 8601 reader: strict (JSON body) validation
+        # would refuse the text itself once it has passed through this validator.
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"]) from None
+
+    return BeforeValidator(parse)
 
 
-Day = Annotated[date, BeforeValidator(_iso_text)]
-Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-
-
-def _without_refused_nulls(schema: dict[str, Any], cls: type[Any]) -> None:
-    # Keep the schema true: a field that refuses null is described without the null branch.
-    for name, prop in schema.get("properties", {}).items():
-        if name in cls.nullable or "anyOf" not in prop:
-            continue
-        branches = [b for b in prop["anyOf"] if b.get("type") != "null"]
-        if len(branches) == 1:
-            del prop["anyOf"]
-            prop.update(branches[0])
-        prop.pop("default", None)
-
-
-class Patch(BaseModel):
-    """A partial update: absent fields stay as they are; null is refused where not allowed."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_refused_nulls)
-    nullable: ClassVar[frozenset[str]] = frozenset()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            nulls = [k for k, v in data.items() if v is None and k not in cls.nullable]
-            if nulls:
-                raise ValueError(f"these fields cannot be null: {', '.join(sorted(nulls))}")
-        return data
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(mode="python", exclude_unset=True)
+Day = Annotated[date, _iso_text(TypeAdapter(date))]
+Moment = Annotated[AwareDatetime, _iso_text(TypeAdapter(AwareDatetime))]
 
 
 class ProjectCreate(BaseModel):
@@ -203,7 +185,7 @@ def _one_of_user_id_or_email(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["user_id"]}, {"required": ["email"]}]
 
 
-class MemberAdd(BaseModel):
+class MemberAdd(NoNulls):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_user_id_or_email)
     user_id: str | None = Field(default=None, min_length=1, max_length=64)
     email: str | None = Field(default=None, min_length=3, max_length=320)

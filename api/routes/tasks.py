@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from api.auth import Principal
 from api.authz import check_head, require_member
 from api.context import AppContext
-from api.routes.projects import Day, Name, Patch, Text, notify, publish
+from api.patches import Patch
+from api.routes.projects import Day, Name, Text, notify, publish
 from api.routing import Call, NoModel, Router
 from core.errors import NotFound, ValidationFailed
 from core.models import Page, PageParams, ProjectRole

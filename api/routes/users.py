@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from api.auth import client_ip
 from api.context import AppContext
 from api.membership import leave_all_projects
+from api.patches import Patch
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from core.models import PageParams, Role
@@ -40,9 +41,7 @@ class UserOut(BaseModel):
                    active=user.active, created_at=user.created_at, updated_at=user.updated_at)
 
 
-class MePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MePatch(Patch):
     name: Name | None = None
     password: Password | None = None
     current_password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)

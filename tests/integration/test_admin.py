@@ -133,6 +133,37 @@ async def test_patch_user_errors_change_nothing(
     assert r.json()["total"] == 0
 
 
+async def test_patch_user_takes_only_json_booleans_and_no_nulls(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    admin = await account(client, services, Role.ADMIN)
+    member = await account(client, services)
+    inactive = await account(client, services)
+    await services.ctx.stores.users.update(inactive["id"], active=False)
+    cases = [
+        (member, {"active": 0}, ["active"]), (member, {"active": "false"}, ["active"]),
+        (member, {"active": None}, ["active"]), (member, {"role": None}, ["role"]),
+        (member, {"role": None, "active": None}, ["role", "active"]),
+        # One bad field refuses the whole body: the good role change is not made either.
+        (member, {"role": "admin", "active": 0}, ["active"]),
+        (inactive, {"active": "yes"}, ["active"]), (inactive, {"active": 1}, ["active"]),
+    ]
+    for who, body, fields in cases:
+        r = await client.patch(f"/api/v1/admin/users/{who['id']}", headers=auth(admin),
+                               json=body)
+        assert r.status_code == 422, (body, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "validation_error", body
+        assert sorted(d["loc"] for d in error["details"]) == sorted(
+            ["body", f] for f in fields), (body, error["details"])
+    for who, active in ((member, True), (inactive, False)):
+        stored = await services.ctx.stores.users.get(who["id"])
+        assert stored is not None and (stored.role, stored.active) == (Role.MEMBER, active)
+    for kind in ("role_changed", "deactivated", "reactivated"):
+        r = await client.get("/api/v1/admin/audit", headers=auth(admin), params={"kind": kind})
+        assert r.json()["total"] == 0, kind
+
+
 async def test_audit_log_newest_first_with_sign_ins(
     client: httpx.AsyncClient, services: Services
 ) -> None:

@@ -164,6 +164,21 @@ async def test_405_on_every_documented_path_names_its_documented_methods(
     assert probed >= 30
 
 
+async def test_body_values_must_have_their_json_type(make_client: MakeClient) -> None:
+    # Lax parsing would read "5", 5.0 and true as the integer 5 (or 1): a JSON body is strict.
+    async with make_client() as (http, _):
+        ok = await http.post("/test/declared", json={"name": "a", "size": 5})
+        refused = [await http.post("/test/declared", json={"name": "a", "size": size})
+                   for size in ("5", 5.5, True, None)]
+        named = await http.post("/test/declared", json={"name": 7, "size": 1})
+    assert ok.status_code == 200 and ok.json() == {"name": "a", "size": 5}
+    for response in refused:
+        error = assert_envelope(response, 422, "validation_error")
+        assert [d["loc"] for d in error["details"]] == [["body", "size"]], error
+    assert [d["loc"] for d in assert_envelope(named, 422, "validation_error")["details"]] == [
+        ["body", "name"]]
+
+
 async def test_malformed_json_and_invalid_fields_answer_in_the_envelope(
     make_client: MakeClient,
 ) -> None:

@@ -59,6 +59,10 @@ async def test_add_rejects_bad_requests(client: httpx.AsyncClient, services: Ser
         (alice, {"user_id": carol.id, "email": carol.user.email}, 422),
         (alice, {}, 422),
         (alice, {"email": None}, 422),
+        # The schema says each is a string when given: null next to the other is refused too.
+        (alice, {"user_id": None, "email": carol.user.email}, 422),
+        (alice, {"user_id": carol.id, "email": None}, 422),
+        (alice, {"user_id": carol.id, "role": None}, 422),
         (alice, {"user_id": ""}, 422),
         (alice, {"user_id": carol.id, "role": "owner"}, 422),
         (alice, {"user_id": carol.id, "admin": True}, 422),

@@ -52,6 +52,20 @@ async def test_patch_refuses_bad_input_and_changes_nothing(client: httpx.AsyncCl
     assert r.json()["name"] == "Me" and r.json()["role"] == "member"
 
 
+async def test_patch_refuses_nulls_field_by_field(client: httpx.AsyncClient) -> None:
+    me = await signed_in(client)
+    cases = [({"name": None}, ["name"]), ({"password": None}, ["password"]),
+             ({"password": "brand-new-pw", "current_password": None}, ["current_password"]),
+             ({"name": "New", "password": None}, ["password"]), ({"name": 5}, ["name"])]
+    for body, fields in cases:
+        r = await client.patch("/api/v1/users/me", headers=auth(me), json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert [d["loc"] for d in r.json()["error"]["details"]] == [["body", f] for f in fields]
+    assert (await client.get("/api/v1/users/me", headers=auth(me))).json()["name"] == "Me"
+    r = await client.post("/api/v1/auth/login", json={"email": me["email"], "password": PASSWORD})
+    assert r.status_code == 200
+
+
 async def test_password_change_needs_the_current_password(client: httpx.AsyncClient) -> None:
     me = await signed_in(client)
     r = await client.patch("/api/v1/users/me", headers=auth(me),
