@@ -19,7 +19,9 @@ SigningAlgorithm = Literal["HS256", "RS256", "EdDSA"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env")
+    # Errors name the setting, never its value: a secret must not reach a log or a terminal.
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env",
+                                      hide_input_in_errors=True)
 
     env: Environment = "development"
     host: str = "127.0.0.1"
@@ -110,9 +112,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_keys(self) -> Settings:
+        # ConfigError is not a ValueError, so pydantic lets it through as it is: the message
+        # reaches the operator alone, as the production checks' do.
         if self.jwt_algorithm != "HS256" and self.jwt_private_key_file is None:
-            raise ValueError(f"JWT_ALGORITHM={self.jwt_algorithm} needs JWT_PRIVATE_KEY_FILE")
+            raise ConfigError(f"JWT_ALGORITHM={self.jwt_algorithm} needs JWT_PRIVATE_KEY_FILE")
+        self._check_previous_key()
         return self
+
+    def _check_previous_key(self) -> None:
+        secret, key_file = "JWT_PREVIOUS_SECRET", "JWT_PREVIOUS_PUBLIC_KEY_FILE"
+        given = {secret: self.jwt_previous_secret, key_file: self.jwt_previous_public_key_file}
+        name, stray = (secret, key_file) if self.jwt_algorithm == "HS256" else (key_file, secret)
+        if given[stray] is not None:
+            raise ConfigError(f"{stray} does not apply to JWT_ALGORITHM={self.jwt_algorithm}: "
+                              f"the previous key goes in {name}")
+        _check_previous_kid(name, given[name] is not None, self.jwt_previous_kid, self.jwt_kid)
 
     @property
     def oidc_enabled(self) -> bool:
@@ -132,3 +146,17 @@ class Settings(BaseSettings):
                 )
         if self.oidc_enabled and not self.session_secret:
             raise ConfigError("ENV=production with OIDC needs SESSION_SECRET")
+
+
+def _check_previous_kid(name: str, has_key: bool, kid: str | None, current_kid: str) -> None:
+    """Refuse a rotation that would silently verify nothing signed before it: verification
+    picks the key by the token's `kid`, so the previous key needs its own, distinct kid."""
+    if has_key and not kid:
+        raise ConfigError(f"{name} needs JWT_PREVIOUS_KID: the kid its tokens carry (the "
+                          "JWT_KID in force before the rotation)")
+    if kid and not has_key:
+        raise ConfigError(f"JWT_PREVIOUS_KID is set but {name} is not: set the previous key, "
+                          "or unset JWT_PREVIOUS_KID")
+    if kid and kid == current_kid:
+        raise ConfigError(f"JWT_PREVIOUS_KID and JWT_KID are both {kid!r}: give the new key a "
+                          "new JWT_KID, or every token signed before the rotation fails")

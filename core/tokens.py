@@ -15,7 +15,7 @@ from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import Key, KeySet, OctKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
-from core.errors import TokenExpired, Unauthorized
+from core.errors import ConfigError, TokenExpired, Unauthorized
 from core.ids import new_id
 from core.settings import Settings
 
@@ -92,14 +92,14 @@ class IssuedToken:
 def _load_private(settings: Settings) -> Key:
     if settings.jwt_algorithm == "HS256":
         return OctKey.import_key(settings.jwt_secret.get_secret_value(), {"kid": settings.jwt_kid})
-    pem = Path(settings.jwt_private_key_file or "").read_bytes()
-    key_type = RSAKey if settings.jwt_algorithm == "RS256" else OKPKey
-    return key_type.import_key(pem, {"kid": settings.jwt_kid})
+    path = settings.jwt_private_key_file or Path()
+    return _import_pem(path, "JWT_PRIVATE_KEY_FILE", settings.jwt_algorithm, settings.jwt_kid)
 
 
 def _load_previous(settings: Settings) -> Key | None:
+    # Settings has checked that a previous key comes with its own kid, of the right kind.
     kid = settings.jwt_previous_kid
-    if kid is None:
+    if not kid:
         return None
     if settings.jwt_algorithm == "HS256":
         if settings.jwt_previous_secret is None:
@@ -107,9 +107,27 @@ def _load_previous(settings: Settings) -> Key | None:
         return OctKey.import_key(settings.jwt_previous_secret.get_secret_value(), {"kid": kid})
     if settings.jwt_previous_public_key_file is None:
         return None
-    pem = settings.jwt_previous_public_key_file.read_bytes()
-    key_type = RSAKey if settings.jwt_algorithm == "RS256" else OKPKey
-    return key_type.import_key(pem, {"kid": kid})
+    return _import_pem(settings.jwt_previous_public_key_file, "JWT_PREVIOUS_PUBLIC_KEY_FILE",
+                       settings.jwt_algorithm, kid)
+
+
+_KEY_KIND = {"RS256": "RSA", "EdDSA": "Ed25519"}
+
+
+def _import_pem(path: Path, setting: str, algorithm: str, kid: str) -> Key:
+    """A PEM key for `algorithm`, or a ConfigError naming the setting and what is wrong."""
+    key_type = RSAKey if algorithm == "RS256" else OKPKey
+    try:
+        key = key_type.import_key(path.read_bytes(), {"kid": kid})
+    except OSError as exc:
+        raise ConfigError(f"{setting}={path} cannot be read: {exc.strerror}") from exc
+    except (ValueError, JoseError) as exc:
+        raise ConfigError(f"{setting}={path} is not a PEM {_KEY_KIND[algorithm]} key "
+                          f"(JWT_ALGORITHM={algorithm})") from exc
+    if isinstance(key, OKPKey) and key.curve_name != "Ed25519":
+        raise ConfigError(f"{setting}={path} is an {key.curve_name} key: JWT_ALGORITHM=EdDSA "
+                          "needs an Ed25519 key")
+    return key
 
 
 class TokenService:
