@@ -6,15 +6,22 @@ import base64
 import hashlib
 import hmac
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from joserfc import jwt
+from joserfc.jwk import OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 from core.errors import TokenExpired, Unauthorized
 from core.tokens import TokenService
+
+# A registry that takes every algorithm joserfc knows: what verification would be unpinned.
+UNPINNED = JWSRegistry(algorithms=list(JWSRegistry.algorithms))
 
 
 def _b64(data: bytes) -> str:
@@ -110,6 +117,32 @@ def test_hs256_signed_with_the_public_key_fails_on_rs256_server(
     signature = _b64(hmac.new(public.read_bytes(), signing_input, hashlib.sha256).digest())
     with pytest.raises(Unauthorized):
         server.verify(f"{header}.{payload}.{signature}", typ="access")
+
+
+@pytest.mark.parametrize(("algorithm", "forged_alg"), [
+    ("RS256", "RS512"), ("RS256", "PS256"),
+    # RFC 9864's deprecated polymorphic name for the very same Ed25519 signature.
+    ("EdDSA", "EdDSA"),
+])
+def test_the_same_key_under_another_algorithm_fails(
+    tmp_path: Path, make_settings: Any, algorithm: str, forged_alg: str
+) -> None:
+    private, _ = (_rsa if algorithm == "RS256" else _ed25519)(tmp_path, "k1")
+    tokens = TokenService(make_settings(jwt_algorithm=algorithm, jwt_private_key_file=private))
+    genuine = tokens.issue(sub="u1", role="admin", typ="access").token
+    payload = genuine.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    key = (RSAKey if algorithm == "RS256" else OKPKey).import_key(private.read_bytes(),
+                                                                   {"kid": "k1"})
+    with warnings.catch_warnings():  # joserfc warns that the name `EdDSA` is deprecated
+        warnings.simplefilter("ignore")
+        forged = jwt.encode({"alg": forged_alg, "kid": "k1", "typ": "JWT"}, claims, key,
+                            registry=UNPINNED)
+        # Correctly signed by the server's own key: an unpinned verifier accepts it ...
+        assert jwt.decode(forged, key, registry=UNPINNED).claims["sub"] == "u1"
+    # ... and only the pinned algorithm refuses it.
+    with pytest.raises(Unauthorized):
+        tokens.verify(forged, typ="access")
 
 
 def test_token_of_another_key_type_fails(tmp_path: Path, make_settings: Any) -> None:

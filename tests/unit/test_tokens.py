@@ -2,12 +2,19 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+from joserfc.jws import JWSRegistry
 
 from core.errors import TokenExpired, Unauthorized
 from core.settings import Settings
 from core.tokens import TokenService
+
+# A registry that takes every algorithm joserfc knows: what verification would be unpinned.
+UNPINNED = JWSRegistry(algorithms=list(JWSRegistry.algorithms))
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -34,6 +41,29 @@ def test_alg_none_is_refused(settings: Settings) -> None:
     payload = tokens.issue(sub="u1", role="admin", typ="access").token.split(".")[1]
     with pytest.raises(Unauthorized):
         tokens.verify(f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.", typ="access")
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    padded = payload + "=" * (-len(payload) % 4)
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+    return claims
+
+
+@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
+def test_the_same_secret_under_another_hmac_algorithm_is_refused(
+    settings: Settings, algorithm: str
+) -> None:
+    tokens = TokenService(settings)
+    genuine = tokens.issue(sub="u1", role="admin", typ="access").token
+    key = OctKey.import_key(settings.jwt_secret.get_secret_value(), {"kid": settings.jwt_kid})
+    header = {"alg": algorithm, "kid": settings.jwt_kid, "typ": "JWT"}
+    forged = jwt.encode(header, _claims(genuine), key, registry=UNPINNED)
+    # Well formed and correctly signed: an unpinned verifier accepts it ...
+    assert jwt.decode(forged, key, registry=UNPINNED).claims["sub"] == "u1"
+    # ... and only the pinned algorithm refuses it.
+    with pytest.raises(Unauthorized):
+        tokens.verify(forged, typ="access")
 
 
 def test_wrong_audience_is_refused(make_settings: object) -> None:
