@@ -8,7 +8,9 @@ import json
 from typing import Any
 from uuid import uuid4
 
+import argon2
 import httpx
+import pytest
 
 from core.models import PageParams
 from core.store.audit import AuditKind
@@ -114,6 +116,40 @@ async def test_unknown_email_and_wrong_password_answer_the_same(
     assert strip[0] == strip[1] and strip[0]["code"] == "invalid_credentials"
     events = await services.ctx.stores.audit.list(PageParams(), subject_id=user["id"])
     assert [e.kind for e in events.items][:1] == ["sign_in_failed"]
+
+
+async def test_every_sign_in_costs_one_argon2_verification_at_the_same_cost(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counted where the work is done, in argon2-cffi itself: an unknown email must not be
+    # answered faster than a wrong password (no timing: the count and the cost parameters).
+    verified: list[argon2.Parameters] = []
+    real_verify = argon2.PasswordHasher.verify
+
+    def counting(self: argon2.PasswordHasher, encoded: str | bytes, password: str | bytes) -> Any:
+        text = encoded if isinstance(encoded, str) else encoded.decode()
+        verified.append(argon2.extract_parameters(text))
+        return real_verify(self, encoded, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", counting)
+    email, inactive, email_less = _email(), _email(), _email()
+    await register(client, email)
+    inactive_id = (await register(client, inactive))["id"]
+    await services.ctx.stores.users.update(inactive_id, active=False)
+    await services.ctx.stores.users.create(email=email_less, name="OIDC only",
+                                           password_hash=None)
+    stored = await services.ctx.stores.users.by_email(email)
+    assert stored is not None and stored.password_hash is not None
+    cost = argon2.extract_parameters(stored.password_hash)
+    attempts = [("right password", email, PASSWORD, 200), ("wrong password", email, "nope!", 401),
+                ("unknown email", _email(), PASSWORD, 401),
+                ("deactivated", inactive, PASSWORD, 401),
+                ("no password set", email_less, PASSWORD, 401)]
+    for what, who, password, status in attempts:
+        verified.clear()
+        r = await client.post("/api/v1/auth/login", json={"email": who, "password": password})
+        assert r.status_code == status, (what, r.text)
+        assert verified == [cost], what
 
 
 async def test_deactivated_account_gets_the_same_401(
