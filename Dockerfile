@@ -38,7 +38,8 @@ COPY --from=builder /opt/venv /opt/venv
 USER roomcast
 WORKDIR /var/lib/roomcast
 EXPOSE 8000
-# The slim image has no curl: the interpreter checks liveness itself.
+# The slim image has no curl: the interpreter checks liveness itself. `roomcast worker` serves
+# no HTTP: its containers replace this check (docker-compose.yml checks the Redis connection).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2)"]
 CMD ["roomcast", "serve", "--host", "0.0.0.0"]

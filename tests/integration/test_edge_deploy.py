@@ -4,13 +4,18 @@ multi-stage and unprivileged; the operations guide documents only real settings.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from redis import Redis
 
 from core.settings import Settings
+from tests.support.services import start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
@@ -23,11 +28,46 @@ def compose() -> dict[str, Any]:
 def test_compose_has_the_services_with_health_checks() -> None:
     services = compose()["services"]
     assert {"mongo", "redis", "minio", "minio-init", "app", "worker"} <= set(services)
-    for name in ("mongo", "redis", "minio", "app"):
+    for name in ("mongo", "redis", "minio", "app", "worker"):
         assert services[name]["healthcheck"]["test"], name
     assert "roomcast serve" in " ".join(services["app"]["command"])
     assert " ".join(services["worker"]["command"]) == "roomcast worker"
     assert "mc mb" in " ".join(services["minio-init"]["command"])
+
+
+def test_images_are_pinned_to_releases() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        if "image" in service and "build" not in service:
+            tag = service["image"].partition(":")[2]
+            assert tag and tag != "latest", f"{name}: {service['image']}"
+    assert services["minio"]["image"].startswith("minio/minio:RELEASE.")
+    assert services["minio-init"]["image"].startswith("minio/mc:RELEASE.")
+
+
+def _worker_check(redis_url: str) -> int:
+    """Run the worker's compose health check here, as Docker would run it in the container."""
+    test = compose()["services"]["worker"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"]
+    env = {**os.environ, "REDIS_URL": redis_url}
+    return subprocess.run([sys.executable, *test[2:]], env=env, timeout=30).returncode
+
+
+def test_worker_health_check_follows_its_redis_connection() -> None:
+    # Not the image's HTTP check: a worker serves no HTTP, so that one always fails.
+    assert "8000" not in " ".join(compose()["services"]["worker"]["healthcheck"]["test"])
+    redis = start_redis()  # a port of its own: no other connection to it on this machine
+    try:
+        assert _worker_check(redis.url) == 1  # nothing holds a connection: unhealthy
+        client = Redis.from_url(redis.url)
+        client.ping()  # what a running worker holds while it waits for jobs
+        try:
+            assert _worker_check(redis.url) == 0
+        finally:
+            client.close()
+        assert _worker_check(redis.url) == 1
+    finally:
+        redis.stop()
 
 
 def test_app_and_worker_wait_for_healthy_services_and_the_bucket() -> None:
