@@ -36,10 +36,16 @@ class SetupFailed(Exception):
 
 @dataclass
 class Access:
-    """Who the load clients are: one access token per user (clients take them in turn)."""
+    """Who the load clients are: access tokens (clients take them in turn) and, for each
+    token, the id of its user (several tokens may be one user's)."""
 
     tokens: list[str]
     user_ids: list[str] = field(default_factory=list)
+
+    def members(self) -> list[str]:
+        """Every user but the first (who creates the project), each once."""
+        owner = self.user_ids[0] if self.user_ids else None
+        return [u for u in dict.fromkeys(self.user_ids) if u != owner]
 
 
 class RoomcastWire:
@@ -109,7 +115,9 @@ def sign_in(
             lines = tokens_file.read_text().split()
             if not lines:
                 raise SetupFailed(f"{tokens_file} holds no tokens")
-            return Access(lines, [_me(http, t) for t in lines[:1]])
+            # Every token's user: each must be added to the project the run creates.
+            return Access(lines, [_token_user(http, tokens_file, n, t)
+                                  for n, t in enumerate(lines, 1)])
         if token:
             return Access([token], [_me(http, token)])
         if email and password:
@@ -142,6 +150,13 @@ def _login(http: httpx.Client, email: str, password: str) -> tuple[str, str]:
     return str(body["access_token"]), str(body["user"]["id"])
 
 
+def _token_user(http: httpx.Client, path: Path, n: int, token: str) -> str:
+    try:
+        return _me(http, token)
+    except SetupFailed as exc:
+        raise SetupFailed(f"{path}, token {n}: {exc}") from None
+
+
 def _me(http: httpx.Client, token: str) -> str:
     body = _check(http.get("/users/me", headers=_bearer(token)), "read /users/me")
     return str(body["id"])
@@ -156,7 +171,7 @@ def meeting_rooms(url: str, access: Access, count: int) -> tuple[str, list[str]]
                                    json={"name": f"load {secrets.token_hex(3)}"}),
                          "create a project")
         project_id = project["id"]
-        for user_id in access.user_ids[1:]:
+        for user_id in access.members():
             _check(http.post(f"/projects/{project_id}/members", headers=head,
                              json={"user_id": user_id}), "add a member")
         rooms = []

@@ -4,11 +4,13 @@ token, and drives the Roomcast contract (meeting rooms, `message` events with of
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.services import ROOT, ServerProcess, start_roomcast
@@ -65,6 +67,43 @@ def test_fanout_into_a_meeting_room(server: ServerProcess, tmp_path: Path) -> No
     assert delivery["lost"] == 0
     assert report["errors"] == {}
     assert report["server_metrics"]["available"] is True
+
+
+def register(url: str, count: int) -> list[str]:
+    """Fresh users signed in over REST: one access token each."""
+    tokens = []
+    with httpx.Client(base_url=url + "/api/v1", timeout=30) as http:
+        for n in range(count):
+            email, password = f"tok-{secrets.token_hex(4)}@example.com", secrets.token_hex(12)
+            http.post("/auth/register", json={"email": email, "name": f"Tok {n}",
+                                              "password": password}).raise_for_status()
+            login = http.post("/auth/login", json={"email": email, "password": password})
+            tokens.append(login.raise_for_status().json()["access_token"])
+    return tokens
+
+
+def test_a_tokens_file_of_several_users_joins_them_all(
+    server: ServerProcess, tmp_path: Path,
+) -> None:
+    tokens_file = tmp_path / "tokens.txt"
+    tokens_file.write_text("\n".join(register(server.url, 3)) + "\n")
+    report_path = tmp_path / "fanout.json"
+    done = load("fanout", "--url", server.url, "--tokens-file", str(tokens_file),
+                "--clients", "30", "--duration", "1", "--rate", "5", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    report = json.loads(report_path.read_text())
+    assert report["errors"] == {}  # every token's user was added to the project
+    assert report["delivery"]["listeners"] == 30
+    assert report["delivery"]["delivered"] == report["delivery"]["expected"] == 5 * 30
+
+
+def test_a_bad_token_in_the_file_is_named(server: ServerProcess, tmp_path: Path) -> None:
+    tokens_file = tmp_path / "tokens.txt"
+    tokens_file.write_text(f"{register(server.url, 1)[0]}\nnot-a-token\n")
+    done = load("fanout", "--url", server.url, "--tokens-file", str(tokens_file),
+                "--clients", "2", "--duration", "1")
+    assert done.returncode == 2
+    assert f"{tokens_file}, token 2: could not read /users/me: HTTP 401" in done.stderr
 
 
 def test_rooms_of_meetings_every_client_talks(server: ServerProcess, tmp_path: Path) -> None:
