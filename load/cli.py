@@ -1,7 +1,7 @@
 """`roomcast load`: load scenarios against a Socket.IO server.
 
-Exit codes: 0 done (and every --slo met), 1 an --slo objective missed, 2 usage error or a
-setup the server refused (sign-in, rooms).
+Exit codes: 0 done (and every --slo met), 1 an --slo objective missed (or not measurable),
+2 usage error or a setup the server refused (sign-in, rooms).
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="roomcast load",
         description="Drive many Socket.IO clients through a scenario and report connect "
         "latency, delivery latency, deliveries per second, losses and errors.",
-        epilog="Exit codes: 0 done (every --slo met), 1 an --slo objective missed, 2 usage "
-        "error or refused setup.",
+        epilog="Exit codes: 0 done (every --slo met), 1 an --slo objective missed or not "
+        "measurable, 2 usage error or refused setup.",
     )
     scenarios = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     for name, (summary, rate_help, rate_default) in SCENARIO_HELP.items():

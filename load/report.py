@@ -91,7 +91,9 @@ def table(report: dict[str, Any]) -> str:
     lines.append("errors " + (", ".join(f"{k}={v}" for k, v in errors.items()) or "none"))
     for slo in report.get("slo", []):
         verdict = "ok" if slo["ok"] else "MISSED"
-        lines.append(f"slo {slo['expr']}: {verdict} (measured {slo['measured']})")
+        measured = (f"measured {slo['measured']}" if slo["measured"] is not None
+                    else f"not measured: {slo['unmeasured']}")
+        lines.append(f"slo {slo['expr']}: {verdict} ({measured})")
     return "\n".join(lines)
 
 

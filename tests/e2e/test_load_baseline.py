@@ -114,6 +114,18 @@ def test_failures_are_counted_not_fatal(tmp_path: Path) -> None:
     assert report["errors"] == {"connect:refused": 5}
 
 
+def test_an_slo_with_nothing_measured_is_missed(tmp_path: Path) -> None:
+    report_path = tmp_path / "nothing.json"
+    done = load("fanout", "--url", f"http://127.0.0.1:{free_port()}", "--clients", "5",
+                "--duration", "1", "--slo", "p99<100ms,lost==0", "--json", str(report_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "slo p99<100ms: MISSED (not measured: no delivery samples)" in done.stdout
+    assert "slo lost==0: MISSED (not measured: nothing was owed" in done.stdout
+    report = json.loads(report_path.read_text())
+    assert report["slo_ok"] is False
+    assert [item["measured"] for item in report["slo"]] == [None, None]
+
+
 @pytest.mark.parametrize("args", [["fanout", "--clients", "0"], ["nope"],
                                   ["rooms", "--room-size", "1"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:

@@ -41,10 +41,15 @@ def test_stats_merge_across_the_wire() -> None:
     assert first.delivery.max == pytest.approx(1_500_000)
 
 
-def _report(p99: float, lost: int = 0) -> dict[str, object]:
-    latency = {"p50": 1.0, "p95": 2.0, "p99": p99, "max": 200.0, "mean": 1.0}
-    return {"delivery": {"lost": lost, "latency_ms": latency},
-            "connect": {"latency_ms": {**latency, "p99": 5.0}}, "errors": {"x": 2}}
+def _report(p99: float, lost: int = 0, samples: int = 10,
+            expected: int = 100) -> dict[str, object]:
+    latency = {"count": samples, "p50": 1.0, "p95": 2.0, "p99": p99, "max": 200.0,
+               "mean": 1.0}
+    return {"delivery": {"lost": lost, "expected": expected, "published": 1, "listeners": 100,
+                         "latency_ms": latency},
+            "connect": {"attempted": 101, "connected": 101,
+                        "latency_ms": {**latency, "p99": 5.0}},
+            "errors": {"x": 2}}
 
 
 def test_slo_units_and_defaults() -> None:
@@ -67,3 +72,24 @@ def test_slo_on_connect_scenario_means_connect_latency() -> None:
 def test_slo_syntax_errors(text: str) -> None:
     with pytest.raises(slo.SloSyntaxError):
         slo.parse(text, "fanout")
+
+
+def test_an_objective_with_nothing_measured_is_missed() -> None:
+    objectives = slo.parse("p99<100ms,lost==0,connect.max<1s", "fanout")
+    empty = _report(1.0, samples=0, expected=0)
+    empty["connect"] = {"attempted": 6, "connected": 0, "latency_ms": {"count": 0, "max": 0.0}}
+    results = slo.evaluate(objectives, empty)
+    assert [r["ok"] for r in results] == [False, False, False]
+    assert [r["measured"] for r in results] == [None, None, None]
+    assert results[0]["unmeasured"] == "no delivery samples"
+    assert "0 connected" in results[1]["unmeasured"]
+    assert results[2]["unmeasured"] == "no connect samples"
+
+
+def test_errors_objective_needs_an_attempt() -> None:
+    (objective,) = slo.parse("errors==0", "connect")
+    report = _report(1.0)
+    report["errors"] = {}
+    assert objective.met(report)
+    report["connect"] = {"attempted": 0, "connected": 0, "latency_ms": {"count": 0}}
+    assert not objective.met(report)
