@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from load.client import SioClient
-from load.wire import JoinFailed
+from load.wire import JoinFailed, entered
 
 API = "/api/v1"
 
@@ -52,6 +52,7 @@ class RoomcastWire:
     name = "roomcast"
     delivery_event = "message"
     publisher_joins = True  # only members in the room may send into it
+    offsets = True
 
     def __init__(self, access: Access, rooms: list[str], project_id: str | None = None) -> None:
         self.access = access
@@ -65,10 +66,7 @@ class RoomcastWire:
     def room(self, index: int) -> str:
         return self.rooms[index % len(self.rooms)]
 
-    async def join(self, client: SioClient, room: str) -> None:
-        await self.join_ack(client, room)
-
-    async def join_ack(
+    async def join(
         self, client: SioClient, room: str, since: int | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"room": room}
@@ -77,7 +75,7 @@ class RoomcastWire:
         ack = await client.call("join", body)
         if not ack or not isinstance(ack[0], dict) or not ack[0].get("ok"):
             raise JoinFailed(f"join {room} refused: {ack!r}")
-        return ack[0]
+        return entered(client, room, ack[0])
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
@@ -103,6 +101,12 @@ class RoomcastWire:
             return None
         payload["offset"] = event.get("offset")
         return payload
+
+    def stored(self, args: list[Any]) -> tuple[str, int] | None:
+        event = args[0] if args and isinstance(args[0], dict) else None
+        if event is None or not isinstance(event.get("offset"), int):
+            return None
+        return str(event.get("room")), int(event["offset"])
 
 
 def sign_in(

@@ -83,7 +83,7 @@ async def run(ctx: WorkerContext) -> None:
             stats.counters["published"] += 1
             room = f"job:{response.json()['job_id']}"
             results = await asyncio.gather(
-                *(wire.join_ack(w, room, since=0) for w in watchers), return_exceptions=True)
+                *(wire.join(w, room, since=0) for w in watchers), return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     stats.error(f"join:{type(result).__name__}")

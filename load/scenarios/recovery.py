@@ -57,7 +57,7 @@ async def run(ctx: WorkerContext) -> None:
 
     async def join(client: SioClient, since: int | None) -> bool:
         try:
-            ack = await wire.join_ack(client, room, since=since)
+            ack = await wire.join(client, room, since=since)
         except Exception as exc:  # counted; the listener stays out
             stats.error(f"join:{type(exc).__name__}")
             return False
