@@ -42,6 +42,10 @@ class Access:
     tokens: list[str]
     user_ids: list[str] = field(default_factory=list)
 
+    def users_for(self, clients: int) -> list[str]:
+        """The user each of `clients` clients connects as."""
+        return [self.user_ids[i % len(self.tokens)] for i in range(clients)]
+
     def members(self) -> list[str]:
         """Every user but the first (who creates the project), each once."""
         owner = self.user_ids[0] if self.user_ids else None
@@ -99,7 +103,6 @@ class RoomcastWire:
             return None  # someone else's message in the room
         if not isinstance(payload, dict) or "ts" not in payload:
             return None
-        payload["offset"] = event.get("offset")
         return payload
 
     def stored(self, args: list[Any]) -> tuple[str, int] | None:

@@ -1,10 +1,11 @@
 """`--slo` objectives: `p99<100ms`, `connect.p95<=2s`, `max<1s`, `lost==0`, `errors<10`.
 
 A latency objective without a prefix applies to the scenario's main latency: connect latency
-for `connect`, delivery latency otherwise. An objective the run gave nothing to judge by (no
-latency samples; `lost` when nothing was owed because nothing connected, nothing was published
-or no listener joined; `errors` when no connection was even attempted) is missed, not met: a
-gate must not pass on an empty run.
+for `connect`, delivery latency otherwise (`everyone.` is presence's time until every member
+saw a change). An objective the run gave nothing to judge by (no latency samples; `lost` when
+nothing was owed because nothing connected, nothing was published or no listener joined;
+`errors` when no connection was even attempted) is missed, not met: a gate must not pass on an
+empty run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _LATENCY = re.compile(
-    r"^(?:(connect|delivery)\.)?(p50|p95|p99|max|mean)\s*(<=|<)\s*([0-9]*\.?[0-9]+)\s*(us|ms|s)$"
+    r"^(?:(connect|delivery|everyone)\.)?(p50|p95|p99|max|mean)\s*(<=|<)\s*([0-9]*\.?[0-9]+)\s*(us|ms|s)$"
 )
 _COUNT = re.compile(r"^(lost|errors)\s*(<=|<|==)\s*([0-9]+)$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -72,6 +73,8 @@ def parse(text: str, scenario: str) -> list[Objective]:
         count = _COUNT.match(part)
         if latency:
             group = latency[1] or ("connect" if scenario == "connect" else "delivery")
+            if group == "everyone" and scenario != "presence":
+                raise SloSyntaxError(f"{part!r}: `everyone.` is measured by presence only")
             limit = float(latency[4]) * _UNIT_MS[latency[5]]
             objectives.append(Objective(part, f"{group}.{latency[2]}", latency[3], limit))
         elif count:
