@@ -1,7 +1,8 @@
 """`roomcast load`: load scenarios against a Socket.IO server.
 
-Exit codes: 0 done (and every --slo met), 1 an --slo objective missed, 2 usage error or a
-setup the server refused (sign-in, rooms).
+Exit codes: 0 done (and every --slo met), 1 an --slo objective missed (or not measurable),
+2 usage error or a setup the server refused (sign-in, rooms), 3 the run failed (a scenario
+raised, a load process died, or the run overran its time bound).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SCENARIO_HELP = {
 }
 ROOMCAST_ONLY = ("presence", "recovery", "jobs")
 ONE_PROCESS = ("presence", "jobs")
+EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -51,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="roomcast load",
         description="Drive many Socket.IO clients through a scenario and report connect "
         "latency, delivery latency, deliveries per second, losses and errors.",
-        epilog="Exit codes: 0 done (every --slo met), 1 an --slo objective missed, 2 usage "
-        "error or refused setup.",
+        epilog="Exit codes: 0 done (every --slo met), 1 an --slo objective missed or not "
+        "measurable, 2 usage error or refused setup, 3 the run failed.",
     )
     scenarios = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     for name, (summary, rate_help, rate_default) in SCENARIO_HELP.items():
@@ -63,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "rooms":
             sub.add_argument("--room-size", type=int, default=10,
                              help="clients per room (default 10)")
-        if name in ROOMCAST_ONLY:
+        if name in ("presence", "recovery"):
             sub.add_argument("--offline", type=float, default=1.0,
-                             help="seconds a dropped client stays away (default 1)")
+                             help="seconds a client stays away before it rejoins (presence) "
+                             "or reconnects (recovery) (default 1)")
         if name == "jobs":
             sub.add_argument("--rows", type=int, default=2000,
                              help="rows in each uploaded CSV (default 2000)")
@@ -74,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="listeners dropped per second, all processes together "
                              "(default 5); they reconnect to the next --url in turn")
         if name in ("fanout", "rooms"):
+            sub.add_argument("--reconnect", action="store_true",
+                             help="reconnect a client the server dropped, with backoff, and "
+                             "rejoin its room (with `since` = the last offset it processed, "
+                             "on Roomcast); counted as reconnects")
             sub.add_argument("--generic", action="store_true",
                              help="use the generic join/broadcast contract (the default "
                              "unless a Roomcast option is given); see docs/load.md")
@@ -106,7 +113,8 @@ def _common(sub: argparse.ArgumentParser) -> None:
     roomcast.add_argument("--email", help="sign in as this user (with --password)")
     roomcast.add_argument("--password", help="password for --email")
     roomcast.add_argument("--tokens-file", type=Path, metavar="PATH",
-                          help="access tokens, one per line; clients take them in turn")
+                          help="access tokens, one per line; clients take them in turn, and "
+                          "every token's user is added to the project the run creates")
     roomcast.add_argument("--register", type=int, default=0, metavar="N",
                           help="register N fresh users and sign them in (mind the server's "
                           "REST rate limit per IP)")
@@ -141,19 +149,43 @@ def options_of(args: argparse.Namespace) -> Options:
         raise UsageError("--room-size must be at least 2")
     extra = {"offline": getattr(args, "offline", 1.0),
              "drop_rate": getattr(args, "drop_rate", 5.0), "rows": getattr(args, "rows", 2000)}
-    if args.scenario in ROOMCAST_ONLY and not wants_roomcast(args):
-        raise UsageError(f"{args.scenario} runs against Roomcast only: give --register N, "
-                         "--tokens-file, --email/--password or --roomcast with --token")
-    if args.scenario in ONE_PROCESS and args.procs != 1:
-        raise UsageError(f"{args.scenario} runs in one process (one clock for an event and "
-                         "its echoes)")
+    for name in ("offline", "drop_rate"):
+        if extra[name] < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative")
+    if extra["rows"] < 1:
+        raise UsageError("--rows must be at least 1")
+    _check_scenario(args)
     return Options(
         extra=extra, scenario=args.scenario, url=urls[0], more_urls=tuple(urls[1:]),
         clients=args.clients,
         duration=args.duration, procs=args.procs, rate=args.rate,
         connect_rate=args.connect_rate, room_size=room_size,
         connect_timeout=args.connect_timeout, drain=args.drain,
+        reconnect=getattr(args, "reconnect", False) or args.scenario == "recovery",
     )
+
+
+def _check_scenario(args: argparse.Namespace) -> None:
+    """What a scenario needs that the options alone can tell, before signing anyone in."""
+    if args.scenario in ROOMCAST_ONLY and not wants_roomcast(args):
+        raise UsageError(f"{args.scenario} runs against Roomcast only: give --register N, "
+                         "--tokens-file, --email/--password or --roomcast with --token")
+    if args.scenario in ONE_PROCESS and args.procs != 1:
+        raise UsageError(f"{args.scenario} runs in one process (one clock for an event and "
+                         "its echoes)")
+    if args.scenario == "jobs" and args.room:
+        raise UsageError("jobs uploads into a project, not into rooms: give --project ID, or "
+                         "neither to have a project created")
+    if args.scenario == "presence" and not args.tokens_file:
+        users = args.register or 1  # --email/--password and --token are one user
+        if users < args.clients:
+            raise UsageError(_one_user_per_client(args.clients, users))
+
+
+def _one_user_per_client(clients: int, users: int) -> str:
+    return (f"presence needs one user per client (presence counts users, not connections): "
+            f"{clients} clients but {users} distinct user(s); use --register {clients} or a "
+            f"--tokens-file with {clients} tokens of different users")
 
 
 def wants_roomcast(args: argparse.Namespace) -> bool:
@@ -170,6 +202,10 @@ def wire_of(args: argparse.Namespace, opts: Options) -> Wire:
         opts.url, token=args.token, tokens_file=args.tokens_file, email=args.email,
         password=args.password, register=args.register,
     )
+    if opts.scenario == "presence":
+        users = access.users_for(opts.clients)
+        if len(set(users)) < opts.clients:
+            raise UsageError(_one_user_per_client(opts.clients, len(set(users))))
     rooms: list[str] = list(args.room)
     project_id = args.project
     needed = {"fanout": 1, "presence": 1, "recovery": 1, "jobs": 0,
@@ -184,7 +220,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
-        return int(exc.code or 0)
+        return int(exc.code or EXIT_OK)
     try:
         opts = options_of(args)
         objectives = slo.parse(args.slo, opts.scenario) if args.slo else []
@@ -192,7 +228,7 @@ def main(argv: Sequence[str]) -> int:
     except (UsageError, slo.SloSyntaxError, roomcast.SetupFailed, OSError,
             httpx.HTTPError) as exc:
         print(f"roomcast load: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return execute(args, opts, wire, objectives)
 
 
@@ -218,4 +254,6 @@ def execute(
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.png:
         reporting.write_png(result, args.png)
-    return 0 if result["slo_ok"] else 1
+    if result["failures"]:
+        return EXIT_FAILED
+    return EXIT_OK if result["slo_ok"] else EXIT_SLO

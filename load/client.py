@@ -54,6 +54,18 @@ class SioClient(asyncio.Protocol):
         self.on_close = on_close
         self.clock = clock
         self.tag = tag  # scenario state attached to this connection
+        # What survives a reconnect: the rooms this client is in, each with the last offset it
+        # processed there (0 where the server gives no offsets), and when it last reconnected
+        # (a message sent before then that still arrives came by replay).
+        self.rooms: dict[str, int] = {}
+        self.live_since_ns = 0
+        self._next_ack = 0
+        self._received_ns = 0
+        self._lost: asyncio.Future[None] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """Per-connection state: a client connects again, in place, once its connection ended."""
         self.sid: str | None = None
         self.eio: dict[str, Any] = {}
         self.closed_reason: str | None = None
@@ -64,8 +76,6 @@ class SioClient(asyncio.Protocol):
         self._ready: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         self._callbacks: dict[int, Callable[[list[Any]], None]] = {}
-        self._next_ack = 0
-        self._received_ns = 0
 
     # -- public API -------------------------------------------------------------------------
 
@@ -73,13 +83,18 @@ class SioClient(asyncio.Protocol):
         self, url: str, *, auth: dict[str, Any] | None = None, within: float = 10.0,
         path: str = "/socket.io/",
     ) -> None:
-        """Open the WebSocket, read the Engine.IO open packet, connect the default namespace."""
+        """Open the WebSocket, read the Engine.IO open packet, connect the default namespace.
+        A client whose connection ended may connect again: its `rooms` and `tag` stay."""
+        if self._transport is not None:
+            await self._let_go()
+        self._reset()
         parts = urlsplit(url)
         secure = parts.scheme in ("https", "wss")
         host = parts.hostname or "127.0.0.1"
         port = parts.port or (443 if secure else 80)
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
+        self._lost = loop.create_future()
         self._auth = auth
         self._request = handshake_request(
             parts.netloc or host, f"{path}?EIO=4&transport=websocket"
@@ -168,8 +183,20 @@ class SioClient(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail("closed", "connection closed before the connect ack")
         self._finish("server_close" if exc is None else "network")
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
 
     # -- internals --------------------------------------------------------------------------
+
+    async def _let_go(self) -> None:
+        """Before reusing this protocol object: drop the old transport and wait for its
+        `connection_lost`, so no callback of the old connection lands in the new one."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.abort()
+        if self._lost is not None and not self._lost.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(self._lost)
 
     def _send(self, packet: bytes) -> None:
         if self._transport is None or self._transport.is_closing():

@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from load.client import SioClient
-from load.wire import JoinFailed
+from load.wire import JoinFailed, entered
 
 API = "/api/v1"
 
@@ -36,16 +36,27 @@ class SetupFailed(Exception):
 
 @dataclass
 class Access:
-    """Who the load clients are: one access token per user (clients take them in turn)."""
+    """Who the load clients are: access tokens (clients take them in turn) and, for each
+    token, the id of its user (several tokens may be one user's)."""
 
     tokens: list[str]
     user_ids: list[str] = field(default_factory=list)
+
+    def users_for(self, clients: int) -> list[str]:
+        """The user each of `clients` clients connects as."""
+        return [self.user_ids[i % len(self.tokens)] for i in range(clients)]
+
+    def members(self) -> list[str]:
+        """Every user but the first (who creates the project), each once."""
+        owner = self.user_ids[0] if self.user_ids else None
+        return [u for u in dict.fromkeys(self.user_ids) if u != owner]
 
 
 class RoomcastWire:
     name = "roomcast"
     delivery_event = "message"
     publisher_joins = True  # only members in the room may send into it
+    offsets = True
 
     def __init__(self, access: Access, rooms: list[str], project_id: str | None = None) -> None:
         self.access = access
@@ -59,10 +70,7 @@ class RoomcastWire:
     def room(self, index: int) -> str:
         return self.rooms[index % len(self.rooms)]
 
-    async def join(self, client: SioClient, room: str) -> None:
-        await self.join_ack(client, room)
-
-    async def join_ack(
+    async def join(
         self, client: SioClient, room: str, since: int | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"room": room}
@@ -71,7 +79,7 @@ class RoomcastWire:
         ack = await client.call("join", body)
         if not ack or not isinstance(ack[0], dict) or not ack[0].get("ok"):
             raise JoinFailed(f"join {room} refused: {ack!r}")
-        return ack[0]
+        return entered(client, room, ack[0])
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
@@ -95,8 +103,13 @@ class RoomcastWire:
             return None  # someone else's message in the room
         if not isinstance(payload, dict) or "ts" not in payload:
             return None
-        payload["offset"] = event.get("offset")
         return payload
+
+    def stored(self, args: list[Any]) -> tuple[str, int] | None:
+        event = args[0] if args and isinstance(args[0], dict) else None
+        if event is None or not isinstance(event.get("offset"), int):
+            return None
+        return str(event.get("room")), int(event["offset"])
 
 
 def sign_in(
@@ -109,7 +122,9 @@ def sign_in(
             lines = tokens_file.read_text().split()
             if not lines:
                 raise SetupFailed(f"{tokens_file} holds no tokens")
-            return Access(lines, [_me(http, t) for t in lines[:1]])
+            # Every token's user: each must be added to the project the run creates.
+            return Access(lines, [_token_user(http, tokens_file, n, t)
+                                  for n, t in enumerate(lines, 1)])
         if token:
             return Access([token], [_me(http, token)])
         if email and password:
@@ -142,6 +157,13 @@ def _login(http: httpx.Client, email: str, password: str) -> tuple[str, str]:
     return str(body["access_token"]), str(body["user"]["id"])
 
 
+def _token_user(http: httpx.Client, path: Path, n: int, token: str) -> str:
+    try:
+        return _me(http, token)
+    except SetupFailed as exc:
+        raise SetupFailed(f"{path}, token {n}: {exc}") from None
+
+
 def _me(http: httpx.Client, token: str) -> str:
     body = _check(http.get("/users/me", headers=_bearer(token)), "read /users/me")
     return str(body["id"])
@@ -156,7 +178,7 @@ def meeting_rooms(url: str, access: Access, count: int) -> tuple[str, list[str]]
                                    json={"name": f"load {secrets.token_hex(3)}"}),
                          "create a project")
         project_id = project["id"]
-        for user_id in access.user_ids[1:]:
+        for user_id in access.members():
             _check(http.post(f"/projects/{project_id}/members", headers=head,
                              json={"user_id": user_id}), "add a member")
         rooms = []

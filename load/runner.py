@@ -16,6 +16,7 @@ from typing import Any
 from load.client import Clock
 from load.scenarios import connect, fanout, jobs, presence, recovery, rooms
 from load.scenarios.base import LocalSync, Options, Sync, WorkerContext
+from load.scenarios.reconnect import Reconnects
 from load.stats import Stats
 from load.wire import Wire
 
@@ -69,23 +70,31 @@ async def _drive(
     sync: Sync, progress: Progress | None,
 ) -> Stats:
     stats = Stats(t0_ns)
-    ctx = WorkerContext(index=index, opts=opts, wire=wire, stats=stats, clock=clock, sync=sync)
+    reconnects = (Reconnects(stats=stats, wire=wire, clock=clock, url_for=opts.url_for,
+                             timeout=opts.connect_timeout) if opts.reconnect else None)
+    ctx = WorkerContext(index=index, opts=opts, wire=wire, stats=stats, clock=clock, sync=sync,
+                        reconnects=reconnects)
     task = asyncio.create_task(scenario(ctx))
-    deadline = asyncio.get_running_loop().time() + time_bound(opts)
+    bound = time_bound(opts)
+    deadline = asyncio.get_running_loop().time() + bound
     while not task.done():
         await asyncio.wait([task], timeout=0.5)
         if progress is not None:
             progress(stats.progress())
-        if asyncio.get_running_loop().time() > deadline:
+        if asyncio.get_running_loop().time() > deadline and not task.done():
             task.cancel()
             stats.error("run:time_bound")
+            stats.fail(f"the run overran its time bound ({bound:.0f}s) and was cut short")
     try:
         await task
     except asyncio.CancelledError:
         pass
     except Exception as exc:  # report what was measured so far, and why the run stopped
         stats.error(f"run:{type(exc).__name__}")
+        stats.fail(f"the scenario raised {type(exc).__name__}: {exc}")
         print(f"roomcast load: scenario failed: {exc!r}", file=sys.stderr)
+    if reconnects is not None:
+        await reconnects.stop()
     return stats
 
 
@@ -137,6 +146,7 @@ def _run_forked(
                 if i not in done and not worker.is_alive():
                     done.add(i)
                     merged.error("process:died")
+                    merged.fail(f"load process {i} died (exit code {worker.exitcode})")
             continue
         if kind == "progress":
             latest[index] = data
@@ -148,6 +158,7 @@ def _run_forked(
         else:
             done.add(index)
             merged.error("process:failed")
+            merged.fail(f"load process {index} failed: {str(data).strip().splitlines()[-1]}")
             print(f"roomcast load: process {index} failed:\n{data}", file=sys.stderr)
     for worker in workers:
         worker.join(10)

@@ -44,6 +44,7 @@ def summarize(before: dict[str, float] | None, after: dict[str, float] | None) -
     return {
         "available": True,
         "after": after,
-        "delta": {k: round(v - before[k], 6) for k, v in after.items()
-                  if k in before and v != before[k]},
+        # A series first seen after the run (a label set the run created) started from 0.
+        "delta": {k: round(v - before.get(k, 0.0), 6) for k, v in after.items()
+                  if v != before.get(k, 0.0)},
     }

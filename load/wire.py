@@ -22,18 +22,31 @@ class JoinFailed(Exception):
     """The server refused or did not confirm a room join."""
 
 
+def entered(client: SioClient, room: str, ack: dict[str, Any]) -> dict[str, Any]:
+    """Note a confirmed join on the client (kept across reconnects); returns the ack. A fresh
+    join starts from the room's offset in the ack; a rejoin keeps the last offset processed."""
+    client.rooms.setdefault(room, int(ack.get("offset") or 0))
+    return ack
+
+
 class Wire(Protocol):
     """The server-specific part of a scenario."""
 
     name: str
     delivery_event: str
     publisher_joins: bool  # whether a fanout publisher must be in the room to send into it
+    offsets: bool  # whether stored events carry a per-room offset and `join` takes `since`
 
     def auth(self, index: int) -> dict[str, Any] | None: ...
 
     def room(self, index: int) -> str: ...
 
-    async def join(self, client: SioClient, room: str) -> None: ...
+    async def join(
+        self, client: SioClient, room: str, since: int | None = None,
+    ) -> dict[str, Any]:
+        """Join `room` (with `since`, to have what was missed replayed where the server
+        can); the ack. Raises JoinFailed when refused."""
+        ...
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
@@ -42,6 +55,10 @@ class Wire(Protocol):
 
     def payload_of(self, args: list[Any]) -> dict[str, Any] | None: ...
 
+    def stored(self, args: list[Any]) -> tuple[str, int] | None:
+        """The room and offset of a received stored event, None where there are none."""
+        ...
+
 
 class GenericWire:
     """The generic contract above."""
@@ -49,6 +66,7 @@ class GenericWire:
     name = "generic"
     delivery_event = "broadcast"
     publisher_joins = False
+    offsets = False
 
     def __init__(self, *, token: str | None = None, room_prefix: str = "load") -> None:
         self._token = token
@@ -60,10 +78,14 @@ class GenericWire:
     def room(self, index: int) -> str:
         return f"{self._prefix}-{index}"
 
-    async def join(self, client: SioClient, room: str) -> None:
+    async def join(
+        self, client: SioClient, room: str, since: int | None = None,
+    ) -> dict[str, Any]:
+        # The generic contract has no history: `since` cannot be honoured.
         ack = await client.call("join", room)
         if not ack or not isinstance(ack[0], dict) or not ack[0].get("ok", True):
             raise JoinFailed(f"join {room} refused: {ack!r}")
+        return entered(client, room, ack[0])
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
@@ -73,3 +95,6 @@ class GenericWire:
 
     def payload_of(self, args: list[Any]) -> dict[str, Any] | None:
         return args[0] if args and isinstance(args[0], dict) else None
+
+    def stored(self, args: list[Any]) -> tuple[str, int] | None:
+        return None

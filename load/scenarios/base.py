@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from load.client import Clock, ConnectFailed, EventHandler, SioClient
+from load.scenarios.reconnect import Reconnects
 from load.stats import Stats
 from load.wire import Wire
 
@@ -29,6 +30,8 @@ class Options:
     connect_timeout: float = 30.0
     drain: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Bring back clients the server dropped (--reconnect; always on in recovery).
+    reconnect: bool = False
     # More server URLs (several processes of one deployment): client i connects to
     # urls[i % len(urls)], where urls = (url, *more_urls).
     more_urls: tuple[str, ...] = ()
@@ -72,6 +75,7 @@ class WorkerContext:
     stats: Stats
     clock: Clock
     sync: Sync
+    reconnects: Reconnects | None = None
 
     def share(self, total: int) -> range:
         """This process's contiguous part of `total` items."""
@@ -114,25 +118,30 @@ async def connect_one(
 ) -> SioClient | None:
     """One connect attempt, measured; None when it failed (counted under its kind)."""
     stats = ctx.stats
-    client = SioClient(on_event=on_event, on_close=_on_close(stats), clock=ctx.clock, tag=tag)
+    client = SioClient(on_event=on_event, on_close=_on_close(ctx), clock=ctx.clock, tag=tag)
     stats.counters["connect_attempts"] += 1
+    url = ctx.opts.url_for(index)
     began = time.perf_counter_ns()
     try:
-        await client.connect(ctx.opts.url_for(index), auth=ctx.wire.auth(index),
-                             within=ctx.opts.connect_timeout)
+        await client.connect(url, auth=ctx.wire.auth(index), within=ctx.opts.connect_timeout)
     except ConnectFailed as exc:
-        stats.error(f"connect:{exc.kind}")
+        stats.connect_failed(exc.kind, ctx.clock())
         return None
-    stats.connect.record((time.perf_counter_ns() - began) / 1000.0)
-    stats.counters["connected"] += 1
+    stats.connected((time.perf_counter_ns() - began) / 1000.0, ctx.clock())
+    stats.counters[f"connected@{url}"] += 1
+    if ctx.reconnects is not None:
+        ctx.reconnects.track(client, index)
     return client
 
 
-def _on_close(stats: Stats) -> Callable[[SioClient, str], None]:
+def _on_close(ctx: WorkerContext) -> Callable[[SioClient, str], None]:
     def closed(client: SioClient, reason: str) -> None:
-        stats.counters["disconnected"] += 1
-        if not reason.startswith("client_"):
-            stats.error(f"disconnect:{reason}")
+        ctx.stats.counters["disconnected"] += 1
+        if reason.startswith("client_"):
+            return
+        ctx.stats.error(f"disconnect:{reason}")
+        if ctx.reconnects is not None:
+            ctx.reconnects.dropped(client)
 
     return closed
 
@@ -161,9 +170,40 @@ async def hold_until(ctx: WorkerContext, deadline: float) -> None:
         await asyncio.sleep(remaining)
 
 
-def close_all(clients: list[SioClient]) -> None:
+async def finish(ctx: WorkerContext, clients: list[SioClient]) -> None:
+    """End of a scenario: no more reconnects, then every client leaves."""
+    if ctx.reconnects is not None:
+        await ctx.reconnects.stop()
     for client in clients:
         client.close()
+
+
+def fresh_offset(stats: Stats, client: SioClient, stored: tuple[str, int] | None) -> bool:
+    """Offset bookkeeping for one received event (`stored` is its room and offset, None when
+    the server gives none): False for a duplicate (not above the last offset processed, as
+    when an event arrives both replayed and live); offsets skipped count as `gaps`."""
+    if stored is None:
+        return True
+    room, offset = stored
+    last = client.rooms.get(room)
+    if last is not None:
+        if offset <= last:
+            stats.counters["duplicates"] += 1
+            return False
+        if offset > last + 1:
+            stats.counters["gaps"] += offset - last - 1
+    client.rooms[room] = offset
+    return True
+
+
+def count_delivery(stats: Stats, client: SioClient, sent_ns: int, received_ns: int) -> None:
+    """One delivery. A message sent before the client's latest reconnect came by replay: it
+    is counted, but the time away is not a delivery latency."""
+    if sent_ns < client.live_since_ns:
+        stats.counters["delivered"] += 1
+        stats.counters["replayed"] += 1
+    else:
+        stats.delivered(sent_ns, received_ns)
 
 
 async def paced(rate: float, duration: float, send: Callable[[int], None]) -> int:
@@ -182,6 +222,26 @@ async def paced(rate: float, duration: float, send: Callable[[int], None]) -> in
             send(sent)
             sent += 1
     return sent
+
+
+async def paced_tasks(
+    rate: float, duration: float,
+    start: Callable[[int], Coroutine[Any, Any, None] | None],
+) -> None:
+    """Like `paced`, but `start(n)` gives a coroutine (or None to skip this turn) run in its own
+    task, so a slow one never delays the schedule; returns once every task ended."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def launch(n: int) -> None:
+        coro = start(n)
+        if coro is not None:
+            task = asyncio.create_task(coro)
+            pending.add(task)  # hold a reference until it ends
+            task.add_done_callback(pending.discard)
+
+    await paced(rate, duration, launch)
+    if pending:
+        await asyncio.wait(pending)
 
 
 async def drain(ctx: WorkerContext, expected: int, grace: float) -> None:

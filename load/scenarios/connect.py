@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from load.scenarios.base import WorkerContext, close_all, hold_until, open_clients
+from load.scenarios.base import WorkerContext, finish, hold_until, open_clients
 
 
 async def run(ctx: WorkerContext) -> None:
@@ -16,5 +16,5 @@ async def run(ctx: WorkerContext) -> None:
     clients = await open_clients(ctx, indices, on_event=None, rate=rate)
     ctx.stats.counters["peak_connected"] += sum(1 for c in clients if c.connected)
     await hold_until(ctx, opts.duration)
-    close_all(clients)
+    await finish(ctx, clients)
     await ctx.sync.wait()

@@ -8,9 +8,11 @@ from typing import Any
 from load.client import SioClient
 from load.scenarios.base import (
     WorkerContext,
-    close_all,
     connect_one,
+    count_delivery,
     drain,
+    finish,
+    fresh_offset,
     join_all,
     open_clients,
     paced,
@@ -25,12 +27,12 @@ async def run(ctx: WorkerContext) -> None:
     event_name = wire.delivery_event
 
     def on_event(client: SioClient, event: str, args: list[Any], received_ns: int) -> None:
-        if event != event_name:
+        if event != event_name or not fresh_offset(stats, client, wire.stored(args)):
             return
         payload = wire.payload_of(args)
         if payload is None or payload.get("from") != PUBLISHER:
             return
-        stats.delivered(int(payload["ts"]), received_ns)
+        count_delivery(stats, client, int(payload["ts"]), received_ns)
         seq = int(payload["seq"])
         if seq <= client.tag[0]:
             stats.counters["out_of_order"] += 1
@@ -43,23 +45,35 @@ async def run(ctx: WorkerContext) -> None:
     publisher = await _publisher(ctx, room) if ctx.index == 0 else None
     await ctx.sync.wait()  # every listener of every process is in the room
     ctx.start_window()
-
-    def send(seq: int) -> None:
-        assert publisher is not None
-        wire.publish(publisher, room, {"ts": ctx.clock(), "seq": seq, "from": PUBLISHER},
-                     stats.error)
-
-    if publisher is not None:
-        ctx.sync.add_published(await paced(opts.rate, opts.duration, send))
-    else:
-        await paced(opts.rate, opts.duration, lambda n: None)
+    sent = await publish(ctx, publisher, room)
+    ctx.sync.add_published(sent)
     await ctx.sync.wait()  # the published count is final
     published = ctx.sync.published()
-    if ctx.index == 0:
-        stats.counters["published"] += published
     stats.counters["expected"] += published * len(listeners)
     await drain(ctx, published * len(listeners), opts.drain)
-    close_all([*clients, *([publisher] if publisher else [])])
+    await finish(ctx, [*clients, *([publisher] if publisher else [])])
+
+
+async def publish(ctx: WorkerContext, publisher: SioClient | None, room: str) -> int:
+    """Send at the rate for the duration, counting `published` as it goes (the progress line
+    shows it live); returns how many were sent. Without a publisher (another process has it,
+    or it failed), just wait out the window."""
+    stats = ctx.stats
+    sent = 0
+
+    def send(seq: int) -> None:
+        nonlocal sent
+        assert publisher is not None
+        if not publisher.connected:  # dropped, and perhaps coming back (--reconnect)
+            stats.error("send:disconnected")
+            return
+        ctx.wire.publish(publisher, room,
+                         {"ts": ctx.clock(), "seq": seq, "from": PUBLISHER}, stats.error)
+        stats.counters["published"] += 1
+        sent += 1
+
+    await paced(ctx.opts.rate, ctx.opts.duration, send if publisher else lambda n: None)
+    return sent
 
 
 async def _publisher(ctx: WorkerContext, room: str) -> SioClient | None:

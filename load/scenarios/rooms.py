@@ -7,7 +7,16 @@ from collections import defaultdict
 from typing import Any
 
 from load.client import SioClient
-from load.scenarios.base import WorkerContext, close_all, drain, join_all, open_clients, paced
+from load.scenarios.base import (
+    WorkerContext,
+    count_delivery,
+    drain,
+    finish,
+    fresh_offset,
+    join_all,
+    open_clients,
+    paced,
+)
 
 
 async def run(ctx: WorkerContext) -> None:
@@ -19,13 +28,13 @@ async def run(ctx: WorkerContext) -> None:
     event_name = wire.delivery_event
 
     def on_event(client: SioClient, event: str, args: list[Any], received_ns: int) -> None:
-        if event != event_name:
+        if event != event_name or not fresh_offset(stats, client, wire.stored(args)):
             return
         payload = wire.payload_of(args)
         own, last = client.tag
         if payload is None or payload.get("from") == own:
             return
-        stats.delivered(int(payload["ts"]), received_ns)
+        count_delivery(stats, client, int(payload["ts"]), received_ns)
         sender, seq = payload.get("from"), int(payload["seq"])
         if seq <= last.get(sender, -1):
             stats.counters["out_of_order"] += 1
@@ -57,4 +66,4 @@ async def run(ctx: WorkerContext) -> None:
         await paced(opts.rate * len(joined), opts.duration, send)
     await ctx.sync.wait()
     await drain(ctx, stats.counters["expected"], opts.drain)
-    close_all(clients)
+    await finish(ctx, clients)

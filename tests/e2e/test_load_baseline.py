@@ -4,6 +4,7 @@ python-socketio baseline server (benchmarks/baseline_server.py) on a free port."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -85,13 +86,27 @@ def test_rooms_every_client_talks(baseline_url: str, tmp_path: Path) -> None:
 
 
 def test_connect_storm(baseline_url: str, tmp_path: Path) -> None:
-    report_path = tmp_path / "connect.json"
+    report_path, png_path = tmp_path / "connect.json", tmp_path / "connect.png"
     done = load("connect", "--url", baseline_url, "--clients", "150", "--rate", "100",
-                "--duration", "2", "--json", str(report_path))
+                "--duration", "2", "--json", str(report_path), "--png", str(png_path))
     assert done.returncode == 0, done.stderr
     connect = json.loads(report_path.read_text())["connect"]
     assert connect["attempted"] == connect["connected"] == 150
     assert connect["latency_ms"]["count"] == 150
+    assert sum(row["connects"] for row in connect["timeline"]) == 150
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_connect_tells_what_it_did_not_attempt(baseline_url: str, tmp_path: Path) -> None:
+    report_path = tmp_path / "connect.json"
+    # 20 a second for 1 s: attempts at 0, 0.05, ... 1.0 s are 21; the other 29 clients would
+    # start after the end and are not attempted.
+    done = load("connect", "--url", baseline_url, "--clients", "50", "--rate", "20",
+                "--duration", "1", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr
+    connect = json.loads(report_path.read_text())["connect"]
+    assert (connect["attempted"], connect["not_attempted"]) == (21, 29)
+    assert "connections attempted 21  connected 21  failed 0  not attempted 29" in done.stdout
 
 
 def test_slo_exit_codes(baseline_url: str) -> None:
@@ -112,16 +127,48 @@ def test_failures_are_counted_not_fatal(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(report_path.read_text())
     assert report["errors"] == {"connect:refused": 5}
+    assert "connections attempted 5  connected 0  failed 5" in done.stdout
+
+
+def test_an_slo_with_nothing_measured_is_missed(tmp_path: Path) -> None:
+    report_path = tmp_path / "nothing.json"
+    done = load("fanout", "--url", f"http://127.0.0.1:{free_port()}", "--clients", "5",
+                "--duration", "1", "--slo", "p99<100ms,lost==0", "--json", str(report_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "slo p99<100ms: MISSED (not measured: no delivery samples)" in done.stdout
+    assert "slo lost==0: MISSED (not measured: nothing was owed" in done.stdout
+    report = json.loads(report_path.read_text())
+    assert report["slo_ok"] is False
+    assert [item["measured"] for item in report["slo"]] == [None, None]
+
+
+def test_the_progress_line_counts_published_live(baseline_url: str) -> None:
+    done = load("fanout", "--url", baseline_url, "--clients", "20", "--duration", "3",
+                "--rate", "10", "--progress")
+    assert done.returncode == 0, done.stderr
+    published = [int(n) for n in re.findall(r"published\s+(\d+)", done.stderr)]
+    assert published[-1] == 30
+    # The line is redrawn twice a second: some redraw falls inside the 3 s of publishing.
+    assert any(0 < n < 30 for n in published), published
 
 
 @pytest.mark.parametrize("args", [["fanout", "--clients", "0"], ["nope"],
-                                  ["rooms", "--room-size", "1"]])
+                                  ["rooms", "--room-size", "1"],
+                                  ["presence", "--register", "3", "--clients", "5"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:
-    assert load(*args).returncode == 2
+    done = load(*args, "--url", f"http://127.0.0.1:{free_port()}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "roomcast load" in done.stderr or "usage" in done.stderr
 
 
 def test_every_scenario_has_help() -> None:
-    for scenario in ("connect", "fanout", "rooms"):
+    for scenario in ("connect", "fanout", "rooms", "presence", "recovery", "jobs"):
         done = load(scenario, "--help")
-        assert done.returncode == 0
-        assert "--duration" in done.stdout and "--slo" in done.stdout
+        assert done.returncode == 0, scenario
+        for option in ("--url", "--clients", "--duration", "--rate", "--slo", "--json",
+                       "--png", "--progress"):
+            assert option in done.stdout, (scenario, option)
+        assert ("--offline" in done.stdout) == (scenario in ("presence", "recovery")), scenario
+        assert ("--reconnect" in done.stdout) == (scenario in ("fanout", "rooms")), scenario
+    assert "--drop-rate" in load("recovery", "--help").stdout
+    assert "--rows" in load("jobs", "--help").stdout

@@ -1,15 +1,22 @@
 """The load client's protocol handling over a fake transport: handshake, pings, events, acks,
-connect errors and server disconnects."""
+connect errors and server disconnects; and, over real sockets to a tiny server, connecting
+again in place and the reconnects that rejoin rooms with `since`."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
 from load.client import ConnectFailed, SioClient
-from load.frames import OP_TEXT
+from load.frames import OP_TEXT, FrameParser
+from load.scenarios.base import wait_for
+from load.scenarios.reconnect import Backoff, Reconnects
+from load.stats import Stats
+from load.wire import entered
+from tests.support.services import free_port
 
 
 class FakeTransport:
@@ -111,3 +118,132 @@ async def test_server_disconnect_is_reported_once() -> None:
     client.connection_lost(None)
     assert reasons == ["server_disconnect"]
     assert not client.connected
+
+
+class TinyServer:
+    """Just enough of a Socket.IO server over real sockets: the upgrade, the open packet, the
+    connect ack, and `join` acked with the room's offset. `drop()` hangs up on everyone."""
+
+    def __init__(self) -> None:
+        self.joins: list[Any] = []
+        self.connects = 0
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(UPGRADE + server_frame(b'0{"sid":"e","pingInterval":25000}'))
+        packets: list[bytes] = []
+        parser = FrameParser(lambda opcode, payload: packets.append(payload))
+        while data := await reader.read(4096):
+            parser.feed(data)
+            for packet in packets:
+                self._answer(writer, packet)
+            packets.clear()
+
+    def _answer(self, writer: asyncio.StreamWriter, packet: bytes) -> None:
+        if packet.startswith(b"40"):
+            self.connects += 1
+            writer.write(server_frame(b'40{"sid":"s%d"}' % self.connects))
+        elif packet.startswith(b"42"):
+            ack_id, _, body = packet[2:].partition(b"[")
+            _event, data = orjson.loads(b"[" + body)
+            self.joins.append(data)
+            ack = {"ok": True, "room": data["room"], "offset": 7, "recovered": True}
+            writer.write(server_frame(b"43" + ack_id + orjson.dumps([ack])))
+
+    def drop(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def stop(self) -> None:
+        self.drop()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+class RoomWire:
+    """The part of a wire the reconnects use, with offsets and `since`."""
+
+    offsets = True
+
+    def auth(self, index: int) -> dict[str, Any]:
+        return {"token": f"t{index}"}
+
+    async def join(self, client: SioClient, room: str, since: int | None = None) -> Any:
+        body = {"room": room} if since is None else {"room": room, "since": since}
+        ack = await client.call("join", body)
+        return entered(client, room, ack[0])
+
+
+def reconnecting_to(url: str, stats: Stats) -> Reconnects:
+    return Reconnects(stats=stats, wire=RoomWire(),  # type: ignore[arg-type]
+                      clock=lambda: 0, url_for=lambda i: url, timeout=5,
+                      backoff=Backoff(first=0.01, attempts=3))
+
+
+async def test_a_client_connects_again_in_place_and_keeps_its_rooms() -> None:
+    server = TinyServer()
+    url = await server.start()
+    reasons: list[str] = []
+    client = SioClient(on_close=lambda c, reason: reasons.append(reason), tag="mine")
+    try:
+        await client.connect(url, auth={})
+        await RoomWire().join(client, "meeting:m")
+        assert client.rooms == {"meeting:m": 7}
+        server.drop()
+        await wait_for(lambda: not client.connected, 5)
+        assert reasons == ["network"] or reasons == ["server_close"]
+        await client.connect(url, auth={})
+        assert client.connected and client.sid == "s2"
+        assert client.rooms == {"meeting:m": 7} and client.tag == "mine"
+    finally:
+        client.close()
+        await server.stop()
+
+
+async def test_reconnects_rejoin_with_the_last_offset() -> None:
+    server = TinyServer()
+    url = await server.start()
+    stats = Stats(0)
+    reconnects = reconnecting_to(url, stats)
+    client = SioClient(on_close=lambda c, reason: reconnects.dropped(c))
+    try:
+        await client.connect(url, auth={})
+        reconnects.track(client, 4)
+        await RoomWire().join(client, "meeting:m")
+        client.rooms["meeting:m"] = 12  # the last offset this client processed
+        server.drop()
+        await wait_for(lambda: stats.counters["reconnects"] == 1, 5)
+        assert server.joins[-1] == {"room": "meeting:m", "since": 12}
+        assert stats.counters["reopened"] == 1
+        assert stats.counters[f"reconnected@{url}"] == 1
+        assert client.connected
+    finally:
+        await reconnects.stop()
+        client.close()
+        await server.stop()
+
+
+async def test_reconnects_give_up_after_their_attempts() -> None:
+    server = TinyServer()
+    url = await server.start()
+    stats = Stats(0)
+    reconnects = reconnecting_to(f"http://127.0.0.1:{free_port()}", stats)  # nobody there
+    client = SioClient()
+    try:
+        await client.connect(url, auth={})
+        server.drop()
+        assert not await reconnects.run(client)
+        assert stats.counters["reconnect_attempts"] == 3
+        assert stats.errors == {"reconnect:refused": 3, "reconnect:gave_up": 1}
+    finally:
+        await server.stop()
