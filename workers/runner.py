@@ -79,6 +79,15 @@ async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
 
 
 async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
+    """Claim the job; None when it is finished, gone, or run by a worker that is alive.
+
+    A redelivered message finds the job's lease held. Waiting for that job to end would hold
+    one of this worker's slots for as long; instead it waits only to learn whether the holder
+    is alive (it renews the lease at least every third of it) or dead (the lease lapses, and
+    the claim succeeds). A live holder's own message is still pending, and the sweeper re-sends
+    the job should the holder die later.
+    """
+    seen_until: int | None = None
     while True:
         job = await deps.stores.jobs.claim(job_id, deps.worker_id, deps.lease_ms)
         if job is not None:
@@ -86,8 +95,13 @@ async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
         current = await deps.stores.jobs.get(job_id)
         if current is None or current.finished:
             return None
-        # A live worker holds it: wait for it to finish, or for its lease to lapse.
-        await asyncio.sleep(max(0.2, min(5.0, (current.lease_until - epoch_ms()) / 1000)))
+        if seen_until is not None and current.lease_until > max(seen_until, epoch_ms()):
+            log.info("job %s is run by live worker %s; this delivery is dropped",
+                     job_id, current.lease_owner)
+            return None
+        if seen_until is None:
+            seen_until = current.lease_until
+        await asyncio.sleep(max(0.1, min(1.0, (current.lease_until - epoch_ms()) / 1000)))
 
 
 async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:

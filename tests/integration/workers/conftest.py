@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +16,9 @@ import pytest
 from pymongo import MongoClient
 
 from roomcast.factory import Services
+from tests.integration.workers.cluster import Cluster, cluster_environment, running_cluster
 from tests.support.domain import Caller, RecordingEmitter, make_user
-from tests.support.services import ROOT, free_port, wait_until
+from tests.support.services import ROOT, RedisServer, S3Server, free_port, wait_until
 
 
 @dataclass
@@ -90,3 +92,14 @@ def mongo_wire_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def cluster_env(redis_proc: RedisServer, s3_proc: S3Server, mongo_wire_url: str) -> dict[str, str]:
+    return cluster_environment(redis_proc, s3_proc, mongo_wire_url)
+
+
+@pytest.fixture
+async def cluster(cluster_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Cluster]:
+    async for found in running_cluster(cluster_env, tmp_path):
+        yield found

@@ -140,6 +140,31 @@ async def test_a_job_held_by_a_live_worker_waits_for_it(
     assert final is not None and final.attempts == 1
 
 
+async def test_a_delivery_finding_a_live_holder_drops_out_without_waiting_for_the_job(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)
+    jobs = services.ctx.stores.jobs
+    assert await jobs.claim(job.id, "live-worker", 1500) is not None
+
+    async def renew() -> None:  # what a live worker's keep-alive does
+        while True:
+            await asyncio.sleep(0.3)
+            await jobs.heartbeat(job.id, "live-worker", 1500)
+
+    renewing = asyncio.create_task(renew())
+    try:
+        # Returns once it has seen the holder renew, while the job still runs: it would
+        # otherwise hold a worker slot for as long as the job takes.
+        await asyncio.wait_for(run_job(_deps(services), job.id), 15)
+        current = await jobs.get(job.id)
+        assert current is not None
+        assert (current.status, current.lease_owner, current.attempts) == (
+            JobStatus.RUNNING, "live-worker", 1)
+    finally:
+        renewing.cancel()
+
+
 async def test_the_sweeper_re_sends_an_abandoned_job_once(
     services: Services, client: httpx.AsyncClient, member: Member
 ) -> None:
