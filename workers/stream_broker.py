@@ -1,6 +1,6 @@
 """taskiq-redis's RedisStreamBroker, fitted for jobs that outlive the reclaim timeout.
 
-Two changes to the stock broker:
+Three changes to the stock broker:
 
 - Idle pending messages are reclaimed on every poll (the stock `listen` does so only after a
   read returned new ones, so on a quiet queue a killed worker's job would wait for traffic).
@@ -8,6 +8,9 @@ Two changes to the stock broker:
   consumer every third of the reclaim timeout), so a long job is never reclaimed by another
   worker while its own worker is alive. A worker killed mid-job stops refreshing: its message
   goes idle and is reclaimed as before.
+- After each acknowledgement the stream is trimmed (XTRIM MINID) below the oldest entry still
+  needed: the oldest pending one, or the group's last delivered one. taskiq-redis's `maxlen`
+  trims by count at XADD and would drop messages nobody has acknowledged yet.
 """
 
 from __future__ import annotations
@@ -25,8 +28,35 @@ from taskiq_redis import RedisStreamBroker
 
 log = logging.getLogger("roomcast.workers")
 
+# Keeps every entry at or after the oldest one some consumer group still needs: its oldest
+# pending entry, or (nothing pending) its last delivered one; later entries are undelivered.
+TRIM_SCRIPT = """
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function older(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local keep = nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local needed = info['last-delivered-id']
+  if tonumber(info['pending']) > 0 then
+    needed = redis.call('XPENDING', KEYS[1], info['name'])[2]
+  end
+  if keep == nil or older(needed, keep) then keep = needed end
+end
+if keep == nil then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', keep)
+"""
+
+
 class ReclaimingStreamBroker(RedisStreamBroker):
-    """RedisStreamBroker that reclaims on every poll and keeps running messages fresh."""
+    """RedisStreamBroker that reclaims on every poll, keeps running messages fresh, trims."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,8 +123,16 @@ class ReclaimingStreamBroker(RedisStreamBroker):
                 del self._received[task_id]
             async with Redis(connection_pool=self.connection_pool) as redis:
                 await redis.xack(stream, self.consumer_group_name, message_id)
+                await self._trim(redis, stream)
 
         return ack
+
+    async def _trim(self, redis: Redis, stream: Any) -> None:
+        try:
+            await redis.eval(TRIM_SCRIPT, 1, stream)
+        except RedisError as exc:
+            # Only the stream's length is at stake; the next acknowledgement trims.
+            log.warning("could not trim the job stream: %r", exc)
 
     async def _keep_fresh(self) -> None:
         interval = self.idle_timeout / 3 / 1000
