@@ -15,9 +15,10 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from core.errors import RoomcastError, ServiceUnavailable, StoreUnavailable
+from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
+from workers.announce import announce, announce_leftover, hold_ms, targets
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
@@ -42,11 +43,13 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
     """Run the job if it still needs running; return quietly if it is done or gone."""
     job = await _claim(deps, job_id)
     if job is None:
+        # Finished already, perhaps without its end reaching the rooms (Redis was down).
+        await announce_leftover(deps, job_id)
         return
     if job.attempts > job.max_attempts:
         # Workers died on it every time: keep it, failed, for inspection.
-        await _fail(deps, job, JobFailed("too_many_attempts",
-                                         f"no worker finished it in {job.max_attempts} attempts"))
+        await _fail(deps, job, JobFailed(
+            "too_many_attempts", f"no worker finished it in {job.max_attempts} attempts"))
         return
     try:
         await _run_claimed(deps, job)
@@ -112,7 +115,7 @@ async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
         result = await run(deps, job, report)
     except JobCancelled:
         await discard(deps, job)
-        await _end(deps, job, JobStatus.CANCELLED, "job.cancelled", stage="cancelled")
+        await _end(deps, job, JobStatus.CANCELLED, stage="cancelled")
         return
     except JobFailed as exc:
         await discard(deps, job)
@@ -128,9 +131,8 @@ async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
     finally:
         renewing.cancel()
     result = await _with_urls(deps, job, result)
-    done = await _end(deps, job, JobStatus.SUCCEEDED, "job.completed", stage="done",
-                      progress=100, result=result, dataset_id=result.get("dataset_id",
-                                                                         job.dataset_id))
+    done = await _end(deps, job, JobStatus.SUCCEEDED, stage="done", progress=100,
+                      result=result, dataset_id=result.get("dataset_id", job.dataset_id))
     if done is None:
         # Cancelled or taken over at the last moment: what this run wrote is not the result.
         log.warning("job %s finished but was no longer ours", job.id)
@@ -145,31 +147,17 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
 
 
 async def _fail(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
-    await _end(deps, job, JobStatus.FAILED, "job.failed", stage="failed",
-               error_code=exc.code, error_message=exc.message)
+    await _end(deps, job, JobStatus.FAILED, stage="failed", error_code=exc.code,
+               error_message=exc.message)
 
 
-async def _end(
-    deps: WorkerDeps, job: JobDoc, status: JobStatus, event: str, **fields: Any
-) -> JobDoc | None:
-    final = await deps.stores.jobs.finish(job.id, deps.worker_id, status, **fields)
+async def _end(deps: WorkerDeps, job: JobDoc, status: JobStatus, **fields: Any) -> JobDoc | None:
+    # The end and who is owed its announcement are recorded together: whatever happens next,
+    # a worker or the sweeper finds what is still to publish on the job itself.
+    final = await deps.stores.jobs.finish(
+        job.id, deps.worker_id, status, announce_pending=targets(job),
+        announce_until=epoch_ms() + hold_ms(deps), **fields)
     if final is None:
         return None
-    extra: dict[str, Any] = {"result": final.result} if final.result is not None else {}
-    if final.error_code:
-        extra["error"] = {"code": final.error_code, "message": final.error_message}
-    await broadcast(deps, final, event, **extra)
-    await _notify(deps, final, event)
+    await announce(deps, final, patience=deps.settings.job_lease_seconds)
     return final
-
-
-async def _notify(deps: WorkerDeps, job: JobDoc, event: str) -> None:
-    verb = {"job.completed": "finished", "job.failed": "failed"}.get(event, "was cancelled")
-    title = f"{'Ingestion' if job.kind == JobKind.INGEST else 'Analysis'} {verb}"
-    body = job.error_message or ""
-    try:
-        await deps.emitter.notify(job.created_by, kind=event, title=title, body=body,
-                                  data={"job_id": job.id, "project_id": job.project_id,
-                                        "status": job.status.value})
-    except RoomcastError:
-        log.warning("could not notify %s about job %s", job.created_by, job.id)

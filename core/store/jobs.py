@@ -54,6 +54,10 @@ class JobDoc(BaseModel):
     cancel_requested: bool = False
     lease_owner: str | None = None
     lease_until: int = 0
+    # Where the final event is still owed (room names, and NOTIFICATION for the creator's
+    # notification), and until when (epoch ms) one worker is busy announcing it.
+    announce_pending: list[str] = []
+    announce_until: int = 0
     # When the job was last handed to the broker (epoch ms): the sweeper re-sends old ones.
     enqueued_ms: int = Field(default_factory=epoch_ms)
     created_at: datetime = Field(default_factory=utcnow)
@@ -64,6 +68,10 @@ class JobDoc(BaseModel):
     @property
     def finished(self) -> bool:
         return self.status not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+NOTIFICATION = "notification"  # the announcement target for the creator's notification
+FINAL = [JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value]
 
 
 class JobRepository(Repository[JobDoc]):
@@ -160,6 +168,34 @@ class JobRepository(Repository[JobDoc]):
             {"$set": {"enqueued_ms": epoch_ms()}},
         )
         return bool(result.modified_count)
+
+    async def take_announcement(self, job_id: str, hold_ms: int) -> JobDoc | None:
+        """Become the one announcing a finished job's end; None if nothing is owed or another
+        process is at it."""
+        now = epoch_ms()
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": {"$in": FINAL}, "announce_pending.0": {"$exists": True},
+             "announce_until": {"$lt": now}},
+            {"$set": {"announce_until": now + hold_ms}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+    async def announced(self, job_id: str, target: str) -> None:
+        await self._c.update_one({"_id": job_id}, {"$pull": {"announce_pending": target}})
+
+    async def release_announcement(self, job_id: str) -> None:
+        """Leave what is still owed to whoever comes next (a redelivery, the sweeper)."""
+        await self._c.update_one({"_id": job_id}, {"$set": {"announce_until": 0}})
+
+    async def unannounced(self, limit: int = 100) -> list[str]:
+        """Finished jobs whose end is still owed somewhere and that nobody is announcing."""
+        cursor = self._c.find(
+            {"status": {"$in": FINAL}, "announce_pending.0": {"$exists": True},
+             "announce_until": {"$lt": epoch_ms()}},
+            {"_id": 1},
+        ).limit(limit)
+        return [doc["_id"] async for doc in cursor]
 
     async def request_cancel(self, job_id: str) -> JobDoc | None:
         doc = await self._c.find_one_and_update(
