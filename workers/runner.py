@@ -48,7 +48,7 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
         return
     if job.attempts > job.max_attempts:
         # Workers died on it every time: keep it, failed, for inspection.
-        await _fail(deps, job, JobFailed(
+        await _dead_letter(deps, job, JobFailed(
             "too_many_attempts", f"no worker finished it in {job.max_attempts} attempts"))
         return
     try:
@@ -72,7 +72,7 @@ async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
             latest = await deps.stores.jobs.get(job.id)
             attempts = latest.attempts if latest else job.attempts
             if attempts >= job.max_attempts:
-                await _fail(deps, job, JobFailed("transient_error", f"gave up: {exc!r}"))
+                await _dead_letter(deps, job, JobFailed("transient_error", f"gave up: {exc!r}"))
                 return
             delay = deps.settings.job_retry_base_seconds * 2 ** (attempts - 1)
             log.warning("job %s attempt %d failed (%r); retrying in %.1fs",
@@ -144,6 +144,18 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
         picture["url"] = f"/api/v1/jobs/{job.id}/artifacts/{name}"
         picture["presigned_url"] = await deps.objects.presigned_url(picture["key"])
     return result
+
+
+async def _dead_letter(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
+    """Fail the job for good, first removing what an earlier (crashed) attempt wrote."""
+    _, discard = HANDLERS[job.kind]
+    try:
+        await discard(deps, job)
+    except TRANSIENT as error:
+        # Outputs are visible through the dataset document (deleted first) or the job's result
+        # (none on a failed job): an object left behind is unreachable. Fail the job anyway.
+        log.warning("cleaning up after job %s failed: %r", job.id, error)
+    await _fail(deps, job, exc)
 
 
 async def _fail(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:

@@ -19,6 +19,7 @@ from tests.integration.workers.conftest import Member, upload, wait_job
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
 from tests.support.domain import RecordingEmitter, make_user
 from workers.deps import WorkerDeps
+from workers.ingest.pipeline import dataset_key
 from workers.runner import run_job
 from workers.sweeper import stale_after_ms, sweep_once
 
@@ -123,6 +124,41 @@ async def test_a_job_that_killed_every_worker_is_dead_lettered(
     failed = await services.ctx.stores.jobs.get(job.id)
     assert failed is not None
     assert (failed.status, failed.error_code) == (JobStatus.FAILED, "too_many_attempts")
+
+
+async def _left_by_a_crashed_attempt(services: Services, job: JobDoc) -> str:
+    """What an attempt that died after writing its output leaves: a dataset and its rows."""
+    upload_doc = await services.ctx.stores.uploads.get(job.upload_id or "")
+    assert upload_doc is not None and upload_doc.job_id is not None
+    earlier = await services.ctx.stores.datasets.get(upload_doc.job_id)
+    assert earlier is not None
+    key = dataset_key(job.id)
+    rows = await services.ctx.objects.get_bytes(earlier.object_key)
+    await services.ctx.objects.put_bytes(key, rows, content_type="application/octet-stream")
+    await services.ctx.stores.datasets.save(earlier.model_copy(
+        update={"id": job.id, "job_id": job.id, "object_key": key}))
+    return key
+
+
+@pytest.mark.parametrize("code", ["too_many_attempts", "transient_error"])
+async def test_a_dead_letter_removes_what_an_earlier_attempt_left(
+    services: Services, client: httpx.AsyncClient, member: Member, code: str
+) -> None:
+    job = await _ingest_job(services, client, member)
+    key = await _left_by_a_crashed_attempt(services, job)
+    deps = _deps(services)
+    if code == "too_many_attempts":
+        await services.ctx.stores.jobs._c.update_one({"_id": job.id}, {"$set": {"attempts": 3}})
+    else:
+        deps = _deps(services, objects=FlakyObjects(services.ctx.objects, 99))
+    await run_job(deps, job.id)
+    failed = await services.ctx.stores.jobs.get(job.id)
+    assert failed is not None and (failed.status, failed.error_code) == (JobStatus.FAILED, code)
+    assert await services.ctx.stores.datasets.get(job.id) is None
+    assert not await services.ctx.objects.exists(key)
+    listed = (await client.get(f"/api/v1/projects/{member.project_id}/datasets",
+                               headers=member.headers)).json()
+    assert job.id not in {d["id"] for d in listed["items"]}
 
 
 async def test_a_job_held_by_a_live_worker_waits_for_it(
