@@ -23,7 +23,7 @@ from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis
-from workers.progress import JobProgressReporter, broadcast
+from workers.progress import JobProgressReporter
 
 log = logging.getLogger("roomcast.workers")
 
@@ -60,7 +60,8 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
 
 
 async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
-    await broadcast(deps, job, "job.progress")
+    # No event at the claim: the API announced the job queued, and the first step's stage
+    # change tells the rooms it runs.
     while True:
         try:
             await _attempt(deps, job)

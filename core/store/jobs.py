@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -72,6 +72,35 @@ class JobDoc(BaseModel):
 
 NOTIFICATION = "notification"  # the announcement target for the creator's notification
 FINAL = [JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value]
+
+
+class JobView(BaseModel):
+    """A job as clients see it (REST and the `job:` room's join ack): no lease, no bookkeeping."""
+
+    id: str
+    project_id: str
+    kind: JobKind
+    status: JobStatus
+    stage: str
+    progress: int
+    attempts: int
+    max_attempts: int
+    params: dict[str, Any]
+    upload_id: str | None
+    dataset_id: str | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    cancel_requested: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobDoc) -> Self:
+        return cls.model_validate(job.model_dump())
 
 
 class JobRepository(Repository[JobDoc]):
