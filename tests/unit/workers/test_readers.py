@@ -15,6 +15,7 @@ from workers.errors import BadFile
 from workers.ingest.csv_reader import read_csv
 from workers.ingest.dat_reader import read_dat
 from workers.ingest.formats import check_format
+from workers.ingest.limits import BLOCK_BYTES
 from workers.ingest.mat_reader import read_mat
 from workers.ingest.xlsx_reader import read_xlsx
 
@@ -30,6 +31,29 @@ def test_csv_semicolons_quotes_and_latin1(tmp_path: Path) -> None:
     assert table.column_names == ["name", "city", "n"]
     assert table.column("name").to_pylist() == ["Zoë; Jr", "Bo"]
     assert table.column("city").to_pylist() == ["Málaga", "Köln"]
+
+
+def test_csv_whose_first_non_utf8_byte_comes_late_is_read_as_cp1252(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    ascii_rows = "".join(f"plain {i},{i}\n" for i in range(10_000))  # well past 64 KiB
+    assert len(ascii_rows) > 2 * 64 * 1024
+    path.write_bytes(b"name,n\n" + ascii_rows.encode() + b"caf\xe9,10000\n")
+    table = _all(read_csv(path))
+    assert table.num_rows == 10_001
+    assert table.column("name").to_pylist()[-1] == "café"
+
+
+def test_utf8_character_across_a_block_boundary_stays_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "split.csv"
+    head = b"name,n\n"
+    filler = b"".join(b"a%07d,1\n" % i for i in range((BLOCK_BYTES - len(head)) // 11))
+    # Pad so that the two bytes of an "é" fall on either side of the first block's end.
+    pad = b"b" * (BLOCK_BYTES - 1 - len(head) - len(filler))
+    body = head + filler + pad + "é,2\n".encode()
+    assert body[BLOCK_BYTES - 1:BLOCK_BYTES + 1] == "é".encode()
+    path.write_bytes(body)
+    table = _all(read_csv(path))
+    assert table.column("name").to_pylist()[-1] == "b" * len(pad) + "é"
 
 
 def test_csv_without_header_gets_generated_names(tmp_path: Path) -> None:
