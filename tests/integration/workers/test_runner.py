@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from api.app import create_app
@@ -24,9 +26,9 @@ from workers.runner import run_job
 from workers.sweeper import stale_after_ms, sweep_once
 
 
-@pytest.fixture
-async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
-    built = build_services(make_settings(job_step_delay_ms=100))
+async def _services_pausing(make_settings: Any, delay_ms: int) -> AsyncIterator[Services]:
+    """Services whose jobs pause at every step, so a test can act while one runs."""
+    built = build_services(make_settings(job_step_delay_ms=delay_ms))
     await built.start()
     try:
         yield built
@@ -34,12 +36,30 @@ async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
         await built.close()
 
 
-async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
-    caller = await make_user(slow_services, "canceller")
-    project = await slow_services.ctx.stores.projects.create(name="C", owner_id=caller.id)
-    member = Member(caller, project.id)
-    transport = httpx.ASGITransport(app=create_app(slow_services.ctx))
+@pytest.fixture
+async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
+    async for built in _services_pausing(make_settings, 100):
+        yield built
+
+
+@pytest.fixture
+async def slower_services(make_settings: Any) -> AsyncIterator[Services]:
+    async for built in _services_pausing(make_settings, 400):
+        yield built
+
+
+@contextlib.asynccontextmanager
+async def _signed_in(services: Services) -> AsyncIterator[tuple[Member, httpx.AsyncClient]]:
+    """A member with a project of their own, and a REST client for the services."""
+    caller = await make_user(services, "member")
+    project = await services.ctx.stores.projects.create(name="P", owner_id=caller.id)
+    transport = httpx.ASGITransport(app=create_app(services.ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        yield Member(caller, project.id), http
+
+
+async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
+    async with _signed_in(slow_services) as (member, http):
         job_id = (await upload(http, member, "p.csv", blobs_csv())).json()["job_id"]
         await wait_job(http, member, job_id, until=("running",))
         cancelled = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
@@ -50,6 +70,40 @@ async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
         assert await slow_services.ctx.stores.datasets.get(job_id) is None
         again = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
         assert again.status_code == 409
+
+
+def noise_csv(rows: int = 20_000, features: int = 6) -> bytes:
+    """Labels unrelated to the features: a decision tree grows deep and takes a while."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, features))
+    labels = rng.integers(0, 3, size=rows)
+    lines = [",".join([*(f"f{j}" for j in range(features)), "label"])]
+    lines += [",".join([*(f"{v:.5f}" for v in row), "abc"[c]]) for row, c in zip(x, labels,
+                                                                               strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_cancel_stops_a_decision_tree_inside_its_fit(slower_services: Services) -> None:
+    # Every step, in-fit reports included, pauses: the fit cannot end before the cancel lands.
+    async with _signed_in(slower_services) as (member, http):
+        ingest = (await upload(http, member, "noise.csv", noise_csv())).json()["job_id"]
+        dataset_id = (await wait_job(http, member, ingest))["result"]["dataset_id"]
+        started = await http.post(f"/api/v1/datasets/{dataset_id}/analyses", json={
+            "algorithm": "decision_tree", "target": "label"}, headers=member.headers)
+        job_id = started.json()["job_id"]
+        while True:  # until the tree reports from inside its fit
+            job = await wait_job(http, member, job_id, until=("running",))
+            assert job["stage"] in ("queued", "loading", "training"), job
+            if job["stage"] == "training" and job["progress"] > 10:
+                break
+            await asyncio.sleep(0.02)
+        cancel = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
+        assert cancel.status_code == 202
+        done = await wait_job(http, member, job_id)
+    assert (done["status"], done["result"]) == ("cancelled", None)
+    assert done["progress"] < 80  # stopped while training (10-80), before scoring
+    for name in ("importances.png", "confusion.png"):
+        assert not await slower_services.ctx.objects.exists(f"artifacts/{job_id}/{name}")
 
 
 async def _ingest_job(services: Services, client: httpx.AsyncClient, member: Member) -> JobDoc:
@@ -226,14 +280,10 @@ async def test_the_sweeper_re_sends_an_abandoned_job_once(
 
 
 async def test_a_stopping_worker_releases_its_job(slow_services: Services) -> None:
-    caller = await make_user(slow_services, "stopper")
-    project = await slow_services.ctx.stores.projects.create(name="S", owner_id=caller.id)
-    member = Member(caller, project.id)
-    transport = httpx.ASGITransport(app=create_app(slow_services.ctx))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with _signed_in(slow_services) as (member, http):
         body = (await upload(http, member, "p.csv", blobs_csv())).json()
         await wait_job(http, member, body["job_id"])
-        job = JobDoc(project_id=project.id, kind=JobKind.INGEST, created_by=caller.id,
+        job = JobDoc(project_id=member.project_id, kind=JobKind.INGEST, created_by=member.caller.id,
                      upload_id=body["upload"]["id"])
         await slow_services.ctx.stores.jobs.create(job)
         running = asyncio.create_task(run_job(_deps(slow_services), job.id))
