@@ -3,58 +3,15 @@ storage and on S3."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-from uuid import uuid4
-
 import httpx
 import pytest
 
 from api.app import create_app
-from core.objects import ObjectStorage, StoredObject
 from core.objects_s3 import S3ObjectStorage
-from roomcast.factory import Services, build_services
+from roomcast.factory import Services
 from tests.integration.workers.conftest import Member, upload
+from tests.integration.workers.objects import CountingObjects
 from tests.support.domain import make_user
-from tests.support.services import S3Server
-
-
-class CountingObjects:
-    """Object storage that counts the bytes its uploads took from the request."""
-
-    def __init__(self, inner: ObjectStorage) -> None:
-        self._inner = inner
-        self.taken = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def put_stream(
-        self, key: str, chunks: AsyncIterator[bytes], *, content_type: str
-    ) -> StoredObject:
-        async def counted() -> AsyncIterator[bytes]:
-            async for chunk in chunks:
-                self.taken += len(chunk)
-                yield chunk
-
-        return await self._inner.put_stream(key, counted(), content_type=content_type)
-
-
-@pytest.fixture(params=["local", "s3"])
-async def storage_services(
-    request: pytest.FixtureRequest, make_settings: Any
-) -> AsyncIterator[Services]:
-    overrides: dict[str, Any] = {}
-    if request.param == "s3":
-        s3: S3Server = request.getfixturevalue("s3_proc")
-        overrides = {"s3_endpoint": s3.endpoint, "s3_access_key": s3.access_key,
-                     "s3_secret_key": s3.secret_key, "s3_bucket": f"u-{uuid4().hex[:12]}"}
-    built = build_services(make_settings(**overrides))
-    await built.start()
-    try:
-        yield built
-    finally:
-        await built.close()
 
 
 async def _stored_keys(services: Services) -> list[str]:
