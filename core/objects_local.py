@@ -67,6 +67,18 @@ class LocalObjectStorage:
             raise NotFound("no such object")
         return await asyncio.to_thread(path.read_bytes)
 
+    async def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound("no such object")
+        return (await asyncio.to_thread(path.stat)).st_size
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound("no such object")
+        return await asyncio.to_thread(_read_at, path, start, length)
+
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
@@ -78,3 +90,9 @@ class LocalObjectStorage:
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+
+
+def _read_at(path: Path, start: int, length: int) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        return handle.read(length)

@@ -101,6 +101,22 @@ class S3ObjectStorage:
         parts = [chunk async for chunk in self.open_stream(key)]
         return b"".join(parts)
 
+    async def size(self, key: str) -> int:
+        stat = await self._call(self._client.stat_object, self._bucket, key)
+        return int(stat.size or 0)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""  # the SDK reads a zero length as "to the end"
+        response = await self._call(self._client.get_object, self._bucket, key,
+                                    offset=start, length=length)
+        try:
+            data: bytes = await self._call(response.read)
+        finally:
+            response.close()
+            response.release_conn()
+        return data
+
     async def delete(self, key: str) -> None:
         with contextlib.suppress(NotFound):
             await self._call(self._client.remove_object, self._bucket, key)

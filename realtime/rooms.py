@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import NotFound
+from core.store.jobs import JobView
 from core.store.stores import Stores
 from realtime.contract import parse_room
 
@@ -46,4 +47,5 @@ class RoomAuthorizer:
         job = await self._stores.jobs.get(room_id)
         if job is None:
             return None, {}
-        return job.project_id, {"state": job.model_dump(mode="json")}
+        # The job as GET /api/v1/jobs/{id} shows it: never the lease or other bookkeeping.
+        return job.project_id, {"state": JobView.of(job).model_dump(mode="json")}

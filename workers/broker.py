@@ -2,21 +2,23 @@
 
 With REDIS_URL, jobs travel on a Redis stream read by a consumer group: a message stays
 pending until the worker that runs it acknowledges it at the end, so a worker killed mid-job
-does not lose it. Pending messages idle longer than JOB_RECLAIM_IDLE_MS are claimed by
-another worker; the job's lease (workers/runner.py) keeps a reclaimed message from running a
-job that a live worker still holds. Without REDIS_URL, tasks run inside `roomcast serve`.
+does not lose it. A running job's message is kept fresh; one idle longer than
+JOB_RECLAIM_IDLE_MS (its worker died) is claimed by another worker (workers/stream_broker.py).
+The job's lease (workers/runner.py) keeps a redelivered message from running a job that a live
+worker still holds. Without REDIS_URL, tasks run inside `roomcast serve`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
-from taskiq import AckableMessage, AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
-from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq_redis import RedisAsyncResultBackend
+
+from workers.stream_broker import ReclaimingStreamBroker
 
 QUEUE = "roomcast:jobs"
 GROUP = "roomcast-workers"
@@ -24,37 +26,6 @@ TASK_NAME = "roomcast.run_job"
 RESULT_TTL_SECONDS = 24 * 3600
 
 JobTask = AsyncTaskiqDecoratedTask[[str], Any]
-
-
-class ReclaimingStreamBroker(RedisStreamBroker):
-    """RedisStreamBroker whose reclaim of idle messages runs on every poll.
-
-    The stock `listen` looks for idle pending messages only after a read returned new ones,
-    so on a quiet queue the job of a killed worker would wait for unrelated traffic.
-    """
-
-    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
-        async with Redis(connection_pool=self.connection_pool) as redis:
-            while True:
-                fetched: Any = await redis.xreadgroup(
-                    self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
-                    block=self.block, noack=False, count=self.count,
-                )
-                for stream, messages in fetched or []:
-                    for message_id, message in messages:
-                        yield self._ackable(stream, message_id, message)
-                claimed: Any = await redis.xautoclaim(
-                    self.queue_name, self.consumer_group_name, self.consumer_name,
-                    min_idle_time=self.idle_timeout, count=self.unacknowledged_batch_size,
-                )
-                for message_id, message in claimed[1]:
-                    if message:  # entries deleted from the stream come back empty
-                        yield self._ackable(self.queue_name, message_id, message)
-
-    def _ackable(self, stream: Any, message_id: Any, message: Any) -> AckableMessage:
-        return AckableMessage(
-            data=message[b"data"], ack=self._ack_generator(id=message_id, queue_name=stream)
-        )
 
 
 def build_broker(

@@ -31,13 +31,17 @@ def job_payload(job: JobDoc, **extra: Any) -> dict[str, Any]:
 
 
 async def broadcast(deps: WorkerDeps, job: JobDoc, event: str, **extra: Any) -> None:
-    """Emit into the job's and the project's rooms; a failed publish is logged, not fatal."""
+    """Emit a progress event into the job's and the project's rooms.
+
+    The next event supersedes it, so one that cannot be published (Redis unreachable) is
+    logged and dropped; a job's final event goes through workers/announce.py instead.
+    """
     payload = job_payload(job, **extra)
     for room in job_rooms(job):
         try:
             await deps.emitter.emit(room, event, payload)
-        except RoomcastError:
-            log.warning("could not publish %s for job %s into %s", event, job.id, room)
+        except RoomcastError as exc:
+            log.warning("dropped %s of job %s for %s: %s", event, job.id, room, exc)
 
 
 class JobProgressReporter:

@@ -15,14 +15,15 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from core.errors import RoomcastError, ServiceUnavailable, StoreUnavailable
+from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
+from workers.announce import announce, announce_leftover, hold_ms, targets
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis
-from workers.progress import JobProgressReporter, broadcast
+from workers.progress import JobProgressReporter
 
 log = logging.getLogger("roomcast.workers")
 
@@ -42,11 +43,13 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
     """Run the job if it still needs running; return quietly if it is done or gone."""
     job = await _claim(deps, job_id)
     if job is None:
+        # Finished already, perhaps without its end reaching the rooms (Redis was down).
+        await announce_leftover(deps, job_id)
         return
     if job.attempts > job.max_attempts:
         # Workers died on it every time: keep it, failed, for inspection.
-        await _fail(deps, job, JobFailed("too_many_attempts",
-                                         f"no worker finished it in {job.max_attempts} attempts"))
+        await _dead_letter(deps, job, JobFailed(
+            "too_many_attempts", f"no worker finished it in {job.max_attempts} attempts"))
         return
     try:
         await _run_claimed(deps, job)
@@ -57,7 +60,8 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
 
 
 async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
-    await broadcast(deps, job, "job.progress")
+    # No event at the claim: the API announced the job queued, and the first step's stage
+    # change tells the rooms it runs.
     while True:
         try:
             await _attempt(deps, job)
@@ -69,7 +73,7 @@ async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
             latest = await deps.stores.jobs.get(job.id)
             attempts = latest.attempts if latest else job.attempts
             if attempts >= job.max_attempts:
-                await _fail(deps, job, JobFailed("transient_error", f"gave up: {exc!r}"))
+                await _dead_letter(deps, job, JobFailed("transient_error", f"gave up: {exc!r}"))
                 return
             delay = deps.settings.job_retry_base_seconds * 2 ** (attempts - 1)
             log.warning("job %s attempt %d failed (%r); retrying in %.1fs",
@@ -79,6 +83,15 @@ async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
 
 
 async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
+    """Claim the job; None when it is finished, gone, or run by a worker that is alive.
+
+    A redelivered message finds the job's lease held. Waiting for that job to end would hold
+    one of this worker's slots for as long; instead it waits only to learn whether the holder
+    is alive (it renews the lease at least every third of it) or dead (the lease lapses, and
+    the claim succeeds). A live holder's own message is still pending, and the sweeper re-sends
+    the job should the holder die later.
+    """
+    seen_until: int | None = None
     while True:
         job = await deps.stores.jobs.claim(job_id, deps.worker_id, deps.lease_ms)
         if job is not None:
@@ -86,8 +99,13 @@ async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
         current = await deps.stores.jobs.get(job_id)
         if current is None or current.finished:
             return None
-        # A live worker holds it: wait for it to finish, or for its lease to lapse.
-        await asyncio.sleep(max(0.2, min(5.0, (current.lease_until - epoch_ms()) / 1000)))
+        if seen_until is not None and current.lease_until > max(seen_until, epoch_ms()):
+            log.info("job %s is run by live worker %s; this delivery is dropped",
+                     job_id, current.lease_owner)
+            return None
+        if seen_until is None:
+            seen_until = current.lease_until
+        await asyncio.sleep(max(0.1, min(1.0, (current.lease_until - epoch_ms()) / 1000)))
 
 
 async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
@@ -98,7 +116,7 @@ async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
         result = await run(deps, job, report)
     except JobCancelled:
         await discard(deps, job)
-        await _end(deps, job, JobStatus.CANCELLED, "job.cancelled", stage="cancelled")
+        await _end(deps, job, JobStatus.CANCELLED, stage="cancelled")
         return
     except JobFailed as exc:
         await discard(deps, job)
@@ -114,9 +132,8 @@ async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
     finally:
         renewing.cancel()
     result = await _with_urls(deps, job, result)
-    done = await _end(deps, job, JobStatus.SUCCEEDED, "job.completed", stage="done",
-                      progress=100, result=result, dataset_id=result.get("dataset_id",
-                                                                         job.dataset_id))
+    done = await _end(deps, job, JobStatus.SUCCEEDED, stage="done", progress=100,
+                      result=result, dataset_id=result.get("dataset_id", job.dataset_id))
     if done is None:
         # Cancelled or taken over at the last moment: what this run wrote is not the result.
         log.warning("job %s finished but was no longer ours", job.id)
@@ -130,32 +147,30 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
     return result
 
 
+async def _dead_letter(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
+    """Fail the job for good, first removing what an earlier (crashed) attempt wrote."""
+    _, discard = HANDLERS[job.kind]
+    try:
+        await discard(deps, job)
+    except TRANSIENT as error:
+        # Outputs are visible through the dataset document (deleted first) or the job's result
+        # (none on a failed job): an object left behind is unreachable. Fail the job anyway.
+        log.warning("cleaning up after job %s failed: %r", job.id, error)
+    await _fail(deps, job, exc)
+
+
 async def _fail(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
-    await _end(deps, job, JobStatus.FAILED, "job.failed", stage="failed",
-               error_code=exc.code, error_message=exc.message)
+    await _end(deps, job, JobStatus.FAILED, stage="failed", error_code=exc.code,
+               error_message=exc.message)
 
 
-async def _end(
-    deps: WorkerDeps, job: JobDoc, status: JobStatus, event: str, **fields: Any
-) -> JobDoc | None:
-    final = await deps.stores.jobs.finish(job.id, deps.worker_id, status, **fields)
+async def _end(deps: WorkerDeps, job: JobDoc, status: JobStatus, **fields: Any) -> JobDoc | None:
+    # The end and who is owed its announcement are recorded together: whatever happens next,
+    # a worker or the sweeper finds what is still to publish on the job itself.
+    final = await deps.stores.jobs.finish(
+        job.id, deps.worker_id, status, announce_pending=targets(job),
+        announce_until=epoch_ms() + hold_ms(deps), **fields)
     if final is None:
         return None
-    extra: dict[str, Any] = {"result": final.result} if final.result is not None else {}
-    if final.error_code:
-        extra["error"] = {"code": final.error_code, "message": final.error_message}
-    await broadcast(deps, final, event, **extra)
-    await _notify(deps, final, event)
+    await announce(deps, final, patience=deps.settings.job_lease_seconds)
     return final
-
-
-async def _notify(deps: WorkerDeps, job: JobDoc, event: str) -> None:
-    verb = {"job.completed": "finished", "job.failed": "failed"}.get(event, "was cancelled")
-    title = f"{'Ingestion' if job.kind == JobKind.INGEST else 'Analysis'} {verb}"
-    body = job.error_message or ""
-    try:
-        await deps.emitter.notify(job.created_by, kind=event, title=title, body=body,
-                                  data={"job_id": job.id, "project_id": job.project_id,
-                                        "status": job.status.value})
-    except RoomcastError:
-        log.warning("could not notify %s about job %s", job.created_by, job.id)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 from datetime import datetime
 from typing import Any
 
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from api.authz import require_member
 from api.context import AppContext
+from api.routes.datasets_rows import read_page
 from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound
@@ -86,16 +84,10 @@ async def get_dataset(call: Call[NoModel, NoModel]) -> DatasetOut:
 async def preview_rows(call: Call[NoModel, RowsQuery]) -> RowsOut:
     """A page of the dataset's rows, as typed at ingestion."""
     dataset = await member_dataset(call.ctx, call)
-    data = await call.ctx.objects.get_bytes(dataset.object_key)
-    rows = await asyncio.to_thread(_rows, data, call.query.offset, call.query.limit)
+    rows = await read_page(call.ctx.objects, dataset.object_key, call.query.offset,
+                           call.query.limit)
     return RowsOut(columns=[c.name for c in dataset.columns], rows=rows, total=dataset.rows,
                    limit=call.query.limit, offset=call.query.offset)
-
-
-def _rows(data: bytes, offset: int, limit: int) -> list[dict[str, Any]]:
-    table = pq.read_table(io.BytesIO(data))
-    rows: list[dict[str, Any]] = table.slice(offset, limit).to_pylist()
-    return rows
 
 
 @router.post("/datasets/{dataset_id}/analyses", body=AnalysisParams, response=JobAccepted,

@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from api.context import AppContext
 from core.errors import RoomcastError, ServiceUnavailable
-from core.store.jobs import JobDoc, JobKind, JobStatus
+from core.store.jobs import JobDoc, JobStatus, JobView
 
 log = logging.getLogger("roomcast.api")
 
 
-class JobOut(BaseModel):
-    id: str
-    project_id: str
-    kind: JobKind
-    status: JobStatus
-    stage: str
-    progress: int
-    attempts: int
-    max_attempts: int
-    params: dict[str, Any]
-    upload_id: str | None
-    dataset_id: str | None
-    result: dict[str, Any] | None
-    error_code: str | None
-    error_message: str | None
-    cancel_requested: bool
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @classmethod
-    def of(cls, job: JobDoc) -> JobOut:
-        return cls.model_validate(job.model_dump())
+class JobOut(JobView):
+    """A job: status, stage, progress, attempts, error, result."""
 
 
 class JobAccepted(BaseModel):
@@ -55,13 +31,19 @@ def job_location(job_id: str) -> str:
 async def start_job(ctx: AppContext, job: JobDoc) -> JobDoc:
     """Store the job, then queue it; a queue that is down fails the job (and answers 503)."""
     await ctx.stores.jobs.create(job)
+    # Announced before a worker can see it: "queued" reaches the rooms before anything the
+    # worker reports (the worker itself sends nothing at the claim).
+    await publish_job(ctx, job, "job.progress")
     try:
         await ctx.jobs.enqueue(job.kind.value, job.id)
     except ServiceUnavailable:
-        await ctx.stores.jobs.finish(job.id, None, JobStatus.FAILED, error_code="queue_unavailable",
-                                     error_message="the job queue is unavailable")
+        failed = await ctx.stores.jobs.finish(
+            job.id, None, JobStatus.FAILED, stage="failed", error_code="queue_unavailable",
+            error_message="the job queue is unavailable")
+        if failed is not None:
+            await publish_job(ctx, failed, "job.failed", error={
+                "code": failed.error_code, "message": failed.error_message})
         raise
-    await publish_job(ctx, job, "job.progress")
     return job
 
 

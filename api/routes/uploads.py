@@ -35,6 +35,7 @@ FOREIGN_SIGNATURES = {
     b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
     b"\x1f\x8b": "a gzip archive", b"7z\xbc\xaf": "a 7-zip archive", b"Rar!": "a RAR archive",
 }
+SNIFF_BYTES = max(len(signature) for signature in FOREIGN_SIGNATURES)
 
 
 class UploadOut(BaseModel):
@@ -85,21 +86,32 @@ async def _store(call: Call[NoModel, NoModel], key: str) -> FilePart:
     if declared > limit + 64 * 1024:  # the multipart framing adds a little
         raise PayloadTooLarge(f"uploads are limited to {limit} bytes")
     part = FilePart()
-
-    async def checked() -> AsyncIterator[bytes]:
-        async for chunk in stream_file(call.request, part, max_bytes=limit):
-            if part.size == len(chunk):  # the first chunk: name and first bytes are known
-                format_of(part.filename or "")
-            yield chunk
-
-    await ctx.objects.put_stream(key, checked(), content_type="application/octet-stream")
-    try:
-        format_of(part.filename or "")
-        refuse_foreign(part.head)
-    except UnsupportedMediaType:
-        await ctx.objects.delete(key)
-        raise
+    chunks = _sniffed(stream_file(call.request, part, max_bytes=limit), part)
+    await ctx.objects.put_stream(key, chunks, content_type="application/octet-stream")
     return part
+
+
+async def _sniffed(chunks: AsyncIterator[bytes], part: FilePart) -> AsyncIterator[bytes]:
+    """The file's bytes, once its name and first bytes are known to be acceptable.
+
+    Chunks are held back until SNIFF_BYTES have arrived (or the file ended), so a refused file
+    is refused before object storage has seen any of it, and the rest is never read.
+    """
+    held: list[bytes] = []
+    async for chunk in chunks:
+        held.append(chunk)
+        if len(part.head) >= SNIFF_BYTES:
+            break  # the stream goes on below, where it stopped
+    _check(part)
+    for kept in held:
+        yield kept
+    async for chunk in chunks:
+        yield chunk
+
+
+def _check(part: FilePart) -> None:
+    format_of(part.filename or "")
+    refuse_foreign(part.head)
 
 
 @router.post("/projects/{project_id}/uploads", response=UploadAccepted, status=202,

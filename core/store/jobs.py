@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -54,6 +54,10 @@ class JobDoc(BaseModel):
     cancel_requested: bool = False
     lease_owner: str | None = None
     lease_until: int = 0
+    # Where the final event is still owed (room names, and NOTIFICATION for the creator's
+    # notification), and until when (epoch ms) one worker is busy announcing it.
+    announce_pending: list[str] = []
+    announce_until: int = 0
     # When the job was last handed to the broker (epoch ms): the sweeper re-sends old ones.
     enqueued_ms: int = Field(default_factory=epoch_ms)
     created_at: datetime = Field(default_factory=utcnow)
@@ -64,6 +68,39 @@ class JobDoc(BaseModel):
     @property
     def finished(self) -> bool:
         return self.status not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+NOTIFICATION = "notification"  # the announcement target for the creator's notification
+FINAL = [JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value]
+
+
+class JobView(BaseModel):
+    """A job as clients see it (REST and the `job:` room's join ack): no lease, no bookkeeping."""
+
+    id: str
+    project_id: str
+    kind: JobKind
+    status: JobStatus
+    stage: str
+    progress: int
+    attempts: int
+    max_attempts: int
+    params: dict[str, Any]
+    upload_id: str | None
+    dataset_id: str | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    cancel_requested: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobDoc) -> Self:
+        return cls.model_validate(job.model_dump())
 
 
 class JobRepository(Repository[JobDoc]):
@@ -160,6 +197,34 @@ class JobRepository(Repository[JobDoc]):
             {"$set": {"enqueued_ms": epoch_ms()}},
         )
         return bool(result.modified_count)
+
+    async def take_announcement(self, job_id: str, hold_ms: int) -> JobDoc | None:
+        """Become the one announcing a finished job's end; None if nothing is owed or another
+        process is at it."""
+        now = epoch_ms()
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": {"$in": FINAL}, "announce_pending.0": {"$exists": True},
+             "announce_until": {"$lt": now}},
+            {"$set": {"announce_until": now + hold_ms}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+    async def announced(self, job_id: str, target: str) -> None:
+        await self._c.update_one({"_id": job_id}, {"$pull": {"announce_pending": target}})
+
+    async def release_announcement(self, job_id: str) -> None:
+        """Leave what is still owed to whoever comes next (a redelivery, the sweeper)."""
+        await self._c.update_one({"_id": job_id}, {"$set": {"announce_until": 0}})
+
+    async def unannounced(self, limit: int = 100) -> list[str]:
+        """Finished jobs whose end is still owed somewhere and that nobody is announcing."""
+        cursor = self._c.find(
+            {"status": {"$in": FINAL}, "announce_pending.0": {"$exists": True},
+             "announce_until": {"$lt": epoch_ms()}},
+            {"_id": 1},
+        ).limit(limit)
+        return [doc["_id"] async for doc in cursor]
 
     async def request_cancel(self, job_id: str) -> JobDoc | None:
         doc = await self._c.find_one_and_update(

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
@@ -43,12 +44,29 @@ class NotificationRepository(Repository[Notification]):
         data: dict[str, Any] | None = None, *, ttl: timedelta = DEFAULT_TTL,
     ) -> Notification:
         """Store an unread notification; MongoDB drops it once `ttl` has passed."""
+        return await self.create_once(new_id(), user_id, kind, title, body, data, ttl=ttl)
+
+    async def create_once(
+        self, notification_id: str, user_id: str, kind: str, title: str, body: str = "",
+        data: dict[str, Any] | None = None, *, ttl: timedelta = DEFAULT_TTL,
+    ) -> Notification:
+        """Store the notification with this id unless it exists; return the stored one.
+
+        For a sender that may retry (a worker announcing a job's end): a second call is
+        answered with the first one's notification instead of a duplicate.
+        """
         now = utcnow()
         notification = Notification(
-            user_id=user_id, kind=kind, title=title, body=body, data=data or {},
-            created_at=now, expires_at=now + ttl,
+            id=notification_id, user_id=user_id, kind=kind, title=title, body=body,
+            data=data or {}, created_at=now, expires_at=now + ttl,
         )
-        await self._c.insert_one(self._dump(notification))
+        try:
+            await self._c.insert_one(self._dump(notification))
+        except DuplicateKeyError:
+            existing = await self.get(notification_id)
+            if existing is not None:
+                return existing
+            raise
         return notification
 
     async def get(self, notification_id: str) -> Notification | None:

@@ -1,4 +1,5 @@
-"""CSV: detect encoding and dialect on the first bytes, then stream with pyarrow.csv.
+"""CSV: detect the encoding (whole file) and the dialect (first bytes), then stream with
+pyarrow.csv.
 
 pyarrow's reader is multi-threaded C++ and streams in blocks, an order of magnitude faster
 than the csv module. Every column is read as text and typed afterwards (infer.py): pyarrow
@@ -23,22 +24,36 @@ HEAD_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 
 
-def detect_encoding(head: bytes) -> str:
+def detect_encoding(path: Path) -> str:
+    """The file's encoding: a BOM's, else UTF-8 if every byte decodes so, else cp1252, else
+    latin-1 (which decodes anything).
+
+    The whole file is checked, one block at a time (memory stays one block): a file can be
+    plain ASCII for megabytes before its first accented letter.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(4)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    for encoding in ("utf-8", "cp1252"):
+        if _decodes(path, encoding):
+            return encoding
+    return "latin-1"
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    # An incremental decoder carries a character split across two blocks over to the next.
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        # The head may end inside a multi-byte character: ignore only that tail.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
+        with path.open("rb") as handle:
+            while block := handle.read(BLOCK_BYTES):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        pass
-    try:
-        head.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+        return False
+    return True
 
 
 def detect_dialect(text: str) -> tuple[str, bool]:
@@ -93,8 +108,9 @@ def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
-    encoding = detect_encoding(head)
-    text = head.decode(encoding if encoding != "utf-8" else "utf-8", errors="ignore")
+    encoding = detect_encoding(path)
+    # The sample may end inside a multi-byte character: ignore only what cannot be decoded.
+    text = head.decode(encoding, errors="ignore")
     delimiter, header = detect_dialect(text)
     read_options = pacsv.ReadOptions(
         block_size=BLOCK_BYTES, encoding=encoding, autogenerate_column_names=not header

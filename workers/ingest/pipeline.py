@@ -29,10 +29,18 @@ from workers.ingest.xlsx_reader import read_xlsx
 from workers.progress import JobProgressReporter
 
 Chunks = Iterator[tuple[float, pa.Table]]
+ROW_GROUP_CELLS = 1 << 20
+MIN_GROUP_ROWS, MAX_GROUP_ROWS = 1024, 65_536
 
 
 def dataset_key(dataset_id: str) -> str:
     return f"datasets/{dataset_id}/data.parquet"
+
+
+def row_group_rows(columns: int) -> int:
+    """Rows per Parquet row group: about a million cells, so that a page of the preview reads
+    one small group rather than the file (pyarrow's default is a million rows)."""
+    return max(MIN_GROUP_ROWS, min(MAX_GROUP_ROWS, ROW_GROUP_CELLS // max(columns, 1)))
 
 
 def open_reader(kind: str, path: Path) -> Chunks:
@@ -62,7 +70,8 @@ async def ingest(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> 
         columns = await asyncio.to_thread(profile, table)
         await report.step("writing", 85)
         target = Path(tmp) / "data.parquet"
-        await asyncio.to_thread(pq.write_table, table, target, compression="zstd")
+        await asyncio.to_thread(pq.write_table, table, target, compression="zstd",
+                                row_group_size=row_group_rows(table.num_columns))
         # The dataset takes the job's id: a rerun of the job overwrites, never duplicates.
         key = dataset_key(job.id)
         await _upload(deps, target, key)

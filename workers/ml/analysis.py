@@ -149,7 +149,7 @@ async def _classify(
     if params.algorithm == "decision_tree":
         model = DecisionTree(max_depth=params.max_depth, seed=params.seed,
                              min_samples_leaf=params.min_samples_leaf)
-        await asyncio.to_thread(model.fit, x[train], y[train], len(classes))
+        await asyncio.to_thread(model.fit, x[train], y[train], len(classes), progress)
     else:
         model = RandomForest(n_estimators=params.n_estimators, max_depth=params.max_depth,
                              min_samples_leaf=params.min_samples_leaf, seed=params.seed)

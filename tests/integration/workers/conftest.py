@@ -8,15 +8,18 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
 from pymongo import MongoClient
 
-from roomcast.factory import Services
+from roomcast.factory import Services, build_services
+from tests.integration.workers.cluster import Cluster, cluster_environment, running_cluster
 from tests.support.domain import Caller, RecordingEmitter, make_user
-from tests.support.services import ROOT, free_port, wait_until
+from tests.support.services import ROOT, RedisServer, S3Server, free_port, wait_until
 
 
 @dataclass
@@ -90,3 +93,32 @@ def mongo_wire_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def cluster_env(redis_proc: RedisServer, s3_proc: S3Server, mongo_wire_url: str) -> dict[str, str]:
+    return cluster_environment(redis_proc, s3_proc, mongo_wire_url)
+
+
+@pytest.fixture
+async def cluster(cluster_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Cluster]:
+    async for found in running_cluster(cluster_env, tmp_path):
+        yield found
+
+
+@pytest.fixture(params=["local", "s3"])
+async def storage_services(
+    request: pytest.FixtureRequest, make_settings: Any
+) -> AsyncIterator[Services]:
+    """Started services on each object storage: DATA_DIR, and S3 (a moto server)."""
+    overrides: dict[str, Any] = {}
+    if request.param == "s3":
+        s3: S3Server = request.getfixturevalue("s3_proc")
+        overrides = {"s3_endpoint": s3.endpoint, "s3_access_key": s3.access_key,
+                     "s3_secret_key": s3.secret_key, "s3_bucket": f"u-{uuid4().hex[:12]}"}
+    built = build_services(make_settings(**overrides))
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.close()

@@ -80,9 +80,16 @@ async def test_csv_to_dataset_to_kmeans_to_png(
     assert done[0][2]["result"]["pictures"][0]["url"] == picture["url"]
     progress = [e for e in events if e[1] == "job.progress" and e[2]["job_id"] == analysis["id"]]
     assert any(e[2]["stage"] == "clustering" for e in progress)
-    notified = [args for kind, args in recorder.calls if kind == "notify"]
-    assert (member.caller.id, "job.completed", {"job_id": analysis["id"],
-            "project_id": member.project_id, "status": "succeeded"}) in notified
+    notified = [(data["kind"], data["data"]) for room, event, data in events
+                if room == f"user:{member.caller.id}" and event == "notification"
+                and data["data"]["job_id"] == analysis["id"]]
+    assert notified == [("job.completed", {"job_id": analysis["id"],
+                                           "project_id": member.project_id,
+                                           "status": "succeeded"})]
+    # The notification is stored as well as delivered: the REST list has it, once.
+    listed = (await client.get("/api/v1/notifications", headers=member.headers)).json()
+    assert [n["kind"] for n in listed["items"] if n["data"]["job_id"] == analysis["id"]] == [
+        "job.completed"]
 
 
 async def test_random_forest_on_an_xlsx(client: httpx.AsyncClient, member: Member) -> None:

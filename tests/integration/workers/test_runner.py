@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from api.app import create_app
@@ -19,13 +21,14 @@ from tests.integration.workers.conftest import Member, upload, wait_job
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
 from tests.support.domain import RecordingEmitter, make_user
 from workers.deps import WorkerDeps
+from workers.ingest.pipeline import dataset_key
 from workers.runner import run_job
 from workers.sweeper import stale_after_ms, sweep_once
 
 
-@pytest.fixture
-async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
-    built = build_services(make_settings(job_step_delay_ms=100))
+async def _services_pausing(make_settings: Any, delay_ms: int) -> AsyncIterator[Services]:
+    """Services whose jobs pause at every step, so a test can act while one runs."""
+    built = build_services(make_settings(job_step_delay_ms=delay_ms))
     await built.start()
     try:
         yield built
@@ -33,12 +36,30 @@ async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
         await built.close()
 
 
-async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
-    caller = await make_user(slow_services, "canceller")
-    project = await slow_services.ctx.stores.projects.create(name="C", owner_id=caller.id)
-    member = Member(caller, project.id)
-    transport = httpx.ASGITransport(app=create_app(slow_services.ctx))
+@pytest.fixture
+async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
+    async for built in _services_pausing(make_settings, 100):
+        yield built
+
+
+@pytest.fixture
+async def slower_services(make_settings: Any) -> AsyncIterator[Services]:
+    async for built in _services_pausing(make_settings, 400):
+        yield built
+
+
+@contextlib.asynccontextmanager
+async def _signed_in(services: Services) -> AsyncIterator[tuple[Member, httpx.AsyncClient]]:
+    """A member with a project of their own, and a REST client for the services."""
+    caller = await make_user(services, "member")
+    project = await services.ctx.stores.projects.create(name="P", owner_id=caller.id)
+    transport = httpx.ASGITransport(app=create_app(services.ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        yield Member(caller, project.id), http
+
+
+async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
+    async with _signed_in(slow_services) as (member, http):
         job_id = (await upload(http, member, "p.csv", blobs_csv())).json()["job_id"]
         await wait_job(http, member, job_id, until=("running",))
         cancelled = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
@@ -49,6 +70,40 @@ async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
         assert await slow_services.ctx.stores.datasets.get(job_id) is None
         again = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
         assert again.status_code == 409
+
+
+def noise_csv(rows: int = 20_000, features: int = 6) -> bytes:
+    """Labels unrelated to the features: a decision tree grows deep and takes a while."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, features))
+    labels = rng.integers(0, 3, size=rows)
+    lines = [",".join([*(f"f{j}" for j in range(features)), "label"])]
+    lines += [",".join([*(f"{v:.5f}" for v in row), "abc"[c]]) for row, c in zip(x, labels,
+                                                                               strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_cancel_stops_a_decision_tree_inside_its_fit(slower_services: Services) -> None:
+    # Every step, in-fit reports included, pauses: the fit cannot end before the cancel lands.
+    async with _signed_in(slower_services) as (member, http):
+        ingest = (await upload(http, member, "noise.csv", noise_csv())).json()["job_id"]
+        dataset_id = (await wait_job(http, member, ingest))["result"]["dataset_id"]
+        started = await http.post(f"/api/v1/datasets/{dataset_id}/analyses", json={
+            "algorithm": "decision_tree", "target": "label"}, headers=member.headers)
+        job_id = started.json()["job_id"]
+        while True:  # until the tree reports from inside its fit
+            job = await wait_job(http, member, job_id, until=("running",))
+            assert job["stage"] in ("queued", "loading", "training"), job
+            if job["stage"] == "training" and job["progress"] > 10:
+                break
+            await asyncio.sleep(0.02)
+        cancel = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
+        assert cancel.status_code == 202
+        done = await wait_job(http, member, job_id)
+    assert (done["status"], done["result"]) == ("cancelled", None)
+    assert done["progress"] < 80  # stopped while training (10-80), before scoring
+    for name in ("importances.png", "confusion.png"):
+        assert not await slower_services.ctx.objects.exists(f"artifacts/{job_id}/{name}")
 
 
 async def _ingest_job(services: Services, client: httpx.AsyncClient, member: Member) -> JobDoc:
@@ -125,6 +180,41 @@ async def test_a_job_that_killed_every_worker_is_dead_lettered(
     assert (failed.status, failed.error_code) == (JobStatus.FAILED, "too_many_attempts")
 
 
+async def _left_by_a_crashed_attempt(services: Services, job: JobDoc) -> str:
+    """What an attempt that died after writing its output leaves: a dataset and its rows."""
+    upload_doc = await services.ctx.stores.uploads.get(job.upload_id or "")
+    assert upload_doc is not None and upload_doc.job_id is not None
+    earlier = await services.ctx.stores.datasets.get(upload_doc.job_id)
+    assert earlier is not None
+    key = dataset_key(job.id)
+    rows = await services.ctx.objects.get_bytes(earlier.object_key)
+    await services.ctx.objects.put_bytes(key, rows, content_type="application/octet-stream")
+    await services.ctx.stores.datasets.save(earlier.model_copy(
+        update={"id": job.id, "job_id": job.id, "object_key": key}))
+    return key
+
+
+@pytest.mark.parametrize("code", ["too_many_attempts", "transient_error"])
+async def test_a_dead_letter_removes_what_an_earlier_attempt_left(
+    services: Services, client: httpx.AsyncClient, member: Member, code: str
+) -> None:
+    job = await _ingest_job(services, client, member)
+    key = await _left_by_a_crashed_attempt(services, job)
+    deps = _deps(services)
+    if code == "too_many_attempts":
+        await services.ctx.stores.jobs._c.update_one({"_id": job.id}, {"$set": {"attempts": 3}})
+    else:
+        deps = _deps(services, objects=FlakyObjects(services.ctx.objects, 99))
+    await run_job(deps, job.id)
+    failed = await services.ctx.stores.jobs.get(job.id)
+    assert failed is not None and (failed.status, failed.error_code) == (JobStatus.FAILED, code)
+    assert await services.ctx.stores.datasets.get(job.id) is None
+    assert not await services.ctx.objects.exists(key)
+    listed = (await client.get(f"/api/v1/projects/{member.project_id}/datasets",
+                               headers=member.headers)).json()
+    assert job.id not in {d["id"] for d in listed["items"]}
+
+
 async def test_a_job_held_by_a_live_worker_waits_for_it(
     services: Services, client: httpx.AsyncClient, member: Member
 ) -> None:
@@ -138,6 +228,31 @@ async def test_a_job_held_by_a_live_worker_waits_for_it(
     await asyncio.wait_for(waiting, 30)
     final = await services.ctx.stores.jobs.get(job.id)
     assert final is not None and final.attempts == 1
+
+
+async def test_a_delivery_finding_a_live_holder_drops_out_without_waiting_for_the_job(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job = await _ingest_job(services, client, member)
+    jobs = services.ctx.stores.jobs
+    assert await jobs.claim(job.id, "live-worker", 1500) is not None
+
+    async def renew() -> None:  # what a live worker's keep-alive does
+        while True:
+            await asyncio.sleep(0.3)
+            await jobs.heartbeat(job.id, "live-worker", 1500)
+
+    renewing = asyncio.create_task(renew())
+    try:
+        # Returns once it has seen the holder renew, while the job still runs: it would
+        # otherwise hold a worker slot for as long as the job takes.
+        await asyncio.wait_for(run_job(_deps(services), job.id), 15)
+        current = await jobs.get(job.id)
+        assert current is not None
+        assert (current.status, current.lease_owner, current.attempts) == (
+            JobStatus.RUNNING, "live-worker", 1)
+    finally:
+        renewing.cancel()
 
 
 async def test_the_sweeper_re_sends_an_abandoned_job_once(
@@ -165,14 +280,10 @@ async def test_the_sweeper_re_sends_an_abandoned_job_once(
 
 
 async def test_a_stopping_worker_releases_its_job(slow_services: Services) -> None:
-    caller = await make_user(slow_services, "stopper")
-    project = await slow_services.ctx.stores.projects.create(name="S", owner_id=caller.id)
-    member = Member(caller, project.id)
-    transport = httpx.ASGITransport(app=create_app(slow_services.ctx))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with _signed_in(slow_services) as (member, http):
         body = (await upload(http, member, "p.csv", blobs_csv())).json()
         await wait_job(http, member, body["job_id"])
-        job = JobDoc(project_id=project.id, kind=JobKind.INGEST, created_by=caller.id,
+        job = JobDoc(project_id=member.project_id, kind=JobKind.INGEST, created_by=member.caller.id,
                      upload_id=body["upload"]["id"])
         await slow_services.ctx.stores.jobs.create(job)
         running = asyncio.create_task(run_job(_deps(slow_services), job.id))

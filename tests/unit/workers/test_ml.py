@@ -72,6 +72,44 @@ def test_tree_fits_separable_data_exactly() -> None:
     assert tree.threshold[0] == pytest.approx(1.5)
 
 
+class Stop(Exception):
+    pass
+
+
+def _noise(n: int = 3000, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, d)), rng.integers(0, 3, size=n)  # labels of pure noise: deep
+
+
+def test_tree_reports_progress_while_it_grows_and_stops_when_the_report_raises() -> None:
+    x, y = _noise()
+    seen: list[float] = []
+    full = DecisionTree(report_every=0).fit(x, y, progress=seen.append)
+    assert len(seen) > 10 and seen == sorted(seen) and 0 < seen[-1] <= 1.0
+
+    calls = 0
+
+    def cancel_at_the_third(fraction: float) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise Stop()  # what a cancelled job's step raises
+
+    stopped = DecisionTree(report_every=0)
+    with pytest.raises(Stop):
+        stopped.fit(x, y, progress=cancel_at_the_third)
+    assert len(stopped.feature) < len(full.feature) / 10  # it stopped at that step
+
+
+def test_forest_passes_its_trees_progress_on() -> None:
+    x, y = _noise(1000)
+    seen: list[float] = []
+    RandomForest(n_estimators=3, report_every=0).fit(x, y, progress=seen.append)
+    # Reports from inside each tree, mapped into the forest's whole: between tree ends too.
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
+    assert any(0 < f < 1 / 3 for f in seen)
+
+
 def test_confusion_matrix_matches_sklearn() -> None:
     rng = np.random.default_rng(0)
     truth, predicted = rng.integers(0, 4, 200), rng.integers(0, 4, 200)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +17,7 @@ from workers.errors import BadFile
 from workers.ingest.csv_reader import read_csv
 from workers.ingest.dat_reader import read_dat
 from workers.ingest.formats import check_format
+from workers.ingest.limits import BLOCK_BYTES
 from workers.ingest.mat_reader import read_mat
 from workers.ingest.xlsx_reader import read_xlsx
 
@@ -30,6 +33,29 @@ def test_csv_semicolons_quotes_and_latin1(tmp_path: Path) -> None:
     assert table.column_names == ["name", "city", "n"]
     assert table.column("name").to_pylist() == ["Zoë; Jr", "Bo"]
     assert table.column("city").to_pylist() == ["Málaga", "Köln"]
+
+
+def test_csv_whose_first_non_utf8_byte_comes_late_is_read_as_cp1252(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    ascii_rows = "".join(f"plain {i},{i}\n" for i in range(10_000))  # well past 64 KiB
+    assert len(ascii_rows) > 2 * 64 * 1024
+    path.write_bytes(b"name,n\n" + ascii_rows.encode() + b"caf\xe9,10000\n")
+    table = _all(read_csv(path))
+    assert table.num_rows == 10_001
+    assert table.column("name").to_pylist()[-1] == "café"
+
+
+def test_utf8_character_across_a_block_boundary_stays_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "split.csv"
+    head = b"name,n\n"
+    filler = b"".join(b"a%07d,1\n" % i for i in range((BLOCK_BYTES - len(head)) // 11))
+    # Pad so that the two bytes of an "é" fall on either side of the first block's end.
+    pad = b"b" * (BLOCK_BYTES - 1 - len(head) - len(filler))
+    body = head + filler + pad + "é,2\n".encode()
+    assert body[BLOCK_BYTES - 1:BLOCK_BYTES + 1] == "é".encode()
+    path.write_bytes(body)
+    table = _all(read_csv(path))
+    assert table.column("name").to_pylist()[-1] == "b" * len(pad) + "é"
 
 
 def test_csv_without_header_gets_generated_names(tmp_path: Path) -> None:
@@ -156,6 +182,71 @@ def test_mat_v73_through_hdf5(tmp_path: Path) -> None:
     assert check_format("mat", path.read_bytes()[:64]) == "mat73"
     table = _all(read_mat(path, "mat73"))
     assert table.column("x_1").to_pylist() == [0.0, 1.0, 2.0]
+
+
+def _matlab_73(path: Path, build: Callable[[Any], None]) -> Path:
+    """An HDF5 file laid out as MATLAB's `save -v7.3` writes one: the 512-byte user block
+    with MATLAB's header, a MATLAB_class attribute on every variable, and #refs#."""
+    import h5py
+
+    with h5py.File(path, "w", userblock_size=512, libver="earliest") as handle:
+        build(handle)
+    text = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Jan  2 10:00:00 2025 "
+            b"HDF5 schema 1.00 .")
+    # 116 bytes of text, 8 of subsystem offset, version 0x0200 and the endian mark "IM".
+    header = text.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02" + b"IM"
+    with path.open("r+b") as raw:
+        raw.write(header.ljust(512, b"\0"))
+    return path
+
+
+def _variable(handle: Any, name: str, data: Any, matlab_class: str, **attrs: Any) -> Any:
+    dataset = handle.create_dataset(name, data=data)
+    dataset.attrs["MATLAB_class"] = np.bytes_(matlab_class)
+    for key, value in attrs.items():
+        dataset.attrs[key] = value
+    return dataset
+
+
+def _real_looking(handle: Any) -> None:
+    import h5py
+
+    _variable(handle, "x", np.arange(10.0).reshape(1, 10), "double")  # a 10x1 column
+    _variable(handle, "flags", (np.arange(10) % 2).astype(np.uint8).reshape(1, 10), "logical",
+              MATLAB_int_decode=np.int32(1))
+    _variable(handle, "name", np.frombuffer("hello".encode("utf-16-le"), np.uint16)
+              .reshape(5, 1), "char", MATLAB_int_decode=np.int32(2))
+    _variable(handle, "nothing", np.array([0, 0], np.uint64), "double",
+              MATLAB_empty=np.uint8(1))
+    refs = handle.create_group("#refs#")
+    inner = _variable(refs, "a", np.arange(3.0).reshape(1, 3), "double")
+    _variable(handle, "parts", np.array([[inner.ref]], dtype=h5py.ref_dtype), "cell")
+    struct = handle.create_group("settings")
+    struct.attrs["MATLAB_class"] = np.bytes_("struct")
+    _variable(struct, "rate", np.array([[0.5]]), "double")
+
+
+def test_mat_v73_as_matlab_writes_it_keeps_numeric_variables_only(tmp_path: Path) -> None:
+    path = _matlab_73(tmp_path / "real.mat", _real_looking)
+    assert check_format("mat", path.read_bytes()[:4096]) == "mat73"
+    table = _all(read_mat(path, "mat73"))
+    assert sorted(table.column_names) == ["flags", "x"]  # HDF5 lists names alphabetically
+    assert table.column("x").to_pylist() == [float(i) for i in range(10)]
+    assert table.column("flags").to_pylist() == [i % 2 for i in range(10)]
+
+
+def test_mat_v73_without_numbers_names_what_it_skipped(tmp_path: Path) -> None:
+    def text_only(handle: Any) -> None:
+        _variable(handle, "name", np.frombuffer("hi".encode("utf-16-le"), np.uint16)
+                  .reshape(2, 1), "char", MATLAB_int_decode=np.int32(2))
+        _variable(handle, "nothing", np.array([0, 0], np.uint64), "double",
+                  MATLAB_empty=np.uint8(1))
+
+    path = _matlab_73(tmp_path / "text.mat", text_only)
+    with pytest.raises(BadFile) as caught:
+        _all(read_mat(path, "mat73"))
+    assert caught.value.code == "unsupported_format"
+    assert "name (char)" in caught.value.message and "nothing (empty)" in caught.value.message
 
 
 def test_mat_of_different_lengths_is_ragged(tmp_path: Path) -> None:

@@ -1,0 +1,75 @@
+"""A page of a dataset's rows, read from its Parquet object one row group at a time.
+
+Only the footer and the row groups that hold the page are fetched (ranged reads on S3, seeks
+locally), so paging through a large dataset costs a page, not the whole file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from core.objects import ObjectStorage
+
+
+class RangeFile(io.RawIOBase):
+    """A read-only file over an object, for pyarrow running in a worker thread: every read
+    is a ranged read run on the event loop."""
+
+    def __init__(self, objects: ObjectStorage, key: str, size: int,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._objects, self._key, self._size, self._loop = objects, key, size, loop
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        length = min(len(buffer), self._size - self._position)
+        if length <= 0:
+            return 0
+        read = self._objects.read_range(self._key, self._position, length)
+        data = asyncio.run_coroutine_threadsafe(read, self._loop).result()
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+async def read_page(objects: ObjectStorage, key: str, offset: int,
+                    limit: int) -> list[dict[str, Any]]:
+    size = await objects.size(key)  # NotFound when the rows are gone
+    source = RangeFile(objects, key, size, asyncio.get_running_loop())
+    return await asyncio.to_thread(_page, source, offset, limit)
+
+
+def _page(source: RangeFile, offset: int, limit: int) -> list[dict[str, Any]]:
+    parquet = pq.ParquetFile(source)
+    groups: list[int] = []
+    first_row = None  # the dataset's row index where the first group read begins
+    start = 0
+    for index in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(index).num_rows
+        if start < offset + limit and start + rows > offset:
+            first_row = start if first_row is None else first_row
+            groups.append(index)
+        start += rows
+    if first_row is None:
+        return []
+    table = parquet.read_row_groups(groups)
+    page: list[dict[str, Any]] = table.slice(offset - first_row, limit).to_pylist()
+    return page

@@ -1,0 +1,44 @@
+"""What the rooms hear of a job: one "queued" first, and the public state on joining."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+
+from realtime.rooms import RoomAuthorizer
+from roomcast.factory import Services
+from tests.integration.workers.conftest import Member, upload, wait_job
+from tests.integration.workers.test_pipeline_embedded import blobs_csv
+from tests.support.domain import RecordingEmitter
+
+
+async def test_one_queued_event_goes_out_before_the_workers_own(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    assert services.jobs is not None and services.jobs.deps is not None
+    # The API and the in-process worker publish through one recorder: one order for both.
+    recording = RecordingEmitter(services.ctx.emitter)
+    services.ctx.emitter = recording
+    services.jobs.deps = dataclasses.replace(services.jobs.deps, emitter=recording)
+    job_id = (await upload(client, member, "p.csv", blobs_csv(30))).json()["job_id"]
+    await wait_job(client, member, job_id)
+    events = [(event, data) for room, event, data in recording.of("emit")
+              if room == f"job:{job_id}"]
+    progress = [(data["status"], data["stage"]) for event, data in events
+                if event == "job.progress"]
+    assert progress[0] == ("queued", "queued")
+    assert [stage for _, stage in progress].count("queued") == 1
+    assert progress[1][0] == "running"
+    assert [event for event, _ in events].count("job.completed") == 1
+
+
+async def test_joining_a_job_room_shows_what_the_rest_api_shows(
+    services: Services, client: httpx.AsyncClient, member: Member
+) -> None:
+    job_id = (await upload(client, member, "p.csv", blobs_csv(30))).json()["job_id"]
+    await wait_job(client, member, job_id)
+    rest = (await client.get(f"/api/v1/jobs/{job_id}", headers=member.headers)).json()
+    grant = await RoomAuthorizer(services.ctx.stores).grant(f"job:{job_id}", member.caller.id)
+    assert grant.extra["state"] == rest
+    assert not {"lease_owner", "lease_until", "announce_pending"} & grant.extra["state"].keys()

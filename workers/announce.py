@@ -1,0 +1,104 @@
+"""Announcing a job's end once: the final event into its rooms, the creator's notification.
+
+Progress events may be dropped (the next one supersedes them); the final event may not. When a
+worker finishes a job, the same conditional update records, on the job document, every target
+still owed the announcement (`announce_pending`: the job's and the project's rooms, and the
+notification) and that this worker is announcing it (`announce_until`). Each target is struck
+off once published. A worker that cannot reach Redis retries with backoff for up to
+JOB_LEASE_SECONDS, then leaves the rest recorded; a redelivery of the job's message, or the
+sweeper, publishes it later. A target is published again only if a process died between
+publishing it and striking it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from core.errors import RoomcastError
+from core.store.jobs import NOTIFICATION, JobDoc, JobKind, JobStatus
+from workers.deps import WorkerDeps
+from workers.progress import job_payload, job_rooms
+
+log = logging.getLogger("roomcast.workers")
+
+FINAL_EVENTS = {
+    JobStatus.SUCCEEDED: "job.completed", JobStatus.FAILED: "job.failed",
+    JobStatus.CANCELLED: "job.cancelled",
+}
+# The realtime contract's names for a user's room and its notification event: workers reach
+# realtime/ only through the emitter, whose `notify` would store a second copy on a retry.
+USER_ROOM = "user:{}"
+NOTIFICATION_EVENT = "notification"
+FIRST_DELAY = 0.2
+MAX_DELAY = 5.0
+
+
+def targets(job: JobDoc) -> list[str]:
+    return [*job_rooms(job), NOTIFICATION]
+
+
+def hold_ms(deps: WorkerDeps) -> int:
+    """How long one announcer keeps others off: its whole retry window, and as much again."""
+    return 2 * deps.lease_ms
+
+
+def final_payload(job: JobDoc) -> dict[str, Any]:
+    extra: dict[str, Any] = {"result": job.result} if job.result is not None else {}
+    if job.error_code:
+        extra["error"] = {"code": job.error_code, "message": job.error_message}
+    return job_payload(job, **extra)
+
+
+async def announce(deps: WorkerDeps, job: JobDoc, *, patience: float) -> bool:
+    """Publish what the finished job still owes, retrying for `patience` seconds; True when
+    nothing is left owed."""
+    deadline = time.monotonic() + patience
+    delay = FIRST_DELAY
+    for target in job.announce_pending:
+        while True:
+            try:
+                await _publish(deps, job, target)
+                break
+            except (RoomcastError, PyMongoError) as exc:
+                if time.monotonic() + delay > deadline:
+                    log.warning("the end of job %s is not announced to %s yet (%s); left for "
+                                "a redelivery or the sweeper", job.id, target, exc)
+                    await deps.stores.jobs.release_announcement(job.id)
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_DELAY)
+        await deps.stores.jobs.announced(job.id, target)
+    return True
+
+
+async def announce_leftover(deps: WorkerDeps, job_id: str) -> None:
+    """Publish the end of a finished job if it is still owed and nobody else is at it."""
+    job = await deps.stores.jobs.take_announcement(job_id, hold_ms(deps))
+    if job is not None:
+        log.info("announcing the end of job %s, left over", job_id)
+        await announce(deps, job, patience=deps.settings.job_lease_seconds)
+
+
+async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
+    if target != NOTIFICATION:
+        await deps.emitter.emit(target, FINAL_EVENTS[job.status], final_payload(job))
+        return
+    # The notification takes the job's id, so a retry finds it stored instead of adding one.
+    stored = await deps.stores.notifications.create_once(
+        job.id, job.created_by, kind=FINAL_EVENTS[job.status], title=_title(job),
+        body=job.error_message or "",
+        data={"job_id": job.id, "project_id": job.project_id, "status": job.status.value},
+    )
+    await deps.emitter.emit(USER_ROOM.format(job.created_by), NOTIFICATION_EVENT,
+                            stored.model_dump(mode="json"))
+
+
+def _title(job: JobDoc) -> str:
+    verb = {JobStatus.SUCCEEDED: "finished", JobStatus.FAILED: "failed"}.get(
+        job.status, "was cancelled")
+    return f"{'Ingestion' if job.kind == JobKind.INGEST else 'Analysis'} {verb}"
