@@ -42,9 +42,13 @@ class DatasetPage(Page[DatasetOut]):
     pass
 
 
+# A row offset beyond any dataset an upload can hold (one row takes at least two bytes).
+MAX_ROW_OFFSET = 1_000_000_000
+
+
 class RowsQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ROW_OFFSET)
 
 
 class RowsOut(BaseModel):
