@@ -55,7 +55,7 @@ class EventHandlers:
             session.status = data.status
         hub = self._hub
         # Live frames wait while missed ones are queued, so the socket sees offsets in order.
-        hub.fanout.hold(session.sid)
+        hub.fanout.hold(session.sid, grant.room)
         try:
             presence = await hub.enter_room(session, grant)
             if data.since is None:
@@ -66,7 +66,7 @@ class EventHandlers:
                 for frame in recovery.frames:
                     hub.fanout.send_to(session.sid, frame)
         finally:
-            hub.fanout.release(session.sid)
+            hub.fanout.release(session.sid, grant.room)
         ack = c.ok(room=grant.room, offset=recovery.offset,
                    presence=[entry.model_dump() for entry in presence], **grant.extra)
         if data.since is not None:
@@ -79,14 +79,14 @@ class EventHandlers:
         hub = self._hub
         if data.since is None:
             return c.ok(room=data.room, offset=await hub.streams.latest(data.room), presence=[])
-        hub.fanout.hold(session.sid)
+        hub.fanout.hold(session.sid, data.room)
         try:
             recovery = await hub.streams.since(data.room, data.since)
             hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
             for frame in recovery.frames:
                 hub.fanout.send_to(session.sid, frame)
         finally:
-            hub.fanout.release(session.sid)
+            hub.fanout.release(session.sid, data.room)
         return c.ok(room=data.room, offset=recovery.offset, presence=[],
                     recovered=recovery.recovered, replayed=len(recovery.frames))
 

@@ -47,7 +47,10 @@ class LocalFanout:
         self._limit = queue_limit
         self._on_slow = on_slow
         self._on_sent = on_sent
-        self._held: dict[str, list[eio_packet.Packet]] = {}
+        # room -> sid -> live frames held while that socket's join of that room replays what it
+        # missed; per room, so one room's join never releases another room's frames early.
+        self._held: dict[str, dict[str, list[eio_packet.Packet]]] = {}
+        self._holds: dict[tuple[str, str], int] = {}  # joins in progress per (room, sid)
 
     def deliver(self, room: str, frame: str, skip_sid: str | None = None) -> int:
         participants = self._sio.manager.rooms.get("/", {}).get(room)
@@ -56,9 +59,10 @@ class LocalFanout:
         started = time.perf_counter()
         pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
         data = text_frame(frame) if self._direct is not None else None
+        held = self._held.get(room)
         sent = 0
         for sid, eio_sid in list(participants.items()):
-            if sid != skip_sid and self._put(sid, eio_sid, pkt, data=data):
+            if sid != skip_sid and self._put(sid, eio_sid, pkt, held=held, data=data):
                 sent += 1
         self._on_sent(sent, time.perf_counter() - started)
         if self._direct_count and self._on_direct is not None:
@@ -70,25 +74,49 @@ class LocalFanout:
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is None:
             return False
-        return self._put(sid, eio_sid, eio_packet.Packet(eio_packet.MESSAGE, frame), hold=False)
+        return self._put(sid, eio_sid, eio_packet.Packet(eio_packet.MESSAGE, frame))
 
-    def hold(self, sid: str) -> None:
-        """Buffer live frames for the socket while its missed events are being replayed."""
-        self._held.setdefault(sid, [])
+    def hold(self, sid: str, room: str) -> None:
+        """Buffer the room's live frames for the socket while its missed events are replayed.
 
-    def release(self, sid: str) -> None:
+        Holds are counted: the frames go out when the last join of that room in progress
+        releases, so a replay always comes before the live frames of its room.
+        """
+        key = (room, sid)
+        self._holds[key] = self._holds.get(key, 0) + 1
+        self._held.setdefault(room, {}).setdefault(sid, [])
+
+    def release(self, sid: str, room: str, *, discard: bool = False) -> None:
+        """End one hold; `discard` drops what was held (the join did not happen)."""
+        key = (room, sid)
+        count = self._holds.pop(key, 0) - 1
+        if count > 0:
+            self._holds[key] = count
+            return
+        waiting = self._held.get(room)
+        frames = waiting.pop(sid, []) if waiting is not None else []
+        if waiting is not None and not waiting:
+            del self._held[room]
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
-        for pkt in self._held.pop(sid, []):
-            if eio_sid is not None:
-                self._put(sid, eio_sid, pkt, hold=False)
+        if discard or eio_sid is None:
+            return
+        for pkt in frames:
+            self._put(sid, eio_sid, pkt)
 
     def forget(self, sid: str) -> None:
-        self._held.pop(sid, None)
+        for room in [room for room, sid_ in self._holds if sid_ == sid]:
+            del self._holds[(room, sid)]
+            waiting = self._held.get(room)
+            if waiting is not None:
+                waiting.pop(sid, None)
+                if not waiting:
+                    del self._held[room]
 
-    def _put(self, sid: str, eio_sid: str, pkt: eio_packet.Packet, *, hold: bool = True,
+    def _put(self, sid: str, eio_sid: str, pkt: eio_packet.Packet, *,
+             held: dict[str, list[eio_packet.Packet]] | None = None,
              data: bytes | None = None) -> bool:
-        if hold and sid in self._held:
-            self._held[sid].append(pkt)
+        if held is not None and sid in held:
+            held[sid].append(pkt)
             return True
         socket = self._sio.eio.sockets.get(eio_sid)
         if socket is None or socket.closed:
