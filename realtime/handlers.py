@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from core.tokens import TokenService
 from realtime import contract as c
 from realtime.emitter import Emitter
 from realtime.hub import Hub
-from realtime.rooms import RoomAuthorizer
+from realtime.rooms import RoomAuthorizer, RoomGrant
 from realtime.session import Session, verify_token
 from realtime.streams import Recovery
 
@@ -51,13 +52,15 @@ class EventHandlers:
         if data.room == c.user_room(session.user_id):
             return await self._recover_user_room(session, data)
         grant = await self._authorizer.grant(data.room, session.user_id)
-        if data.status is not None:
-            session.status = data.status
         hub = self._hub
+        # One join of a room at a time per socket, so a repeated join sees the first one done.
+        while (busy := session.entering.get(grant.room)) is not None:
+            await busy.wait()
+        done = session.entering[grant.room] = asyncio.Event()
         # Live frames wait while missed ones are queued, so the socket sees offsets in order.
         hub.fanout.hold(session.sid, grant.room)
         try:
-            presence = await hub.enter_room(session, grant)
+            presence = await self._enter(session, grant, data.status)
             if data.since is None:
                 recovery = Recovery(False, [], await hub.streams.latest(grant.room))
             else:
@@ -67,12 +70,27 @@ class EventHandlers:
                     hub.fanout.send_to(session.sid, frame)
         finally:
             hub.fanout.release(session.sid, grant.room)
+            del session.entering[grant.room]
+            done.set()
         ack = c.ok(room=grant.room, offset=recovery.offset,
                    presence=[entry.model_dump() for entry in presence], **grant.extra)
         if data.since is not None:
             ack["recovered"] = recovery.recovered
             ack["replayed"] = len(recovery.frames)
         return ack
+
+    async def _enter(self, session: Session, grant: RoomGrant,
+                     status: str | None) -> list[c.PresenceEntry]:
+        """Enter the room, or, already in it, answer from where things stand: a repeated join
+        announces nothing and counts nothing twice (a new status is a presence update)."""
+        hub = self._hub
+        if grant.room not in session.rooms:
+            if status is not None:
+                session.status = status
+            return await hub.enter_room(session, grant)
+        if status is not None and status != session.status:
+            await hub.update_status(session, grant.room, status)
+        return await hub.presence.snapshot(grant.room)
 
     async def _recover_user_room(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
         """The socket is in its user room from connect on; a join there only recovers."""

@@ -25,6 +25,8 @@ class Session:
     exp: int
     bucket: EventBucket
     rooms: dict[str, RoomGrant] = field(default_factory=dict)
+    # Rooms with a join in progress: a second join of the same room waits for the first.
+    entering: dict[str, asyncio.Event] = field(default_factory=dict)
     status: str = "online"
     expiry: asyncio.TimerHandle | None = None
     closing: bool = False

@@ -208,3 +208,12 @@ async def redis_emitter(redis_url: str, data_dir: Path) -> AsyncIterator[RedisEm
         await emitter.close()
         await redis.aclose()
         await close_mongo(mongo)
+
+
+async def metric(url: str, name: str) -> float:
+    """The sum of a metric's samples on the server's /metrics (all label sets)."""
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{url}/metrics")).text
+    values = [float(line.split()[-1]) for line in body.splitlines()
+              if line.startswith(name + " ") or line.startswith(name + "{")]
+    return sum(values)

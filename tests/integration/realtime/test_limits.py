@@ -17,18 +17,10 @@ from core.store.database import open_mongo
 from core.store.stores import Stores
 from realtime.emitter import RedisEmitter
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock
+from tests.integration.realtime.support import Seed, Sock, metric
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
-
-
-async def metric(url: str, name: str) -> float:
-    async with httpx.AsyncClient() as http:
-        body = (await http.get(f"{url}/metrics")).text
-    values = [float(line.split()[-1]) for line in body.splitlines()
-              if line.startswith(name + " ") or line.startswith(name + "{")]
-    return sum(values)
 
 
 async def test_oversized_payload(seed: Seed, start_server: StartServer,
