@@ -23,7 +23,6 @@ from realtime.handlers import Handler
 from realtime.hub import Hub
 from realtime.limits import EventBucket
 from realtime.session import Session, auth_token, refuse, verify_token
-from realtime.streams import volatile_frame
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -161,13 +160,13 @@ class Connections:
             session = hub.sessions.get(sid)
             if session is None:
                 continue
+            # A join in progress checked the membership before it ended: it takes the socket
+            # out itself when it is done (handlers.py), so presence and attendance stay whole.
+            for entering in session.entering.values():
+                entering.revoked.add(project_id)
             for name, grant in list(session.rooms.items()):
-                if grant.project_id != project_id:
-                    continue
-                await hub.exit_room(session, name)
-                hub.fanout.send_to(sid, volatile_frame(c.ROOM_REVOKED, {
-                    "room": name, "code": c.REASON_MEMBERSHIP_REVOKED,
-                    "message": "you are no longer a member of this project"}))
+                if grant.project_id == project_id and name not in session.entering:
+                    await hub.revoke_room(session, name)
 
     async def drain(self) -> None:
         """Graceful shutdown: tell every client to reconnect, then disconnect it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from realtime import contract as c
 from realtime.emitter import Emitter
 from realtime.hub import Hub
 from realtime.rooms import RoomAuthorizer, RoomGrant
-from realtime.session import Session, verify_token
+from realtime.session import Entering, Session, verify_token
 from realtime.streams import Recovery
 
 Handler = Callable[[Session, Any], Awaitable[dict[str, Any]]]
@@ -51,27 +50,35 @@ class EventHandlers:
     async def join(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
         if data.room == c.user_room(session.user_id):
             return await self._recover_user_room(session, data)
+        # One join of a room at a time per socket, from before its membership check: a
+        # repeated join sees the first one done, and a revocation sees every join in progress.
+        while (busy := session.entering.get(data.room)) is not None:
+            await busy.done.wait()
+        entering = session.entering[data.room] = Entering()
+        try:
+            return await self._join(session, data, entering)
+        finally:
+            del session.entering[data.room]
+            entering.done.set()
+
+    async def _join(self, session: Session, data: c.JoinIn,
+                    entering: Entering) -> dict[str, Any]:
         grant = await self._authorizer.grant(data.room, session.user_id)
         hub = self._hub
-        # One join of a room at a time per socket, so a repeated join sees the first one done.
-        while (busy := session.entering.get(grant.room)) is not None:
-            await busy.wait()
-        done = session.entering[grant.room] = asyncio.Event()
+        was_in = grant.room in session.rooms
         # Live frames wait while missed ones are queued, so the socket sees offsets in order.
         hub.fanout.hold(session.sid, grant.room)
         try:
             presence = await self._enter(session, grant, data.status)
-            if data.since is None:
-                recovery = Recovery(False, [], await hub.streams.latest(grant.room))
-            else:
-                recovery = await hub.streams.since(grant.room, data.since)
-                hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
-                for frame in recovery.frames:
-                    hub.fanout.send_to(session.sid, frame)
+            recovery = await self._recover(session, grant.room, data.since)
+            if grant.project_id in entering.revoked:
+                # The membership ended while this join was on its way (the revocation left
+                # this room to it): the socket must not stay.
+                await hub.revoke_room(session, grant.room, tell=was_in)
+                raise NotFound("no such room")
         finally:
-            hub.fanout.release(session.sid, grant.room)
-            del session.entering[grant.room]
-            done.set()
+            hub.fanout.release(session.sid, grant.room,
+                               discard=grant.room not in session.rooms)
         ack = c.ok(room=grant.room, offset=recovery.offset,
                    presence=[entry.model_dump() for entry in presence], **grant.extra)
         if data.since is not None:
@@ -92,6 +99,17 @@ class EventHandlers:
             await hub.update_status(session, grant.room, status)
         return await hub.presence.snapshot(grant.room)
 
+    async def _recover(self, session: Session, room: str, since: int | None) -> Recovery:
+        """Queue what the socket missed since `since` (its room's live frames are held)."""
+        hub = self._hub
+        if since is None:
+            return Recovery(False, [], await hub.streams.latest(room))
+        recovery = await hub.streams.since(room, since)
+        hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
+        for frame in recovery.frames:
+            hub.fanout.send_to(session.sid, frame)
+        return recovery
+
     async def _recover_user_room(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
         """The socket is in its user room from connect on; a join there only recovers."""
         hub = self._hub
@@ -99,10 +117,7 @@ class EventHandlers:
             return c.ok(room=data.room, offset=await hub.streams.latest(data.room), presence=[])
         hub.fanout.hold(session.sid, data.room)
         try:
-            recovery = await hub.streams.since(data.room, data.since)
-            hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
-            for frame in recovery.frames:
-                hub.fanout.send_to(session.sid, frame)
+            recovery = await self._recover(session, data.room, data.since)
         finally:
             hub.fanout.release(session.sid, data.room)
         return c.ok(room=data.room, offset=recovery.offset, presence=[],

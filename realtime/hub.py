@@ -22,6 +22,8 @@ from realtime.contract import (
     PRESENCE_JOINED,
     PRESENCE_LEFT,
     PRESENCE_UPDATED,
+    REASON_MEMBERSHIP_REVOKED,
+    ROOM_REVOKED,
     SESSION_ENDING,
     PresenceEntry,
 )
@@ -93,6 +95,14 @@ class Hub:
         if departure is not None:
             self.metrics.presence_entries.dec()
             await self.announce_departure(departure, name=session.name, status=session.status)
+
+    async def revoke_room(self, session: Session, room: str, *, tell: bool = True) -> None:
+        """Take the socket out of a room of a project it is no longer a member of."""
+        await self.exit_room(session, room)
+        if tell:
+            self.fanout.send_to(session.sid, volatile_frame(ROOM_REVOKED, {
+                "room": room, "code": REASON_MEMBERSHIP_REVOKED,
+                "message": "you are no longer a member of this project"}))
 
     async def announce_departure(
         self, departure: Departure, *, name: str = "", status: str = "online"

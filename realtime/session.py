@@ -17,6 +17,14 @@ from realtime.rooms import RoomGrant
 
 
 @dataclass
+class Entering:
+    """A join in progress; `revoked` collects the projects whose membership ended meanwhile."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Session:
     sid: str
     user_id: str
@@ -26,7 +34,7 @@ class Session:
     bucket: EventBucket
     rooms: dict[str, RoomGrant] = field(default_factory=dict)
     # Rooms with a join in progress: a second join of the same room waits for the first.
-    entering: dict[str, asyncio.Event] = field(default_factory=dict)
+    entering: dict[str, Entering] = field(default_factory=dict)
     status: str = "online"
     expiry: asyncio.TimerHandle | None = None
     closing: bool = False

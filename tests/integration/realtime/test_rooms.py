@@ -4,13 +4,16 @@ the removed user in the room."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, Sock, metric
+from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +62,43 @@ async def test_a_repeated_join_answers_like_a_join_and_counts_once(
         {"room": room, "user_id": alice.id}]
     assert await metric(server.url, "roomcast_presence_connections") == 1
     assert (await a.call("leave", {"room": room}))["error"]["code"] == "not_joined"
+
+
+TRIALS = 200
+
+
+async def test_a_join_racing_the_removal_of_the_member_never_stays(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
+) -> None:
+    head, bob = seed.user("head"), seed.user("bob")
+    projects = [seed.project(head, bob) for _ in range(TRIALS)]
+    server = start_server(redis_url=rt_redis.url, socket_events_per_second="1000",
+                          socket_event_burst="1000")
+    b = await socks().connect(server.url, bob.token)
+    rng = random.Random(7)
+    async with httpx.AsyncClient(base_url=server.url,
+                                 headers={"Authorization": f"Bearer {head.token}"}) as http:
+
+        async def remove(project: str) -> int:
+            return (await http.delete(f"/api/v1/projects/{project}/members/{bob.id}")).status_code
+
+        async def join(room: str, delay: float) -> Any:
+            await asyncio.sleep(delay)
+            return await b.join(room)
+
+        for project in projects:
+            room = f"project:{project}"
+            # The removal's request takes longer to reach its store write than the join: the
+            # join starts a little later, by a different amount each time.
+            ack, status = await asyncio.gather(join(room, rng.uniform(0, 0.0015)), remove(project))
+            assert status == 204
+            if ack["ok"]:
+                # Joined before the removal: the revocation must take it out again.
+                await b.wait_for(lambda r=room: any(x["room"] == r
+                                                    for x in b.named("room:revoked")))
+            else:
+                assert ack["error"]["code"] == "not_found", ack
+            typing = await b.call("typing", {"room": room, "typing": True})
+            assert typing["error"]["code"] == "not_joined", (room, ack)
+    # Whichever won each race, nobody is left in a room: presence is empty on the server.
+    assert await metric(server.url, "roomcast_presence_connections") == 0
