@@ -44,6 +44,8 @@ class Connections:
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         hub = self._hub
+        if not hub.bus.available:  # it would miss what other processes publish
+            raise refuse(ServiceUnavailable("the server cannot reach Redis"))
         try:
             claims = await verify_token(self._tokens, self._revocations, auth_token(auth))
             user = await hub.stores.users.get(claims.sub)
@@ -77,6 +79,8 @@ class Connections:
         for room in list(session.rooms):
             try:
                 await hub.exit_room(session, room)
+            except RoomcastError as exc:  # Redis is down: the presence sweep catches up later
+                log.warning("leaving %s on disconnect failed: %s", room, exc.message)
             except Exception:
                 log.exception("leaving %s on disconnect failed", room)
         hub.bus.unwatch_if_idle(c.user_room(session.user_id))

@@ -12,7 +12,9 @@ from typing import Any
 import socketio
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from core.errors import RoomcastError
 from core.ids import new_id
 from core.revocations import TokenRevocations
 from core.settings import Settings
@@ -143,7 +145,10 @@ class _Heartbeat:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._hub.presence.heartbeat()
+        try:
+            await self._hub.presence.heartbeat()
+        except RoomcastError as exc:  # Redis is down: the loop keeps beating until it is back
+            log.warning("presence heartbeat failed: %s", exc.message)
         self._task = asyncio.create_task(self._run(), name="roomcast-presence-heartbeat")
 
     async def stop(self) -> None:
@@ -162,6 +167,8 @@ class _Heartbeat:
                 await self.beat()
             except asyncio.CancelledError:
                 raise
+            except (RoomcastError, RedisError, OSError) as exc:  # Redis is down: said, not shouted
+                log.warning("presence heartbeat failed: %r", exc)
             except Exception:
                 log.exception("presence heartbeat failed")
 

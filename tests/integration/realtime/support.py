@@ -26,7 +26,7 @@ from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime.emitter import RedisEmitter
-from tests.support.services import ROOT, ServerProcess, free_port, wait_until
+from tests.support.services import ROOT, ServerProcess, free_port
 
 
 @dataclass
@@ -114,13 +114,19 @@ def _spawn(seed_file: Path, env: dict[str, str], log_dir: Path) -> ServerProcess
     return ServerProcess(port, proc, log_path)
 
 
-def _wait_ready(server: ServerProcess) -> None:
-    def ready() -> bool:
-        if server.proc.poll() is not None:
+def _wait_ready(server: ServerProcess, timeout: float = 45) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:  # no point waiting for a process that is gone
             raise RuntimeError(f"the server exited early:\n{server.log()}")
-        return httpx.get(server.url + "/health/live", timeout=1).status_code == 200
-
-    wait_until(ready, timeout=45, what=f"roomcast serve on {server.port}")
+        try:
+            if httpx.get(server.url + "/health/live", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"roomcast serve on {server.port} not ready in {timeout}s")
+        time.sleep(0.05)
 
 
 class Sock:
