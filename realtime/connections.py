@@ -162,15 +162,35 @@ class Connections:
         room = c.user_room(user_id)
         for sid, _ in list(hub.sio.manager.get_participants("/", room)):
             session = hub.sessions.get(sid)
-            if session is None:
-                continue
-            # A join in progress checked the membership before it ended: it takes the socket
-            # out itself when it is done (handlers.py), so presence and attendance stay whole.
-            for entering in session.entering.values():
-                entering.revoked.add(project_id)
-            for name, grant in list(session.rooms.items()):
-                if grant.project_id == project_id and name not in session.entering:
-                    await hub.revoke_room(session, name)
+            if session is not None:
+                await self._revoke_in(session, project_id)
+
+    async def _revoke_in(self, session: Session, project_id: str) -> None:
+        # A join in progress checked the membership before it ended: it takes the socket out
+        # itself when it is done (handlers.py), so presence and attendance stay whole.
+        for entering in session.entering.values():
+            entering.revoked.add(project_id)
+        for name, grant in list(session.rooms.items()):
+            if grant.project_id == project_id and name not in session.entering:
+                await self._hub.revoke_room(session, name)
+
+    async def recheck_memberships(self) -> None:
+        """After the pub/sub subscription was lost and is back: revocations published meanwhile
+        never arrived here, so ask the store about every project each local socket is in."""
+        hub = self._hub
+        members: dict[tuple[str, str], bool] = {}
+        for session in list(hub.sessions.values()):
+            projects = {grant.project_id for grant in session.rooms.values()}
+            for project_id in projects:
+                key = (project_id, session.user_id)
+                if key not in members:
+                    role = await hub.stores.projects.member_role(project_id, session.user_id)
+                    members[key] = role is not None
+                if not members[key]:
+                    log.warning("user %s left project %s while pub/sub was down: taking its "
+                                "socket %s out of the project's rooms", session.user_id,
+                                project_id, session.sid)
+                    await self._revoke_in(session, project_id)
 
     async def drain(self) -> None:
         """Graceful shutdown: tell every client to reconnect, then disconnect it."""

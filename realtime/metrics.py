@@ -19,6 +19,8 @@ class RealtimeMetrics:
     presence_entries: Gauge
     slow_disconnects: Counter
     refused_events: Counter
+    outbox_pending: Gauge
+    outbox_lost: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> RealtimeMetrics:
@@ -47,4 +49,9 @@ class RealtimeMetrics:
                                      registry=registry),
             refused_events=Counter("roomcast_refused_events", "Events answered with an error",
                                    ["code"], registry=registry),
+            outbox_pending=Gauge("roomcast_outbox_pending",
+                                 "Publishes waiting to be retried until Redis is back",
+                                 registry=registry),
+            outbox_lost=Counter("roomcast_outbox_lost",
+                                "Publishes lost because the outbox was full", registry=registry),
         )

@@ -24,6 +24,7 @@ from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
+from realtime.emitter import OUTBOX_KEY
 from realtime.server import Realtime, build_realtime
 from roomcast.worker import JobRuntime, build_job_runtime
 
@@ -97,6 +98,7 @@ def build_services(settings: Settings) -> Services:
         redis=redis,
     )
     ctx.extras["metrics_registry"] = metrics_registry
+    ctx.extras[OUTBOX_KEY] = realtime.outbox
     ctx.health_checks["mongodb"] = stores.ping
     if redis is not None:
         ctx.health_checks["redis"] = _redis_ping(redis)

@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 import socketio
+from redis.asyncio import Redis
 
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock, redis_emitter
-from tests.support.services import free_port, start_redis
+from tests.integration.realtime.support import Seed, Sock, metric, redis_emitter
+from tests.support.services import RedisServer, free_port, start_redis
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +66,67 @@ async def test_serve_starts_without_redis_and_subscribes_when_it_comes(
             redis.kill()
     assert server.proc.poll() is None
     assert "Traceback" not in server.log()
+
+
+async def test_a_removal_and_an_event_during_a_redis_outage_take_effect_when_it_is_back(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock]
+) -> None:
+    head, bob = seed.user("head"), seed.user("bob")
+    project = seed.project(head, bob)
+    room = f"project:{project}"
+    redis = start_redis()
+    try:
+        server = start_server(redis_url=redis.url)
+        h = await socks().connect(server.url, head.token)
+        b = await socks().connect(server.url, bob.token)
+        await h.join(room)
+        await b.join(room)
+
+        redis.kill()
+        async with httpx.AsyncClient(base_url=server.url,
+                                     headers={"Authorization": f"Bearer {head.token}"}) as http:
+            removed = await http.delete(f"/api/v1/projects/{project}/members/{bob.id}")
+            assert removed.status_code == 204, removed.text
+            task = await http.post(f"/api/v1/projects/{project}/tasks",
+                                   json={"title": "written during the outage"})
+            assert task.status_code == 201, task.text
+            assert await metric(server.url, "roomcast_outbox_pending") == 2
+        redis = start_redis(redis.port)  # a fresh Redis: nothing of before survived
+
+        revoked = await b.wait_for(lambda: b.named("room:revoked"), within=30)
+        assert [(r["room"], r["code"]) for r in revoked] == [(room, "membership_revoked")]
+        created = await h.wait_for(lambda: h.named("task.created"), within=30)
+        assert [t["task"]["title"] for t in created] == ["written during the outage"]
+        assert await metric(server.url, "roomcast_outbox_pending") == 0
+        # The removed user's socket is out: the event did not reach it.
+        assert b.named("task.created") == []
+        assert (await b.call("typing", {"room": room, "typing": True}))["error"]["code"] == (
+            "not_joined")
+    finally:
+        redis.kill()
+
+
+async def test_a_revocation_missed_while_resubscribing_is_caught_from_the_store(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
+) -> None:
+    head, bob = seed.user("head"), seed.user("bob")
+    project = seed.project(head, bob)
+    room = f"project:{project}"
+    server = start_server(redis_url=rt_redis.url)
+    b = await socks().connect(server.url, bob.token)
+    await b.join(room)
+
+    redis = Redis.from_url(rt_redis.url)
+    try:
+        # The server's subscription drops; it resubscribes half a second later. A revocation
+        # published in between never reaches it.
+        assert await redis.client_kill_filter(_type="pubsub") >= 1
+        async with httpx.AsyncClient(base_url=server.url,
+                                     headers={"Authorization": f"Bearer {head.token}"}) as http:
+            removed = await http.delete(f"/api/v1/projects/{project}/members/{bob.id}")
+        assert removed.status_code == 204
+        revoked = await b.wait_for(lambda: b.named("room:revoked"), within=20)
+        assert [r["room"] for r in revoked] == [room]
+    finally:
+        await redis.aclose()
+    assert "left project" in server.log()  # it was the check against the store that did it
