@@ -13,6 +13,7 @@ from typing import Any
 
 import socketio
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import PyMongoError
 
 from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
 from core.revocations import TokenRevocations
@@ -22,7 +23,7 @@ from realtime.emitter import CONTROL_REVOKE
 from realtime.handlers import Handler
 from realtime.hub import Hub
 from realtime.limits import EventBucket
-from realtime.session import Session, auth_token, refuse, verify_token
+from realtime.session import Session, auth_token, refuse, store_unavailable, verify_token
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -53,6 +54,8 @@ class Connections:
                 raise Unauthorized("the account is not active")
         except RoomcastError as exc:
             raise refuse(exc) from exc
+        except PyMongoError as exc:
+            raise refuse(store_unavailable(exc)) from exc
         settings = hub.settings
         session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
                           exp=claims.exp, bucket=EventBucket(settings.socket_events_per_second,
@@ -79,8 +82,8 @@ class Connections:
         for room in list(session.rooms):
             try:
                 await hub.exit_room(session, room)
-            except RoomcastError as exc:  # Redis is down: the presence sweep catches up later
-                log.warning("leaving %s on disconnect failed: %s", room, exc.message)
+            except (RoomcastError, PyMongoError) as exc:  # Redis or the store is down
+                log.warning("leaving %s on disconnect failed: %r", room, exc)
             except Exception:
                 log.exception("leaving %s on disconnect failed", room)
         hub.bus.unwatch_if_idle(c.user_room(session.user_id))
@@ -107,6 +110,8 @@ class Connections:
             return await handler(session, data)
         except RoomcastError as exc:
             return self._refused(c.error(exc.code, exc.message))
+        except PyMongoError as exc:
+            return self._refused(c.error(c.ERR_UNAVAILABLE, store_unavailable(exc).message))
         except Exception:
             log.exception("handler for %r failed", event)
             return self._refused(c.error(c.ERR_INTERNAL, "internal error"))

@@ -17,6 +17,7 @@ from unittest import mock
 import httpx
 import orjson
 import socketio
+from pymongo import MongoClient
 from redis.asyncio import Redis
 
 from core.ids import new_id
@@ -26,7 +27,7 @@ from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime.emitter import RedisEmitter
-from tests.support.services import ROOT, ServerProcess, free_port
+from tests.support.services import ROOT, ServerProcess, free_port, wait_until
 
 
 @dataclass
@@ -223,3 +224,36 @@ async def metric(url: str, name: str) -> float:
     values = [float(line.split()[-1]) for line in body.splitlines()
               if line.startswith(name + " ") or line.startswith(name + "{")]
     return sum(values)
+
+
+@dataclass
+class DocumentStore:
+    """A MongoDB wire server (tests/integration/workers/mongo_wire.py) that a test may stop."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def start_document_store() -> DocumentStore:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.workers.mongo_wire", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    store = DocumentStore(f"mongodb://127.0.0.1:{port}/", proc)
+
+    def ping() -> bool:
+        with MongoClient(store.url, serverSelectionTimeoutMS=500) as client:
+            return bool(client.admin.command("ping")["ok"])
+
+    try:
+        wait_until(ping, what="the document store")
+    except Exception:
+        store.stop()
+        raise
+    return store

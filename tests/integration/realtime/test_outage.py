@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -13,7 +14,13 @@ import socketio
 from redis.asyncio import Redis
 
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock, metric, redis_emitter
+from tests.integration.realtime.support import (
+    Seed,
+    Sock,
+    metric,
+    redis_emitter,
+    start_document_store,
+)
 from tests.support.services import RedisServer, free_port, start_redis
 
 pytestmark = pytest.mark.slow
@@ -130,3 +137,26 @@ async def test_a_revocation_missed_while_resubscribing_is_caught_from_the_store(
     finally:
         await redis.aclose()
     assert "left project" in server.log()  # it was the check against the store that did it
+
+
+async def test_an_unreachable_document_store_is_service_unavailable(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock]
+) -> None:
+    alice = seed.user("alice")
+    project = seed.project(alice)
+    store = start_document_store()
+    try:
+        server = start_server(mongo_uri=store.url, mongo_db=f"rt{uuid4().hex}",
+                              mongo_timeout_ms="300")
+        a = await socks().connect(server.url, alice.token)
+        store.stop()
+
+        ack = await a.join(f"project:{project}")
+        assert ack["error"]["code"] == "service_unavailable", ack
+        refused = socks()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await refused.connect(server.url, alice.token)
+        assert refused.connect_error["data"]["code"] == "service_unavailable"
+        assert a.client.connected  # the socket that was there stays
+    finally:
+        store.stop()
