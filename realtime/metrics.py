@@ -21,6 +21,7 @@ class RealtimeMetrics:
     refused_events: Counter
     outbox_pending: Gauge
     outbox_lost: Counter
+    oversized_frames: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> RealtimeMetrics:
@@ -54,4 +55,8 @@ class RealtimeMetrics:
                                  registry=registry),
             outbox_lost=Counter("roomcast_outbox_lost",
                                 "Publishes lost because the outbox was full", registry=registry),
+            oversized_frames=Counter(
+                "roomcast_oversized_frames",
+                "Connections closed (1009) for a frame over SOCKET_MAX_PAYLOAD_BYTES",
+                registry=registry),
         )

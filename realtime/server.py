@@ -47,6 +47,8 @@ class Realtime:
     drain: Callable[[], Awaitable[None]] | None = None
     # Where REST publishes that failed wait to be retried (realtime.emitter.Outbox).
     outbox: Outbox | None = None
+    # Counts a connection closed for a frame over SOCKET_MAX_PAYLOAD_BYTES (the transport's).
+    on_frame_too_large: Callable[[], None] | None = None
 
 
 def build_realtime(
@@ -142,7 +144,8 @@ def build_realtime(
                 await presence.forget_self()
 
     return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
-                    drain=connections.drain, outbox=outbox)
+                    drain=connections.drain, outbox=outbox,
+                    on_frame_too_large=metrics.oversized_frames.inc)
 
 
 class _Heartbeat:

@@ -25,9 +25,10 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-        ws=_ws_protocol(),
+        ws=_ws_protocol(services.realtime.on_frame_too_large),
         ws_per_message_deflate=settings.socket_compression,
-        ws_max_size=settings.socket_max_payload_bytes + 1024,
+        # The frame limit, exactly: the WebSocket parser closes a larger message with 1009.
+        ws_max_size=settings.socket_max_payload_bytes,
         # Engine.IO's own heartbeat (SOCKET_PING_INTERVAL/TIMEOUT) already finds dead peers;
         # uvicorn's WebSocket pings would add a timer per connection and a second ping.
         ws_ping_interval=None, ws_ping_timeout=None,
@@ -56,14 +57,14 @@ class _DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _ws_protocol() -> Any:
+def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:
     """Roomcast's detachable WebSocket protocol (realtime/transport.py) on uvicorn's sans-I/O
     one; uvicorn's older websockets protocol where that is missing."""
     try:
         from realtime.transport import SocketProtocol
     except ImportError:
         return "websockets"
-    return SocketProtocol
+    return SocketProtocol if on_too_large is None else SocketProtocol.counting(on_too_large)
 
 
 async def _announce(settings: Settings, services: object, host: str, port: int) -> None:

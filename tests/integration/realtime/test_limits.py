@@ -44,6 +44,39 @@ async def test_oversized_payload(seed: Seed, start_server: StartServer,
         assert (await http.get(f"{server.url}/health/live")).status_code == 200
 
 
+LIMIT = 2048
+
+
+def frame_of(size: int, room: str) -> str:
+    """A Socket.IO event with an ack id, padded to exactly `size` bytes on the wire."""
+    head, tail = '421["typing",{"room":"' + room + '","typing":true,"pad":"', '"}]'
+    frame = head + "x" * (size - len(head) - len(tail)) + tail
+    assert len(frame.encode()) == size
+    return frame
+
+
+async def test_the_frame_limit_is_exact(seed: Seed, start_server: StartServer) -> None:
+    alice = seed.user("alice")
+    room = f"project:{seed.project(alice)}"
+    server = start_server(socket_max_payload_bytes=str(LIMIT))
+    ws = await websockets.connect(server.url.replace("http", "ws")
+                                  + "/socket.io/?EIO=4&transport=websocket")
+    opened = orjson.loads(str(await ws.recv())[1:])
+    assert opened["maxPayload"] == LIMIT
+    await ws.send("40" + orjson.dumps({"token": alice.token}).decode())
+    assert str(await ws.recv()).startswith("40")
+
+    await ws.send(frame_of(LIMIT, room))  # at the limit: handled (the pad is not a field)
+    ack = orjson.loads(str(await asyncio.wait_for(ws.recv(), 10))[3:])[0]
+    assert ack["error"]["code"] == "validation_error"
+    await ws.send(frame_of(LIMIT + 1, room))  # one byte more: the connection is closed
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert ws.close_code == 1009
+    assert await metric(server.url, "roomcast_oversized_frames_total") == 1
+
+
 async def test_event_flood(seed: Seed, start_server: StartServer,
                            socks: Callable[[], Sock]) -> None:
     alice, bob = seed.user("alice"), seed.user("bob")
