@@ -45,6 +45,8 @@ class Connections:
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         hub = self._hub
+        if hub.stopping:
+            raise refuse(ServiceUnavailable("the server is shutting down: connect to another"))
         if not hub.bus.available:  # it would miss what other processes publish
             raise refuse(ServiceUnavailable("the server cannot reach Redis"))
         try:
@@ -199,6 +201,7 @@ class Connections:
 
     async def drain(self) -> None:
         """Graceful shutdown: tell every client to reconnect, then disconnect it."""
+        self._hub.stopping = True
         await asyncio.gather(*(
             self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")
             for sid in list(self._hub.sessions)

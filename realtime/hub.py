@@ -52,6 +52,7 @@ class Hub:
         self.fanout = fanout
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
+        self.stopping = False  # shutting down: new connections are refused
         # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
 

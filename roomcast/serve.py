@@ -34,7 +34,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         ws_ping_interval=None, ws_ping_timeout=None,
         timeout_graceful_shutdown=10,
     )
-    server = _DrainingServer(config, services.realtime.drain)
+    server = _DrainingServer(config, services.realtime.drain, services.stop_accepting)
     # run() picks the event loop from config.loop ("auto": uvloop when installed, as it is
     # with uvicorn[standard]); the fan-out path spends measurably less per delivery on it.
     server.run()
@@ -42,13 +42,23 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
 
 
 class _DrainingServer(uvicorn.Server):
-    """Before uvicorn closes connections, tell every socket why and let the goodbyes flush."""
+    """Shutting down in the order that loses nothing: out of rotation first (not ready, the
+    listeners closed), then every socket told why and disconnected, then uvicorn closes what
+    is left and the app stops, which writes pending Redis writes before it closes Redis."""
 
-    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]] | None):
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]] | None,
+                 stop_accepting: Callable[[], None]):
         super().__init__(config)
         self._drain = drain
+        self._stop_accepting = stop_accepting
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stop_accepting()
+        # uvicorn closes them again below; a client told to reconnect must not land here.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
         if self._drain is not None:
             try:
                 await asyncio.wait_for(self._drain(), timeout=5)

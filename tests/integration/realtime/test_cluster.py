@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -194,19 +195,50 @@ async def test_graceful_shutdown(
     seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
 ) -> None:
     alice, bob = seed.user("alice"), seed.user("bob")
-    room = f"project:{seed.project(alice, bob)}"
+    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
     leaving, staying = start_server.many(2, redis_url=rt_redis.url)
     a = await socks().connect(leaving.url, alice.token)
     b = await socks().connect(staying.url, bob.token)
     await a.join(room)
     await b.join(room)
+    # What the leaving process looks like at the moment it says goodbye.
+    at_goodbye: dict[str, object] = {}
+    http = httpx.AsyncClient(base_url=leaving.url)
 
-    await asyncio.to_thread(leaving.stop)  # SIGTERM
-    assert a.named("session:ending")[0]["code"] == "server_shutdown"
+    @a.client.on("session:ending")
+    async def goodbye(data: Any) -> None:
+        a.events.append(("session:ending", data))
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", leaving.port)
+            writer.close()
+            at_goodbye["new_connection"] = "accepted"
+        except OSError:
+            at_goodbye["new_connection"] = "refused"
+        try:  # over the connection opened before the signal, if it is still there
+            at_goodbye["ready"] = (await http.get("/health/ready")).status_code
+        except httpx.HTTPError:
+            at_goodbye["ready"] = "unreachable"
+
+    try:
+        assert (await http.get("/health/ready")).status_code == 200
+        await a.client.emit("message", {"room": room, "text": "just before the end"})
+        await asyncio.to_thread(leaving.stop)  # SIGTERM
+    finally:
+        await http.aclose()
+    assert [e["code"] for e in a.named("session:ending")] == ["server_shutdown"]
+    # By then it was out of rotation: not ready, and no new connection accepted.
+    assert at_goodbye["new_connection"] == "refused"
+    assert at_goodbye["ready"] in (503, "unreachable")
+    # The message sent just before reached the other process and the room's history.
+    got = await b.wait_for(lambda: b.named("message"))
+    assert [m["text"] for m in got] == ["just before the end"]
+    late = await socks().connect(staying.url, bob.token)
+    replay = await late.join(room, since=0)
+    assert replay["replayed"] == 1 and late.named("message")[0]["text"] == "just before the end"
     # Gone from presence before the process exited, not after PRESENCE_TTL_SECONDS (30 s).
-    check = await socks().connect(staying.url, bob.token)
-    assert users_in((await check.join(room))["presence"]) == {bob.id: 2}
+    assert users_in(replay["presence"]) == {bob.id: 2}
     await b.wait_for(lambda: b.named("presence:left"))
+    assert "Traceback" not in leaving.log()
 
 
 async def test_process_taken_for_dead_restores_its_presence(
