@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import PyMongoError
 
@@ -24,6 +25,7 @@ from realtime.handlers import Handler
 from realtime.hub import Hub
 from realtime.limits import EventBucket
 from realtime.session import Session, auth_token, refuse, store_unavailable, verify_token
+from realtime.streams import volatile_frame
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -145,7 +147,9 @@ class Connections:
             return
         session.closing = True
         self._hub.metrics.slow_disconnects.inc()
-        log.info("disconnecting %s: its outbound queue is full", sid)
+        self._hub.metrics.session_endings.labels(c.REASON_SLOW_CONSUMER).inc()
+        log.warning("disconnecting %s (%s): its outbound queue of %d frames is full", sid,
+                    c.REASON_SLOW_CONSUMER, self._hub.settings.socket_outbound_queue)
         self._hub.spawn(self._close_transport(sid))
 
     async def _close_transport(self, sid: str) -> None:
@@ -157,6 +161,14 @@ class Connections:
         while not socket.queue.empty():
             socket.queue.get_nowait()
             socket.queue.task_done()
+        protocol = getattr(socket, "_protocol", None)
+        if protocol is None or protocol.writable.is_set():
+            # The connection still takes writes (a burst overran the queue, the client did not
+            # stall): tell it why. A stalled one would never read it, nor let the close through.
+            ending = c.session_ending(c.REASON_SLOW_CONSUMER,
+                                      "too many events queued for this connection")
+            socket.queue.put_nowait(eio_packet.Packet(
+                eio_packet.MESSAGE, volatile_frame(c.SESSION_ENDING, ending)))
         socket.queue.put_nowait(None)
         await socket.close(wait=False, abort=True)
 

@@ -6,7 +6,7 @@ Roomcast spells an event name or an error code.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,6 +114,17 @@ class PresenceEntry(BaseModel):
     name: str
     status: str = "online"
     connections: int = 1
+
+
+class SessionEndingOut(TypedDict):
+    """`session:ending`: sent right before the server disconnects the socket."""
+
+    code: str  # token_expired, rate_limited, server_shutdown, slow_consumer
+    message: str
+
+
+def session_ending(code: str, message: str) -> SessionEndingOut:
+    return {"code": code, "message": message}
 
 
 def ok(**fields: Any) -> dict[str, Any]:

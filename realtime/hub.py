@@ -26,6 +26,7 @@ from realtime.contract import (
     ROOM_REVOKED,
     SESSION_ENDING,
     PresenceEntry,
+    session_ending,
 )
 from realtime.manager import LocalFanout, RoomBus
 from realtime.metrics import RealtimeMetrics
@@ -139,8 +140,8 @@ class Hub:
         if session is None or session.closing:
             return
         session.closing = True
-        self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, {"code": code,
-                                                                "message": message}))
+        self.metrics.session_endings.labels(code).inc()
+        self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, session_ending(code, message)))
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
 

@@ -22,6 +22,7 @@ class RealtimeMetrics:
     outbox_pending: Gauge
     outbox_lost: Counter
     oversized_frames: Counter
+    session_endings: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> RealtimeMetrics:
@@ -58,5 +59,9 @@ class RealtimeMetrics:
             oversized_frames=Counter(
                 "roomcast_oversized_frames",
                 "Connections closed (1009) for a frame over SOCKET_MAX_PAYLOAD_BYTES",
+                registry=registry),
+            session_endings=Counter(
+                "roomcast_session_endings",
+                "Sockets the server disconnected, by the session:ending code", ["code"],
                 registry=registry),
         )

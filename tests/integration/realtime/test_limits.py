@@ -10,14 +10,9 @@ import httpx
 import orjson
 import pytest
 import websockets
-from redis.asyncio import Redis
 
-from core.settings import Settings
-from core.store.database import open_mongo
-from core.store.stores import Stores
-from realtime.emitter import RedisEmitter
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock, metric
+from tests.integration.realtime.support import Seed, Sock, metric, redis_emitter
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -123,23 +118,39 @@ async def test_slow_consumer(seed: Seed, start_server: StartServer, socks: Calla
     await reader.join(room)
     silent = await raw_silent_client(server.url, bob.token, room)
 
-    settings = Settings(env="test", redis_url=rt_redis.url, data_dir=tmp_path,
-                        _env_file=None)  # type: ignore[call-arg]
-    redis = Redis.from_url(rt_redis.url)
-    mongo, db = open_mongo(settings)
-    emitter = RedisEmitter(redis, Stores.over(db), settings)
     blob = "z" * 60_000
-    try:
+    async with redis_emitter(rt_redis.url, tmp_path) as emitter:
         offsets = [await emitter.emit(room, "job.progress", {"blob": blob}) for _ in range(300)]
-    finally:
-        await emitter.close()
-        await redis.aclose()
-        mongo.close()
     left = await reader.wait_for(lambda: reader.named("presence:left"), within=60)
     assert left == [{"room": room, "user_id": bob.id}]
     got = await reader.wait_for(lambda: len(reader.named("job.progress")) == 300 and
                                 reader.named("job.progress"), within=60)
     assert [g["offset"] for g in got] == offsets
     assert await metric(server.url, "roomcast_slow_client_disconnects_total") == 1
+    # It stopped reading, so it cannot be told; the server says why in its log and metrics.
+    assert await metric(server.url,
+                        'roomcast_session_endings_total{code="slow_consumer"}') == 1
+    assert "slow_consumer" in server.log()
     await silent.close()
     await asyncio.sleep(0)
+
+
+async def test_a_burst_over_the_queue_tells_the_client_why(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    alice = seed.user("alice")
+    room = f"project:{seed.project(alice)}"
+    # A socket upgraded from polling writes from a task of its own: a burst that arrives at
+    # once fills its queue while the connection itself still takes writes.
+    server = start_server(redis_url=rt_redis.url, socket_outbound_queue="5",
+                          socket_allow_polling="true")
+    sock = await socks().connect(server.url, alice.token, ("polling", "websocket"))
+    assert sock.client.transport() == "websocket"
+    await sock.join(room)
+    async with redis_emitter(rt_redis.url, tmp_path) as emitter:
+        await asyncio.gather(*(emitter.emit(room, "job.progress", {"n": n}) for n in range(50)))
+    await sock.wait_for(lambda: not sock.client.connected)
+    assert [e["code"] for e in sock.named("session:ending")] == ["slow_consumer"]
+    assert await metric(server.url,
+                        'roomcast_session_endings_total{code="slow_consumer"}') == 1
