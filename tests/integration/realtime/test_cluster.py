@@ -21,6 +21,9 @@ from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
 
+PRESENCE_TTL = 3.0  # seconds
+MARGIN = 1.5  # seconds over the bound, for a loaded machine
+
 
 def users_in(ack_or_presence: list[dict[str, object]]) -> dict[object, object]:
     return {p["user_id"]: p["connections"] for p in ack_or_presence}
@@ -66,7 +69,7 @@ async def test_killed_process_leaves_presence(
     project = seed.project(alice, bob)
     meeting = seed.meeting(project, alice)
     room = f"meeting:{meeting}"
-    env = {"redis_url": rt_redis.url, "presence_ttl_seconds": "3"}
+    env = {"redis_url": rt_redis.url, "presence_ttl_seconds": str(PRESENCE_TTL)}
     doomed, survivor = start_server.many(2, **env)
     a = await socks().connect(doomed.url, alice.token)
     b = await socks().connect(survivor.url, bob.token)
@@ -74,8 +77,8 @@ async def test_killed_process_leaves_presence(
     assert users_in((await b.join(room))["presence"]) == {alice.id: 1, bob.id: 1}
 
     doomed.kill()
-    # The bound is PRESENCE_TTL_SECONDS (3 s); the wait is generous for a noisy machine.
-    left = await b.wait_for(lambda: b.named("presence:left"), within=30)
+    # Within the documented bound, PRESENCE_TTL_SECONDS, plus a margin for a busy machine.
+    left = await b.wait_for(lambda: b.named("presence:left"), within=PRESENCE_TTL + MARGIN)
     assert left == [{"room": room, "user_id": alice.id}]
     b2 = await socks().connect(survivor.url, bob.token)
     assert users_in((await b2.join(room))["presence"]) == {bob.id: 2}

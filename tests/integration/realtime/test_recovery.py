@@ -74,3 +74,30 @@ async def test_rooms_rejoined_at_once_get_their_missed_events_before_live_ones(
                     range(since[room] + 1, final[room] + 1)), (trial, room, arrived)
             with contextlib.suppress(Exception):
                 await sock.close()
+
+
+MAX_AGE = 3  # seconds of history kept (STREAM_MAX_AGE_SECONDS)
+
+
+async def test_history_older_than_the_max_age_is_not_replayed(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    user = seed.user()
+    room = f"project:{seed.project(user)}"
+    server = start_server(redis_url=rt_redis.url, stream_max_age_seconds=str(MAX_AGE))
+    loop = asyncio.get_running_loop()
+    async with redis_emitter(rt_redis.url, tmp_path) as emitter:
+        old = await emitter.emit(room, "job.progress", {"n": "old"})
+        first_at = loop.time()
+        await asyncio.sleep(MAX_AGE - 1)
+        recent = await emitter.emit(room, "job.progress", {"n": "recent"})
+    # Both are still in the stream (each event renews its expiry), but the first is too old.
+    await asyncio.sleep(max(0.0, first_at + MAX_AGE + 0.2 - loop.time()))
+    sock = await socks().connect(server.url, user.token)
+    stale = await sock.join(room, since=old - 1)
+    assert (stale["recovered"], stale["replayed"], stale["offset"]) == (False, 0, recent)
+    assert sock.named("job.progress") == []
+    fresh = await sock.join(room, since=old)
+    assert (fresh["recovered"], fresh["replayed"]) == (True, 1)
+    assert [e["n"] for e in sock.named("job.progress")] == ["recent"]

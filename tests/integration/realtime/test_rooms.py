@@ -64,6 +64,32 @@ async def test_a_repeated_join_answers_like_a_join_and_counts_once(
     assert (await a.call("leave", {"room": room}))["error"]["code"] == "not_joined"
 
 
+async def test_meeting_start_and_end_reach_its_rooms(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock]
+) -> None:
+    head, bob = seed.user("head"), seed.user("bob")
+    project = seed.project(head, bob)
+    meeting = seed.meeting(project, head)
+    server = start_server()
+    in_meeting = await socks().connect(server.url, bob.token)
+    in_project = await socks().connect(server.url, head.token)
+    await in_meeting.join(f"meeting:{meeting}")
+    await in_project.join(f"project:{project}")
+    auth = {"Authorization": f"Bearer {head.token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=auth) as http:
+        assert (await http.post(f"/api/v1/meetings/{meeting}/start")).status_code == 200
+        assert (await http.post(f"/api/v1/meetings/{meeting}/end")).status_code == 200
+    for sock, room in ((in_meeting, f"meeting:{meeting}"), (in_project, f"project:{project}")):
+        await sock.wait_for(lambda s=sock: s.named("meeting.ended"))
+        events = [(name, data) for name, data in sock.events if name.startswith("meeting.")]
+        assert [(name, data["room"], data["offset"]) for name, data in events] == [
+            ("meeting.started", room, 1), ("meeting.ended", room, 2)]
+        started, ended = events[0][1]["meeting"], events[1][1]["meeting"]
+        assert (started["id"], started["status"]) == (meeting, "live")
+        assert (ended["status"], ended["started_at"]) == ("ended", started["started_at"])
+        assert ended["ended_at"] is not None
+
+
 TRIALS = 200
 
 
