@@ -92,7 +92,7 @@ class Connections:
                 log.exception("leaving %s on disconnect failed", room)
         hub.bus.unwatch_if_idle(c.user_room(session.user_id))
 
-    async def dispatch(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+    async def dispatch(self, event: str, sid: str, *args: Any) -> c.Ack:
         session = self._hub.sessions.get(sid)
         if session is None or session.closing:
             return c.error(c.ERR_UNAUTHORIZED, "the connection is closing")
@@ -120,7 +120,7 @@ class Connections:
             log.exception("handler for %r failed", event)
             return self._refused(c.error(c.ERR_INTERNAL, "internal error"))
 
-    def _refuse_rate(self, session: Session) -> dict[str, Any]:
+    def _refuse_rate(self, session: Session) -> c.ErrorAck:
         settings = self._hub.settings
         if session.bucket.refused >= settings.socket_abuse_disconnect_after:
             self._hub.spawn(self._hub.end_session(session.sid, c.ERR_RATE_LIMITED,
@@ -128,7 +128,7 @@ class Connections:
         return self._refused(c.error(c.ERR_RATE_LIMITED, "too many events",
                                      retry_after=round(session.bucket.retry_after(), 3)))
 
-    def _refused(self, ack: dict[str, Any]) -> dict[str, Any]:
+    def _refused(self, ack: c.ErrorAck) -> c.ErrorAck:
         self._hub.metrics.refused_events.labels(ack["error"]["code"]).inc()
         return ack
 

@@ -9,6 +9,8 @@ from core.errors import NotFound
 from core.store.stores import Stores
 from realtime.contract import parse_room
 
+_JOB_INTERNALS = {"lease_owner", "lease_until", "enqueued_ms"}
+
 
 @dataclass(frozen=True)
 class RoomGrant:
@@ -46,4 +48,5 @@ class RoomAuthorizer:
         job = await self._stores.jobs.get(room_id)
         if job is None:
             return None, {}
-        return job.project_id, {"state": job.model_dump(mode="json")}
+        # As GET /api/v1/jobs/{id} shows it: without the runner's own bookkeeping.
+        return job.project_id, {"state": job.model_dump(mode="json", exclude=_JOB_INTERNALS)}
