@@ -271,6 +271,8 @@ class RedisRoomBus:
             await asyncio.wait_for(self._confirmed[self._control_channel].wait(), timeout=10)
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
