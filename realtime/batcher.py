@@ -23,6 +23,7 @@ log = logging.getLogger("roomcast.realtime")
 
 Command = Callable[[Pipeline], Any]
 MAX_BATCH = 512
+CLOSE_WAIT = 5.0  # seconds close() waits for what is queued to be written
 
 
 class RedisBatcher:
@@ -42,6 +43,11 @@ class RedisBatcher:
         return await future
 
     async def close(self) -> None:
+        """Write what is queued, then stop: shutting down must not fail a publish."""
+        if self._task is not None and not self._task.done():
+            # Pipelines go out in order, so once this no-op is answered all before it are.
+            with contextlib.suppress(ServiceUnavailable, TimeoutError):
+                await asyncio.wait_for(self.run(lambda pipe: pipe.ping()), CLOSE_WAIT)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

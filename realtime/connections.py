@@ -12,7 +12,9 @@ import time
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import PyMongoError
 
 from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
 from core.revocations import TokenRevocations
@@ -22,7 +24,7 @@ from realtime.emitter import CONTROL_REVOKE
 from realtime.handlers import Handler
 from realtime.hub import Hub
 from realtime.limits import EventBucket
-from realtime.session import Session, auth_token, refuse, verify_token
+from realtime.session import Session, auth_token, refuse, store_unavailable, verify_token
 from realtime.streams import volatile_frame
 
 log = logging.getLogger("roomcast.realtime")
@@ -45,6 +47,10 @@ class Connections:
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         hub = self._hub
+        if hub.stopping:
+            raise refuse(ServiceUnavailable("the server is shutting down: connect to another"))
+        if not hub.bus.available:  # it would miss what other processes publish
+            raise refuse(ServiceUnavailable("the server cannot reach Redis"))
         try:
             claims = await verify_token(self._tokens, self._revocations, auth_token(auth))
             user = await hub.stores.users.get(claims.sub)
@@ -52,6 +58,8 @@ class Connections:
                 raise Unauthorized("the account is not active")
         except RoomcastError as exc:
             raise refuse(exc) from exc
+        except PyMongoError as exc:
+            raise refuse(store_unavailable(exc)) from exc
         settings = hub.settings
         session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
                           exp=claims.exp, bucket=EventBucket(settings.socket_events_per_second,
@@ -78,11 +86,13 @@ class Connections:
         for room in list(session.rooms):
             try:
                 await hub.exit_room(session, room)
+            except (RoomcastError, PyMongoError) as exc:  # Redis or the store is down
+                log.warning("leaving %s on disconnect failed: %r", room, exc)
             except Exception:
                 log.exception("leaving %s on disconnect failed", room)
         hub.bus.unwatch_if_idle(c.user_room(session.user_id))
 
-    async def dispatch(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+    async def dispatch(self, event: str, sid: str, *args: Any) -> c.Ack:
         session = self._hub.sessions.get(sid)
         if session is None or session.closing:
             return c.error(c.ERR_UNAUTHORIZED, "the connection is closing")
@@ -104,11 +114,13 @@ class Connections:
             return await handler(session, data)
         except RoomcastError as exc:
             return self._refused(c.error(exc.code, exc.message))
+        except PyMongoError as exc:
+            return self._refused(c.error(c.ERR_UNAVAILABLE, store_unavailable(exc).message))
         except Exception:
             log.exception("handler for %r failed", event)
             return self._refused(c.error(c.ERR_INTERNAL, "internal error"))
 
-    def _refuse_rate(self, session: Session) -> dict[str, Any]:
+    def _refuse_rate(self, session: Session) -> c.ErrorAck:
         settings = self._hub.settings
         if session.bucket.refused >= settings.socket_abuse_disconnect_after:
             self._hub.spawn(self._hub.end_session(session.sid, c.ERR_RATE_LIMITED,
@@ -116,7 +128,7 @@ class Connections:
         return self._refused(c.error(c.ERR_RATE_LIMITED, "too many events",
                                      retry_after=round(session.bucket.retry_after(), 3)))
 
-    def _refused(self, ack: dict[str, Any]) -> dict[str, Any]:
+    def _refused(self, ack: c.ErrorAck) -> c.ErrorAck:
         self._hub.metrics.refused_events.labels(ack["error"]["code"]).inc()
         return ack
 
@@ -135,7 +147,9 @@ class Connections:
             return
         session.closing = True
         self._hub.metrics.slow_disconnects.inc()
-        log.info("disconnecting %s: its outbound queue is full", sid)
+        self._hub.metrics.session_endings.labels(c.REASON_SLOW_CONSUMER).inc()
+        log.warning("disconnecting %s (%s): its outbound queue of %d frames is full", sid,
+                    c.REASON_SLOW_CONSUMER, self._hub.settings.socket_outbound_queue)
         self._hub.spawn(self._close_transport(sid))
 
     async def _close_transport(self, sid: str) -> None:
@@ -147,6 +161,14 @@ class Connections:
         while not socket.queue.empty():
             socket.queue.get_nowait()
             socket.queue.task_done()
+        protocol = getattr(socket, "_protocol", None)
+        if protocol is None or protocol.writable.is_set():
+            # The connection still takes writes (a burst overran the queue, the client did not
+            # stall): tell it why. A stalled one would never read it, nor let the close through.
+            ending = c.session_ending(c.REASON_SLOW_CONSUMER,
+                                      "too many events queued for this connection")
+            socket.queue.put_nowait(eio_packet.Packet(
+                eio_packet.MESSAGE, volatile_frame(c.SESSION_ENDING, ending)))
         socket.queue.put_nowait(None)
         await socket.close(wait=False, abort=True)
 
@@ -159,18 +181,39 @@ class Connections:
         room = c.user_room(user_id)
         for sid, _ in list(hub.sio.manager.get_participants("/", room)):
             session = hub.sessions.get(sid)
-            if session is None:
-                continue
-            for name, grant in list(session.rooms.items()):
-                if grant.project_id != project_id:
-                    continue
-                await hub.exit_room(session, name)
-                hub.fanout.send_to(sid, volatile_frame(c.ROOM_REVOKED, {
-                    "room": name, "code": c.REASON_MEMBERSHIP_REVOKED,
-                    "message": "you are no longer a member of this project"}))
+            if session is not None:
+                await self._revoke_in(session, project_id)
+
+    async def _revoke_in(self, session: Session, project_id: str) -> None:
+        # A join in progress checked the membership before it ended: it takes the socket out
+        # itself when it is done (handlers.py), so presence and attendance stay whole.
+        for entering in session.entering.values():
+            entering.revoked.add(project_id)
+        for name, grant in list(session.rooms.items()):
+            if grant.project_id == project_id and name not in session.entering:
+                await self._hub.revoke_room(session, name)
+
+    async def recheck_memberships(self) -> None:
+        """After the pub/sub subscription was lost and is back: revocations published meanwhile
+        never arrived here, so ask the store about every project each local socket is in."""
+        hub = self._hub
+        members: dict[tuple[str, str], bool] = {}
+        for session in list(hub.sessions.values()):
+            projects = {grant.project_id for grant in session.rooms.values()}
+            for project_id in projects:
+                key = (project_id, session.user_id)
+                if key not in members:
+                    role = await hub.stores.projects.member_role(project_id, session.user_id)
+                    members[key] = role is not None
+                if not members[key]:
+                    log.warning("user %s left project %s while pub/sub was down: taking its "
+                                "socket %s out of the project's rooms", session.user_id,
+                                project_id, session.sid)
+                    await self._revoke_in(session, project_id)
 
     async def drain(self) -> None:
         """Graceful shutdown: tell every client to reconnect, then disconnect it."""
+        self._hub.stopping = True
         await asyncio.gather(*(
             self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")
             for sid in list(self._hub.sessions)

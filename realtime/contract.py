@@ -6,7 +6,7 @@ Roomcast spells an event name or an error code.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,7 +68,7 @@ def parse_room(room: str) -> tuple[str, str] | None:
     kind, sep, room_id = room.partition(":")
     if not sep or kind not in ("user", *JOINABLE_KINDS) or not room_id:
         return None
-    if len(room_id) > ROOM_ID_MAX or not room_id.isalnum():
+    if len(room_id) > ROOM_ID_MAX or not (room_id.isascii() and room_id.isalnum()):
         return None
     return kind, room_id
 
@@ -80,7 +80,7 @@ class _In(BaseModel):
 class JoinIn(_In):
     room: str = Field(min_length=3, max_length=80)
     since: int | None = Field(default=None, ge=0)
-    status: str | None = Field(default=None, max_length=64)
+    status: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class LeaveIn(_In):
@@ -95,7 +95,7 @@ class MessageIn(_In):
 
 class PresenceSetIn(_In):
     room: str = Field(min_length=3, max_length=80)
-    status: str = Field(max_length=64)
+    status: str = Field(min_length=1, max_length=64)
 
 
 class TypingIn(_In):
@@ -115,13 +115,134 @@ class PresenceEntry(BaseModel):
     status: str = "online"
     connections: int = 1
 
+    def wire(self) -> PresenceUser:
+        return {"user_id": self.user_id, "name": self.name, "status": self.status,
+                "connections": self.connections}
 
-def ok(**fields: Any) -> dict[str, Any]:
-    return {"ok": True, **fields}
+
+# Acks: every client event is answered with exactly one of these.
 
 
-def error(code: str, message: str, **details: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details:
+class ErrorBody(TypedDict):
+    code: str  # one of the ERR_* codes above
+    message: str
+    # Only when there is something to add: `fields` (validation), `retry_after` (rate
+    # limit), `events` (unknown event).
+    details: NotRequired[dict[str, Any]]
+
+
+class ErrorAck(TypedDict):
+    ok: Literal[False]
+    error: ErrorBody
+
+
+class PresenceUser(TypedDict):
+    user_id: str
+    name: str
+    status: str  # the one most recently set on any of the user's connections
+    connections: int  # the user's connections in the room, over every process
+
+
+class JoinAck(TypedDict):
+    ok: Literal[True]
+    room: str
+    offset: int  # the room's latest offset when the join happened
+    presence: list[PresenceUser]  # empty in user rooms
+    recovered: NotRequired[bool]  # only when `since` was given
+    replayed: NotRequired[int]  # only when `since` was given
+    state: NotRequired[dict[str, Any]]  # job rooms: the job as GET /api/v1/jobs/{id} has it
+
+
+class LeaveAck(TypedDict):
+    ok: Literal[True]
+    room: str
+
+
+class MessageAck(TypedDict):
+    ok: Literal[True]
+    room: str
+    offset: int
+    id: str  # the stored message's id
+
+
+class PresenceSetAck(TypedDict):
+    ok: Literal[True]
+    room: str
+    user: PresenceUser
+
+
+class TypingAck(TypedDict):
+    ok: Literal[True]
+
+
+class RefreshAck(TypedDict):
+    ok: Literal[True]
+    exp: int  # the new token's expiry (Unix seconds)
+
+
+Ack = JoinAck | LeaveAck | MessageAck | PresenceSetAck | TypingAck | RefreshAck | ErrorAck
+
+
+# Payloads of the server events the socket server builds itself. Stored events (those with
+# an offset) also carry `room` and `offset`; the REST side's and the workers' follow the
+# documents the REST API returns (docs/protocol.md lists them).
+
+
+class PresenceChangeOut(TypedDict):
+    """`presence:joined` (a user's first connection entered) and `presence:updated`."""
+
+    room: str
+    user: PresenceUser
+
+
+class PresenceLeftOut(TypedDict):
+    """`presence:left`: the user's last connection left the room."""
+
+    room: str
+    user_id: str
+
+
+class PresenceTypingOut(TypedDict):
+    room: str
+    user_id: str
+    typing: bool
+
+
+class RoomRevokedOut(TypedDict):
+    """`room:revoked`: the socket has left the room; its user left the project."""
+
+    room: str
+    code: str  # membership_revoked
+    message: str
+
+
+class SessionEndingOut(TypedDict):
+    """`session:ending`: sent right before the server disconnects the socket."""
+
+    code: str  # token_expired, rate_limited, server_shutdown, slow_consumer
+    message: str
+
+
+class MeetingMessageOut(TypedDict):
+    """`message` (stored): core.store.messages.MeetingMessage as JSON, without project_id."""
+
+    room: str
+    offset: int
+    id: str
+    meeting_id: str
+    user_id: str
+    user_name: str
+    text: str
+    client_id: str | None
+    created_at: str  # ISO 8601, UTC
+
+
+def session_ending(code: str, message: str) -> SessionEndingOut:
+    return {"code": code, "message": message}
+
+
+def error(code: str, message: str, **details: Any) -> ErrorAck:
+    body: ErrorBody = {"code": code, "message": message}
+    if details:  # left out when empty
         body["details"] = details
     return {"ok": False, "error": body}

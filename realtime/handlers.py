@@ -14,11 +14,11 @@ from core.tokens import TokenService
 from realtime import contract as c
 from realtime.emitter import Emitter
 from realtime.hub import Hub
-from realtime.rooms import RoomAuthorizer
-from realtime.session import Session, verify_token
+from realtime.rooms import RoomAuthorizer, RoomGrant
+from realtime.session import Entering, Session, verify_token
 from realtime.streams import Recovery
 
-Handler = Callable[[Session, Any], Awaitable[dict[str, Any]]]
+Handler = Callable[[Session, Any], Awaitable[c.Ack]]
 
 
 class NotJoined(BadRequest):
@@ -47,55 +47,91 @@ class EventHandlers:
             c.AUTH_REFRESH: (c.RefreshIn, self.refresh),
         }
 
-    async def join(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
+    async def join(self, session: Session, data: c.JoinIn) -> c.JoinAck:
         if data.room == c.user_room(session.user_id):
             return await self._recover_user_room(session, data)
-        grant = await self._authorizer.grant(data.room, session.user_id)
-        if data.status is not None:
-            session.status = data.status
-        hub = self._hub
-        # Live frames wait while missed ones are queued, so the socket sees offsets in order.
-        hub.fanout.hold(session.sid)
+        # One join of a room at a time per socket, from before its membership check: a
+        # repeated join sees the first one done, and a revocation sees every join in progress.
+        while (busy := session.entering.get(data.room)) is not None:
+            await busy.done.wait()
+        entering = session.entering[data.room] = Entering()
         try:
-            presence = await hub.enter_room(session, grant)
-            if data.since is None:
-                recovery = Recovery(False, [], await hub.streams.latest(grant.room))
-            else:
-                recovery = await hub.streams.since(grant.room, data.since)
-                hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
-                for frame in recovery.frames:
-                    hub.fanout.send_to(session.sid, frame)
+            return await self._join(session, data, entering)
         finally:
-            hub.fanout.release(session.sid)
-        ack = c.ok(room=grant.room, offset=recovery.offset,
-                   presence=[entry.model_dump() for entry in presence], **grant.extra)
+            del session.entering[data.room]
+            entering.done.set()
+
+    async def _join(self, session: Session, data: c.JoinIn,
+                    entering: Entering) -> c.JoinAck:
+        grant = await self._authorizer.grant(data.room, session.user_id)
+        hub = self._hub
+        was_in = grant.room in session.rooms
+        # Live frames wait while missed ones are queued, so the socket sees offsets in order.
+        hub.fanout.hold(session.sid, grant.room)
+        try:
+            presence = await self._enter(session, grant, data.status)
+            recovery = await self._recover(session, grant.room, data.since)
+            if grant.project_id in entering.revoked:
+                # The membership ended while this join was on its way (the revocation left
+                # this room to it): the socket must not stay.
+                await hub.revoke_room(session, grant.room, tell=was_in)
+                raise NotFound("no such room")
+        finally:
+            hub.fanout.release(session.sid, grant.room,
+                               discard=grant.room not in session.rooms)
+        ack: c.JoinAck = {"ok": True, "room": grant.room, "offset": recovery.offset,
+                          "presence": [entry.wire() for entry in presence]}
+        if "state" in grant.extra:
+            ack["state"] = grant.extra["state"]
         if data.since is not None:
             ack["recovered"] = recovery.recovered
             ack["replayed"] = len(recovery.frames)
         return ack
 
-    async def _recover_user_room(self, session: Session, data: c.JoinIn) -> dict[str, Any]:
+    async def _enter(self, session: Session, grant: RoomGrant,
+                     status: str | None) -> list[c.PresenceEntry]:
+        """Enter the room, or, already in it, answer from where things stand: a repeated join
+        announces nothing and counts nothing twice (a new status is a presence update)."""
+        hub = self._hub
+        if grant.room not in session.rooms:
+            if status is not None:
+                session.status = status
+            return await hub.enter_room(session, grant)
+        if status is not None and status != session.status:
+            await hub.update_status(session, grant.room, status)
+        return await hub.presence.snapshot(grant.room)
+
+    async def _recover(self, session: Session, room: str, since: int | None) -> Recovery:
+        """Queue what the socket missed since `since` (its room's live frames are held)."""
+        hub = self._hub
+        if since is None:
+            return Recovery(False, [], await hub.streams.latest(room))
+        recovery = await hub.streams.since(room, since)
+        hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
+        for frame in recovery.frames:
+            hub.fanout.send_to(session.sid, frame)
+        return recovery
+
+    async def _recover_user_room(self, session: Session, data: c.JoinIn) -> c.JoinAck:
         """The socket is in its user room from connect on; a join there only recovers."""
         hub = self._hub
         if data.since is None:
-            return c.ok(room=data.room, offset=await hub.streams.latest(data.room), presence=[])
-        hub.fanout.hold(session.sid)
+            return {"ok": True, "room": data.room, "presence": [],
+                    "offset": await hub.streams.latest(data.room)}
+        hub.fanout.hold(session.sid, data.room)
         try:
-            recovery = await hub.streams.since(data.room, data.since)
-            hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
-            for frame in recovery.frames:
-                hub.fanout.send_to(session.sid, frame)
+            recovery = await self._recover(session, data.room, data.since)
         finally:
-            hub.fanout.release(session.sid)
-        return c.ok(room=data.room, offset=recovery.offset, presence=[],
-                    recovered=recovery.recovered, replayed=len(recovery.frames))
+            hub.fanout.release(session.sid, data.room)
+        return {"ok": True, "room": data.room, "offset": recovery.offset, "presence": [],
+                "recovered": recovery.recovered, "replayed": len(recovery.frames)}
 
-    async def leave(self, session: Session, data: c.LeaveIn) -> dict[str, Any]:
+    async def leave(self, session: Session, data: c.LeaveIn) -> c.LeaveAck:
         self._joined(session, data.room)
         await self._hub.exit_room(session, data.room)
-        return c.ok(room=data.room)
+        return {"ok": True, "room": data.room}
 
-    async def message(self, session: Session, data: c.MessageIn) -> dict[str, Any]:
+    async def message(self, session: Session, data: c.MessageIn) -> c.MessageAck:
         grant = self._joined(session, data.room)
         if grant.kind != "meeting":
             raise BadRequest("messages are sent in meeting rooms")
@@ -108,29 +144,28 @@ class EventHandlers:
         payload = message.model_dump(mode="json", exclude={"offset", "project_id"})
         message.offset = await self._emitter.emit(grant.room, c.MEETING_MESSAGE, payload)
         await self._hub.stores.messages.create(message)
-        return c.ok(room=grant.room, offset=message.offset, id=message.id)
+        return {"ok": True, "room": grant.room, "offset": message.offset, "id": message.id}
 
-    async def presence_set(self, session: Session, data: c.PresenceSetIn) -> dict[str, Any]:
+    async def presence_set(self, session: Session, data: c.PresenceSetIn) -> c.PresenceSetAck:
         self._joined(session, data.room)
         entry = await self._hub.update_status(session, data.room, data.status)
-        return c.ok(room=data.room, user=entry.model_dump())
+        return {"ok": True, "room": data.room, "user": entry.wire()}
 
-    async def typing(self, session: Session, data: c.TypingIn) -> dict[str, Any]:
+    async def typing(self, session: Session, data: c.TypingIn) -> c.TypingAck:
         self._joined(session, data.room)
-        await self._hub.broadcast_volatile(
-            data.room, c.PRESENCE_TYPING,
-            {"room": data.room, "user_id": session.user_id, "typing": data.typing},
-            skip_sid=session.sid,
-        )
-        return c.ok()
+        payload: c.PresenceTypingOut = {"room": data.room, "user_id": session.user_id,
+                                        "typing": data.typing}
+        await self._hub.broadcast_volatile(data.room, c.PRESENCE_TYPING, payload,
+                                           skip_sid=session.sid)
+        return {"ok": True}
 
-    async def refresh(self, session: Session, data: c.RefreshIn) -> dict[str, Any]:
+    async def refresh(self, session: Session, data: c.RefreshIn) -> c.RefreshAck:
         claims = await verify_token(self._tokens, self._revocations, data.token)
         if claims.sub != session.user_id:
             raise Unauthorized("the token belongs to another user")
         session.jti, session.exp = claims.jti, claims.exp
         self._reschedule(session)
-        return c.ok(exp=claims.exp)
+        return {"ok": True, "exp": claims.exp}
 
     def _joined(self, session: Session, room: str) -> Any:
         grant = session.rooms.get(room)

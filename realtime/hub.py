@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import socketio
@@ -22,8 +23,14 @@ from realtime.contract import (
     PRESENCE_JOINED,
     PRESENCE_LEFT,
     PRESENCE_UPDATED,
+    REASON_MEMBERSHIP_REVOKED,
+    ROOM_REVOKED,
     SESSION_ENDING,
+    PresenceChangeOut,
     PresenceEntry,
+    PresenceLeftOut,
+    RoomRevokedOut,
+    session_ending,
 )
 from realtime.manager import LocalFanout, RoomBus
 from realtime.metrics import RealtimeMetrics
@@ -50,6 +57,7 @@ class Hub:
         self.fanout = fanout
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
+        self.stopping = False  # shutting down: new connections are refused
         # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -79,8 +87,8 @@ class Hub:
         entry = PresenceEntry(user_id=session.user_id, name=session.name,
                               status=session.status, connections=count)
         # The joiner learns the same from the snapshot in its ack.
-        await self._broadcast(grant.room, event, {"room": grant.room, "user": entry.model_dump()},
-                              skip_sid=session.sid)
+        change: PresenceChangeOut = {"room": grant.room, "user": entry.wire()}
+        await self._broadcast(grant.room, event, change, skip_sid=session.sid)
         return await self.presence.snapshot(grant.room)
 
     async def exit_room(self, session: Session, room: str) -> None:
@@ -94,6 +102,14 @@ class Hub:
             self.metrics.presence_entries.dec()
             await self.announce_departure(departure, name=session.name, status=session.status)
 
+    async def revoke_room(self, session: Session, room: str, *, tell: bool = True) -> None:
+        """Take the socket out of a room of a project it is no longer a member of."""
+        await self.exit_room(session, room)
+        if tell:
+            revoked: RoomRevokedOut = {"room": room, "code": REASON_MEMBERSHIP_REVOKED,
+                                       "message": "you are no longer a member of this project"}
+            self.fanout.send_to(session.sid, volatile_frame(ROOM_REVOKED, revoked))
+
     async def announce_departure(
         self, departure: Departure, *, name: str = "", status: str = "online"
     ) -> None:
@@ -101,24 +117,25 @@ class Hub:
         if room.startswith("meeting:"):
             await self.stores.attendance.close(room.partition(":")[2], departure.sid)
         if departure.remaining == 0:
-            await self._broadcast(room, PRESENCE_LEFT,
-                                  {"room": room, "user_id": departure.user_id})
+            left: PresenceLeftOut = {"room": room, "user_id": departure.user_id}
+            await self._broadcast(room, PRESENCE_LEFT, left)
             return
         entry = await self.presence.entry(room, departure.user_id)
         if entry is not None:
-            await self._broadcast(room, PRESENCE_UPDATED,
-                                  {"room": room, "user": entry.model_dump()})
+            change: PresenceChangeOut = {"room": room, "user": entry.wire()}
+            await self._broadcast(room, PRESENCE_UPDATED, change)
 
     async def update_status(self, session: Session, room: str, status: str) -> PresenceEntry:
         session.status = status
         count = await self.presence.add(room, session.sid, session.user_id, session.name, status)
         entry = PresenceEntry(user_id=session.user_id, name=session.name, status=status,
                               connections=count)
-        await self._broadcast(room, PRESENCE_UPDATED, {"room": room, "user": entry.model_dump()})
+        change: PresenceChangeOut = {"room": room, "user": entry.wire()}
+        await self._broadcast(room, PRESENCE_UPDATED, change)
         return entry
 
     async def broadcast_volatile(
-        self, room: str, event: str, data: dict[str, Any], skip_sid: str | None = None
+        self, room: str, event: str, data: Mapping[str, object], skip_sid: str | None = None
     ) -> None:
         await self.bus.publish(room, volatile_frame(event, data), skip_sid)
 
@@ -128,8 +145,8 @@ class Hub:
         if session is None or session.closing:
             return
         session.closing = True
-        self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, {"code": code,
-                                                                "message": message}))
+        self.metrics.session_endings.labels(code).inc()
+        self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, session_ending(code, message)))
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
 
@@ -142,9 +159,10 @@ class Hub:
                 entry = PresenceEntry(user_id=session.user_id, name=session.name,
                                       status=session.status, connections=count)
                 event = PRESENCE_JOINED if count == 1 else PRESENCE_UPDATED
-                await self._broadcast(room, event, {"room": room, "user": entry.model_dump()})
+                change: PresenceChangeOut = {"room": room, "user": entry.wire()}
+                await self._broadcast(room, event, change)
 
     async def _broadcast(
-        self, room: str, event: str, data: dict[str, Any], skip_sid: str | None = None
+        self, room: str, event: str, data: Mapping[str, object], skip_sid: str | None = None
     ) -> None:
         await self.bus.publish(room, volatile_frame(event, data), skip_sid)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
@@ -23,12 +23,14 @@ from engineio import packet as eio_packet
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
 from realtime.direct import DirectWrites, text_frame
 from realtime.streams import room_channel
 
 log = logging.getLogger("roomcast.realtime")
 
+RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # seconds between attempts to resubscribe, doubling
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -47,7 +49,10 @@ class LocalFanout:
         self._limit = queue_limit
         self._on_slow = on_slow
         self._on_sent = on_sent
-        self._held: dict[str, list[eio_packet.Packet]] = {}
+        # room -> sid -> live frames held while that socket's join of that room replays what it
+        # missed; per room, so one room's join never releases another room's frames early.
+        self._held: dict[str, dict[str, list[eio_packet.Packet]]] = {}
+        self._holds: dict[tuple[str, str], int] = {}  # joins in progress per (room, sid)
 
     def deliver(self, room: str, frame: str, skip_sid: str | None = None) -> int:
         participants = self._sio.manager.rooms.get("/", {}).get(room)
@@ -56,9 +61,10 @@ class LocalFanout:
         started = time.perf_counter()
         pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
         data = text_frame(frame) if self._direct is not None else None
+        held = self._held.get(room)
         sent = 0
         for sid, eio_sid in list(participants.items()):
-            if sid != skip_sid and self._put(sid, eio_sid, pkt, data=data):
+            if sid != skip_sid and self._put(sid, eio_sid, pkt, held=held, data=data):
                 sent += 1
         self._on_sent(sent, time.perf_counter() - started)
         if self._direct_count and self._on_direct is not None:
@@ -70,25 +76,49 @@ class LocalFanout:
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is None:
             return False
-        return self._put(sid, eio_sid, eio_packet.Packet(eio_packet.MESSAGE, frame), hold=False)
+        return self._put(sid, eio_sid, eio_packet.Packet(eio_packet.MESSAGE, frame))
 
-    def hold(self, sid: str) -> None:
-        """Buffer live frames for the socket while its missed events are being replayed."""
-        self._held.setdefault(sid, [])
+    def hold(self, sid: str, room: str) -> None:
+        """Buffer the room's live frames for the socket while its missed events are replayed.
 
-    def release(self, sid: str) -> None:
+        Holds are counted: the frames go out when the last join of that room in progress
+        releases, so a replay always comes before the live frames of its room.
+        """
+        key = (room, sid)
+        self._holds[key] = self._holds.get(key, 0) + 1
+        self._held.setdefault(room, {}).setdefault(sid, [])
+
+    def release(self, sid: str, room: str, *, discard: bool = False) -> None:
+        """End one hold; `discard` drops what was held (the join did not happen)."""
+        key = (room, sid)
+        count = self._holds.pop(key, 0) - 1
+        if count > 0:
+            self._holds[key] = count
+            return
+        waiting = self._held.get(room)
+        frames = waiting.pop(sid, []) if waiting is not None else []
+        if waiting is not None and not waiting:
+            del self._held[room]
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
-        for pkt in self._held.pop(sid, []):
-            if eio_sid is not None:
-                self._put(sid, eio_sid, pkt, hold=False)
+        if discard or eio_sid is None:
+            return
+        for pkt in frames:
+            self._put(sid, eio_sid, pkt)
 
     def forget(self, sid: str) -> None:
-        self._held.pop(sid, None)
+        for room in [room for room, sid_ in self._holds if sid_ == sid]:
+            del self._holds[(room, sid)]
+            waiting = self._held.get(room)
+            if waiting is not None:
+                waiting.pop(sid, None)
+                if not waiting:
+                    del self._held[room]
 
-    def _put(self, sid: str, eio_sid: str, pkt: eio_packet.Packet, *, hold: bool = True,
+    def _put(self, sid: str, eio_sid: str, pkt: eio_packet.Packet, *,
+             held: dict[str, list[eio_packet.Packet]] | None = None,
              data: bytes | None = None) -> bool:
-        if hold and sid in self._held:
-            self._held[sid].append(pkt)
+        if held is not None and sid in held:
+            held[sid].append(pkt)
             return True
         socket = self._sio.eio.sockets.get(eio_sid)
         if socket is None or socket.closed:
@@ -106,6 +136,11 @@ class LocalFanout:
 class RoomBus(Protocol):
     """Where frames and control messages travel between processes."""
 
+    @property
+    def available(self) -> bool:
+        """Whether frames from other processes reach this one now (Redis is subscribed)."""
+        ...
+
     async def publish(self, room: str, frame: str, skip_sid: str | None = None) -> None: ...
 
     async def watch(self, room: str) -> None: ...
@@ -121,6 +156,8 @@ class RoomBus(Protocol):
 
 class MemoryRoomBus:
     """One process: publishing is local delivery."""
+
+    available = True
 
     def __init__(self, fanout: LocalFanout, on_control: ControlHandler) -> None:
         self._fanout = fanout
@@ -161,6 +198,16 @@ class RedisRoomBus:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._pending: dict[str, int] = {}  # watch() calls waiting for a confirmation
         self._reader: asyncio.Task[None] | None = None
+        self._available = False  # the control channel is subscribed on a live connection
+        self._was_available = False
+        # Called once the subscriptions are back after a loss: what was published meanwhile
+        # (a revocation among it) never reached this process.
+        self.on_resubscribed: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def available(self) -> bool:
+        return self._available
 
     async def publish(self, room: str, frame: str, skip_sid: str | None = None) -> None:
         message = f"{skip_sid or ''}|{frame}"
@@ -173,6 +220,8 @@ class RedisRoomBus:
         Already subscribed, it returns without yielding, so the caller enters the local room
         before any unsubscribe check can run.
         """
+        if not self._available:
+            raise ServiceUnavailable("Redis cannot be reached")
         channel = room_channel(self._prefix, room)
         event = self._confirmed.get(channel)
         if event is not None and event.is_set():
@@ -183,6 +232,8 @@ class RedisRoomBus:
                 event = self._confirmed[channel] = asyncio.Event()
                 await self._pubsub.subscribe(channel)
             await asyncio.wait_for(event.wait(), timeout=10)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Redis cannot be reached") from exc
         finally:
             self._pending[channel] -= 1
             if not self._pending[channel]:
@@ -208,12 +259,20 @@ class RedisRoomBus:
         await self._batcher.run(lambda pipe: pipe.publish(self._control_channel, data))
 
     async def start(self) -> None:
+        """Subscribe, or, with Redis unreachable, serve on and keep trying in the background
+        (sockets are refused meanwhile, see `available`)."""
         self._confirmed[self._control_channel] = asyncio.Event()
-        await self._pubsub.subscribe(self._control_channel)
+        try:
+            await self._pubsub.subscribe(self._control_channel)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis cannot be reached (%r): sockets are refused until it is back", exc)
         self._reader = asyncio.create_task(self._read(), name="roomcast-pubsub")
-        await asyncio.wait_for(self._confirmed[self._control_channel].wait(), timeout=10)
+        if self._pubsub.subscribed:
+            await asyncio.wait_for(self._confirmed[self._control_channel].wait(), timeout=10)
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,26 +281,37 @@ class RedisRoomBus:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read(self) -> None:
+        pause = RETRY_FIRST
         while True:
             try:
                 async for message in self._pubsub.listen():
+                    pause = RETRY_FIRST
                     try:
                         await self._handle(message)
                     except Exception:
                         log.exception("pub/sub message handling failed")
-                log.warning("pub/sub stream ended; resubscribing")
+                self._lost("the pub/sub stream ended")
             except (RedisError, OSError) as exc:
-                log.warning("pub/sub connection lost (%r); resubscribing", exc)
+                self._lost(repr(exc))
             # Pause so an unreachable Redis is retried, not spun on.
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX)
             await self._resubscribe()
+
+    def _lost(self, why: str) -> None:
+        if self._available:
+            log.warning("pub/sub connection lost (%s): sockets are refused until Redis is "
+                        "back", why)
+        self._available = False
 
     async def _resubscribe(self) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         self._pubsub = self._redis.pubsub()
+        # The control channel last: its confirmation means every room's came before it.
+        channels = [c for c in self._confirmed if c != self._control_channel]
         with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.subscribe(*self._confirmed)
+            await self._pubsub.subscribe(*channels, self._control_channel)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"].decode()
@@ -249,6 +319,8 @@ class RedisRoomBus:
             event = self._confirmed.get(channel)
             if event is not None:
                 event.set()
+            if channel == self._control_channel:
+                self._subscribed()
             return
         if message["type"] != "message":
             return
@@ -260,6 +332,20 @@ class RedisRoomBus:
         self._fanout.deliver(room, frame, skip or None)
 
 
+    def _subscribed(self) -> None:
+        self._available = True
+        if not self._was_available:
+            self._was_available = True
+            return
+        log.warning("pub/sub is back: %d channels subscribed", len(self._confirmed))
+        if self.on_resubscribed is not None:
+            # Not awaited here: the reader must keep reading while the store is asked.
+            task = asyncio.create_task(self.on_resubscribed())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(_log_failure)
+
+
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.warning("unsubscribe failed: %s", task.exception())
+        log.warning("pub/sub background work failed: %r", task.exception())

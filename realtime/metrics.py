@@ -19,6 +19,10 @@ class RealtimeMetrics:
     presence_entries: Gauge
     slow_disconnects: Counter
     refused_events: Counter
+    outbox_pending: Gauge
+    outbox_lost: Counter
+    oversized_frames: Counter
+    session_endings: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> RealtimeMetrics:
@@ -47,4 +51,17 @@ class RealtimeMetrics:
                                      registry=registry),
             refused_events=Counter("roomcast_refused_events", "Events answered with an error",
                                    ["code"], registry=registry),
+            outbox_pending=Gauge("roomcast_outbox_pending",
+                                 "Publishes waiting to be retried until Redis is back",
+                                 registry=registry),
+            outbox_lost=Counter("roomcast_outbox_lost",
+                                "Publishes lost because the outbox was full", registry=registry),
+            oversized_frames=Counter(
+                "roomcast_oversized_frames",
+                "Connections closed (1009) for a frame over SOCKET_MAX_PAYLOAD_BYTES",
+                registry=registry),
+            session_endings=Counter(
+                "roomcast_session_endings",
+                "Sockets the server disconnected, by the session:ending code", ["code"],
+                registry=registry),
         )

@@ -12,7 +12,9 @@ from typing import Any
 import socketio
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from core.errors import RoomcastError
 from core.ids import new_id
 from core.revocations import TokenRevocations
 from core.settings import Settings
@@ -22,7 +24,7 @@ from realtime import engine, fastjson
 from realtime.batcher import RedisBatcher
 from realtime.connections import Connections
 from realtime.direct import DirectServer, DirectWrites
-from realtime.emitter import KEY_PREFIX, Emitter, StreamEmitter, redis_control
+from realtime.emitter import KEY_PREFIX, Emitter, Outbox, StreamEmitter, redis_control
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
 from realtime.manager import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
@@ -43,6 +45,10 @@ class Realtime:
     hub: Hub | None = None
     # Called before the web server stops accepting: tells clients to reconnect elsewhere.
     drain: Callable[[], Awaitable[None]] | None = None
+    # Where REST publishes that failed wait to be retried (realtime.emitter.Outbox).
+    outbox: Outbox | None = None
+    # Counts a connection closed for a frame over SOCKET_MAX_PAYLOAD_BYTES (the transport's).
+    on_frame_too_large: Callable[[], None] | None = None
 
 
 def build_realtime(
@@ -92,6 +98,9 @@ def build_realtime(
     presence: PresenceStore
     batcher: RedisBatcher | None = None
     process_id = new_id()[:12]
+    # Retried publishes wait for this process's own subscription, so its sockets get them too.
+    outbox = Outbox(ready=lambda: bus.available, on_pending=metrics.outbox_pending.set,
+                    on_lost=metrics.outbox_lost.inc)
     if redis is not None:
         batcher = RedisBatcher(redis)
         bus = RedisRoomBus(redis, batcher, fanout, sio, prefix=KEY_PREFIX, on_control=on_control)
@@ -99,13 +108,14 @@ def build_realtime(
                                    max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
         presence = RedisPresenceStore(redis, batcher, process_id=process_id,
                                       ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
-        emitter = StreamEmitter(streams, stores, control=redis_control(batcher))
+        emitter = StreamEmitter(streams, stores, control=redis_control(batcher), outbox=outbox)
     else:
         bus = MemoryRoomBus(fanout, on_control)
         streams = MemoryRoomStreams(max_len=settings.stream_max_len,
                                     max_age=settings.stream_max_age_seconds)
         presence = MemoryPresenceStore()
-        emitter = StreamEmitter(streams, stores, control=on_control, deliver=fanout.deliver)
+        emitter = StreamEmitter(streams, stores, control=on_control, deliver=fanout.deliver,
+                                outbox=outbox)
 
     hub = Hub(settings, sio, stores=stores, bus=bus, streams=streams, presence=presence,
               fanout=fanout, metrics=metrics)
@@ -114,6 +124,8 @@ def build_realtime(
                              tokens=tokens, revocations=revocations,
                              reschedule=connections.schedule_expiry)
     connections.register(sio, handlers.table())
+    if isinstance(bus, RedisRoomBus):
+        bus.on_resubscribed = connections.recheck_memberships
     beat = _Heartbeat(hub, connections)
 
     async def start() -> None:
@@ -123,6 +135,7 @@ def build_realtime(
     async def stop() -> None:
         await connections.drain()
         await beat.stop()
+        await outbox.close()
         await bus.stop()
         if batcher is not None:
             await batcher.close()
@@ -131,7 +144,8 @@ def build_realtime(
                 await presence.forget_self()
 
     return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
-                    drain=connections.drain)
+                    drain=connections.drain, outbox=outbox,
+                    on_frame_too_large=metrics.oversized_frames.inc)
 
 
 class _Heartbeat:
@@ -143,7 +157,10 @@ class _Heartbeat:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._hub.presence.heartbeat()
+        try:
+            await self._hub.presence.heartbeat()
+        except RoomcastError as exc:  # Redis is down: the loop keeps beating until it is back
+            log.warning("presence heartbeat failed: %s", exc.message)
         self._task = asyncio.create_task(self._run(), name="roomcast-presence-heartbeat")
 
     async def stop(self) -> None:
@@ -162,6 +179,8 @@ class _Heartbeat:
                 await self.beat()
             except asyncio.CancelledError:
                 raise
+            except (RoomcastError, RedisError, OSError) as exc:  # Redis is down: said, not shouted
+                log.warning("presence heartbeat failed: %r", exc)
             except Exception:
                 log.exception("presence heartbeat failed")
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
+from pymongo.errors import ConnectionFailure, PyMongoError
 
-from core.errors import RoomcastError, Unauthorized
+from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
 from core.revocations import TokenRevocations
 from core.tokens import Claims, TokenService
 from realtime.contract import ERR_TOKEN_REVOKED, ERR_UNAUTHORIZED
 from realtime.limits import EventBucket
 from realtime.rooms import RoomGrant
+
+log = logging.getLogger("roomcast.realtime")
+
+@dataclass
+class Entering:
+    """A join in progress; `revoked` collects the projects whose membership ended meanwhile."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -25,6 +36,8 @@ class Session:
     exp: int
     bucket: EventBucket
     rooms: dict[str, RoomGrant] = field(default_factory=dict)
+    # Rooms with a join in progress: a second join of the same room waits for the first.
+    entering: dict[str, Entering] = field(default_factory=dict)
     status: str = "online"
     expiry: asyncio.TimerHandle | None = None
     closing: bool = False
@@ -53,6 +66,15 @@ def refuse(exc: RoomcastError) -> socketio.exceptions.ConnectionRefusedError:
     return socketio.exceptions.ConnectionRefusedError(
         exc.message, {"code": code, "message": exc.message}
     )
+
+
+def store_unavailable(exc: PyMongoError) -> ServiceUnavailable:
+    """A document store failure as the socket edge answers it: retry later."""
+    if isinstance(exc, ConnectionFailure):  # unreachable, timed out, no primary
+        log.warning("the document store cannot be reached: %s", exc.__class__.__name__)
+    else:  # an answer from the store that Roomcast did not expect: worth a traceback
+        log.error("the document store failed", exc_info=exc)
+    return ServiceUnavailable("the document store cannot be reached")
 
 
 def auth_token(auth: Any) -> object:

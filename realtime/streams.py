@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ def frame_parts(event: str, room: str, data: dict[str, Any]) -> tuple[bytes, byt
     return prefix, suffix
 
 
-def volatile_frame(event: str, data: dict[str, Any]) -> str:
+def volatile_frame(event: str, data: Mapping[str, object]) -> str:
     return "2" + orjson.dumps([event, data]).decode()
 
 

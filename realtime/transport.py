@@ -22,6 +22,7 @@ from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import CloseCode
 
 
 class _Discard:
@@ -41,6 +42,15 @@ class SocketProtocol(WebSocketsSansIOProtocol):
     on_writable: Callable[[], None] | None = None
     on_lost: Callable[[], None] | None = None
     detached = False
+
+    @classmethod
+    def counting(cls, on_too_large: Callable[[], None]) -> type[SocketProtocol]:
+        """This protocol, reporting each connection closed for a message too large."""
+        return type(cls.__name__, (cls,), {"frame_too_large": lambda self: on_too_large()})
+
+    def frame_too_large(self) -> None:
+        """A message over uvicorn's ws_max_size (SOCKET_MAX_PAYLOAD_BYTES under `roomcast
+        serve`) arrived; the frame parser, which checks the size, closes with 1009."""
 
     def detach(self, *, on_message: Callable[[str | bytes], None],
                on_writable: Callable[[], None], on_lost: Callable[[], None]) -> None:
@@ -71,6 +81,12 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             handler(text)
         else:
             handler(bytes(data))
+
+    def handle_parser_exception(self) -> None:
+        closing = self.conn.close_sent
+        if closing is not None and closing.code == CloseCode.MESSAGE_TOO_BIG:
+            self.frame_too_large()
+        super().handle_parser_exception()
 
     def resume_writing(self) -> None:
         super().resume_writing()

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
 from api.context import AppContext
+from core.errors import ServiceUnavailable
 from core.objects import ObjectStorage
 from core.objects_local import LocalObjectStorage
 from core.objects_s3 import S3ObjectStorage
@@ -24,6 +25,7 @@ from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
+from realtime.emitter import OUTBOX_KEY
 from realtime.server import Realtime, build_realtime
 from roomcast.worker import JobRuntime, build_job_runtime
 
@@ -53,6 +55,13 @@ class Services:
             await hook()
         if self.jobs is not None:
             await self.jobs.start()
+
+    def stop_accepting(self) -> None:
+        """The process is going: /health/ready answers 503 (`server` down) from now on, and
+        sockets that still reach it are refused."""
+        self.ctx.health_checks["server"] = _shutting_down
+        if self.realtime.hub is not None:
+            self.realtime.hub.stopping = True
 
     async def close(self) -> None:
         if self.jobs is not None:
@@ -97,11 +106,16 @@ def build_services(settings: Settings) -> Services:
         redis=redis,
     )
     ctx.extras["metrics_registry"] = metrics_registry
+    ctx.extras[OUTBOX_KEY] = realtime.outbox
     ctx.health_checks["mongodb"] = stores.ping
     if redis is not None:
         ctx.health_checks["redis"] = _redis_ping(redis)
     ctx.health_checks["objects"] = ctx.objects.ping
     return Services(settings, mongo_client, redis, ctx, realtime, job_runtime)
+
+
+async def _shutting_down() -> None:
+    raise ServiceUnavailable("the server is shutting down")
 
 
 def _redis_ping(redis: Redis) -> Any:

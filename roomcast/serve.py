@@ -25,15 +25,16 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-        ws=_ws_protocol(),
+        ws=_ws_protocol(services.realtime.on_frame_too_large),
         ws_per_message_deflate=settings.socket_compression,
-        ws_max_size=settings.socket_max_payload_bytes + 1024,
+        # The frame limit, exactly: the WebSocket parser closes a larger message with 1009.
+        ws_max_size=settings.socket_max_payload_bytes,
         # Engine.IO's own heartbeat (SOCKET_PING_INTERVAL/TIMEOUT) already finds dead peers;
         # uvicorn's WebSocket pings would add a timer per connection and a second ping.
         ws_ping_interval=None, ws_ping_timeout=None,
         timeout_graceful_shutdown=10,
     )
-    server = _DrainingServer(config, services.realtime.drain)
+    server = _DrainingServer(config, services.realtime.drain, services.stop_accepting)
     # run() picks the event loop from config.loop ("auto": uvloop when installed, as it is
     # with uvicorn[standard]); the fan-out path spends measurably less per delivery on it.
     server.run()
@@ -41,13 +42,23 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
 
 
 class _DrainingServer(uvicorn.Server):
-    """Before uvicorn closes connections, tell every socket why and let the goodbyes flush."""
+    """Shutting down in the order that loses nothing: out of rotation first (not ready, the
+    listeners closed), then every socket told why and disconnected, then uvicorn closes what
+    is left and the app stops, which writes pending Redis writes before it closes Redis."""
 
-    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]] | None):
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]] | None,
+                 stop_accepting: Callable[[], None]):
         super().__init__(config)
         self._drain = drain
+        self._stop_accepting = stop_accepting
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stop_accepting()
+        # uvicorn closes them again below; a client told to reconnect must not land here.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
         if self._drain is not None:
             try:
                 await asyncio.wait_for(self._drain(), timeout=5)
@@ -56,14 +67,14 @@ class _DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _ws_protocol() -> Any:
+def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:
     """Roomcast's detachable WebSocket protocol (realtime/transport.py) on uvicorn's sans-I/O
     one; uvicorn's older websockets protocol where that is missing."""
     try:
         from realtime.transport import SocketProtocol
     except ImportError:
         return "websockets"
-    return SocketProtocol
+    return SocketProtocol if on_too_large is None else SocketProtocol.counting(on_too_large)
 
 
 async def _announce(settings: Settings, services: object, host: str, port: int) -> None:

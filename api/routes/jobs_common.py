@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
 
 from api.context import AppContext
-from core.errors import RoomcastError, ServiceUnavailable
+from core.errors import ServiceUnavailable
 from core.store.jobs import JobDoc, JobStatus, JobView
-
-log = logging.getLogger("roomcast.api")
+from realtime.emitter import OUTBOX_KEY, Outbox
 
 
 class JobOut(JobView):
@@ -50,8 +49,8 @@ async def start_job(ctx: AppContext, job: JobDoc) -> JobDoc:
 async def publish_job(ctx: AppContext, job: JobDoc, event: str, **extra: Any) -> None:
     payload = {"job_id": job.id, "project_id": job.project_id, "kind": job.kind.value,
                "stage": job.stage, "progress": job.progress, "status": job.status.value, **extra}
+    # A publish that fails (Redis is down) is retried in the background, in order per room.
+    outbox: Outbox = ctx.extras[OUTBOX_KEY]
     for room in (f"job:{job.id}", f"project:{job.project_id}"):
-        try:
-            await ctx.emitter.emit(room, event, payload)
-        except RoomcastError:
-            log.warning("could not publish %s for job %s", event, job.id)
+        await outbox.send(room, f"{event} of job {job.id} into {room}",
+                          partial(ctx.emitter.emit, room, event, payload))

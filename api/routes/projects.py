@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import (
@@ -27,6 +28,7 @@ from api.routing import Call, NoModel, Router
 from core.errors import Conflict, NotFound, RoomcastError
 from core.models import Page, PageParams, ProjectRole
 from core.store.projects import Member, Profile, Project
+from realtime.emitter import OUTBOX_KEY, Outbox
 
 log = logging.getLogger("roomcast.api")
 router = Router(tags=["projects"])
@@ -96,12 +98,10 @@ class ProjectPage(Page[ProjectOut]):
 
 
 async def publish(ctx: AppContext, room: str, event: str, data: dict[str, Any]) -> None:
-    """Deliver an event after the change is stored. A failed publish is logged, not raised:
-    the change stands, and clients that missed it read the current state over REST."""
-    try:
-        await ctx.emitter.emit(room, event, data)
-    except RoomcastError as exc:
-        log.warning("could not publish %s into %s: %s", event, room, exc.message)
+    """Deliver an event after the change is stored. The change stands whatever happens: a
+    publish that fails (Redis is down) is retried in the background, in order per room."""
+    outbox: Outbox = ctx.extras[OUTBOX_KEY]
+    await outbox.send(room, f"{event} into {room}", partial(ctx.emitter.emit, room, event, data))
 
 
 async def notify(ctx: AppContext, user_id: str, kind: str, title: str,

@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,16 @@ from unittest import mock
 import httpx
 import orjson
 import socketio
+from pymongo import MongoClient
+from redis.asyncio import Redis
 
 from core.ids import new_id
 from core.models import Role
 from core.settings import Settings
+from core.store.database import close_mongo, open_mongo
+from core.store.stores import Stores
 from core.tokens import TokenService
+from realtime.emitter import RedisEmitter
 from tests.support.services import ROOT, ServerProcess, free_port, wait_until
 
 
@@ -109,13 +115,19 @@ def _spawn(seed_file: Path, env: dict[str, str], log_dir: Path) -> ServerProcess
     return ServerProcess(port, proc, log_path)
 
 
-def _wait_ready(server: ServerProcess) -> None:
-    def ready() -> bool:
-        if server.proc.poll() is not None:
+def _wait_ready(server: ServerProcess, timeout: float = 45) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:  # no point waiting for a process that is gone
             raise RuntimeError(f"the server exited early:\n{server.log()}")
-        return httpx.get(server.url + "/health/live", timeout=1).status_code == 200
-
-    wait_until(ready, timeout=45, what=f"roomcast serve on {server.port}")
+        try:
+            if httpx.get(server.url + "/health/live", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"roomcast serve on {server.port} not ready in {timeout}s")
+        time.sleep(0.05)
 
 
 class Sock:
@@ -124,12 +136,14 @@ class Sock:
     def __init__(self) -> None:
         self.client = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
+        self.received_at: list[float] = []  # time.monotonic() of each entry in events
         self.connect_error: Any = None
         self._changed = asyncio.Event()
 
         @self.client.on("*")
         async def record(event: str, data: Any = None) -> None:
             self.events.append((event, data))
+            self.received_at.append(time.monotonic())
             self._changed.set()
 
         @self.client.event
@@ -155,6 +169,11 @@ class Sock:
     def named(self, event: str) -> list[Any]:
         return [data for name, data in self.events if name == event]
 
+    def offsets(self, room: str) -> list[int]:
+        """The offsets of the room's stored events, in the order they arrived."""
+        return [data["offset"] for _, data in self.events
+                if isinstance(data, dict) and data.get("room") == room and "offset" in data]
+
     async def wait_for(self, check: Callable[[], Any], within: float = 20) -> Any:
         async def loop() -> Any:
             while True:
@@ -169,3 +188,72 @@ class Sock:
     async def close(self) -> None:
         if self.client.connected:
             await self.client.disconnect()
+
+
+def processed(offsets: list[int], since: int) -> list[int]:
+    """What a client following docs/protocol.md processes: it drops every event whose offset
+    is not above the last one it processed."""
+    last, kept = since, []
+    for offset in offsets:
+        if offset > last:
+            kept.append(offset)
+            last = offset
+    return kept
+
+
+@asynccontextmanager
+async def redis_emitter(redis_url: str, data_dir: Path) -> AsyncIterator[RedisEmitter]:
+    """The emitter a worker process builds: publishing into rooms from outside the servers."""
+    settings = Settings(env="test", redis_url=redis_url, data_dir=data_dir,
+                        _env_file=None)  # type: ignore[call-arg]
+    redis = Redis.from_url(redis_url)
+    mongo, db = open_mongo(settings)
+    emitter = RedisEmitter(redis, Stores.over(db), settings)
+    try:
+        yield emitter
+    finally:
+        await emitter.close()
+        await redis.aclose()
+        await close_mongo(mongo)
+
+
+async def metric(url: str, name: str) -> float:
+    """The sum of a metric's samples on the server's /metrics (all label sets)."""
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{url}/metrics")).text
+    values = [float(line.split()[-1]) for line in body.splitlines()
+              if line.startswith(name + " ") or line.startswith(name + "{")]
+    return sum(values)
+
+
+@dataclass
+class DocumentStore:
+    """A MongoDB wire server (tests/integration/workers/mongo_wire.py) that a test may stop."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def start_document_store() -> DocumentStore:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.workers.mongo_wire", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    store = DocumentStore(f"mongodb://127.0.0.1:{port}/", proc)
+
+    def ping() -> bool:
+        with MongoClient(store.url, serverSelectionTimeoutMS=500) as client:
+            return bool(client.admin.command("ping")["ok"])
+
+    try:
+        wait_until(ping, what="the document store")
+    except Exception:
+        store.stop()
+        raise
+    return store

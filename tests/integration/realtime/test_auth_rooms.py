@@ -57,6 +57,7 @@ async def test_join_only_for_members(seed: Seed, start_server: StartServer,
     assert (await a.join(f"meeting:{meeting}"))["ok"] is True
     job_ack = await a.join(f"job:{job}")
     assert job_ack["state"]["progress"] == 40 and job_ack["state"]["stage"] == "parsing"
+    assert not {"lease_owner", "lease_until", "enqueued_ms"} & set(job_ack["state"])
 
     for room in (f"project:{project}", f"meeting:{meeting}", f"job:{job}",
                  f"project:{'0' * 32}", f"user:{alice.id}", "nonsense"):
@@ -77,8 +78,20 @@ async def test_bad_payloads_and_unknown_events(seed: Seed, start_server: StartSe
     unknown = await a.call("fly", {})
     assert unknown["error"]["code"] == "unknown_event"
     not_joined = await a.call("typing", {"room": f"project:{project}", "typing": True})
-    assert not_joined["error"]["code"] == "not_joined"
+    assert not_joined == {"ok": False, "error": {"code": "not_joined",
+                                                 "message": "join the room first"}}
+    assert (await a.call("leave", {"room": "nonsense"}))["error"]["code"] == "not_found"
+    assert (await a.call("leave", {"room": f"user:{alice.id}"}))["error"]["code"] == (
+        "not_joined")
     assert (await a.join(f"project:{project}"))["ok"] is True
+    for event, payload in (("presence:set", {"room": f"project:{project}", "status": "  "}),
+                           ("join", {"room": f"project:{project}", "status": ""}),
+                           ("join", {"room": f"project:{project}", "since": -1}),
+                           ("join", {"room": "project:" + "a" * 80})):
+        refused = await a.call(event, payload)
+        assert refused["error"]["code"] == "validation_error", (event, payload)
+        assert refused["error"]["details"]["fields"][0]["loc"], refused
+    assert (await a.join("project:caf\u00e9"))["error"]["code"] == "not_found"
 
 
 async def test_expiry_disconnects_unless_refreshed(seed: Seed, start_server: StartServer,
@@ -91,6 +104,15 @@ async def test_expiry_disconnects_unless_refreshed(seed: Seed, start_server: Sta
     assert refreshed["ok"] is True
     wrong = await fresh.call("auth:refresh", {"token": "garbage"})
     assert wrong["error"]["code"] == "unauthorized"
+    expired = await fresh.call("auth:refresh", {"token": seed.token(alice, expires_in=-30)})
+    assert expired["error"]["code"] == "token_expired"
+    signed_out = seed.token(alice)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        logout = await http.post("/api/v1/auth/logout", json={},
+                                 headers={"Authorization": f"Bearer {signed_out}"})
+    assert logout.status_code == 204
+    revoked = await fresh.call("auth:refresh", {"token": signed_out})
+    assert revoked["error"]["code"] == "token_revoked"
 
     await stale.wait_for(lambda: not stale.client.connected)
     assert stale.named("session:ending") == [

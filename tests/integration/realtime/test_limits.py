@@ -10,25 +10,12 @@ import httpx
 import orjson
 import pytest
 import websockets
-from redis.asyncio import Redis
 
-from core.settings import Settings
-from core.store.database import open_mongo
-from core.store.stores import Stores
-from realtime.emitter import RedisEmitter
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock
+from tests.integration.realtime.support import Seed, Sock, metric, redis_emitter
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
-
-
-async def metric(url: str, name: str) -> float:
-    async with httpx.AsyncClient() as http:
-        body = (await http.get(f"{url}/metrics")).text
-    values = [float(line.split()[-1]) for line in body.splitlines()
-              if line.startswith(name + " ") or line.startswith(name + "{")]
-    return sum(values)
 
 
 async def test_oversized_payload(seed: Seed, start_server: StartServer,
@@ -50,6 +37,39 @@ async def test_oversized_payload(seed: Seed, start_server: StartServer,
     assert ok["ok"] is True
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{server.url}/health/live")).status_code == 200
+
+
+LIMIT = 2048
+
+
+def frame_of(size: int, room: str) -> str:
+    """A Socket.IO event with an ack id, padded to exactly `size` bytes on the wire."""
+    head, tail = '421["typing",{"room":"' + room + '","typing":true,"pad":"', '"}]'
+    frame = head + "x" * (size - len(head) - len(tail)) + tail
+    assert len(frame.encode()) == size
+    return frame
+
+
+async def test_the_frame_limit_is_exact(seed: Seed, start_server: StartServer) -> None:
+    alice = seed.user("alice")
+    room = f"project:{seed.project(alice)}"
+    server = start_server(socket_max_payload_bytes=str(LIMIT))
+    ws = await websockets.connect(server.url.replace("http", "ws")
+                                  + "/socket.io/?EIO=4&transport=websocket")
+    opened = orjson.loads(str(await ws.recv())[1:])
+    assert opened["maxPayload"] == LIMIT
+    await ws.send("40" + orjson.dumps({"token": alice.token}).decode())
+    assert str(await ws.recv()).startswith("40")
+
+    await ws.send(frame_of(LIMIT, room))  # at the limit: handled (the pad is not a field)
+    ack = orjson.loads(str(await asyncio.wait_for(ws.recv(), 10))[3:])[0]
+    assert ack["error"]["code"] == "validation_error"
+    await ws.send(frame_of(LIMIT + 1, room))  # one byte more: the connection is closed
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert ws.close_code == 1009
+    assert await metric(server.url, "roomcast_oversized_frames_total") == 1
 
 
 async def test_event_flood(seed: Seed, start_server: StartServer,
@@ -98,23 +118,39 @@ async def test_slow_consumer(seed: Seed, start_server: StartServer, socks: Calla
     await reader.join(room)
     silent = await raw_silent_client(server.url, bob.token, room)
 
-    settings = Settings(env="test", redis_url=rt_redis.url, data_dir=tmp_path,
-                        _env_file=None)  # type: ignore[call-arg]
-    redis = Redis.from_url(rt_redis.url)
-    mongo, db = open_mongo(settings)
-    emitter = RedisEmitter(redis, Stores.over(db), settings)
     blob = "z" * 60_000
-    try:
+    async with redis_emitter(rt_redis.url, tmp_path) as emitter:
         offsets = [await emitter.emit(room, "job.progress", {"blob": blob}) for _ in range(300)]
-    finally:
-        await emitter.close()
-        await redis.aclose()
-        mongo.close()
     left = await reader.wait_for(lambda: reader.named("presence:left"), within=60)
     assert left == [{"room": room, "user_id": bob.id}]
     got = await reader.wait_for(lambda: len(reader.named("job.progress")) == 300 and
                                 reader.named("job.progress"), within=60)
     assert [g["offset"] for g in got] == offsets
     assert await metric(server.url, "roomcast_slow_client_disconnects_total") == 1
+    # It stopped reading, so it cannot be told; the server says why in its log and metrics.
+    assert await metric(server.url,
+                        'roomcast_session_endings_total{code="slow_consumer"}') == 1
+    assert "slow_consumer" in server.log()
     await silent.close()
     await asyncio.sleep(0)
+
+
+async def test_a_burst_over_the_queue_tells_the_client_why(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    alice = seed.user("alice")
+    room = f"project:{seed.project(alice)}"
+    # A socket upgraded from polling writes from a task of its own: a burst that arrives at
+    # once fills its queue while the connection itself still takes writes.
+    server = start_server(redis_url=rt_redis.url, socket_outbound_queue="5",
+                          socket_allow_polling="true")
+    sock = await socks().connect(server.url, alice.token, ("polling", "websocket"))
+    assert sock.client.transport() == "websocket"
+    await sock.join(room)
+    async with redis_emitter(rt_redis.url, tmp_path) as emitter:
+        await asyncio.gather(*(emitter.emit(room, "job.progress", {"n": n}) for n in range(50)))
+    await sock.wait_for(lambda: not sock.client.connected)
+    assert [e["code"] for e in sock.named("session:ending")] == ["slow_consumer"]
+    assert await metric(server.url,
+                        'roomcast_session_endings_total{code="slow_consumer"}') == 1

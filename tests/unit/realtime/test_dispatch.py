@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from core.revocations import MemoryRevocations
 from core.settings import Settings
@@ -32,13 +33,23 @@ def dispatch(tmp_path: Any) -> Any:
     async def boom(session: Session, data: Any) -> dict[str, Any]:
         raise RuntimeError("a bug")
 
+    async def no_store(session: Session, data: Any) -> dict[str, Any]:
+        raise ServerSelectionTimeoutError("no servers found")
+
     connections._table["boom"] = (RefreshIn, boom)
+    connections._table["no_store"] = (RefreshIn, no_store)
     return handler
 
 
 async def test_handler_exception_is_an_internal_ack(dispatch: Any) -> None:
     ack = await dispatch("boom", "s1", {"token": "x"})
     assert ack == {"ok": False, "error": {"code": "internal", "message": "internal error"}}
+
+
+async def test_a_store_failure_is_service_unavailable(dispatch: Any) -> None:
+    ack = await dispatch("no_store", "s1", {"token": "x"})
+    assert ack == {"ok": False, "error": {"code": "service_unavailable",
+                                          "message": "the document store cannot be reached"}}
 
 
 async def test_payload_shapes_are_validated(dispatch: Any) -> None:

@@ -1,0 +1,79 @@
+"""The outbox: failed publishes are retried in order, per room behind earlier ones, bounded."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.errors import ServiceUnavailable
+from realtime import emitter as emitter_module
+from realtime.emitter import Outbox
+
+
+class Redis:
+    """Stands in for publishing into Redis: down until told otherwise."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.published: list[str] = []
+
+    def publish(self, what: str) -> object:
+        async def go() -> None:
+            if not self.up:
+                raise ServiceUnavailable("Redis cannot be reached")
+            self.published.append(what)
+
+        return go
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emitter_module, "RETRY_FIRST", 0.01)
+    monkeypatch.setattr(emitter_module, "RETRY_MAX", 0.02)
+
+
+async def until(check: object) -> None:
+    for _ in range(500):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not reached")
+
+
+async def test_failed_publishes_go_out_in_order_once_redis_is_back() -> None:
+    redis, pending = Redis(), []
+    outbox = Outbox(on_pending=pending.append)
+    assert await outbox.send("room:a", "a1", redis.publish("a1")) is True
+    assert await outbox.send("room:b", "b1", redis.publish("b1")) is True
+    redis.up = True
+    # Room a has a publish waiting: a later one queues behind it instead of overtaking it.
+    assert await outbox.send("room:a", "a2", redis.publish("a2")) is True
+    assert await outbox.send("room:c", "c1", redis.publish("c1")) is True
+    assert redis.published == ["c1"]
+    await until(lambda: outbox.pending == 0)
+    assert redis.published == ["c1", "a1", "b1", "a2"]
+    assert pending[-1] == 0 and max(pending) == 3
+    await outbox.close()
+
+
+async def test_a_full_outbox_loses_the_publish_and_says_so() -> None:
+    redis, lost = Redis(), []
+    outbox = Outbox(limit=2, on_lost=lambda: lost.append(1))
+    assert await outbox.send("r", "1", redis.publish("1"))
+    assert await outbox.send("r", "2", redis.publish("2"))
+    assert await outbox.send("r", "3", redis.publish("3")) is False
+    assert lost == [1] and outbox.pending == 2
+    await outbox.close()  # Redis is still down: what waits is lost, and logged
+    assert outbox.pending == 0 and redis.published == []
+
+
+async def test_waits_until_ready_and_flushes_at_close() -> None:
+    redis, ready = Redis(), [False]
+    outbox = Outbox(ready=lambda: ready[0])
+    await outbox.send("r", "1", redis.publish("1"))
+    redis.up = True
+    await asyncio.sleep(0.1)
+    assert redis.published == []  # Redis answers, but this process is not subscribed yet
+    await outbox.close()  # shutting down: one last try regardless
+    assert redis.published == ["1"]
