@@ -147,6 +147,12 @@ class DirectWrites:
 
     def write(self, socket: Any, data: bytes) -> bool:
         """Write the prepared frame if it is safe now; False means: use the queue."""
+        detached = socket._protocol  # set while realtime/engine.py drives the connection
+        if detached is not None:
+            if socket.queue.unsent or detached.close_sent or not detached.writable.is_set():
+                return False
+            detached.transport.write(data)
+            return True
         queue = socket.queue
         if not isinstance(queue, CountingQueue) or queue.unsent or socket.upgrading:
             return False
@@ -181,16 +187,21 @@ class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
     on_direct: Any = None  # called with 1 for each packet written directly
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
-        direct = self.direct
-        if direct is not None:
+        if self.direct is not None:
             encoded = pkt.encode()
             if isinstance(encoded, str):
-                socket = self.eio.sockets.get(eio_sid)
-                if (socket is not None and not socket.closed
-                        and direct.write(socket, text_frame(encoded))):
-                    if self.on_direct is not None:
-                        self.on_direct(1)
-                    return
-                await self.eio.send(eio_sid, encoded)
+                await self.send_text(eio_sid, encoded)
                 return
         await super()._send_packet(eio_sid, pkt)
+
+    async def send_text(self, eio_sid: str, encoded: str) -> None:
+        """Send one encoded Socket.IO text packet to one socket: written directly when it is
+        safe, through Engine.IO's queue otherwise."""
+        direct = self.direct
+        socket = self.eio.sockets.get(eio_sid)
+        if (direct is not None and socket is not None and not socket.closed
+                and direct.write(socket, text_frame(encoded))):
+            if self.on_direct is not None:
+                self.on_direct(1)
+            return
+        await self.eio.send(eio_sid, encoded)

@@ -27,6 +27,7 @@ from core.settings import Settings
 from core.store.stores import Stores
 from realtime.batcher import RedisBatcher
 from realtime.contract import NOTIFICATION, user_room
+from realtime.redislink import RedisAddress, RedisLink
 from realtime.streams import RedisRoomStreams, RoomStreams
 
 log = logging.getLogger("roomcast.realtime")
@@ -211,10 +212,13 @@ class RedisEmitter(StreamEmitter):
 
     def __init__(self, redis: Redis, stores: Stores, settings: Settings) -> None:
         self.batcher = RedisBatcher(redis)
-        streams = RedisRoomStreams(redis, self.batcher, max_len=settings.stream_max_len,
+        self.link = RedisLink(RedisAddress.of(redis))
+        streams = RedisRoomStreams(redis, self.batcher, link=self.link,
+                                   max_len=settings.stream_max_len,
                                    max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
         super().__init__(streams, stores, control=redis_control(self.batcher))
 
     async def close(self) -> None:
         await self.outbox.close()
         await self.batcher.close()
+        await self.link.close()

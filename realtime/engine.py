@@ -116,6 +116,12 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self._flush()  # the OPEN packet and anything else queued before now
 
     def _on_message(self, data: str | bytes) -> None:
+        # A Socket.IO packet in an Engine.IO MESSAGE: most often a client event, which
+        # realtime/inbound.py dispatches without python-socketio's per-packet tasks.
+        if isinstance(data, str) and data[:1] == "4":
+            inbound = self.server.inbound
+            if inbound is not None and inbound(self.sid, data[1:]):
+                return
         try:
             pkt = packet.Packet(encoded_packet=data)
         except Exception:
@@ -254,3 +260,5 @@ class _Sockets(dict[str, Any]):
 def install(sio: socketio.AsyncServer) -> None:
     """Make the server's Engine.IO sockets LeanSockets (call before any connection)."""
     sio.eio.sockets = _Sockets(sio.eio.sockets)
+    # Set to realtime/inbound.py's InboundEvents once the event dispatcher exists.
+    sio.eio.inbound = None

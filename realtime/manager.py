@@ -21,11 +21,11 @@ import orjson
 import socketio
 from engineio import packet as eio_packet
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
 from realtime.direct import DirectWrites, text_frame
+from realtime.redislink import RedisAddress, RedisLink, RedisSubscriber
 from realtime.streams import room_channel
 
 log = logging.getLogger("roomcast.realtime")
@@ -183,26 +183,36 @@ class MemoryRoomBus:
 
 
 class RedisRoomBus:
-    """Per-room channels on Redis, one subscriber connection, writes batched."""
+    """Per-room channels on Redis over Roomcast's own connections (realtime/redislink.py):
+    one subscriber, and the pipelined command link for publishing.
+
+    With Redis unreachable (at start or later) the process serves on: `available` is False,
+    so sockets are refused, and the subscriber keeps trying in the background.
+    """
 
     def __init__(self, redis: Redis, batcher: RedisBatcher, fanout: LocalFanout,
-                 sio: socketio.AsyncServer, *, prefix: str, on_control: ControlHandler) -> None:
-        self._redis = redis
+                 sio: socketio.AsyncServer, *, link: RedisLink, prefix: str,
+                 on_control: ControlHandler) -> None:
         self._batcher = batcher
         self._fanout = fanout
         self._sio = sio
+        self._link = link
         self._prefix = prefix
+        self._room_at = len(prefix) + 2  # channels are `{prefix}r:{room}`
         self._on_control = on_control
         self._control_channel = f"{prefix}control"
-        self._pubsub = redis.pubsub()
+        # The control channel last: its confirmation means every room's came before it.
+        self._subscriber = RedisSubscriber(
+            RedisAddress.of(redis), on_message=self._handle, on_subscribed=self._subscribed,
+            on_lost=self._lost, last=self._control_channel, pause=(RETRY_FIRST, RETRY_MAX))
         self._confirmed: dict[str, asyncio.Event] = {}
         self._pending: dict[str, int] = {}  # watch() calls waiting for a confirmation
-        self._reader: asyncio.Task[None] | None = None
         self._available = False  # the control channel is subscribed on a live connection
         self._was_available = False
         # Called once the subscriptions are back after a loss: what was published meanwhile
         # (a revocation among it) never reached this process.
         self.on_resubscribed: Callable[[], Coroutine[Any, Any, None]] | None = None
+        # Hold references so background work isn't garbage-collected mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -210,9 +220,8 @@ class RedisRoomBus:
         return self._available
 
     async def publish(self, room: str, frame: str, skip_sid: str | None = None) -> None:
-        message = f"{skip_sid or ''}|{frame}"
-        channel = room_channel(self._prefix, room)
-        await self._batcher.run(lambda pipe: pipe.publish(channel, message))
+        await self._link.call("PUBLISH", room_channel(self._prefix, room),
+                              f"{skip_sid or ''}|{frame}")
 
     async def watch(self, room: str) -> None:
         """Subscribe to the room's channel and wait until Redis has confirmed it.
@@ -230,10 +239,8 @@ class RedisRoomBus:
         try:
             if event is None:
                 event = self._confirmed[channel] = asyncio.Event()
-                await self._pubsub.subscribe(channel)
+                self._subscriber.subscribe(channel)
             await asyncio.wait_for(event.wait(), timeout=10)
-        except (RedisError, OSError) as exc:
-            raise ServiceUnavailable("Redis cannot be reached") from exc
         finally:
             self._pending[channel] -= 1
             if not self._pending[channel]:
@@ -251,8 +258,7 @@ class RedisRoomBus:
         if self._sio.manager.rooms.get("/", {}).get(room):
             return
         del self._confirmed[channel]
-        task = asyncio.ensure_future(self._pubsub.unsubscribe(channel))
-        task.add_done_callback(_log_failure)
+        self._subscriber.unsubscribe(channel)
 
     async def control(self, message: dict[str, Any]) -> None:
         data = orjson.dumps(message)
@@ -261,42 +267,19 @@ class RedisRoomBus:
     async def start(self) -> None:
         """Subscribe, or, with Redis unreachable, serve on and keep trying in the background
         (sockets are refused meanwhile, see `available`)."""
-        self._confirmed[self._control_channel] = asyncio.Event()
-        try:
-            await self._pubsub.subscribe(self._control_channel)
-        except (RedisError, OSError) as exc:
-            log.warning("Redis cannot be reached (%r): sockets are refused until it is back", exc)
-        self._reader = asyncio.create_task(self._read(), name="roomcast-pubsub")
-        if self._pubsub.subscribed:
-            await asyncio.wait_for(self._confirmed[self._control_channel].wait(), timeout=10)
+        confirmed = self._confirmed[self._control_channel] = asyncio.Event()
+        self._subscriber.subscribe(self._control_channel)
+        self._subscriber.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(confirmed.wait(), timeout=RETRY_MAX)
+        if not self._available:
+            log.warning("Redis cannot be reached: sockets are refused until it is back")
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _read(self) -> None:
-        pause = RETRY_FIRST
-        while True:
-            try:
-                async for message in self._pubsub.listen():
-                    pause = RETRY_FIRST
-                    try:
-                        await self._handle(message)
-                    except Exception:
-                        log.exception("pub/sub message handling failed")
-                self._lost("the pub/sub stream ended")
-            except (RedisError, OSError) as exc:
-                self._lost(repr(exc))
-            # Pause so an unreachable Redis is retried, not spun on.
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_MAX)
-            await self._resubscribe()
+        await self._subscriber.stop()
+        await self._link.close()
 
     def _lost(self, why: str) -> None:
         if self._available:
@@ -304,46 +287,35 @@ class RedisRoomBus:
                         "back", why)
         self._available = False
 
-    async def _resubscribe(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._pubsub = self._redis.pubsub()
-        # The control channel last: its confirmation means every room's came before it.
-        channels = [c for c in self._confirmed if c != self._control_channel]
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.subscribe(*channels, self._control_channel)
-
-    async def _handle(self, message: dict[str, Any]) -> None:
-        channel = message["channel"].decode()
-        if message["type"] == "subscribe":
-            event = self._confirmed.get(channel)
-            if event is not None:
-                event.set()
-            if channel == self._control_channel:
-                self._subscribed()
+    def _subscribed(self, channel: bytes) -> None:
+        name = channel.decode()
+        event = self._confirmed.get(name)
+        if event is not None:
+            event.set()
+        if name != self._control_channel:
             return
-        if message["type"] != "message":
-            return
-        if channel == self._control_channel:
-            await self._on_control(orjson.loads(message["data"]))
-            return
-        room = channel[len(self._prefix) + 2:]
-        skip, _, frame = message["data"].decode().partition("|")
-        self._fanout.deliver(room, frame, skip or None)
-
-
-    def _subscribed(self) -> None:
         self._available = True
         if not self._was_available:
             self._was_available = True
             return
         log.warning("pub/sub is back: %d channels subscribed", len(self._confirmed))
         if self.on_resubscribed is not None:
-            # Not awaited here: the reader must keep reading while the store is asked.
-            task = asyncio.create_task(self.on_resubscribed())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(_log_failure)
+            # In a task of its own: messages keep arriving while the store is asked.
+            self._spawn(self.on_resubscribed())
+
+    def _handle(self, channel: bytes, data: bytes) -> None:
+        name = channel.decode()
+        if name == self._control_channel:
+            self._spawn(self._on_control(orjson.loads(data)))
+            return
+        skip, _, frame = data.decode().partition("|")
+        self._fanout.deliver(name[self._room_at:], frame, skip or None)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

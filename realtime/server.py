@@ -27,9 +27,11 @@ from realtime.direct import DirectServer, DirectWrites
 from realtime.emitter import KEY_PREFIX, Emitter, Outbox, StreamEmitter, redis_control
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
+from realtime.inbound import InboundEvents
 from realtime.manager import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
+from realtime.redislink import RedisAddress, RedisLink
 from realtime.rooms import RoomAuthorizer
 from realtime.streams import MemoryRoomStreams, RedisRoomStreams, RoomStreams
 
@@ -103,8 +105,10 @@ def build_realtime(
                     on_lost=metrics.outbox_lost.inc)
     if redis is not None:
         batcher = RedisBatcher(redis)
-        bus = RedisRoomBus(redis, batcher, fanout, sio, prefix=KEY_PREFIX, on_control=on_control)
-        streams = RedisRoomStreams(redis, batcher, max_len=settings.stream_max_len,
+        link = RedisLink(RedisAddress.of(redis))
+        bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
+                           on_control=on_control)
+        streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
                                    max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
         presence = RedisPresenceStore(redis, batcher, process_id=process_id,
                                       ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
@@ -126,6 +130,7 @@ def build_realtime(
     connections.register(sio, handlers.table())
     if isinstance(bus, RedisRoomBus):
         bus.on_resubscribed = connections.recheck_memberships
+    sio.eio.inbound = InboundEvents(sio.manager, connections.dispatch, sio.send_text)
     beat = _Heartbeat(hub, connections)
 
     async def start() -> None:

@@ -17,6 +17,7 @@ import orjson
 from redis.asyncio import Redis
 
 from realtime.batcher import RedisBatcher
+from realtime.redislink import LuaScript, RedisLink
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,14 @@ class MemoryRoomStreams:
 
 # INCR the room's offset, add the frame to its capped stream and publish it, atomically, so
 # the order of offsets is the order of delivery on every process.
-_APPEND = """
+_APPEND = LuaScript("""
 local offset = redis.call('INCR', KEYS[1])
 local frame = ARGV[3] .. offset .. ARGV[4]
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], offset .. '-0', 'f', frame, 't', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('PUBLISH', KEYS[3], '|' .. frame)
 return offset
-"""
+""")
 
 
 def room_channel(prefix: str, room: str) -> str:
@@ -101,13 +102,19 @@ def room_channel(prefix: str, room: str) -> str:
 
 
 class RedisRoomStreams:
-    """Offsets and capped streams in Redis, shared by every process and every worker."""
+    """Offsets and capped streams in Redis, shared by every process and every worker.
+
+    The append, once per event, goes over Roomcast's own pipelined connection
+    (realtime/redislink.py); reading history, once per rejoin, through redis-py.
+    """
 
     def __init__(
-        self, redis: Redis, batcher: RedisBatcher, *, max_len: int, max_age: int, prefix: str
+        self, redis: Redis, batcher: RedisBatcher, *, link: RedisLink, max_len: int,
+        max_age: int, prefix: str,
     ) -> None:
         self._redis = redis
         self._batcher = batcher
+        self._link = link
         self._max_len = max_len
         self._max_age = max_age
         self._prefix = prefix
@@ -117,7 +124,7 @@ class RedisRoomStreams:
         keys = [self._key("off", room), self._key("stream", room),
                 room_channel(self._prefix, room)]
         args: list[Any] = [self._max_len, self._max_age, prefix, suffix, f"{time.time():.3f}"]
-        offset = int(await self._batcher.run(lambda pipe: pipe.eval(_APPEND, 3, *keys, *args)))
+        offset = int(await self._link.evalsha(_APPEND, keys, args))
         return offset, (prefix + str(offset).encode() + suffix).decode()
 
     async def since(self, room: str, offset: int) -> Recovery:

@@ -74,6 +74,7 @@ class _Socket:
         self.sid = "s1"
         self.queue = queue
         self.upgrading = False
+        self._protocol = None  # as a LeanSocket whose connection is not detached
 
 
 def test_write_refuses_unknown_or_backlogged_sockets() -> None:

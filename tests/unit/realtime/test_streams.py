@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
+from realtime.redislink import RedisAddress, RedisLink
 from realtime.streams import MemoryRoomStreams, RedisRoomStreams, frame_parts, volatile_frame
 from tests.support.services import free_port
 
@@ -56,7 +57,8 @@ async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
 
     redis = Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     batcher = RedisBatcher(redis)
-    streams = RedisRoomStreams(redis, batcher, max_len=10, max_age=60, prefix="t:")
+    link = RedisLink(RedisAddress.of(redis))
+    streams = RedisRoomStreams(redis, batcher, link=link, max_len=10, max_age=60, prefix="t:")
     try:
         with pytest.raises(ServiceUnavailable):
             await streams.append("project:p", "e", {})
@@ -64,4 +66,5 @@ async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
             await streams.since("project:p", 0)
     finally:
         await batcher.close()
+        await link.close()
         await redis.aclose()
