@@ -61,17 +61,17 @@ class RedisServer:
             self.proc.wait(10)
 
 
-def start_redis(port: int | None = None) -> RedisServer:
+def start_redis(port: int | None = None, *, password: str | None = None) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is missing: install it with 'apt-get install redis-server'")
     port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--loglevel", "warning"],
+         "--loglevel", "warning", *(["--requirepass", password] if password else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, password=password)
     try:
         wait_until(client.ping, what="redis-server")
     finally:
