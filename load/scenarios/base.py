@@ -206,6 +206,9 @@ def count_delivery(stats: Stats, client: SioClient, sent_ns: int, received_ns: i
         stats.delivered(sent_ns, received_ns)
 
 
+MIN_SLEEP = 0.001
+
+
 async def paced(rate: float, duration: float, send: Callable[[int], None]) -> int:
     """Call send(n) for n = 0, 1, ... at `rate` per second for `duration` seconds, open loop:
     a late wake-up sends everything that came due, so a slow server cannot slow the schedule."""
@@ -216,7 +219,9 @@ async def paced(rate: float, duration: float, send: Callable[[int], None]) -> in
     while sent < total:
         delay = start + sent / rate - loop.time()
         if delay > 0:
-            await asyncio.sleep(delay)
+            # At least a millisecond: uvloop's timers have millisecond resolution, so a shorter
+            # sleep returns at once and the loop would spin until the next send is due.
+            await asyncio.sleep(max(delay, MIN_SLEEP))
         now = loop.time()
         while sent < total and start + sent / rate <= now:
             send(sent)
