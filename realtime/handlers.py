@@ -138,11 +138,10 @@ class EventHandlers:
         limit = self._hub.settings.meeting_message_max_chars
         if len(data.text) > limit:
             raise PayloadTooLarge(f"a message holds at most {limit} characters")
-        message = MeetingMessage(meeting_id=grant.room_id, project_id=grant.project_id,
-                                 user_id=session.user_id, user_name=session.name,
-                                 text=data.text, client_id=data.client_id)
-        payload = message.model_dump(mode="json", exclude={"offset", "project_id"})
-        message.offset = await self._emitter.emit(grant.room, c.MEETING_MESSAGE, payload)
+        message = MeetingMessage.compose(meeting_id=grant.room_id, project_id=grant.project_id,
+                                         user_id=session.user_id, user_name=session.name,
+                                         text=data.text, client_id=data.client_id)
+        message.offset = await self._emitter.emit(grant.room, c.MEETING_MESSAGE, message.wire())
         await self._hub.stores.messages.create(message)
         return {"ok": True, "room": grant.room, "offset": message.offset, "id": message.id}
 

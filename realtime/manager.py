@@ -59,18 +59,47 @@ class LocalFanout:
         if not participants:
             return 0
         started = time.perf_counter()
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
-        data = text_frame(frame) if self._direct is not None else None
         held = self._held.get(room)
-        sent = 0
-        for sid, eio_sid in list(participants.items()):
-            if sid != skip_sid and self._put(sid, eio_sid, pkt, held=held, data=data):
-                sent += 1
+        if held is None and self._direct is not None:
+            sent = self._deliver_direct(participants, frame, skip_sid)
+        else:
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
+            data = text_frame(frame) if self._direct is not None else None
+            sent = 0
+            for sid, eio_sid in list(participants.items()):
+                if sid != skip_sid and self._put(sid, eio_sid, pkt, held=held, data=data):
+                    sent += 1
         self._on_sent(sent, time.perf_counter() - started)
         if self._direct_count and self._on_direct is not None:
             self._on_direct(self._direct_count)
         self._direct_count = 0
         return sent
+
+    def _deliver_direct(self, participants: dict[str, str], frame: str,
+                        skip_sid: str | None) -> int:
+        """The common case, once per recipient and so kept short: nobody in the room is
+        replaying, and each socket takes the prepared frame unless something waits before it
+        (then the Engine.IO packet, made once, goes on its queue)."""
+        data = text_frame(frame)
+        sockets = self._sio.eio.sockets
+        write = self._direct.write  # type: ignore[union-attr]
+        pkt: eio_packet.Packet | None = None
+        sent = written = 0
+        for sid, eio_sid in list(participants.items()):
+            if sid == skip_sid:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if write(socket, data):
+                written += 1
+                continue
+            if pkt is None:
+                pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
+            if self._enqueue(sid, socket, pkt):
+                sent += 1
+        self._direct_count += written
+        return sent + written
 
     def send_to(self, sid: str, frame: str) -> bool:
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
@@ -126,6 +155,9 @@ class LocalFanout:
         if data is not None and self._direct is not None and self._direct.write(socket, data):
             self._direct_count += 1
             return True
+        return self._enqueue(sid, socket, pkt)
+
+    def _enqueue(self, sid: str, socket: Any, pkt: eio_packet.Packet) -> bool:
         if socket.queue.qsize() >= self._limit:
             self._on_slow(sid)
             return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING
@@ -24,6 +25,21 @@ class MeetingMessage(BaseModel):
     client_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
+    @classmethod
+    def compose(cls, *, meeting_id: str, project_id: str, user_id: str, user_name: str,
+                text: str, client_id: str | None) -> MeetingMessage:
+        """A new message from values the socket edge has already validated: one is made for
+        every message sent, so it is not validated a second time."""
+        return cls.model_construct(id=new_id(), meeting_id=meeting_id, project_id=project_id,
+                                   user_id=user_id, user_name=user_name, text=text, offset=0,
+                                   client_id=client_id, created_at=utcnow())
+
+    def wire(self) -> dict[str, Any]:
+        """The `message` event's fields: the message as JSON without project_id and offset."""
+        return {"id": self.id, "meeting_id": self.meeting_id, "user_id": self.user_id,
+                "user_name": self.user_name, "text": self.text, "client_id": self.client_id,
+                "created_at": self.created_at.isoformat().replace("+00:00", "Z")}
+
 
 class MeetingMessageRepository(Repository[MeetingMessage]):
     collection_name = "meeting_messages"
@@ -33,7 +49,9 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
         await self._c.create_index([("meeting_id", ASCENDING), ("created_at", ASCENDING)])
 
     async def create(self, message: MeetingMessage) -> MeetingMessage:
-        await self._c.insert_one(self._dump(message))
+        doc = dict(message.__dict__)  # its fields, as model_dump(mode="python") gives them
+        doc["_id"] = doc.pop("id")
+        await self._c.insert_one(doc)
         return message
 
     async def set_offset(self, message_id: str, offset: int) -> None:
