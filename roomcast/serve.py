@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     services = build_services(settings)
     app = create_asgi(services)
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
+    services.realtime.startup.append(_freeze_startup_heap)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         ws=_ws_protocol(services.realtime.on_frame_too_large),
@@ -75,6 +77,14 @@ def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:
     except ImportError:
         return "websockets"
     return SocketProtocol if on_too_large is None else SocketProtocol.counting(on_too_large)
+
+
+async def _freeze_startup_heap() -> None:
+    """Move what start-up made (modules, schemas, clients: about 50,000 objects) out of the
+    cycle collector's reach. A full collection walks every tracked object and pauses the loop
+    meanwhile, so without this each one costs that much more for the life of the process."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _announce(settings: Settings, services: object, host: str, port: int) -> None:
