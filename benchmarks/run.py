@@ -177,7 +177,7 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
     yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=extra)
 
 
-FANOUT_RATES = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 75.0, 100.0, 150.0]
+FANOUT_RATES = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0]
 ROOM_RATES = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]
 CONNECT_RATE = 500
 
