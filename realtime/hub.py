@@ -91,6 +91,16 @@ class Hub:
         await self._broadcast(grant.room, event, change, skip_sid=session.sid)
         return await self.presence.snapshot(grant.room)
 
+    async def sweep_presence(self) -> None:
+        """Take out of presence what this process recorded for sockets or rooms it no longer
+        holds (a removal Redis did not take), and tell the rooms."""
+        for departure in await self.presence.sweep(self._live_entries):
+            self.metrics.presence_entries.dec()
+            await self.announce_departure(departure)
+
+    def _live_entries(self) -> set[tuple[str, str]]:
+        return {(room, sid) for sid, session in self.sessions.items() for room in session.rooms}
+
     async def exit_room(self, session: Session, room: str) -> None:
         grant = session.rooms.pop(room, None)
         await self.sio.leave_room(session.sid, room)

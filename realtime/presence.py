@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +52,11 @@ class PresenceStore(Protocol):
 
     async def reap(self) -> list[Departure]:
         """Remove the connections of processes that stopped refreshing their liveness."""
+        ...
+
+    async def sweep(self, live: Callable[[], set[tuple[str, str]]]) -> list[Departure]:
+        """Remove this process's entries whose (room, sid) `live()` no longer lists: a removal
+        that failed (Redis was unreachable as the socket left) is made good here."""
         ...
 
 
@@ -109,6 +114,9 @@ class MemoryPresenceStore:
 
     async def reap(self) -> list[Departure]:
         return []
+
+    async def sweep(self, live: Callable[[], set[tuple[str, str]]]) -> list[Departure]:
+        return []  # removals here cannot fail
 
 
 _ADD = """
@@ -193,6 +201,22 @@ class RedisPresenceStore:
             pipe.srem(self._key("procs", ""), self._proc)
             pipe.delete(self._alive(self._proc), self._key("conns", self._proc))
             await self._call(pipe.execute())
+
+    async def sweep(self, live: Callable[[], set[tuple[str, str]]]) -> list[Departure]:
+        members: set[bytes] = await self._call(self._redis.smembers(self._key("conns",
+                                                                              self._proc)))
+        # Read after the entries: a join records its room before its entry, so nothing added
+        # since the read can be missing from `live`.
+        keep = live()
+        departures = []
+        for member in members:
+            room, _, sid = member.decode().partition("\t")
+            if (room, sid) in keep:
+                continue
+            departure = await self._remove(room, sid, self._proc)
+            if departure is not None:
+                departures.append(departure)
+        return departures
 
     async def _reap_process(self, proc: str) -> list[Departure]:
         members: set[bytes] = await self._call(self._redis.smembers(self._key("conns", proc)))

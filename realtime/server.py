@@ -195,3 +195,4 @@ class _Heartbeat:
             await self._hub.restore_presence()
         for departure in await self._hub.presence.reap():
             await self._hub.announce_departure(departure)
+        await self._hub.sweep_presence()

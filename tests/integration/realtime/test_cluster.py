@@ -14,7 +14,9 @@ from redis.asyncio import Redis
 from core.settings import Settings
 from core.store.database import open_mongo
 from core.store.stores import Stores
-from realtime.emitter import RedisEmitter
+from realtime.batcher import RedisBatcher
+from realtime.emitter import KEY_PREFIX, RedisEmitter
+from realtime.presence import RedisPresenceStore
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, Sock
 from tests.support.services import RedisServer
@@ -83,6 +85,36 @@ async def test_killed_process_leaves_presence(
     b2 = await socks().connect(survivor.url, bob.token)
     assert users_in((await b2.join(room))["presence"]) == {bob.id: 2}
     assert survivor.proc.poll() is None
+
+
+async def test_an_entry_left_behind_is_swept_and_announced(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
+) -> None:
+    alice, bob = seed.user("alice"), seed.user("bob")
+    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
+    server = start_server(redis_url=rt_redis.url, presence_ttl_seconds=str(PRESENCE_TTL))
+    b = await socks().connect(server.url, bob.token)
+    await b.join(room)
+    redis = Redis.from_url(rt_redis.url)
+    try:
+        # What a removal that never reached Redis leaves behind: an entry of the serving
+        # process for a socket it no longer holds.
+        bob_sid = b.client.get_sid("/")
+        procs = [p.decode() for p in await redis.smembers(f"{KEY_PREFIX}procs:")]
+        owner = [p for p in procs
+                 if await redis.sismember(f"{KEY_PREFIX}conns:{p}", f"{room}\t{bob_sid}")]
+        assert len(owner) == 1, procs
+        left_behind = RedisPresenceStore(redis, RedisBatcher(redis), process_id=owner[0],
+                                         ttl=PRESENCE_TTL, prefix=KEY_PREFIX)
+        await left_behind.add(room, "gone-sid", alice.id, "alice", "online")
+        peek = await socks().connect(server.url, bob.token)
+        assert alice.id in users_in((await peek.join(room))["presence"])
+
+        left = await b.wait_for(lambda: b.named("presence:left"), within=PRESENCE_TTL + MARGIN)
+        assert left == [{"room": room, "user_id": alice.id}]
+        assert users_in((await peek.join(room))["presence"]) == {bob.id: 2}
+    finally:
+        await redis.aclose()
 
 
 async def test_recovery_on_the_other_process(
