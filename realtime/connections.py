@@ -193,9 +193,15 @@ class Connections:
             if grant.project_id == project_id and name not in session.entering:
                 await self._hub.revoke_room(session, name)
 
+    async def resubscribed(self, caught_up: dict[str, int]) -> None:
+        """After the pub/sub subscription was lost and is back: first the memberships (a
+        revocation may have been missed), then the rooms' events published meanwhile."""
+        await self.recheck_memberships()
+        await self._hub.catch_up(caught_up)
+
     async def recheck_memberships(self) -> None:
-        """After the pub/sub subscription was lost and is back: revocations published meanwhile
-        never arrived here, so ask the store about every project each local socket is in."""
+        """Revocations published while the subscription was down never arrived here, so ask
+        the store about every project each local socket is in."""
         hub = self._hub
         members: dict[tuple[str, str], bool] = {}
         for session in list(hub.sessions.values()):

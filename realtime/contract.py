@@ -53,6 +53,7 @@ ERR_INTERNAL = "internal"
 REASON_SLOW_CONSUMER = "slow_consumer"
 REASON_SHUTDOWN = "server_shutdown"
 REASON_MEMBERSHIP_REVOKED = "membership_revoked"
+REASON_MISSED_EVENTS = "missed_events"
 
 RoomKind = Literal["user", "project", "meeting", "job"]
 JOINABLE_KINDS: tuple[str, ...] = ("project", "meeting", "job")

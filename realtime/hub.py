@@ -24,6 +24,7 @@ from realtime.contract import (
     PRESENCE_LEFT,
     PRESENCE_UPDATED,
     REASON_MEMBERSHIP_REVOKED,
+    REASON_MISSED_EVENTS,
     ROOM_REVOKED,
     SESSION_ENDING,
     PresenceChangeOut,
@@ -159,6 +160,34 @@ class Hub:
         self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, session_ending(code, message)))
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
+
+    async def catch_up(self, caught_up: dict[str, int]) -> None:
+        """After this process's subscription was down: give each local socket what was
+        published into its rooms meanwhile, from the rooms' history; where the history no
+        longer reaches back, tell the socket to reconnect (its rejoin says recovered: false)."""
+        for room, offset in caught_up.items():
+            sids = [sid for sid, _ in self.sio.manager.get_participants("/", room)]
+            if not sids:
+                continue
+            for sid in sids:
+                self.fanout.hold(sid, room)  # live frames wait behind the missed ones
+            recovered = False
+            try:
+                recovery = await self.streams.since(room, offset)
+                recovered = recovery.recovered
+                for frame in recovery.frames if recovered else ():
+                    for sid in sids:
+                        self.fanout.send_to(sid, frame)
+            except ServiceUnavailable:
+                log.warning("catching %s up after the pub/sub outage failed", room)
+            finally:
+                for sid in sids:
+                    self.fanout.release(sid, room)
+            if not recovered:
+                for sid in sids:
+                    self.spawn(self.end_session(
+                        sid, REASON_MISSED_EVENTS, f"events of {room} were missed and are no "
+                        "longer in its history: reconnect and rejoin with `since`"))
 
     async def restore_presence(self) -> None:
         """Re-record every local connection after other processes took this one for dead."""

@@ -26,7 +26,7 @@ from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
 from realtime.direct import DirectWrites, text_frame
 from realtime.redislink import RedisAddress, RedisLink, RedisSubscriber
-from realtime.streams import room_channel
+from realtime.streams import offset_in, room_channel
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -241,9 +241,14 @@ class RedisRoomBus:
         self._pending: dict[str, int] = {}  # watch() calls waiting for a confirmation
         self._available = False  # the control channel is subscribed on a live connection
         self._was_available = False
-        # Called once the subscriptions are back after a loss: what was published meanwhile
-        # (a revocation among it) never reached this process.
-        self.on_resubscribed: Callable[[], Coroutine[Any, Any, None]] | None = None
+        # Called once the subscriptions are back after a loss, with `caught_up()`: what was
+        # published meanwhile (a revocation, a room's events) never reached this process.
+        self.on_resubscribed: Callable[[dict[str, int]], Coroutine[Any, Any, None]] | None = None
+        # The room's latest offset, read once a new subscription is confirmed.
+        self.latest: Callable[[str], Awaitable[int]] | None = None
+        # Per room: the highest offset whose event this process has delivered to its sockets
+        # (or that the room had when this process subscribed).
+        self._last: dict[str, int] = {}
         # Hold references so background work isn't garbage-collected mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -290,6 +295,7 @@ class RedisRoomBus:
         if self._sio.manager.rooms.get("/", {}).get(room):
             return
         del self._confirmed[channel]
+        self._last.pop(room, None)
         self._subscriber.unsubscribe(channel)
 
     async def control(self, message: dict[str, Any]) -> None:
@@ -319,13 +325,21 @@ class RedisRoomBus:
                         "back", why)
         self._available = False
 
+    def caught_up(self) -> dict[str, int]:
+        """Per watched room, the offset its local sockets have had everything up to."""
+        return dict(self._last)
+
     def _subscribed(self, channel: bytes) -> None:
         name = channel.decode()
         event = self._confirmed.get(name)
+        if name != self._control_channel:
+            if event is not None and not event.is_set() and self.latest is not None:
+                self._spawn(self._baseline(name[self._room_at:]))
+            if event is not None:
+                event.set()
+            return
         if event is not None:
             event.set()
-        if name != self._control_channel:
-            return
         self._available = True
         if not self._was_available:
             self._was_available = True
@@ -333,7 +347,12 @@ class RedisRoomBus:
         log.warning("pub/sub is back: %d channels subscribed", len(self._confirmed))
         if self.on_resubscribed is not None:
             # In a task of its own: messages keep arriving while the store is asked.
-            self._spawn(self.on_resubscribed())
+            self._spawn(self.on_resubscribed(self.caught_up()))
+
+    async def _baseline(self, room: str) -> None:
+        assert self.latest is not None
+        offset = await self.latest(room)
+        self._last[room] = max(offset, self._last.get(room, 0))
 
     def _handle(self, channel: bytes, data: bytes) -> None:
         name = channel.decode()
@@ -341,7 +360,11 @@ class RedisRoomBus:
             self._spawn(self._on_control(orjson.loads(data)))
             return
         skip, _, frame = data.decode().partition("|")
-        self._fanout.deliver(name[self._room_at:], frame, skip or None)
+        room = name[self._room_at:]
+        offset = offset_in(frame, room)
+        if offset is not None and offset > self._last.get(room, 0):
+            self._last[room] = offset
+        self._fanout.deliver(room, frame, skip or None)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -129,7 +129,8 @@ def build_realtime(
                              reschedule=connections.schedule_expiry)
     connections.register(sio, handlers.table())
     if isinstance(bus, RedisRoomBus):
-        bus.on_resubscribed = connections.recheck_memberships
+        bus.on_resubscribed = connections.resubscribed
+        bus.latest = streams.latest
     sio.eio.inbound = InboundEvents(sio.manager, connections.dispatch, sio.send_text)
     beat = _Heartbeat(hub, connections)
 

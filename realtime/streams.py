@@ -36,6 +36,21 @@ def frame_parts(event: str, room: str, data: dict[str, Any]) -> tuple[bytes, byt
     return prefix, suffix
 
 
+def offset_in(frame: str, room: str) -> int | None:
+    """The offset of a stored event's frame (as `frame_parts` lays it out), None for a
+    volatile frame."""
+    head = frame.find(',{"room":')
+    if head < 0:
+        return None
+    marker = f',{{"room":"{room}","offset":'
+    if not frame.startswith(marker, head):
+        return None
+    start = end = head + len(marker)
+    while end < len(frame) and frame[end].isdigit():
+        end += 1
+    return int(frame[start:end]) if end > start else None
+
+
 def volatile_frame(event: str, data: Mapping[str, object]) -> str:
     return "2" + orjson.dumps([event, data]).decode()
 

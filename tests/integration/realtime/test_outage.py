@@ -13,6 +13,7 @@ import pytest
 import socketio
 from redis.asyncio import Redis
 
+from realtime.emitter import KEY_PREFIX
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import (
     Seed,
@@ -137,6 +138,58 @@ async def test_a_revocation_missed_while_resubscribing_is_caught_from_the_store(
     finally:
         await redis.aclose()
     assert "left project" in server.log()  # it was the check against the store that did it
+
+
+async def test_events_published_while_resubscribing_reach_the_sockets_once_it_is_back(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    alice, bob = seed.user("alice"), seed.user("bob")
+    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
+    server = start_server(redis_url=rt_redis.url)
+    b = await socks().connect(server.url, bob.token)
+    await b.join(room)
+    redis = Redis.from_url(rt_redis.url)
+    try:
+        async with redis_emitter(rt_redis.url, tmp_path) as emitter:
+            first = await emitter.emit(room, "note", {"n": 0})
+            await b.wait_for(lambda: b.named("note"))
+            # The server's subscription drops and comes back half a second later; these are
+            # published in between, so pub/sub never brings them to it.
+            assert await redis.client_kill_filter(_type="pubsub") >= 1
+            for n in range(1, 6):
+                await emitter.emit(room, "note", {"n": n})
+        got = await b.wait_for(lambda: len(b.named("note")) >= 6 and b.named("note"), within=20)
+        assert [(e["offset"], e["n"]) for e in got] == [(first + n, n) for n in range(6)]
+        assert b.named("session:ending") == []
+    finally:
+        await redis.aclose()
+
+
+async def test_events_missed_beyond_the_history_end_the_session_with_a_reason(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    alice, bob = seed.user("alice"), seed.user("bob")
+    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
+    server = start_server(redis_url=rt_redis.url)
+    b = await socks().connect(server.url, bob.token)
+    await b.join(room)
+    redis = Redis.from_url(rt_redis.url)
+    try:
+        async with redis_emitter(rt_redis.url, tmp_path) as emitter:
+            await emitter.emit(room, "note", {"n": 0})
+            await b.wait_for(lambda: b.named("note"))
+            assert await redis.client_kill_filter(_type="pubsub") >= 1
+            for n in range(1, 11):
+                await emitter.emit(room, "note", {"n": n})
+            # The room's history keeps only the last three of them (as STREAM_MAX_LEN would).
+            await redis.xtrim(f"{KEY_PREFIX}stream:{room}", maxlen=3, approximate=False)
+        ending = await b.wait_for(lambda: b.named("session:ending"), within=20)
+        assert [e["code"] for e in ending] == ["missed_events"]
+        assert [e["n"] for e in b.named("note")] == [0]  # nothing out of order in between
+    finally:
+        await redis.aclose()
 
 
 async def test_an_unreachable_document_store_is_service_unavailable(
