@@ -4,7 +4,8 @@ down, keeps REST serving, and resumes on its own; nothing published through REST
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from uuid import uuid4
 
@@ -13,7 +14,7 @@ import pytest
 import socketio
 from redis.asyncio import Redis
 
-from realtime.emitter import KEY_PREFIX
+from realtime.emitter import KEY_PREFIX, RedisEmitter
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import (
     Seed,
@@ -140,56 +141,57 @@ async def test_a_revocation_missed_while_resubscribing_is_caught_from_the_store(
     assert "left project" in server.log()  # it was the check against the store that did it
 
 
+@asynccontextmanager
+async def subscription_lost(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], redis_url: str,
+    data_dir: Path,
+) -> AsyncIterator[tuple[str, Sock, Redis, RedisEmitter]]:
+    """A socket in a meeting room has its first event; then the server's pub/sub connection
+    drops and comes back half a second later: what is published in between never reaches it
+    through pub/sub."""
+    alice, bob = seed.user("alice"), seed.user("bob")
+    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
+    server = start_server(redis_url=redis_url)
+    sock = await socks().connect(server.url, bob.token)
+    await sock.join(room)
+    redis = Redis.from_url(redis_url)
+    try:
+        async with redis_emitter(redis_url, data_dir) as emitter:
+            await emitter.emit(room, "note", {"n": 0})
+            await sock.wait_for(lambda: sock.named("note"))
+            assert await redis.client_kill_filter(_type="pubsub") >= 1
+            yield room, sock, redis, emitter
+    finally:
+        await redis.aclose()
+
+
 async def test_events_published_while_resubscribing_reach_the_sockets_once_it_is_back(
     seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
     tmp_path: Path,
 ) -> None:
-    alice, bob = seed.user("alice"), seed.user("bob")
-    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
-    server = start_server(redis_url=rt_redis.url)
-    b = await socks().connect(server.url, bob.token)
-    await b.join(room)
-    redis = Redis.from_url(rt_redis.url)
-    try:
-        async with redis_emitter(rt_redis.url, tmp_path) as emitter:
-            first = await emitter.emit(room, "note", {"n": 0})
-            await b.wait_for(lambda: b.named("note"))
-            # The server's subscription drops and comes back half a second later; these are
-            # published in between, so pub/sub never brings them to it.
-            assert await redis.client_kill_filter(_type="pubsub") >= 1
-            for n in range(1, 6):
-                await emitter.emit(room, "note", {"n": n})
-        got = await b.wait_for(lambda: len(b.named("note")) >= 6 and b.named("note"), within=20)
-        assert [(e["offset"], e["n"]) for e in got] == [(first + n, n) for n in range(6)]
-        assert b.named("session:ending") == []
-    finally:
-        await redis.aclose()
+    async with subscription_lost(seed, start_server, socks, rt_redis.url, tmp_path) as lost:
+        room, b, _, emitter = lost
+        for n in range(1, 6):
+            await emitter.emit(room, "note", {"n": n})
+    got = await b.wait_for(lambda: len(b.named("note")) >= 6 and b.named("note"), within=20)
+    first = got[0]["offset"]
+    assert [(e["offset"], e["n"]) for e in got] == [(first + n, n) for n in range(6)]
+    assert b.named("session:ending") == []
 
 
 async def test_events_missed_beyond_the_history_end_the_session_with_a_reason(
     seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
     tmp_path: Path,
 ) -> None:
-    alice, bob = seed.user("alice"), seed.user("bob")
-    room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
-    server = start_server(redis_url=rt_redis.url)
-    b = await socks().connect(server.url, bob.token)
-    await b.join(room)
-    redis = Redis.from_url(rt_redis.url)
-    try:
-        async with redis_emitter(rt_redis.url, tmp_path) as emitter:
-            await emitter.emit(room, "note", {"n": 0})
-            await b.wait_for(lambda: b.named("note"))
-            assert await redis.client_kill_filter(_type="pubsub") >= 1
-            for n in range(1, 11):
-                await emitter.emit(room, "note", {"n": n})
-            # The room's history keeps only the last three of them (as STREAM_MAX_LEN would).
-            await redis.xtrim(f"{KEY_PREFIX}stream:{room}", maxlen=3, approximate=False)
-        ending = await b.wait_for(lambda: b.named("session:ending"), within=20)
-        assert [e["code"] for e in ending] == ["missed_events"]
-        assert [e["n"] for e in b.named("note")] == [0]  # nothing out of order in between
-    finally:
-        await redis.aclose()
+    async with subscription_lost(seed, start_server, socks, rt_redis.url, tmp_path) as lost:
+        room, b, redis, emitter = lost
+        for n in range(1, 11):
+            await emitter.emit(room, "note", {"n": n})
+        # The room's history keeps only the last three of them (as STREAM_MAX_LEN would).
+        await redis.xtrim(f"{KEY_PREFIX}stream:{room}", maxlen=3, approximate=False)
+    ending = await b.wait_for(lambda: b.named("session:ending"), within=20)
+    assert [e["code"] for e in ending] == ["missed_events"]
+    assert [e["n"] for e in b.named("note")] == [0]  # nothing out of order in between
 
 
 async def test_an_unreachable_document_store_is_service_unavailable(
