@@ -61,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from roomcast.logs import configure_logging
 
     configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        return _run(args, settings)
+    except ConfigError as exc:  # found while building (an unreadable key file, say)
+        print(f"roomcast: refusing to start: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from roomcast.serve import serve
 
