@@ -6,7 +6,13 @@ import httpx
 
 from core.models import Role
 from roomcast.factory import Services
-from tests.support.domain import add_member, create_project, make_user, record_events
+from tests.support.domain import (
+    add_member,
+    create_project,
+    make_user,
+    oldest_first,
+    record_events,
+)
 
 API = "/api/v1"
 
@@ -34,7 +40,7 @@ async def test_list_mine_paginates(client: httpx.AsyncClient, services: Services
     await create_project(client, bob, "not alice's")
     everything = (await client.get(f"{API}/projects", headers=alice.headers)).json()["items"]
     # Oldest first, ties (same millisecond) broken by id.
-    assert everything == sorted(everything, key=lambda p: (p["created_at"], p["id"]))
+    assert everything == sorted(everything, key=oldest_first)
     assert sorted(p["name"] for p in everything) == [f"P{i}" for i in range(5)]
     ids = [p["id"] for p in everything]
     first = (await client.get(f"{API}/projects?limit=2", headers=alice.headers)).json()

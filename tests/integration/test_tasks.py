@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 
 from roomcast.factory import Services
-from tests.support.domain import Caller, add_member, create_project, make_user, record_events
+from tests.support.domain import (
+    Caller,
+    add_member,
+    create_project,
+    make_user,
+    oldest_first,
+    record_events,
+)
 
 API = "/api/v1"
 
@@ -51,7 +58,7 @@ async def test_filters_and_pagination(client: httpx.AsyncClient, services: Servi
         await new_task(client, project_id, bob, assignee_id=bob.id, status="in_progress"),
     ]
     # Listed oldest first, ties (same millisecond) broken by id.
-    t1, t2, t3 = sorted(created, key=lambda t: (str(t["created_at"]), str(t["id"])))
+    t1, t2, t3 = sorted(created, key=oldest_first)
     url = f"{API}/projects/{project_id}/tasks"
 
     async def ids(**params: object) -> list[object]:

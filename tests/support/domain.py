@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
@@ -82,3 +83,9 @@ async def add_member(
         headers=head.headers,
     )
     assert response.status_code == 201, response.text
+
+
+def oldest_first(item: dict[str, Any]) -> tuple[datetime, str]:
+    """The order lists keep: creation time, then id. Compared as times, since the JSON leaves
+    out a zero fraction of a second ("...:14Z" would sort after "...:14.005000Z" as text)."""
+    return datetime.fromisoformat(str(item["created_at"])), str(item["id"])
