@@ -175,7 +175,7 @@ class Hub:
             try:
                 recovery = await self.streams.since(room, offset)
                 recovered = recovery.recovered
-                for frame in recovery.frames if recovered else ():
+                for frame in recovery.frames:  # none when it did not recover
                     for sid in sids:
                         self.fanout.send_to(sid, frame)
             except ServiceUnavailable:

@@ -61,7 +61,7 @@ class LocalFanout:
         started = time.perf_counter()
         held = self._held.get(room)
         if held is None and self._direct is not None:
-            sent = self._deliver_direct(participants, frame, skip_sid)
+            sent = self._deliver_direct(self._direct, participants, frame, skip_sid)
         else:
             pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
             data = text_frame(frame) if self._direct is not None else None
@@ -75,14 +75,14 @@ class LocalFanout:
         self._direct_count = 0
         return sent
 
-    def _deliver_direct(self, participants: dict[str, str], frame: str,
+    def _deliver_direct(self, direct: DirectWrites, participants: dict[str, str], frame: str,
                         skip_sid: str | None) -> int:
         """The common case, once per recipient and so kept short: nobody in the room is
         replaying, and each socket takes the prepared frame unless something waits before it
         (then the Engine.IO packet, made once, goes on its queue)."""
         data = text_frame(frame)
         sockets = self._sio.eio.sockets
-        write = self._direct.write  # type: ignore[union-attr]
+        write = direct.write
         pkt: eio_packet.Packet | None = None
         sent = written = 0
         for sid, eio_sid in list(participants.items()):
@@ -224,7 +224,7 @@ class RedisRoomBus:
 
     def __init__(self, redis: Redis, batcher: RedisBatcher, fanout: LocalFanout,
                  sio: socketio.AsyncServer, *, link: RedisLink, prefix: str,
-                 on_control: ControlHandler) -> None:
+                 on_control: ControlHandler, latest: Callable[[str], Awaitable[int]]) -> None:
         self._batcher = batcher
         self._fanout = fanout
         self._sio = sio
@@ -245,7 +245,7 @@ class RedisRoomBus:
         # published meanwhile (a revocation, a room's events) never reached this process.
         self.on_resubscribed: Callable[[dict[str, int]], Coroutine[Any, Any, None]] | None = None
         # The room's latest offset, read once a new subscription is confirmed.
-        self.latest: Callable[[str], Awaitable[int]] | None = None
+        self._latest = latest
         # Per room: the highest offset whose event this process has delivered to its sockets
         # (or that the room had when this process subscribed).
         self._last: dict[str, int] = {}
@@ -333,7 +333,7 @@ class RedisRoomBus:
         name = channel.decode()
         event = self._confirmed.get(name)
         if name != self._control_channel:
-            if event is not None and not event.is_set() and self.latest is not None:
+            if event is not None and not event.is_set():
                 self._spawn(self._baseline(name[self._room_at:]))
             if event is not None:
                 event.set()
@@ -350,8 +350,7 @@ class RedisRoomBus:
             self._spawn(self.on_resubscribed(self.caught_up()))
 
     async def _baseline(self, room: str) -> None:
-        assert self.latest is not None
-        offset = await self.latest(room)
+        offset = await self._latest(room)
         self._last[room] = max(offset, self._last.get(room, 0))
 
     def _handle(self, channel: bytes, data: bytes) -> None:

@@ -244,9 +244,9 @@ class RedisLink:
         self._watchdog = None
         conn = self._conn
         oldest = conn.oldest() if conn is not None else None
-        if oldest is None:
+        if conn is None or oldest is None:
             return
-        if time.monotonic() - oldest > self._timeout and conn is not None:
+        if time.monotonic() - oldest > self._timeout:
             log.warning("Redis sent no reply in %.1f s: reconnecting", self._timeout)
             if conn.transport is not None:
                 conn.transport.abort()
@@ -290,19 +290,18 @@ class RedisSubscriber:
         self._conn: _Connection | None = None
         self._keeper: asyncio.Task[None] | None = None
 
-    @property
-    def connected(self) -> bool:
-        return self._conn is not None and not self._conn.lost
-
     def subscribe(self, channel: str) -> None:
         self._channels[channel] = None
-        if self._conn is not None and not self._conn.lost:
-            self._conn.send(("SUBSCRIBE", channel), reply=False)
+        self._send_now("SUBSCRIBE", channel)
 
     def unsubscribe(self, channel: str) -> None:
         self._channels.pop(channel, None)
+        self._send_now("UNSUBSCRIBE", channel)
+
+    def _send_now(self, *command: Arg) -> None:
+        # Without a live connection the next one subscribes the whole set (`_open`).
         if self._conn is not None and not self._conn.lost:
-            self._conn.send(("UNSUBSCRIBE", channel), reply=False)
+            self._conn.send(command, reply=False)
 
     def start(self) -> None:
         """Keep the connection open from now on (its first attempt starts at once)."""
