@@ -7,7 +7,9 @@ command of every row, a summary of the highest rates held, and the machine.
     python benchmarks/run.py --quick            # about two minutes
     python benchmarks/run.py --out results.md   # the full set
 
-Servers are pinned to CPU 0 and the load generator to CPU 1 with taskset when available.
+Servers are pinned to CPU 0 and the load generator to CPU 1 with taskset when available. Each
+case starts once the servers are idle again (at most two minutes), so a case that overran them
+does not leave the next one behind its backlog.
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
 
 
 FANOUT_RATES = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0]
-ROOM_RATES = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]
+ROOM_RATES = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0]
 CONNECT_RATE = 500
 
 
@@ -210,6 +212,34 @@ def rss_kb(pids: list[int]) -> int:
     return total
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+IDLE_SHARE, SETTLE_LIMIT = 0.1, 120.0  # of a core over half a second; seconds at most
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return total
+
+
+def settle(pids: list[int]) -> float:
+    """Wait until the servers are idle: a case that overran them leaves messages its clients
+    sent still to be handled after they left, and the next case must not start behind that
+    backlog (its sign-in would wait in line). Returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < SETTLE_LIMIT:
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < IDLE_SHARE * 0.5 * max(len(pids), 1):
+            break
+    return round(time.monotonic() - began, 1)
+
+
 def shown(extra: list[str]) -> list[str]:
     """The load tool's extra arguments as a row shows them: the seeded token and rooms named,
     not spelled out."""
@@ -236,6 +266,7 @@ def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
            *case.args, *extra, "--json", str(report_path)]
     row["command"] = shlex.join(["roomcast", "load", case.scenario, *urls, *case.args,
                                  *shown(extra)])
+    row["settled_s"] = settle(target.pids)
     idle = rss_kb(target.pids)
     peak = idle
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
@@ -341,7 +372,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
         if value is None:
             ran = key.endswith("rate") and figures[target][key.split("_")[0] + "_ran"]
             return "none held" if ran else ""
-        text = f"{value:,.{digits}f}"
+        # Rates as stepped (0.5 stays 0.5); other figures rounded to `digits`.
+        text = f"{value:g}" if key.endswith("rate") else f"{value:,.{digits}f}"
         other = base[key] if base else None
         if other and not target.startswith("python-socketio"):
             text += f" ({value / other:.1f}x)" if not lower else f" ({value / other:.2f}x)"
