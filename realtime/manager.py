@@ -332,14 +332,13 @@ class RedisRoomBus:
     def _subscribed(self, channel: bytes) -> None:
         name = channel.decode()
         event = self._confirmed.get(name)
-        if name != self._control_channel:
-            if event is not None and not event.is_set():
-                self._spawn(self._baseline(name[self._room_at:]))
-            if event is not None:
-                event.set()
-            return
+        control = name == self._control_channel
         if event is not None:
+            if not control and not event.is_set():  # a room's first confirmation
+                self._spawn(self._baseline(name[self._room_at:]))
             event.set()
+        if not control:
+            return
         self._available = True
         if not self._was_available:
             self._was_available = True
