@@ -3,9 +3,8 @@
 python-socketio handles each incoming EVENT through two background tasks (Engine.IO's message
 handler, then the Socket.IO event handler), a packet object decoded twice, and a handler lookup
 per event. Every Roomcast event goes to one catch-all dispatcher (`Connections.dispatch`), so
-an EVENT for the default namespace is parsed here once and dispatched at once, in the callback
-that read it (`realtime/eager.py`: a handler that waits goes on as a task); its ack is framed
-once and written through the direct path.
+an EVENT for the default namespace is parsed here once and dispatched in one task; its ack is
+framed once and written through the direct path.
 
 Anything else (CONNECT, DISCONNECT, ACK, binary packets, other namespaces, a socket that is
 not connected yet or is disconnecting, a packet this parser does not recognise) takes
@@ -20,8 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-
-from realtime.eager import start
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -75,7 +72,9 @@ class InboundEvents:
         if sid is None or not manager.is_connected(sid, "/"):
             return False
         ack_id, data = parsed
-        start(self._run(sid, eio_sid, ack_id, data), self._running)
+        task = asyncio.get_running_loop().create_task(self._run(sid, eio_sid, ack_id, data))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
         return True
 
     async def _run(self, sid: str, eio_sid: str, ack_id: int | None, data: list[Any]) -> None:
