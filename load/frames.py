@@ -70,37 +70,40 @@ class FrameParser:
         self._on_message = on_message
 
     def feed(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
+        # Frames are read from the bytes as received; only an incomplete tail is kept for the
+        # next call. Most reads hold whole frames, so most calls copy each payload once.
+        if self._buf:
+            self._buf += data
+            data = bytes(self._buf)
+            self._buf.clear()
         pos = 0
-        end = len(buf)
+        end = len(data)
         while end - pos >= 2:
-            first, second = buf[pos], buf[pos + 1]
+            first, second = data[pos], data[pos + 1]
             size = second & 0x7F
             head = 2
             if size == 126:
                 if end - pos < 4:
                     break
-                size = (buf[pos + 2] << 8) | buf[pos + 3]
+                size = (data[pos + 2] << 8) | data[pos + 3]
                 head = 4
             elif size == 127:
                 if end - pos < 10:
                     break
-                size = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                size = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 head = 10
-            mask = b""
-            if second & 0x80:
-                mask = bytes(buf[pos + head : pos + head + 4])
+            masked = second & 0x80
+            if masked:
                 head += 4
             if end - pos < head + size:
                 break
-            payload = bytes(buf[pos + head : pos + head + size])
-            if mask:
-                payload = _xor(payload, mask)
+            payload = data[pos + head : pos + head + size]
+            if masked:
+                payload = _xor(payload, data[pos + head - 4 : pos + head])
             pos += head + size
             self._frame(first & 0x80 != 0, first & 0x0F, payload)
-        if pos:
-            del buf[:pos]
+        if pos < end:
+            self._buf += data[pos:]
 
     def _frame(self, fin: bool, opcode: int, payload: bytes) -> None:
         if opcode >= OP_CLOSE:  # control frames are never fragmented
