@@ -42,9 +42,10 @@ PROGRESS = re.compile(r"published\s+(\d+)\s+delivered\s+(\d+)")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU time so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
 
 
 def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
@@ -55,7 +56,8 @@ def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
     cmd += ["--room-size", str(args.room_size)] if args.scenario == "rooms" else []
     cmd += ["--register", "1"] if roomcast else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    samples: list[tuple[float, int, int, float]] = []  # wall, published, delivered, server cpu
+    # wall, published, delivered, server (user, system) CPU
+    samples: list[tuple[float, int, int, tuple[float, float]]] = []
     spy: subprocess.Popen[bytes] | None = None
     started: float | None = None
     assert proc.stderr is not None
@@ -87,7 +89,8 @@ def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
     return {"table": out, "samples": samples, "window": window(samples, args.duration)}
 
 
-def window(samples: list[tuple[float, int, int, float]], duration: float) -> dict[str, float]:
+def window(samples: list[tuple[float, int, int, tuple[float, float]]],
+           duration: float) -> dict[str, float]:
     """CPU per delivery in the steady part of the measured window."""
     first = next(i for i, s in enumerate(samples) if s[2] > 0)
     begin = samples[first][0] + 1.0
@@ -95,11 +98,19 @@ def window(samples: list[tuple[float, int, int, float]], duration: float) -> dic
     inside = [s for s in samples if begin <= s[0] <= end]
     a, b = inside[0], inside[-1]
     deliveries = b[2] - a[2]
-    cpu = b[3] - a[3]
+    user, system = b[3][0] - a[3][0], b[3][1] - a[3][1]
+    cpu = user + system
+
+    def each(seconds: float) -> float:
+        return round(seconds / deliveries * 1e6, 1) if deliveries else 0.0
+
     return {"seconds": round(b[0] - a[0], 2), "deliveries": deliveries,
             "server_cpu_s": round(cpu, 3),
             "cpu_share": round(cpu / (b[0] - a[0]), 3),
-            "us_per_delivery": round(cpu / deliveries * 1e6, 1) if deliveries else 0.0}
+            "us_per_delivery": each(cpu),
+            # In the kernel: mostly the socket writes (on loopback a write also runs the
+            # receiving side's TCP processing).
+            "user_us_per_delivery": each(user), "system_us_per_delivery": each(system)}
 
 
 def top_frames(raw: Path, limit: int = 25) -> list[tuple[str, float, float]]:

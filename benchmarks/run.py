@@ -384,6 +384,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
         other = base[key] if base else None
         if other and not target.startswith("python-socketio"):
             text += f" ({value / other:.1f}x)" if not lower else f" ({value / other:.2f}x)"
+        elif base and other is None and key.endswith("rate") and base[key.split("_")[0] + "_ran"]:
+            text += " (baseline: none held)"  # above any ratio: it holds no step at all
         return text
 
     for target in targets:
