@@ -107,6 +107,22 @@ def test_parser_reads_frames_split_anywhere() -> None:
                         (OP_CLOSE, b"\x03\xe8")]
 
 
+def test_parser_reads_a_stream_fed_one_byte_at_a_time() -> None:
+    # Every cut: inside the 2-byte header, the 16- and 64-bit lengths, the mask and the body.
+    messages: list[tuple[int, bytes]] = []
+    parser = FrameParser(lambda op, data: messages.append((op, data)))
+    mask = b"\x05\x06\x07\x08"
+    masked = bytes([0x81, 0x80 | 126]) + struct.pack("!H", 200) + mask + _xor(b"m" * 200, mask)
+    bodies = [b"a", b"b" * 300, b"c" * 70000]
+    stream = b"".join(_server_frame(body) for body in bodies) + masked
+    for at in range(len(stream)):
+        parser.feed(stream[at : at + 1])
+    assert messages == [(OP_TEXT, body) for body in [*bodies, b"m" * 200]]
+    parser.feed(_server_frame(b"d") + _server_frame(b"e")[:1])  # a whole frame, a cut one
+    parser.feed(_server_frame(b"e")[1:])
+    assert messages[-2:] == [(OP_TEXT, b"d"), (OP_TEXT, b"e")]
+
+
 def test_parser_joins_fragments_and_unmasks() -> None:
     messages: list[tuple[int, bytes]] = []
     parser = FrameParser(lambda op, data: messages.append((op, data)))
