@@ -1,8 +1,10 @@
 """The domain repositories against a real MongoDB, where the in-process stand-in may differ:
-member compare-and-set, `$elemMatch` projections, prefix regexes, day strings, TTL index."""
+member compare-and-set, `$elemMatch` projections, prefix regexes, day strings, TTL index,
+messages written in groups (`insert_many`, unordered)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -10,10 +12,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from pymongo.errors import WriteError
 
 from core.errors import Conflict
 from core.models import PageParams, ProjectRole, Role
 from core.store.meetings import MeetingStatus
+from core.store.messages import MeetingMessage
 from core.store.tasks import Task, TaskFilter, TaskStatus
 from roomcast.factory import Services, build_services
 
@@ -85,3 +89,23 @@ async def test_tasks_meetings_notifications(mongo: Services) -> None:
     assert (await stores.notifications.mark_read("u", made.id)) is not None
     indexes = await stores.db["notifications"].index_information()
     assert any(i.get("expireAfterSeconds") == 0 for i in indexes.values())
+
+
+async def test_messages_written_in_groups(mongo: Services) -> None:
+    messages = mongo.ctx.stores.messages
+
+    def message(n: int) -> MeetingMessage:
+        return MeetingMessage.compose(meeting_id="m" * 32, project_id="p" * 32,
+                                      user_id="u" * 32, user_name="Ada", text=f"m{n}",
+                                      client_id=None)
+
+    taken = await messages.create(message(0))
+    again = message(1)
+    again.id = taken.id
+    group = [message(2), again, message(3)]
+    results = await asyncio.gather(*(messages.create(m) for m in group),
+                                   return_exceptions=True)
+    assert results[0] is group[0] and results[2] is group[2]
+    assert isinstance(results[1], WriteError) and results[1].code == 11000
+    page = await messages.list_for_meeting("m" * 32, PageParams(limit=10, offset=0))
+    assert sorted(m.text for m in page.items) == ["m0", "m2", "m3"]
