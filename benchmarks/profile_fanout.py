@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from servers import ROOT, free_port, pinned, process, wait_ready
+from servers import ROOT, cpu_times, free_port, pinned, process, wait_ready
 
 # The fan-out is measured, not the limiter: a load generator sends far more than a person.
 ROOMCAST_ENV = {
@@ -39,15 +39,6 @@ ROOMCAST_ENV = {
     "RATE_LIMIT_IP_PER_MINUTE": "1000000", "RATE_LIMIT_USER_PER_MINUTE": "1000000",
 }
 PROGRESS = re.compile(r"published\s+(\d+)\s+delivered\s+(\d+)")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """The process's user and system CPU time so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
-
-
 def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
              profile: Path | None) -> dict[str, Any]:
     cmd = [*pinned(1), sys.executable, "-m", "roomcast.cli", "load", args.scenario, "--url", url,
@@ -74,7 +65,7 @@ def run_load(url: str, roomcast: bool, pid: int, args: argparse.Namespace,
                 continue
             now = time.monotonic()
             published, delivered = int(found[1]), int(found[2])
-            samples.append((now, published, delivered, cpu_seconds(pid)))
+            samples.append((now, published, delivered, cpu_times(pid)))
             if delivered and started is None:
                 started = now
                 if profile is not None:

@@ -31,7 +31,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from servers import ROOT, free_port, pinned, process, wait_ready
+from servers import ROOT, cpu_times, free_port, pinned, process, wait_ready
 
 ROOMCAST_ENV = {
     "ENV": "test", "LOG_LEVEL": "WARNING",
@@ -219,7 +219,6 @@ def rss_kb(pids: list[int]) -> int:
     return total
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_SHARE, SETTLE_LIMIT = 0.1, 120.0  # of a core over half a second; seconds at most
 
 
@@ -227,10 +226,9 @@ def cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(cpu_times(pid))
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
     return total
 
 
@@ -374,17 +372,21 @@ def summary(rows: list[dict[str, Any]]) -> str:
              "| rooms of 10: highest rate held, msg/s per client | KB per idle connection |",
              "|---|---:|---:|---:|---:|"]
 
+    def none_held(mine: dict[str, float | None], key: str) -> bool:
+        """A rate this target ran the scenario for without holding any step."""
+        return (key.endswith("rate") and mine[key] is None
+                and bool(mine[key.split("_")[0] + "_ran"]))
+
     def show(key: str, target: str, digits: int = 0, lower: bool = False) -> str:
         value = figures[target][key]
         if value is None:
-            ran = key.endswith("rate") and figures[target][key.split("_")[0] + "_ran"]
-            return "none held" if ran else ""
+            return "none held" if none_held(figures[target], key) else ""
         # Rates as stepped (0.5 stays 0.5); other figures rounded to `digits`.
         text = f"{value:g}" if key.endswith("rate") else f"{value:,.{digits}f}"
         other = base[key] if base else None
         if other and not target.startswith("python-socketio"):
             text += f" ({value / other:.1f}x)" if not lower else f" ({value / other:.2f}x)"
-        elif base and other is None and key.endswith("rate") and base[key.split("_")[0] + "_ran"]:
+        elif base and none_held(base, key):
             text += " (baseline: none held)"  # above any ratio: it holds no step at all
         return text
 
