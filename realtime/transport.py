@@ -13,10 +13,20 @@ it, giving three callbacks: `on_message` (each complete text or binary message, 
 ended). When the application then returns, the connection stays open and the task ends; the
 Engine.IO socket (`realtime/engine.py`) drives it from these callbacks. A connection that is
 not detached behaves exactly as under uvicorn's own protocol.
+
+A detached connection's writes are joined per loop turn (`TurnWrites`): every frame written to
+it while the loop runs its ready callbacks (a room's messages handled in that turn, the acks
+of a stored group) goes to the kernel in one `write` at the start of the next turn, in the
+order written. On loopback and on a LAN most of a small frame's cost is the send itself (the
+system call, the TCP segment, waking the reader), so a socket receiving several frames a turn
+pays it once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +45,95 @@ class _Discard:
 
 
 _DISCARD = _Discard()
+
+log = logging.getLogger("roomcast.realtime")
+
+
+class _Turn:
+    """The connections with writes waiting in one event loop, flushed once per turn."""
+
+    __slots__ = ("loop", "scheduled", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[TurnWrites] = []
+        self.scheduled = False
+
+    def add(self, writes: TurnWrites) -> None:
+        self.waiting.append(writes)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        waiting, self.waiting = self.waiting, []
+        for writes in waiting:
+            try:
+                writes.flush()
+            except Exception:  # one broken connection must not hold back the others
+                log.exception("writing to a WebSocket connection failed")
+
+
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn] = (
+    weakref.WeakKeyDictionary())
+
+
+def _turn(loop: asyncio.AbstractEventLoop) -> _Turn:
+    turn = _turns.get(loop)
+    if turn is None:
+        turn = _turns[loop] = _Turn(loop)
+    return turn
+
+
+class TurnWrites:
+    """A connection's transport whose writes in one loop turn go out as one, in order.
+
+    It stands in for the transport itself, so every write to the connection (frames written
+    directly, Engine.IO's queued packets, the protocol's own control frames) takes the same
+    line. `close` sends what is waiting first; `abort` drops it, as the transport's own would.
+    """
+
+    __slots__ = ("_out", "_turn", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._out: list[bytes] | None = None
+        self._turn = _turn(loop)
+
+    def write(self, data: bytes) -> None:
+        out = self._out
+        if out is not None:
+            out.append(data)
+            return
+        self._out = [data]
+        self._turn.add(self)
+
+    def flush(self) -> None:
+        out, self._out = self._out, None
+        if out and not self.transport.is_closing():
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def waiting(self) -> int:
+        """Bytes written but not yet handed to the transport."""
+        return sum(map(len, self._out)) if self._out else 0
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self._out = None
+        self.transport.abort()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() + self.waiting()
+
+    def __getattr__(self, name: str) -> Any:  # pause_reading, get_extra_info and the rest
+        return getattr(self.transport, name)
 
 
 class SocketProtocol(WebSocketsSansIOProtocol):
@@ -58,6 +157,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.detached = True
         self.on_message, self.on_writable, self.on_lost = on_message, on_writable, on_lost
         self.queue = _DISCARD  # type: ignore[assignment]
+        self.transport = TurnWrites(self.transport, self.loop)  # type: ignore[assignment]
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()

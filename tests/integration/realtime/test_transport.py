@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
+from realtime.streams import volatile_frame
 from realtime.transport import SocketProtocol
 from roomcast.factory import Services, build_services, create_asgi
 from tests.integration.realtime.conftest import StartServer
@@ -140,3 +141,44 @@ async def test_packets_sent_back_to_back_are_handled_in_order(
     assert first.startswith("40{"), first
     assert [n for n, _ in acks] == ["1", "2", "3"]
     assert all(ack["ok"] and ack["room"] == room for _, ack in acks), acks
+
+
+class CountingTransport:
+    """The connection's own transport, counting the writes handed to it."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport, self.writes = transport, 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+async def test_frames_of_one_turn_reach_each_socket_in_one_write_and_in_order(
+    in_process: tuple[str, Services], socks: Callable[[], Sock]
+) -> None:
+    url, services = in_process
+    callers = [await make_user(services) for _ in range(3)]
+    clients = [await socks().connect(url, c.headers["Authorization"].split()[1])
+               for c in callers]
+    await asyncio.sleep(0.2)
+    counters = []
+    for socket in services.realtime.sio.eio.sockets.values():
+        joined = socket._protocol.transport  # realtime/transport.py's TurnWrites
+        joined.transport = CountingTransport(joined.transport)
+        counters.append(joined.transport)
+    hub = services.realtime.hub
+    assert hub is not None
+    for n in range(20):  # one loop turn: every frame is written before anything is sent
+        for caller in callers:
+            hub.fanout.deliver(f"user:{caller.id}", volatile_frame("probe", {"n": n}))
+    for sock in clients:
+        got = await sock.wait_for(lambda s=sock: len(s.named("probe")) >= 20 and s.named("probe"))
+        assert [p["n"] for p in got] == list(range(20))
+    # One write each (two if an Engine.IO ping fell due in between), not twenty.
+    assert [c.writes <= 2 for c in counters] == [True] * 3, [c.writes for c in counters]
+    for sock in clients:
+        await sock.close()
