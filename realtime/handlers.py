@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from core.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from core.revocations import TokenRevocations
-from core.store.messages import MeetingMessage
+from core.store.messages import NewMessage
 from core.tokens import TokenService
 from realtime import contract as c
 from realtime.emitter import Emitter
@@ -138,9 +138,9 @@ class EventHandlers:
         limit = self._hub.settings.meeting_message_max_chars
         if len(data.text) > limit:
             raise PayloadTooLarge(f"a message holds at most {limit} characters")
-        message = MeetingMessage.compose(meeting_id=grant.room_id, project_id=grant.project_id,
-                                         user_id=session.user_id, user_name=session.name,
-                                         text=data.text, client_id=data.client_id)
+        message = NewMessage(meeting_id=grant.room_id, project_id=grant.project_id,
+                             user_id=session.user_id, user_name=session.name, text=data.text,
+                             client_id=data.client_id)
         message.offset = await self._emitter.emit(grant.room, c.MEETING_MESSAGE, message.wire())
         await self._hub.stores.messages.create(message)
         return {"ok": True, "room": grant.room, "offset": message.offset, "id": message.id}

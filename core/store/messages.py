@@ -27,20 +27,36 @@ class MeetingMessage(BaseModel):
     client_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
-    @classmethod
-    def compose(cls, *, meeting_id: str, project_id: str, user_id: str, user_name: str,
-                text: str, client_id: str | None) -> MeetingMessage:
-        """A new message from values the socket edge has already validated: one is made for
-        every message sent, so it is not validated a second time."""
-        return cls.model_construct(id=new_id(), meeting_id=meeting_id, project_id=project_id,
-                                   user_id=user_id, user_name=user_name, text=text, offset=0,
-                                   client_id=client_id, created_at=utcnow())
+
+class NewMessage:
+    """A message being sent: made for every message, from values the socket edge has already
+    validated, so it is a plain object rather than a model validated a second time. Stored, it
+    reads back as a `MeetingMessage`."""
+
+    __slots__ = ("client_id", "created_at", "id", "meeting_id", "offset", "project_id", "text",
+                 "user_id", "user_name")
+
+    def __init__(self, *, meeting_id: str, project_id: str, user_id: str, user_name: str,
+                 text: str, client_id: str | None) -> None:
+        self.id = new_id()
+        self.meeting_id, self.project_id = meeting_id, project_id
+        self.user_id, self.user_name = user_id, user_name
+        self.text, self.client_id = text, client_id
+        self.offset = 0  # the meeting room's stream offset, once broadcast
+        self.created_at = utcnow()
 
     def wire(self) -> dict[str, Any]:
         """The `message` event's fields: the message as JSON without project_id and offset."""
         return {"id": self.id, "meeting_id": self.meeting_id, "user_id": self.user_id,
                 "user_name": self.user_name, "text": self.text, "client_id": self.client_id,
                 "created_at": self.created_at.isoformat().replace("+00:00", "Z")}
+
+    def document(self) -> dict[str, Any]:
+        """The document stored for it."""
+        return {"_id": self.id, "meeting_id": self.meeting_id, "project_id": self.project_id,
+                "user_id": self.user_id, "user_name": self.user_name, "text": self.text,
+                "offset": self.offset, "client_id": self.client_id,
+                "created_at": self.created_at}
 
 
 Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
@@ -63,9 +79,8 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
     async def ensure_indexes(self) -> None:
         await self._c.create_index([("meeting_id", ASCENDING), ("created_at", ASCENDING)])
 
-    async def create(self, message: MeetingMessage) -> MeetingMessage:
-        doc = dict(message.__dict__)  # its fields, as model_dump(mode="python") gives them
-        doc["_id"] = doc.pop("id")
+    async def create(self, message: NewMessage) -> NewMessage:
+        doc = message.document()
         loop = asyncio.get_running_loop()
         stored: asyncio.Future[None] = loop.create_future()
         self._pending.append((doc, stored))

@@ -17,7 +17,7 @@ from pymongo.errors import WriteError
 from core.errors import Conflict
 from core.models import PageParams, ProjectRole, Role
 from core.store.meetings import MeetingStatus
-from core.store.messages import MeetingMessage
+from core.store.messages import NewMessage
 from core.store.tasks import Task, TaskFilter, TaskStatus
 from roomcast.factory import Services, build_services
 
@@ -94,10 +94,9 @@ async def test_tasks_meetings_notifications(mongo: Services) -> None:
 async def test_messages_written_in_groups(mongo: Services) -> None:
     messages = mongo.ctx.stores.messages
 
-    def message(n: int) -> MeetingMessage:
-        return MeetingMessage.compose(meeting_id="m" * 32, project_id="p" * 32,
-                                      user_id="u" * 32, user_name="Ada", text=f"m{n}",
-                                      client_id=None)
+    def message(n: int) -> NewMessage:
+        return NewMessage(meeting_id="m" * 32, project_id="p" * 32, user_id="u" * 32,
+                          user_name="Ada", text=f"m{n}", client_id=None)
 
     taken = await messages.create(message(0))
     again = message(1)

@@ -10,12 +10,12 @@ import pytest
 from mongomock_motor import AsyncMongoMockClient
 from pymongo.errors import ServerSelectionTimeoutError, WriteError
 
-from core.store.messages import MeetingMessage, MeetingMessageRepository
+from core.store.messages import MeetingMessageRepository, NewMessage
 
 
-def _message(n: int, meeting: str = "m" * 32) -> MeetingMessage:
-    return MeetingMessage.compose(meeting_id=meeting, project_id="p" * 32, user_id="u" * 32,
-                                  user_name="Ada", text=f"message {n}", client_id=None)
+def _message(n: int, meeting: str = "m" * 32) -> NewMessage:
+    return NewMessage(meeting_id=meeting, project_id="p" * 32, user_id="u" * 32,
+                      user_name="Ada", text=f"message {n}", client_id=None)
 
 
 class Collection:
@@ -148,7 +148,7 @@ async def test_a_sender_that_goes_away_does_not_stop_the_others(
     collection.hold.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(results[1], asyncio.CancelledError)
-    assert isinstance(results[0], MeetingMessage) and isinstance(results[2], MeetingMessage)
+    assert isinstance(results[0], NewMessage) and isinstance(results[2], NewMessage)
     # Its message was already in the write when it left: stored all the same.
     assert len(await _stored_ids(collection)) == 3
 
