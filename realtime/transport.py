@@ -20,6 +20,14 @@ of a stored group) goes to the kernel in one `write` at the start of the next tu
 order written. On loopback and on a LAN most of a small frame's cost is the send itself (the
 system call, the TCP segment, waking the reader), so a socket receiving several frames a turn
 pays it once.
+
+A detached connection's incoming frames are read here too (`_read_frames`): an unfragmented
+text frame, which is nearly every Socket.IO packet a client sends, is unmasked and handed to
+`on_message` without websockets' generator-based parser, uvicorn's event handlers and their
+per-frame objects. Every other frame (binary, fragments, ping, pong, close, one that is too
+large or unmasked) goes whole to websockets' parser, which therefore never holds part of a
+frame and keeps the protocol's rules, replies and close codes; bytes of an incomplete frame
+wait for the rest.
 """
 
 from __future__ import annotations
@@ -33,6 +41,12 @@ from typing import Any
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import CloseCode
+from websockets.protocol import State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
 
 
 class _Discard:
@@ -136,11 +150,27 @@ class TurnWrites:
         return getattr(self.transport, name)
 
 
+TEXT_FIN = 0x81  # the first byte of an unfragmented text frame without extension bits
+MASKED = 0x80
+
+
+def _waits_for_a_frame(conn: Any) -> bool:
+    """websockets' parser holds nothing: no bytes buffered, no fragmented message under way,
+    and it waits at the start of a frame (not between a header it read and its payload)."""
+    waiting: Any = getattr(conn, "parser", None)  # a generator: follow its `yield from` chain
+    while getattr(waiting, "gi_yieldfrom", None) is not None:
+        waiting = waiting.gi_yieldfrom
+    return (not conn.reader.buffer and conn.current_size is None
+            and getattr(getattr(waiting, "gi_code", None), "co_name", None) == "at_eof")
+
+
 class SocketProtocol(WebSocketsSansIOProtocol):
     on_message: Callable[[str | bytes], None] | None = None
     on_writable: Callable[[], None] | None = None
     on_lost: Callable[[], None] | None = None
     detached = False
+    reads_frames = False  # frames are read by _read_frames (detached, no extensions)
+    _held = b""  # the start of a frame that is not complete yet
 
     @classmethod
     def counting(cls, on_too_large: Callable[[], None]) -> type[SocketProtocol]:
@@ -158,9 +188,62 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.on_message, self.on_writable, self.on_lost = on_message, on_writable, on_lost
         self.queue = _DISCARD  # type: ignore[assignment]
         self.transport = TurnWrites(self.transport, self.loop)  # type: ignore[assignment]
+        self.reads_frames = not self.conn.extensions and _waits_for_a_frame(self.conn)
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.reads_frames:
+            super().data_received(data)
+            return
+        if self._held:
+            data, self._held = self._held + data, b""
+        self._read_frames(data)
+
+    def _read_frames(self, data: bytes) -> None:
+        conn = self.conn
+        limit = conn.max_message_size
+        size, start = len(data), 0
+        while size - start >= 2:
+            if self.close_sent or self.on_message is None or conn.state is not State.OPEN:
+                self._stop_reading(data[start:])  # closing: websockets' parser takes over
+                return
+            first, second = data[start], data[start + 1]
+            length, head = second & 0x7F, start + 2
+            if length == 126:
+                if size - start < 4:
+                    break
+                length, head = int.from_bytes(data[head:head + 2], "big"), head + 2
+            elif length == 127:
+                if size - start < 10:
+                    break
+                length, head = int.from_bytes(data[head:head + 8], "big"), head + 8
+            if not second & MASKED or (limit is not None and length > limit):
+                self._stop_reading(data[start:])  # refused from its header: 1002 or 1009
+                return
+            end = head + 4 + length
+            if end > size:
+                break
+            if first == TEXT_FIN and conn.current_size is None:
+                try:
+                    text = apply_mask(data[head + 4:end], data[head:head + 4]).decode()
+                except UnicodeDecodeError:
+                    self.reads_frames = False
+                    conn.send_close(1007)
+                    self.handle_parser_exception()
+                    return
+                self.on_message(text)
+            else:
+                super().data_received(data[start:end])  # one whole frame
+            start = end
+        if start < size:
+            self._held = data[start:]
+
+    def _stop_reading(self, rest: bytes) -> None:
+        self.reads_frames = False
+        if rest:
+            super().data_received(rest)
 
     def send_receive_event_to_app(self) -> None:
         handler = self.on_message

@@ -75,6 +75,8 @@ async def test_connections_hold_no_task_and_get_their_frames(
     assert len(sockets) == CONNECTIONS
     # Every socket is driven from callbacks: no ASGI task, no reader, no writer per connection.
     assert all(s._protocol is not None for s in sockets)
+    # ... and reads its text frames itself (realtime/transport.py's _read_frames).
+    assert all(s._protocol.reads_frames for s in sockets)
     assert len(server_tasks()) - len(before) < CONNECTIONS / 4, server_tasks()
 
     # Each user's room gets its own frame and nobody else's.
