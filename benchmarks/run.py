@@ -180,7 +180,7 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
 
 
 FANOUT_RATES = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0]
-ROOM_RATES = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0]
+ROOM_RATES = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 14.0, 16.0]
 CONNECT_RATE = 500
 # Every delivery of one fan-out message shares its latency, so a case's p99 is set by its
 # slowest messages: with fewer than 100 a single slow one (a collection, a beat of the
