@@ -230,8 +230,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
                     text = apply_mask(data[head + 4:end], data[head:head + 4]).decode()
                 except UnicodeDecodeError:
                     self.reads_frames = False
-                    conn.send_close(1007)
-                    self.handle_parser_exception()
+                    self._refuse_text()
                     return
                 self.on_message(text)
             else:
@@ -258,12 +257,16 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             try:
                 text = bytes(data).decode()
             except UnicodeDecodeError:
-                self.conn.send_close(1007)
-                self.handle_parser_exception()
+                self._refuse_text()
                 return
             handler(text)
         else:
             handler(bytes(data))
+
+    def _refuse_text(self) -> None:
+        """A text message that is not UTF-8: close with 1007, as the parser closes for its own."""
+        self.conn.send_close(CloseCode.INVALID_DATA)
+        self.handle_parser_exception()
 
     def handle_parser_exception(self) -> None:
         closing = self.conn.close_sent

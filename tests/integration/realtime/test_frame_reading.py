@@ -42,6 +42,15 @@ def text(packet: str) -> bytes:
     return frame(TEXT, packet.encode())
 
 
+def ack_of(packet: str) -> tuple[int, dict[str, object]] | None:
+    """(ack id, argument) of a Socket.IO ACK packet, None for any other packet."""
+    if not packet.startswith("43"):
+        return None
+    digits = packet[2:packet.index("[")]
+    argument: dict[str, object] = orjson.loads(packet[2 + len(digits):])[0]
+    return int(digits), argument
+
+
 class RawWebSocket:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
@@ -81,15 +90,14 @@ class RawWebSocket:
                 continue
             return head[0] & 0x0F, payload
 
-    async def acks(self, count: int) -> list[tuple[str, dict[str, object]]]:
+    async def acks(self, count: int) -> list[tuple[int, dict[str, object]]]:
         """The next `count` Socket.IO acks as (ack id, argument); other events are skipped."""
-        found: list[tuple[str, dict[str, object]]] = []
+        found: list[tuple[int, dict[str, object]]] = []
         while len(found) < count:
             opcode, payload = await self.recv()
-            packet = payload.decode()
-            if opcode == TEXT and packet.startswith("43"):
-                digits = packet[2:packet.index("[")]
-                found.append((digits, orjson.loads(packet[2 + len(digits):])[0]))
+            ack = ack_of(payload.decode()) if opcode == TEXT else None
+            if ack is not None:
+                found.append(ack)
         return found
 
     async def close_code(self) -> int:
@@ -141,9 +149,9 @@ async def test_text_frames_are_read_however_they_arrive(seed: Seed,
             pong = payload
             continue
         packet = payload.decode()
-        if packet.startswith("43"):
-            digits = packet[2:packet.index("[")]
-            acks.append((int(digits), orjson.loads(packet[2 + len(digits):])[0]))
+        ack = ack_of(packet)
+        if ack is not None:
+            acks.append(ack)
         elif packet.startswith('42["message"'):
             texts.append(orjson.loads(packet[2:])[1]["text"])
     # Every event was read whole and handled (a message sent before its join would be
