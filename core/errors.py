@@ -100,3 +100,18 @@ class ServiceUnavailable(RoomcastError):
     code = "service_unavailable"
     http_status = 503
     default_message = "a service Roomcast needs is unavailable"
+
+
+class DataDirInUse(ConfigError):
+    """Another live process owns the embedded store's data directory."""
+
+    code = "data_dir_in_use"
+    default_message = "the data directory is in use by another Roomcast process"
+
+
+class StoreDamaged(ConfigError):
+    """A file of the embedded store cannot be read back: start-up stops rather than serve an
+    incomplete store."""
+
+    code = "store_damaged"
+    default_message = "a file of the embedded store is damaged"

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     data_dir: Path = Path(".roomcast")
+    # The embedded store (without MONGO_URI): a snapshot is written, and the files it makes
+    # redundant dropped, once the journal has grown past this many bytes.
+    store_journal_max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
 
     # Tokens. HS256 uses jwt_secret; RS256/EdDSA use PEM key files. The previous key keeps
     # tokens signed before a rotation valid until they expire.

@@ -1,19 +1,24 @@
-"""Opening the document store: a real MongoDB, or the in-process stand-in on the same API."""
+"""Opening the document store: a real MongoDB, or the embedded store on the same API."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient
 
 from core.settings import Settings
+from core.store.embedded.client import EmbeddedClient
+from core.store.embedded.engine import open_engine
 
 # Both clients expose PyMongo's async API surface that the repositories use.
 Database = Any
 
 
 def open_mongo(settings: Settings) -> tuple[Any, Database]:
-    """Create the client (it connects lazily) and return it with the database."""
+    """Create the client and return it with the database. MongoDB's connects lazily; the
+    embedded store is opened here: it takes its directory's lock and loads what it holds
+    (DataDirInUse, StoreDamaged)."""
     if settings.mongo_uri:
         client: Any = AsyncMongoClient(
             settings.mongo_uri,
@@ -23,10 +28,14 @@ def open_mongo(settings: Settings) -> tuple[Any, Database]:
             uuidRepresentation="standard",
         )
     else:
-        from mongomock_motor import AsyncMongoMockClient
-
-        client = AsyncMongoMockClient(tz_aware=True)
+        engine = open_engine(embedded_directory(settings), settings.mongo_db,
+                                compact_bytes=settings.store_journal_max_bytes)
+        client = EmbeddedClient(engine, settings.mongo_db)
     return client, client[settings.mongo_db]
+
+
+def embedded_directory(settings: Settings) -> Path:
+    return settings.data_dir / "store"
 
 
 async def close_mongo(client: Any) -> None:

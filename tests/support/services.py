@@ -149,7 +149,9 @@ def start_roomcast(
 ) -> ServerProcess:
     port = port or free_port()
     log_path = log_dir / f"roomcast-{command}-{port}.log"
-    full_env = {**os.environ, "ENV": "test", "LOG_LEVEL": "INFO", **env}
+    # Its own DATA_DIR unless told: the embedded store it opens there has one owner.
+    full_env = {**os.environ, "ENV": "test", "LOG_LEVEL": "INFO",
+                "DATA_DIR": str(log_dir / f"data-{port}"), **env}
     cmd = [sys.executable, "-m", "roomcast.cli", command]
     if command == "serve":
         cmd += ["--host", "127.0.0.1", "--port", str(port)]

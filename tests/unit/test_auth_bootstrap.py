@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 from pydantic import SecretStr
 
 from core.errors import ConfigError
@@ -16,13 +16,14 @@ from core.settings import Settings
 from core.store.audit import AuditKind
 from core.store.stores import Stores
 from roomcast.bootstrap import GENERATED_ADMIN_EMAIL, create_admin, ensure_first_admin
+from tests.support.embedded import embedded_database
 
 MakeSettings = Callable[..., Settings]
 
 
 @pytest.fixture
-async def stores() -> Stores:
-    built = Stores.over(AsyncMongoMockClient(tz_aware=True)["bootstrap"])
+async def stores(tmp_path: Path) -> Stores:
+    built = Stores.over(embedded_database(tmp_path, "bootstrap"))
     await built.ensure_indexes()
     return built
 

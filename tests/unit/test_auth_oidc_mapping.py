@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,13 +14,14 @@ from api.oidc import COOKIE_NAME, load_session, store_session, user_for_claims
 from core.errors import Unauthorized
 from core.settings import Settings
 from core.store.stores import Stores
+from tests.support.embedded import embedded_database
 
 MakeSettings = Callable[..., Settings]
 
 
 @pytest.fixture
-async def stores() -> Stores:
-    built = Stores.over(AsyncMongoMockClient(tz_aware=True)["oidc"])
+async def stores(tmp_path: Path) -> Stores:
+    built = Stores.over(embedded_database(tmp_path, "oidc"))
     await built.ensure_indexes()
     return built
 

@@ -4,13 +4,14 @@ stored, or raises its own message's error, and nothing is lost or written twice.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 from pymongo.errors import ServerSelectionTimeoutError, WriteError
 
 from core.store.messages import MeetingMessageRepository, NewMessage
+from tests.support.embedded import embedded_database
 
 
 def _message(n: int, meeting: str = "m" * 32) -> NewMessage:
@@ -42,8 +43,8 @@ class Collection:
 
 
 @pytest.fixture
-def repo() -> tuple[MeetingMessageRepository, Collection]:
-    db: Any = AsyncMongoMockClient(tz_aware=True)["roomcast"]
+def repo(tmp_path: Path) -> tuple[MeetingMessageRepository, Collection]:
+    db: Any = embedded_database(tmp_path)
     repository = MeetingMessageRepository(db)
     collection = Collection(repository._c)
     repository._c = collection

@@ -107,8 +107,10 @@ def start_seeded(seed_file: Path, env: dict[str, str], log_dir: Path,
 def _spawn(seed_file: Path, env: dict[str, str], log_dir: Path) -> ServerProcess:
     port = free_port()
     log_path = log_dir / f"roomcast-serve-{port}.log"
+    # Each process its own embedded store (one owner per DATA_DIR), loaded from the seed.
     full_env = {**os.environ, "ENV": "test", "LOG_LEVEL": "WARNING",
-                "ROOMCAST_TEST_SEED": str(seed_file), **env}
+                "ROOMCAST_TEST_SEED": str(seed_file), "DATA_DIR": str(log_dir / f"data-{port}"),
+                **env}
     cmd = [sys.executable, "-m", "tests.integration.realtime.seeded_serve", "--port", str(port)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +33,8 @@ class ListEmitter:
         return None
 
 
-async def _setup(**settings: Any) -> tuple[WorkerDeps, JobDoc, ListEmitter]:
-    config = Settings(env="test", _env_file=None, **settings)  # type: ignore[call-arg]
+async def _setup(data_dir: Path, **settings: Any) -> tuple[WorkerDeps, JobDoc, ListEmitter]:
+    config = Settings(env="test", _env_file=None, data_dir=data_dir, **settings)  # type: ignore[call-arg]
     _, db = open_mongo(config)
     stores = Stores.over(db)
     emitter = ListEmitter()
@@ -44,8 +45,8 @@ async def _setup(**settings: Any) -> tuple[WorkerDeps, JobDoc, ListEmitter]:
     return deps, claimed, emitter
 
 
-async def test_updates_are_throttled_but_stage_changes_always_go_out() -> None:
-    deps, job, emitter = await _setup(job_progress_per_second=5)
+async def test_updates_are_throttled_but_stage_changes_always_go_out(tmp_path: Path) -> None:
+    deps, job, emitter = await _setup(tmp_path, job_progress_per_second=5)
     report = JobProgressReporter(deps, job)
     started = time.monotonic()
     for i in range(200):
@@ -59,24 +60,24 @@ async def test_updates_are_throttled_but_stage_changes_always_go_out() -> None:
     assert {room for room, _, _ in emitter.events} == {f"job:{job.id}", "project:p"}
 
 
-async def test_a_cancel_request_stops_the_next_step() -> None:
-    deps, job, _ = await _setup()
+async def test_a_cancel_request_stops_the_next_step(tmp_path: Path) -> None:
+    deps, job, _ = await _setup(tmp_path)
     report = JobProgressReporter(deps, job)
     await deps.stores.jobs.request_cancel(job.id)
     with pytest.raises(JobCancelled):
         await report.step("reading", 10)
 
 
-async def test_a_job_taken_over_stops_its_old_worker() -> None:
-    deps, job, _ = await _setup()
+async def test_a_job_taken_over_stops_its_old_worker(tmp_path: Path) -> None:
+    deps, job, _ = await _setup(tmp_path)
     report = JobProgressReporter(deps, job)
     await deps.stores.jobs._c.update_one({"_id": job.id}, {"$set": {"lease_owner": "other"}})
     with pytest.raises(LeaseLost):
         await report.step("reading", 10)
 
 
-async def test_the_lease_is_renewed_while_a_step_runs_long() -> None:
-    deps, job, _ = await _setup(job_lease_seconds=0.3)
+async def test_the_lease_is_renewed_while_a_step_runs_long(tmp_path: Path) -> None:
+    deps, job, _ = await _setup(tmp_path, job_lease_seconds=0.3)
     report = JobProgressReporter(deps, job)
     renewing = asyncio.create_task(report.keep_alive())
     try:

@@ -1,0 +1,262 @@
+"""The embedded store's engine: documents in memory (mongomock's query engine), every write
+journaled to disk before it is acknowledged, and snapshots that keep start-up short.
+
+On disk, in the store's directory: `LOCK` (held by the owning process), `snapshot-G.bson` (every
+document as of some moment after journal G began) and `journal-G.log` (the after-image of every
+document each write changed, or its removal, in order). Start-up loads the newest snapshot and
+replays the journals from its generation on. Replaying after-images is idempotent, which is
+what lets a snapshot be written while writes go on: a document changed during the snapshot is
+both in it and in the journal, and the journal, replayed after it, has the last word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.errors import ServiceUnavailable
+from core.ids import utcnow
+from core.store.embedded.frames import BadFrame, decode, frame, iter_frames
+from core.store.embedded.journal import Journal, sync_directory
+from core.store.embedded.lock import DataDirLock
+from core.store.embedded.mongomock_collection import TrackedCollection, new_database
+from core.store.embedded.snapshot import SnapshotWriter, damaged, read_snapshot
+
+log = logging.getLogger("roomcast.store")
+
+T = TypeVar("T")
+SNAPSHOT_BATCH = 2000  # documents per snapshot frame (and per turn of the loop)
+TTL_SWEEP_SECONDS = 60.0  # as often as MongoDB's TTL monitor runs
+_NAME = re.compile(r"^(snapshot|journal)-(\d{10})\.(bson|log)$")
+# Stores open in this process by directory: a second opening shares the first (as two apps in
+# one process, or tests standing in for two processes, share one MongoDB).
+_OPEN: dict[Path, EmbeddedEngine] = {}
+
+
+def open_engine(directory: Path, database: str, *, compact_bytes: int) -> EmbeddedEngine:
+    """The engine of the store in `directory`, opened by this call or shared with an earlier
+    one still open; each call is matched by one `close`."""
+    key = directory.resolve()
+    engine = _OPEN.get(key)
+    if engine is None:
+        engine = _OPEN[key] = EmbeddedEngine(directory, database, compact_bytes=compact_bytes)
+    engine.users += 1
+    return engine
+
+
+class EmbeddedEngine:
+    def __init__(self, directory: Path, database: str, *, compact_bytes: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self._lock = DataDirLock(directory)
+        self._db = new_database(database)
+        self._collections: dict[str, TrackedCollection] = {}
+        self._ttl: dict[str, tuple[str, int]] = {}  # collection -> (field, seconds)
+        self._compact_bytes = compact_bytes
+        self._compacting: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.users = 0
+        try:
+            self.generation = self._load()
+            self._journal = Journal(self._file("journal", self.generation))
+            sync_directory(directory)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _file(self, kind: str, generation: int) -> Path:
+        suffix = "bson" if kind == "snapshot" else "log"
+        return self.directory / f"{kind}-{generation:010d}.{suffix}"
+
+    def collection(self, name: str) -> TrackedCollection:
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections[name] = TrackedCollection(self._db, name)
+        return found
+
+    def collection_names(self) -> list[str]:
+        return sorted(name for name, c in self._collections.items() if c.count())
+
+    # Start-up.
+
+    def _load(self) -> int:
+        for stale in self.directory.glob("*.tmp"):  # a snapshot a crash cut short
+            stale.unlink()
+        found: dict[str, list[int]] = {"snapshot": [], "journal": []}
+        for path in self.directory.iterdir():
+            match = _NAME.match(path.name)
+            if match:
+                found[match[1]].append(int(match[2]))
+        generation = max(found["snapshot"], default=0)
+        if generation:
+            for record in read_snapshot(self._file("snapshot", generation)):
+                self.collection(record["c"]).load(record["p"])
+        journals = sorted(g for g in found["journal"] if g >= generation)
+        for position, journal in enumerate(journals):
+            self._replay(self._file("journal", journal), last=position == len(journals) - 1)
+        return max([generation, *journals]) or 1
+
+    def _replay(self, path: Path, *, last: bool) -> None:
+        data = path.read_bytes()
+        try:
+            for body in iter_frames(data):
+                self._apply(decode(body))
+        except BadFrame as exc:
+            if not (last and exc.at_end):
+                raise damaged(path, f"at byte {exc.offset}: {exc.reason}") from None
+            # Only the newest write can be cut short, by a crash during it: it was never
+            # acknowledged (that waits for its sync), so it is dropped.
+            log.warning("the embedded store's journal %s ends in a write cut short (%s); its "
+                        "last %d bytes, never acknowledged, are dropped", path, exc.reason,
+                        len(data) - exc.offset)
+            with open(path, "r+b") as file:
+                file.truncate(exc.offset)
+                os.fsync(file.fileno())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise damaged(path, f"unreadable: {exc}") from None
+
+    def _apply(self, record: dict[str, Any]) -> None:
+        target = self.collection(record["c"])
+        target.load(record.get("p", ()))
+        target.unload(record.get("r", ()))
+
+    # Writes.
+
+    async def write(self, target: TrackedCollection, op: Callable[[], T]) -> T:
+        """Run a write and return once what it changed is on disk; raises ServiceUnavailable
+        when it cannot be (the change stays in memory and reaches the disk with a later one)."""
+        self._start_background()
+        target.changed = {}
+        error: Exception | None = None
+        try:
+            result = op()
+        except Exception as exc:  # a partial write (BulkWriteError) is journaled, then raised
+            error = exc
+        finally:
+            changed, target.changed = target.changed, None
+        if changed:
+            await self._journal.append(self._record(target, changed))
+            if self._journal.size > self._compact_bytes and self._compacting is None:
+                self._compacting = asyncio.get_running_loop().create_task(self._compact())
+        if error is not None:
+            raise error
+        return result
+
+    @staticmethod
+    def _record(target: TrackedCollection, changed: dict[Any, None]) -> bytes:
+        puts, removes = [], []
+        for doc_id in changed:
+            doc = target.document(doc_id)
+            if doc is None:
+                removes.append(doc_id)
+            else:
+                puts.append(doc)
+        return frame({"c": target.name, "p": puts, "r": removes})
+
+    def check(self) -> None:
+        """Raise ServiceUnavailable while writes cannot reach the disk."""
+        failure = self._journal.failure
+        if failure is not None:
+            raise ServiceUnavailable(f"the embedded store cannot write to {self.directory}: "
+                                     f"{failure.strerror or failure}")
+
+    # Snapshots.
+
+    async def _compact(self) -> None:
+        """Start a new journal, write a snapshot, then drop the files it makes redundant."""
+        try:
+            previous = self._journal
+            generation = self.generation + 1
+            self._journal = Journal(self._file("journal", generation),
+                                    after=asyncio.ensure_future(previous.close()))
+            self.generation = generation
+            await asyncio.to_thread(sync_directory, self.directory)
+            await self._write_snapshot(generation)
+            await asyncio.to_thread(self._drop_before, generation)
+        except OSError as exc:
+            log.warning("the embedded store could not write a snapshot (%s); it tries again "
+                        "once the journal has grown as much again", exc)
+            self._compact_bytes += self._journal.size
+        finally:
+            self._compacting = None
+
+    async def _write_snapshot(self, generation: int) -> None:
+        writer = await asyncio.to_thread(SnapshotWriter, self._file("snapshot", generation),
+                                         generation)
+        try:
+            for name in self.collection_names():
+                target = self.collection(name)
+                ids = target.ids()
+                for start in range(0, len(ids), SNAPSHOT_BATCH):
+                    docs = [doc for doc_id in ids[start:start + SNAPSHOT_BATCH]
+                            if (doc := target.document(doc_id)) is not None]
+                    writer.documents += len(docs)
+                    await asyncio.to_thread(writer.write, frame({"c": name, "p": docs}))
+            await asyncio.to_thread(writer.commit)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(writer.abandon))
+            raise
+
+    def _drop_before(self, generation: int) -> None:
+        for path in self.directory.iterdir():
+            match = _NAME.match(path.name)
+            if match and int(match[2]) < generation:
+                path.unlink()
+        sync_directory(self.directory)
+
+    async def compact(self) -> None:
+        """Write a snapshot now (export, tests and benchmarks)."""
+        if self._compacting is None:
+            self._compacting = asyncio.get_running_loop().create_task(self._compact())
+        await asyncio.shield(self._compacting)
+
+    # Expiry.
+
+    def expire(self, collection: str, field: str, seconds: int) -> None:
+        self._ttl[collection] = (field, seconds)
+
+    def _start_background(self) -> None:
+        if self._sweeper is None and self._ttl:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def sweep(self) -> int:
+        """Delete the documents past their TTL index's expiry; return how many."""
+        removed = 0
+        for name, (field, seconds) in list(self._ttl.items()):
+            target = self.collection(name)
+            cutoff = utcnow() - timedelta(seconds=seconds)
+            query = {field: {"$lte": cutoff}}
+            result: Any = await self.write(target, partial(target.delete_many, query))
+            removed += int(result.deleted_count)
+        return removed
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except ServiceUnavailable as exc:
+                log.warning("expired documents are kept until the disk takes writes: %s", exc)
+            await asyncio.sleep(TTL_SWEEP_SECONDS)
+
+    async def close(self) -> None:
+        if self.users <= 0:  # closed already
+            return
+        self.users -= 1
+        if self.users > 0:
+            return
+        _OPEN.pop(self.directory.resolve(), None)
+        for task in (self._sweeper, self._compacting):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._journal.close()
+        self._lock.release()
