@@ -88,6 +88,16 @@ class LocalObjectStorage:
     async def presigned_url(self, key: str, *, expires_seconds: int = 600) -> str | None:
         return None
 
+    async def keys(self) -> list[str]:
+        def walk() -> list[str]:
+            if not self._root.is_dir():
+                return []
+            return sorted(path.relative_to(self._root).as_posix()
+                          for path in self._root.rglob("*")
+                          if path.is_file() and not path.name.endswith(".partial"))
+
+        return await asyncio.to_thread(walk)
+
     async def ping(self) -> None:
         await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
 

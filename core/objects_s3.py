@@ -133,6 +133,15 @@ class S3ObjectStorage:
                                     expires=timedelta(seconds=expires_seconds))
         return url
 
+    async def keys(self) -> list[str]:
+        await self.ensure_bucket()
+
+        def listing() -> list[str]:
+            found = self._client.list_objects(self._bucket, recursive=True)
+            return sorted(str(item.object_name) for item in found)
+
+        return await self._call(listing)
+
     async def ping(self) -> None:
         self._bucket_ready = False
         await self.ensure_bucket()

@@ -1,4 +1,5 @@
-"""The `roomcast` command: serve, worker, create-admin (and load, for load testers)."""
+"""The `roomcast` command: serve, worker, create-admin, export, import, migrate (and load, for
+load testers)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from core.errors import ConfigError
 from core.settings import Settings
@@ -41,6 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", default="Admin")
     admin.add_argument("--password", help="read from stdin or a prompt when omitted")
+
+    export = commands.add_parser(
+        "export", help="write every document and object of the store to a directory",
+        description="Write every collection (BSON, with a manifest of counts and checksums) "
+        "and every stored object of the configured store to DIR, a new or empty directory. "
+        "The embedded store's server must be stopped.")
+    export.add_argument("dir", type=Path)
+    load = commands.add_parser(
+        "import", help="load an export into the configured, empty store",
+        description="Check DIR against its manifest, load it into the configured store "
+        "(which must be empty), then read it back and verify counts and checksums.")
+    load.add_argument("dir", type=Path)
+    migrate = commands.add_parser(
+        "migrate", help="bring stored documents to this version's schema",
+        description="Apply the schema migrations the store lacks (start-up does this too).")
+    migrate.add_argument("--dry-run", action="store_true",
+                         help="show what would change, change nothing")
     return parser
 
 
@@ -63,9 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, json=settings.log_json)
     try:
         return _run(args, settings)
-    except ConfigError as exc:  # found while building (an unreadable key file, say)
-        print(f"roomcast: refusing to start: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # found while building (an unreadable key file, a damaged or
+        # busy embedded store, a dump that does not match its manifest)
+        print(f"roomcast: refusing to {_verb(args.command)}: {exc}", file=sys.stderr)
         return 2
+
+
+def _verb(command: str) -> str:
+    return "start" if command in ("serve", "worker") else command
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,20 +103,28 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return run_worker(settings, concurrency=args.concurrency)
     if args.command == "create-admin":
         return asyncio.run(_create_admin(settings, args))
+    if args.command in ("export", "import", "migrate"):
+        return asyncio.run(_maintain(settings, args))
     return 2
+
+
+async def _maintain(settings: Settings, args: argparse.Namespace) -> int:
+    from roomcast.maintenance import export_command, import_command, migrate_command
+
+    if args.command == "export":
+        print(await export_command(settings, args.dir))
+    elif args.command == "import":
+        print(await import_command(settings, args.dir))
+    else:
+        print(await migrate_command(settings, dry_run=args.dry_run))
+    return 0
 
 
 async def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from core.passwords import PasswordHasher
-    from core.store.database import close_mongo, open_mongo
-    from core.store.stores import Stores
     from roomcast.bootstrap import create_admin
+    from roomcast.maintenance import opened_stores
 
-    if not settings.mongo_uri:
-        print("roomcast: create-admin needs MONGO_URI (the embedded store lives inside "
-              "`roomcast serve`; set ROOMCAST_ADMIN_EMAIL/ROOMCAST_ADMIN_PASSWORD there)",
-              file=sys.stderr)
-        return 2
     password = args.password
     if password is None:
         password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline()
@@ -100,14 +132,10 @@ async def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     if len(password) < 8:
         print("roomcast: the password must have at least 8 characters", file=sys.stderr)
         return 2
-    client, db = open_mongo(settings)
-    try:
-        stores = Stores.over(db)
+    async with opened_stores(settings) as stores:
         await stores.ensure_indexes()
         account = await create_admin(stores, PasswordHasher(), email=args.email,
                                      password=password, name=args.name)
-    finally:
-        await close_mongo(client)
     verb = "created" if account.created else "promoted"
     print(f"admin {account.email} {verb}")
     return 0

@@ -27,6 +27,7 @@ from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime.emitter import OUTBOX_KEY
 from realtime.server import Realtime, build_realtime
+from roomcast.recovery import Leftovers
 from roomcast.worker import JobRuntime, build_job_runtime
 
 log = logging.getLogger("roomcast")
@@ -50,11 +51,17 @@ class Services:
     jobs: JobRuntime | None = None
 
     async def start(self) -> None:
+        await self.ctx.stores.migrations().run()
         await self.ctx.stores.ensure_indexes()
+        # The embedded store has this process as its one owner: whatever it holds unfinished
+        # now, the process before left.
+        leftover = None if self.settings.mongo_uri else await Leftovers.take(self.ctx.stores)
         for hook in self.realtime.startup:
             await hook()
         if self.jobs is not None:
             await self.jobs.start()
+            if leftover is not None:
+                await leftover.resume(self.jobs.queue)
 
     def stop_accepting(self) -> None:
         """The process is going: /health/ready answers 503 (`server` down) from now on, and
@@ -76,7 +83,8 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    """Create clients (they connect lazily) and the context; no I/O happens here."""
+    """Create clients and the context. MongoDB, Redis and S3 clients connect lazily; the
+    embedded store is opened here (DataDirInUse, StoreDamaged)."""
     settings.check_production()
     mongo_client, db = open_mongo(settings)
     stores = Stores.over(db)

@@ -41,6 +41,12 @@ class AttendanceRepository(Repository[Attendance]):
             {"$set": {"left_at": at or utcnow()}},
         )
 
+    async def close_all(self, at: datetime) -> int:
+        """End every stay still open: at start-up of a process that owns the store alone, no
+        connection of the one before it is still there."""
+        result = await self._c.update_many({"left_at": None}, {"$set": {"left_at": at}})
+        return int(result.modified_count)
+
     async def list_for_meeting(self, meeting_id: str) -> list[Attendance]:
         cursor = self._c.find({"meeting_id": meeting_id}).sort(
             [("joined_at", ASCENDING), ("_id", ASCENDING)]

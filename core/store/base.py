@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from core.models import Page, PageParams
 from core.store.database import Database
+from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,6 +33,7 @@ class Repository(Generic[M]):
     def _dump(item: BaseModel) -> dict[str, Any]:
         doc = item.model_dump(mode="python")
         doc["_id"] = doc.pop("id")
+        doc[VERSION_FIELD] = SCHEMA_VERSION
         return doc
 
     async def _get(self, **query: Any) -> M | None:

@@ -226,6 +226,16 @@ class JobRepository(Repository[JobDoc]):
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
+    async def release_unfinished(self) -> list[JobDoc]:
+        """Give up the lease of every unfinished job and return them: for a process that owns
+        the store alone (the embedded one) at start-up, when no live worker can hold one."""
+        await self._c.update_many(
+            {"status": {"$in": ACTIVE}},
+            {"$set": {"lease_owner": None, "lease_until": 0, "updated_at": utcnow()}},
+        )
+        cursor = self._c.find({"status": {"$in": ACTIVE}}).sort([("created_at", ASCENDING)])
+        return [self._load(doc) async for doc in cursor]
+
     async def request_cancel(self, job_id: str) -> JobDoc | None:
         doc = await self._c.find_one_and_update(
             {"_id": job_id, "status": {"$in": ACTIVE}},

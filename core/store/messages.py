@@ -14,6 +14,7 @@ from pymongo.errors import BulkWriteError, WriteError
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
 from core.store.base import Repository
+from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 
 class MeetingMessage(BaseModel):
@@ -56,7 +57,7 @@ class NewMessage:
         return {"_id": self.id, "meeting_id": self.meeting_id, "project_id": self.project_id,
                 "user_id": self.user_id, "user_name": self.user_name, "text": self.text,
                 "offset": self.offset, "client_id": self.client_id,
-                "created_at": self.created_at}
+                "created_at": self.created_at, VERSION_FIELD: SCHEMA_VERSION}
 
 
 Pending = tuple[dict[str, Any], "asyncio.Future[None]"]

@@ -15,6 +15,7 @@ from core.store.messages import MeetingMessageRepository
 from core.store.notifications import NotificationRepository
 from core.store.projects import ProjectRepository
 from core.store.refresh_tokens import RefreshTokenRepository
+from core.store.schema import MigrationRunner
 from core.store.tasks import TaskRepository
 from core.store.uploads import UploadRepository
 from core.store.users import UserRepository
@@ -60,6 +61,13 @@ class Stores:
         for f in fields(self):
             if f.name != "db":
                 await getattr(self, f.name).ensure_indexes()
+
+    def collection_names(self) -> list[str]:
+        """Every collection the repositories keep documents in."""
+        return [getattr(self, f.name).collection_name for f in fields(self) if f.name != "db"]
+
+    def migrations(self) -> MigrationRunner:
+        return MigrationRunner(self.db, self.collection_names())
 
     async def ping(self) -> None:
         await ping(self.db)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from uuid import uuid4
 
 import httpx
@@ -15,7 +14,8 @@ from core.login_guard import BackoffPolicy, MemoryLoginGuard, RedisLoginGuard
 from core.models import PageParams
 from core.settings import Settings
 from core.store.audit import AuditKind
-from roomcast.factory import Services, build_services
+from roomcast.factory import Services
+from tests.support.domain import running
 from tests.support.services import RedisServer, start_redis
 
 PASSWORD = "s3cret-passw0rd"
@@ -32,16 +32,6 @@ class FakeClock:
 
 def _ip() -> str:
     return "10." + ".".join(str(random.randint(1, 254)) for _ in range(3))
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Services]:
-    services = build_services(settings)
-    await services.start()
-    try:
-        yield services
-    finally:
-        await services.close()
 
 
 def client_for(services: Services, ip: str) -> httpx.AsyncClient:

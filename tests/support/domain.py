@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,9 +12,21 @@ from uuid import uuid4
 import httpx
 
 from core.models import Role
+from core.settings import Settings
 from core.store.users import User
 from realtime.emitter import Emitter
-from roomcast.factory import Services
+from roomcast.factory import Services, build_services
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Services]:
+    """Services built and started on `settings`, as one `roomcast serve` process has them."""
+    services = build_services(settings)
+    await services.start()
+    try:
+        yield services
+    finally:
+        await services.close()
 
 
 @dataclass
