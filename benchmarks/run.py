@@ -171,7 +171,9 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
     urls, pids = [], []
     for n in range(2):
         port = free_port()
-        proc = stack.enter_context(process(serve(port), env, logs / f"roomcast-{n}.log"))
+        # Each its own DATA_DIR: an embedded store has one owner process.
+        own = {**env, "DATA_DIR": str(logs / f"data-two-{n}")}
+        proc = stack.enter_context(process(serve(port), own, logs / f"roomcast-{n}.log"))
         urls.append(f"http://127.0.0.1:{port}")
         pids.append(proc.pid)
         wait_ready(urls[-1], proc)

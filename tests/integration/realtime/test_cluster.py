@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from core.settings import Settings
-from core.store.database import open_mongo
+from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from realtime.batcher import RedisBatcher
 from realtime.emitter import KEY_PREFIX, RedisEmitter
@@ -223,7 +223,7 @@ async def test_emitter_from_another_process_and_revocation(
         await redis2.aclose()
     await watcher.wait_for(lambda: watcher.named("task.created"))
     assert len(on_two.named("task.created")) == before
-    mongo.close()
+    await close_mongo(mongo)
 
 
 async def test_graceful_shutdown(
