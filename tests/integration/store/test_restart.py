@@ -120,6 +120,11 @@ async def test_every_acknowledged_message_survives_sigkill(tmp_path: Path) -> No
                     break
         missing = set(acknowledged) - stored
         assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged messages lost"
+        # Presence starts empty: of the eight sockets of the killed process, none is there.
+        sock = await Sock().connect(server.url, headers["Authorization"].removeprefix("Bearer "))
+        joined = await sock.join(f"meeting:{meeting}")
+        assert [p["connections"] for p in joined["presence"]] == [1]  # this socket alone
+        await sock.close()
     finally:
         server.stop()
 
