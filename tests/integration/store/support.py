@@ -36,8 +36,9 @@ async def wait_job(http: httpx.AsyncClient, job_id: str, headers: dict[str, str]
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
-async def populate(services: Services) -> None:
-    """Through the REST API where it reaches, the repositories elsewhere."""
+async def populate(services: Services, *, jobs: bool = True) -> None:
+    """Through the REST API where it reaches, the repositories elsewhere; `jobs`: also an
+    upload, its dataset and an analysis with its picture (a few seconds more)."""
     stores = services.ctx.stores
     admin = await make_user(services, "Admin", role=Role.ADMIN)
     bob = await make_user(services, "Bob")
@@ -57,22 +58,27 @@ async def populate(services: Services) -> None:
                                 headers=admin.headers)).status_code == 201
         assert (await http.post("/api/v1/admin/api-keys", json={"name": "ci"},
                                 headers=admin.headers)).status_code == 201
-        upload = await http.post(f"/api/v1/projects/{project}/uploads", headers=admin.headers,
-                                 files={"file": ("points.csv", CSV.encode(), "text/csv")})
-        assert upload.status_code == 202, upload.text
-        ingest = await wait_job(http, upload.json()["job_id"], admin.headers)
-        assert ingest["status"] == "succeeded", ingest
-        dataset = ingest["result"]["dataset_id"]
-        started = await http.post(f"/api/v1/datasets/{dataset}/analyses", headers=admin.headers,
-                                  json={"algorithm": "kmeans", "k": 2})
-        assert started.status_code == 202, started.text
-        analysis = await wait_job(http, started.json()["job_id"], admin.headers)
-        assert analysis["status"] == "succeeded", analysis
+        if jobs:
+            await _run_jobs(http, project, admin.headers)
     for n in range(3):
         await stores.messages.create(NewMessage(
             meeting_id=meeting, project_id=project, user_id=bob.id, user_name="Bob",
             text=f"message {n}", client_id=None))
     await stores.attendance.open(meeting, bob.id, "sid-1")
+
+
+async def _run_jobs(http: httpx.AsyncClient, project: str, headers: dict[str, str]) -> None:
+    upload = await http.post(f"/api/v1/projects/{project}/uploads", headers=headers,
+                             files={"file": ("points.csv", CSV.encode(), "text/csv")})
+    assert upload.status_code == 202, upload.text
+    ingest = await wait_job(http, upload.json()["job_id"], headers)
+    assert ingest["status"] == "succeeded", ingest
+    dataset = ingest["result"]["dataset_id"]
+    started = await http.post(f"/api/v1/datasets/{dataset}/analyses", headers=headers,
+                              json={"algorithm": "kmeans", "k": 2})
+    assert started.status_code == 202, started.text
+    analysis = await wait_job(http, started.json()["job_id"], headers)
+    assert analysis["status"] == "succeeded", analysis
 
 
 async def contents(stores: Stores, objects: ObjectStorage) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from uuid import uuid4
 
 import pytest
 
+from core.errors import ConfigError
 from core.store.schema import SCHEMA_VERSION
 from roomcast.factory import build_object_storage
-from roomcast.maintenance import opened_stores
+from roomcast.maintenance import export_command, import_command, migrate_command, opened_stores
 from roomcast.transfer import DumpRefused, import_store, read_manifest
 from tests.integration.store.support import contents, populate
 from tests.integration.store.test_restart import run_cli
@@ -22,26 +23,32 @@ from tests.support.domain import running
 from tests.support.services import S3Server
 
 
-async def exported(make_settings: Any, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+async def exported(make_settings: Any, tmp_path: Path, *, jobs: bool = False,
+                   cli: bool = False) -> tuple[dict[str, Any], Path]:
     """A populated embedded store, stopped and exported with the CLI; its contents and dump."""
     source = make_settings(data_dir=tmp_path / "source")
     async with running(source) as services:
-        await populate(services)
+        await populate(services, jobs=jobs)
         before = await contents(services.ctx.stores, services.ctx.objects)
     dump = tmp_path / "dump"
-    done = await asyncio.to_thread(run_cli, ["export", str(dump)],
-                                   {"DATA_DIR": str(source.data_dir)})
-    assert done.returncode == 0, done.stderr
+    if cli:
+        done = await asyncio.to_thread(run_cli, ["export", str(dump)],
+                                       {"DATA_DIR": str(source.data_dir)})
+        assert done.returncode == 0, done.stderr
+        said = done.stdout
+    else:
+        said = await export_command(source, dump)
     documents = sum(len(docs) for name, docs in before.items() if name != "objects")
-    assert done.stdout.startswith(f"exported {documents} documents in {len(before) - 1} "
-                                  f"collections, {len(before['objects'])} objects")
+    assert said.startswith(f"exported {documents} documents in {len(before) - 1} "
+                           f"collections, {len(before['objects'])} objects")
     return before, dump
 
 
 async def test_export_then_import_into_a_fresh_embedded_store_is_equal(
     make_settings: Any, tmp_path: Path
 ) -> None:
-    before, dump = await exported(make_settings, tmp_path)
+    before, dump = await exported(make_settings, tmp_path, jobs=True, cli=True)
+    assert any(key.endswith(".png") for key in before["objects"])
     target = tmp_path / "target"
     done = await asyncio.to_thread(run_cli, ["import", str(dump)], {"DATA_DIR": str(target)})
     assert done.returncode == 0, done.stderr
@@ -61,7 +68,7 @@ async def test_export_then_import_into_a_fresh_embedded_store_is_equal(
 async def test_export_then_import_into_mongodb_and_s3_is_equal(
     make_settings: Any, tmp_path: Path, s3_proc: S3Server
 ) -> None:
-    before, dump = await exported(make_settings, tmp_path)
+    before, dump = await exported(make_settings, tmp_path, jobs=True)
     settings = make_settings(
         mongo_uri=os.environ["MONGO_URI"], mongo_db=f"roomcast_test_{uuid4().hex[:12]}",
         s3_endpoint=s3_proc.endpoint, s3_access_key=s3_proc.access_key,
@@ -101,19 +108,18 @@ async def test_an_import_that_cannot_be_trusted_is_refused_before_loading_anythi
     await asyncio.to_thread(_tamper, dump, change)
     with pytest.raises(DumpRefused, match=message):
         read_manifest(dump)
-    target = tmp_path / "target"
-    refused = await asyncio.to_thread(run_cli, ["import", str(dump)], {"DATA_DIR": str(target)})
-    assert refused.returncode == 2 and message in refused.stderr
-    async with opened_stores(make_settings(data_dir=target)) as stores:
+    target = make_settings(data_dir=tmp_path / "target")
+    with pytest.raises(DumpRefused, match=message):
+        await import_command(target, dump)
+    async with opened_stores(target) as stores:
         assert await stores.db.list_collection_names() == []  # nothing was loaded
 
 
 async def test_export_refuses_a_directory_that_is_not_empty(make_settings: Any,
                                                             tmp_path: Path) -> None:
     _, dump = await exported(make_settings, tmp_path)
-    again = await asyncio.to_thread(run_cli, ["export", str(dump)],
-                                    {"DATA_DIR": str(tmp_path / "source")})
-    assert again.returncode == 2 and "is not empty: export into a new directory" in again.stderr
+    with pytest.raises(DumpRefused, match="is not empty: export into a new directory"):
+        await export_command(make_settings(data_dir=tmp_path / "source"), dump)
 
 
 async def _old_documents(settings: Any) -> None:
@@ -140,10 +146,9 @@ async def test_migrate_dry_run_shows_and_migrate_applies_once(make_settings: Any
     ]
     async with opened_stores(settings) as stores:
         assert await stores.db["users"].count_documents({"_v": {"$exists": True}}) == 0
-    done = await asyncio.to_thread(run_cli, ["migrate"], env)
-    assert "users: changed 2 documents" in done.stdout
-    again = await asyncio.to_thread(run_cli, ["migrate"], env)
-    assert again.stdout.splitlines() == ["schema version 1 -> 1", "  nothing to change"]
+    assert "users: changed 2 documents" in await migrate_command(settings, dry_run=False)
+    again = await migrate_command(settings, dry_run=False)
+    assert again.splitlines() == ["schema version 1 -> 1", "  nothing to change"]
     async with opened_stores(settings) as stores:
         assert await stores.db["users"].count_documents({"_v": 1}) == 2
 
@@ -153,10 +158,11 @@ async def test_a_store_from_a_newer_roomcast_is_refused(make_settings: Any,
     settings = make_settings(data_dir=tmp_path / "data")
     async with opened_stores(settings) as stores:
         await stores.db["_meta"].insert_one({"_id": "schema", "version": SCHEMA_VERSION + 1})
-    env = {"DATA_DIR": str(settings.data_dir)}
-    for command in (["migrate", "--dry-run"], ["serve", "--port", "0"]):
-        refused = await asyncio.to_thread(run_cli, command, env)
-        assert refused.returncode != 0
-        assert f"the store is at schema version {SCHEMA_VERSION + 1}, newer than this " \
-               f"Roomcast's {SCHEMA_VERSION}" in refused.stdout + refused.stderr
+    message = (f"the store is at schema version {SCHEMA_VERSION + 1}, newer than this "
+               f"Roomcast's {SCHEMA_VERSION}")
+    with pytest.raises(ConfigError, match=message):
+        await migrate_command(settings, dry_run=True)
+    refused = await asyncio.to_thread(run_cli, ["serve", "--port", "0"],
+                                      {"DATA_DIR": str(settings.data_dir)})
+    assert refused.returncode != 0 and message in refused.stdout + refused.stderr
 
