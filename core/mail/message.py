@@ -1,0 +1,40 @@
+"""A mail to send, and the seam every backend fills."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str  # the outbox id: a resent mail keeps its identity
+
+    def mime(self, sender: str) -> EmailMessage:
+        """multipart/alternative: the plain text first, the HTML preferred by readers."""
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = self.to
+        message["Subject"] = self.subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        domain = sender.rsplit("@", 1)[-1].strip("> ") or "roomcast.local"
+        message["Message-ID"] = make_msgid(idstring=self.message_id, domain=domain)
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
+
+
+class MailDeliveryError(Exception):
+    """The mail did not go out this time (server down, refused, timed out); it is retried."""
+
+
+class Mailer(Protocol):
+    async def send(self, message: MailMessage) -> None:
+        """Hand the message over for delivery; MailDeliveryError when it could not be."""
+        ...
