@@ -104,6 +104,7 @@ def build_services(settings: Settings) -> Services:
         objects=objects,
         revocations=revocations,
         redis=redis,
+        dispatch=job_runtime.dispatch,
     )
     ctx.extras["metrics_registry"] = metrics_registry
     ctx.extras[OUTBOX_KEY] = realtime.outbox

@@ -24,8 +24,9 @@ from api.authz import require_head, require_member
 from api.context import AppContext
 from api.membership import drop_member, purge_project
 from api.patches import NoNulls, Patch
+from api.routes.people import notify
 from api.routing import Call, NoModel, Router
-from core.errors import Conflict, NotFound, RoomcastError
+from core.errors import Conflict, NotFound
 from core.models import Page, PageParams, ProjectRole
 from core.store.projects import Member, Profile, Project
 from realtime.emitter import OUTBOX_KEY, Outbox
@@ -104,12 +105,6 @@ async def publish(ctx: AppContext, room: str, event: str, data: dict[str, Any]) 
     await outbox.send(room, f"{event} into {room}", partial(ctx.emitter.emit, room, event, data))
 
 
-async def notify(ctx: AppContext, user_id: str, kind: str, title: str,
-                 data: dict[str, Any]) -> None:
-    try:
-        await ctx.emitter.notify(user_id, kind=kind, title=title, data=data)
-    except RoomcastError as exc:
-        log.warning("could not notify %s of %s: %s", user_id, kind, exc.message)
 
 
 async def load_project(ctx: AppContext, project_id: str) -> Project:

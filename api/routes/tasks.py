@@ -10,7 +10,8 @@ from api.auth import Principal
 from api.authz import check_head, require_member
 from api.context import AppContext
 from api.patches import Patch
-from api.routes.projects import Day, Name, Text, notify, publish
+from api.routes.people import notify
+from api.routes.projects import Day, Name, Text, publish
 from api.routing import Call, NoModel, Router
 from core.errors import NotFound, ValidationFailed
 from core.models import Page, PageParams, ProjectRole
