@@ -11,9 +11,11 @@ from api.middleware import build_middleware
 from api.routes import (
     admin,
     auth,
+    calendar,
     datasets,
     jobs,
     meeting_messages,
+    meeting_series,
     meetings,
     notifications,
     projects,
@@ -28,6 +30,8 @@ ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router,
+    # People: series, calendars, invitations, links, preferences, mail, engagement.
+    meeting_series.router, calendar.router,
 ]
 
 

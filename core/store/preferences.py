@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, ReturnDocument
 
-from core.ids import utcnow
+from core.ids import new_secret, utcnow
 from core.store.base import Repository
 
 
@@ -67,6 +67,7 @@ class PreferenceRepository(Repository[Preferences]):
 
     async def ensure_indexes(self) -> None:
         await self._c.create_index([("digest_kinds", ASCENDING)])
+        await self._c.create_index([("calendar_key", ASCENDING)], sparse=True)
 
     async def get(self, user_id: str) -> Preferences:
         found = await self._get(_id=user_id)
@@ -101,3 +102,19 @@ class PreferenceRepository(Repository[Preferences]):
         result = await self._c.update_one(
             {"_id": user_id, "last_digest_at": since}, {"$set": {"last_digest_at": now}})
         return bool(result.modified_count)
+
+    async def calendar_key(self, user_id: str, *, rotate: bool = False) -> str:
+        """The secret in the user's calendar feed URL: made on first use; `rotate` replaces
+        it, so the old URL stops working."""
+        if not rotate:
+            doc = await self._c.find_one({"_id": user_id, "calendar_key": {"$ne": None}})
+            if doc is not None:
+                return str(doc["calendar_key"])
+        key = new_secret(24)
+        await self._c.update_one({"_id": user_id}, {"$set": {"calendar_key": key}},
+                                 upsert=True)
+        return key
+
+    async def by_calendar_key(self, key: str) -> str | None:
+        doc = await self._c.find_one({"calendar_key": key}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
