@@ -9,10 +9,12 @@ from api.context import AppContext
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import build_middleware
 from api.routes import (
+    account_links,
     admin,
     auth,
     calendar,
     datasets,
+    invitations,
     jobs,
     meeting_messages,
     meeting_series,
@@ -31,7 +33,7 @@ ROUTERS = [
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
-    meeting_series.router, calendar.router,
+    meeting_series.router, calendar.router, account_links.router, invitations.router,
 ]
 
 
