@@ -11,6 +11,7 @@ from api.middleware import build_middleware
 from api.routes import (
     account_links,
     admin,
+    admin_mail,
     auth,
     calendar,
     datasets,
@@ -20,6 +21,7 @@ from api.routes import (
     meeting_series,
     meetings,
     notifications,
+    preferences,
     projects,
     system,
     tasks,
@@ -34,6 +36,7 @@ ROUTERS = [
     datasets.router, jobs.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_series.router, calendar.router, account_links.router, invitations.router,
+    preferences.router, admin_mail.router,
 ]
 
 
