@@ -15,6 +15,7 @@ from api.routes import (
     auth,
     calendar,
     datasets,
+    engagement,
     invitations,
     jobs,
     meeting_messages,
@@ -36,7 +37,7 @@ ROUTERS = [
     datasets.router, jobs.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_series.router, calendar.router, account_links.router, invitations.router,
-    preferences.router, admin_mail.router,
+    preferences.router, admin_mail.router, engagement.router,
 ]
 
 
