@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Protocol
 
 
@@ -24,9 +24,12 @@ class MailMessage:
         message["Subject"] = self.subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
         domain = sender.rsplit("@", 1)[-1].strip("> ") or "roomcast.local"
-        message["Message-ID"] = make_msgid(idstring=self.message_id, domain=domain)
+        # The outbox id is unique already (email.utils.make_msgid would draw on `random`).
+        message["Message-ID"] = f"<{self.message_id}@{domain}>"
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
+        # Fixed here: the generator would draw one from the global `random` (as make_msgid).
+        message.set_boundary(f"=={self.message_id}==")
         return message
 
 
