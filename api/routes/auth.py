@@ -264,7 +264,15 @@ async def oidc_login(call: Call[NoModel, NoModel]) -> Response:
     return response
 
 
-@router.get("/auth/oidc/callback", response=TokenPair, auth="none", errors=(401, 404, 503))
+async def _known(ctx: AppContext, claims: dict[str, object]) -> bool:
+    subject, email = claims.get("sub"), claims.get("email")
+    if isinstance(subject, str) and await ctx.stores.users.by_oidc_subject(subject):
+        return True
+    return isinstance(email, str) and await ctx.stores.users.by_email(email) is not None
+
+
+@router.get("/auth/oidc/callback", response=TokenPair, auth="none",
+            errors=(401, 403, 404, 503))
 async def oidc_callback(call: Call[NoModel, NoModel]) -> Response:
     """Finish OpenID Connect sign-in: the provider redirects here; answers a token pair.
 
@@ -281,6 +289,9 @@ async def oidc_callback(call: Call[NoModel, NoModel]) -> Response:
     except Exception as exc:  # authlib's OAuthError and its JOSE errors share no base
         raise Unauthorized("sign-in with the provider failed") from exc
     claims = token.get("userinfo") or {}
+    if ctx.settings.registration != "open" and not await _known(ctx, dict(claims)):
+        # A provider's sign-in creates accounts only where anyone may sign up.
+        raise RegistrationClosed("no account for this sign-in, and sign-up is not open")
     user = await user_for_claims(ctx.stores, dict(claims))
     await ctx.stores.audit.record(AuditKind.SIGN_IN, actor_id=user.id, subject_id=user.id,
                                   ip=client_ip(request), data={"method": "oidc"})

@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from core.ids import utcnow
+from tests.integration.test_auth_oidc import FakeProvider, finish, oidc, provider, start
 from tests.integration.test_mail import PASSWORD, _app, login
 from tests.support.domain import make_user
 from tests.support.smtp import SmtpServer, text_of, token_in
 
 API = "/api/v1"
+__all__ = ["oidc", "provider"]  # fixtures shared with the OIDC tests
 
 
 @pytest.fixture
@@ -148,3 +150,20 @@ async def test_registration_modes(make_settings: Any, smtp: SmtpServer) -> None:
         reused = await http.post(f"{API}/auth/register", json={
             **body, "email": "zed2@example.com", "invitation_token": token})
         assert reused.status_code == 410
+
+
+async def test_provider_sign_in_creates_no_account_unless_sign_up_is_open(
+    oidc: tuple[Any, httpx.AsyncClient], provider: FakeProvider
+) -> None:
+    services, http = oidc
+    services.ctx.settings = services.settings.model_copy(update={"registration": "invite"})
+    known = await services.ctx.stores.users.create(email="known@example.com", name="K",
+                                                   password_hash=None)
+    stranger = await finish(http, provider, await start(http), {
+        "sub": "s-new", "email": "new@example.com", "email_verified": True})
+    assert (stranger.status_code, stranger.json()["error"]["code"]) == (403,
+                                                                        "registration_closed")
+    assert await services.ctx.stores.users.by_email("new@example.com") is None
+    member = await finish(http, provider, await start(http), {
+        "sub": "s-known", "email": "known@example.com", "email_verified": True})
+    assert (member.status_code, member.json()["user"]["id"]) == (200, known.id)
