@@ -4,6 +4,7 @@ daily digest (digest: stored and pushed now, mailed with the digest), or dropped
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,11 @@ from core.store.stores import Stores
 # Stores the notification and pushes it to the user's room; returns the stored payload. The
 # REST side passes its emitter's `notify`; a worker one that stores it once under `notice_id`.
 Deliver = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def mail_key(notice_id: str) -> str:
+    """The mail's id for a notice sent once under `notice_id` (32 hex characters)."""
+    return hashlib.sha256(f"mail:{notice_id}".encode()).hexdigest()[:32]
 
 
 class Notices:
@@ -38,7 +44,7 @@ class Notices:
             return None
         if channel == Channel.EMAIL:
             await self._mail(user_id, kind, title, body,
-                             None if notice_id is None else f"mail-{notice_id}")
+                             None if notice_id is None else mail_key(notice_id))
         return await self._deliver(user_id, kind=kind, title=title, body=body, data=data,
                                    notice_id=notice_id)
 

@@ -26,11 +26,19 @@ class MailMessage:
         domain = sender.rsplit("@", 1)[-1].strip("> ") or "roomcast.local"
         # The outbox id is unique already (email.utils.make_msgid would draw on `random`).
         message["Message-ID"] = f"<{self.message_id}@{domain}>"
-        message.set_content(self.text)
-        message.add_alternative(self.html, subtype="html")
+        message.set_content(self.text, cte=_plain(self.text))
+        message.add_alternative(self.html, subtype="html", cte=_plain(self.html))
         # Fixed here: the generator would draw one from the global `random` (as make_msgid).
         message.set_boundary(f"=={self.message_id}==")
         return message
+
+
+def _plain(text: str) -> str | None:
+    """7bit when the text allows it (ASCII, lines within SMTP's 998), so a link stays whole on
+    its line, readable in the raw mail; else the library's choice (quoted-printable)."""
+    if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
+        return "7bit"
+    return None
 
 
 class MailDeliveryError(Exception):
