@@ -10,6 +10,7 @@ process, and a rule that has not produced its occurrences within EXPANSION_SECON
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,7 +74,9 @@ async def expand(rule: str, start: datetime, timezone: str, limit: int) -> list[
             _first(parsed, limit, found)
         finally:
             _one_at_a_time.release()
-            loop.call_soon_threadsafe(done.set)
+            # A runaway rule may finish after its request's loop is gone.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(done.set)
 
     if not await asyncio.to_thread(_one_at_a_time.acquire, True, EXPANSION_SECONDS):
         raise ServiceUnavailable("another recurrence rule is being expanded; try again")

@@ -26,7 +26,7 @@ from workers.queue import TaskiqJobQueue
 from workers.runner import run_job
 from workers.schedule.deps import PeopleDeps
 from workers.schedule.dispatch import TaskiqDispatch
-from workers.schedule.runtime import SchedulerRuntime, build_schedule_source
+from workers.schedule.runtime import SchedulerRuntime, build_schedule_source, close_source
 from workers.schedule.tasks import register_people_tasks
 from workers.sweeper import sweep_forever
 
@@ -58,6 +58,8 @@ class JobRuntime:
     async def stop(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+        elif self.dispatch is not None:
+            await close_source(self.dispatch.source)
         if self.in_process:
             await stop_in_process(self.broker)
         else:

@@ -21,7 +21,7 @@ class Channel(StrEnum):
     OFF = "off"  # neither stored nor sent
 
 
-# Every kind of notification Roomcast sends, with its default channel.
+# Every kind of notification a user can choose a channel for, with its default.
 KINDS: dict[str, Channel] = {
     "project.added": Channel.IN_APP,
     "project.removed": Channel.IN_APP,
@@ -33,10 +33,9 @@ KINDS: dict[str, Channel] = {
     "meeting.cancelled": Channel.IN_APP,
     "meeting.reminder": Channel.EMAIL,
     "mention": Channel.IN_APP,
-    "job.completed": Channel.IN_APP,
-    "job.failed": Channel.IN_APP,
-    "job.cancelled": Channel.IN_APP,
 }
+# Not listed: a job's end (job.completed, job.failed, job.cancelled) always notifies its
+# creator in-app; the job runner sends it (workers/announce.py) without reading preferences.
 # About membership itself: delivered even from a muted project.
 UNMUTED_KINDS = frozenset({"project.added", "project.removed"})
 DEFAULT_REMINDER_MINUTES = 15

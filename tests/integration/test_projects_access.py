@@ -29,6 +29,16 @@ PROJECT_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/meetings/{m}", None),
     ("POST", "/meetings/{m}/start", None),
     ("POST", "/meetings/{m}/end", None),
+    ("PATCH", "/meetings/{m}", {"title": "x"}),
+    ("POST", "/meetings/{m}/cancel", None),
+    ("POST", "/meetings/{m}/remind", None),
+    ("DELETE", "/meetings/{m}", None),
+    ("GET", "/projects/{p}/invitations", None),
+    ("POST", "/projects/{p}/invitations", {"email": "new@example.com"}),
+    ("GET", "/projects/{p}/engagement", None),
+    ("GET", "/projects/{p}/engagement.csv", None),
+    ("PUT", "/projects/{p}/mute", None),
+    ("DELETE", "/projects/{p}/mute", None),
     ("GET", "/meetings/{m}/participants", None),
     ("POST", "/projects/{p}/tasks", {"title": "t"}),
     ("GET", "/projects/{p}/tasks", None),
@@ -43,6 +53,10 @@ HEAD_ONLY = {
     ("POST", "/projects/{p}/members"), ("PATCH", "/projects/{p}/members/{u}"),
     ("DELETE", "/projects/{p}/members/{u}"), ("POST", "/projects/{p}/meetings"),
     ("POST", "/meetings/{m}/start"), ("POST", "/meetings/{m}/end"), ("DELETE", "/tasks/{t}"),
+    ("PATCH", "/meetings/{m}"), ("POST", "/meetings/{m}/cancel"), ("POST", "/meetings/{m}/remind"),
+    ("DELETE", "/meetings/{m}"), ("GET", "/projects/{p}/invitations"),
+    ("POST", "/projects/{p}/invitations"), ("GET", "/projects/{p}/engagement"),
+    ("GET", "/projects/{p}/engagement.csv"),
 }
 
 

@@ -55,15 +55,16 @@ async def test_a_reminder_fires_inside_serve_and_is_mailed_to_a_file(
     quick: tuple[Services, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     services, http = quick
+    caplog.set_level("INFO", logger="roomcast.mail")
     ada = await make_user(services, "Ada")
     await http.patch(f"{API}/users/me/preferences", json={"reminder_minutes": 5},
                      headers=ada.headers)
     project_id = await create_project(http, ada)
-    when = (utcnow() + timedelta(minutes=5, seconds=1)).isoformat()
+    # Due 3 seconds from now: time enough, on a busy machine, for the request to plan it.
+    when = (utcnow() + timedelta(minutes=5, seconds=3)).isoformat()
     meeting = (await http.post(f"{API}/projects/{project_id}/meetings",
                                json={"title": "Standup", "scheduled_at": when},
                                headers=ada.headers)).json()
-    caplog.set_level("INFO", logger="roomcast.mail")
 
     async def reminders() -> list[dict[str, Any]]:
         items = (await http.get(f"{API}/notifications", headers=ada.headers)).json()["items"]

@@ -19,10 +19,10 @@ from taskiq import AsyncBroker, ScheduleSource, TaskiqScheduler
 from taskiq.cli.scheduler.run import SchedulerLoop
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq.serializers import JSONSerializer
-from taskiq_redis import ListRedisScheduleSource
 
 from core.settings import Settings
 from core.store.stores import Stores
+from workers.schedule.redis_source import QuietRedisScheduleSource
 from workers.schedule.store_source import StoreScheduleSource
 
 log = logging.getLogger("roomcast.reminders")
@@ -33,8 +33,8 @@ def build_schedule_source(settings: Settings, stores: Stores) -> ScheduleSource:
     refresh = timedelta(seconds=settings.scheduler_refresh_seconds)
     if settings.redis_url:
         # JSON, not taskiq-redis' default pickle: what is read back from Redis is only data.
-        return ListRedisScheduleSource(settings.redis_url, prefix=SCHEDULE_PREFIX,
-                                       serializer=JSONSerializer())
+        return QuietRedisScheduleSource(settings.redis_url, prefix=SCHEDULE_PREFIX,
+                                        serializer=JSONSerializer())
     return StoreScheduleSource(stores.schedules, horizon=refresh + timedelta(seconds=1))
 
 
@@ -63,7 +63,11 @@ class SchedulerRuntime:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.source.shutdown()
-        pool = getattr(self.source, "_connection_pool", None)
-        if pool is not None:  # taskiq-redis' source keeps a pool and does not close it
-            await pool.disconnect()
+        await close_source(self.source)
+
+
+async def close_source(source: ScheduleSource) -> None:
+    await source.shutdown()
+    pool = getattr(source, "_connection_pool", None)
+    if pool is not None:  # taskiq-redis' source keeps a pool and does not close it
+        await pool.disconnect()
