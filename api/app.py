@@ -20,6 +20,7 @@ from api.routes import (
     jobs,
     meeting_messages,
     meeting_series,
+    meeting_states,
     meetings,
     notifications,
     preferences,
@@ -36,8 +37,8 @@ ROUTERS = [
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
-    meeting_series.router, calendar.router, account_links.router, invitations.router,
-    preferences.router, admin_mail.router, engagement.router,
+    meeting_states.router, meeting_series.router, calendar.router, account_links.router,
+    invitations.router, preferences.router, admin_mail.router, engagement.router,
 ]
 
 

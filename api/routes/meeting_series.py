@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from api.authz import require_head, require_member
-from api.routes.meetings import announce, not_in, purge_meeting, tell_members, when
+from api.routes.meeting_states import not_in, purge_meeting
+from api.routes.meetings import announce, tell_members, when
 from api.routes.people import planner
 from api.routing import Call, NoModel, Router
 from core.errors import NotFound

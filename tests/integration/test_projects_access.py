@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from api.routes import meetings, projects, tasks
+from api.routes import meeting_states, meetings, projects, tasks
 from roomcast.factory import Services
 from tests.support.domain import Caller, add_member, create_project, make_user
 
@@ -127,7 +127,7 @@ async def test_member_gets_403_for_head_actions(
 def test_every_project_route_is_probed() -> None:
     declared = {
         (e.method, e.path.removeprefix(API))
-        for router in (projects.router, meetings.router, tasks.router)
+        for router in (projects.router, meetings.router, meeting_states.router, tasks.router)
         for e in router.endpoints if "{" in e.path
     }
     probed = {
