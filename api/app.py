@@ -9,13 +9,21 @@ from api.context import AppContext
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import build_middleware
 from api.routes import (
+    account_links,
     admin,
+    admin_mail,
     auth,
+    calendar,
     datasets,
+    engagement,
+    invitations,
     jobs,
     meeting_messages,
+    meeting_series,
+    meeting_states,
     meetings,
     notifications,
+    preferences,
     projects,
     system,
     tasks,
@@ -28,6 +36,9 @@ ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router,
+    # People: series, calendars, invitations, links, preferences, mail, engagement.
+    meeting_states.router, meeting_series.router, calendar.router, account_links.router,
+    invitations.router, preferences.router, admin_mail.router, engagement.router,
 ]
 
 
