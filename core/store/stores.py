@@ -20,8 +20,8 @@ from core.store.preferences import PreferenceRepository
 from core.store.projects import ProjectRepository
 from core.store.refresh_tokens import RefreshTokenRepository
 from core.store.reminders import ReminderRepository
-from core.store.schema import MigrationRunner
 from core.store.schedules import ScheduleRepository
+from core.store.schema import MigrationRunner
 from core.store.series import SeriesRepository
 from core.store.tasks import TaskRepository
 from core.store.uploads import UploadRepository
