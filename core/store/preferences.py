@@ -12,6 +12,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from core.ids import new_secret, utcnow
 from core.store.base import Repository
+from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 
 class Channel(StrEnum):
@@ -110,8 +111,10 @@ class PreferenceRepository(Repository[Preferences]):
             if doc is not None:
                 return str(doc["calendar_key"])
         key = new_secret(24)
-        await self._c.update_one({"_id": user_id}, {"$set": {"calendar_key": key}},
-                                 upsert=True)
+        await self._c.update_one(
+            {"_id": user_id},
+            {"$set": {"calendar_key": key}, "$setOnInsert": {VERSION_FIELD: SCHEMA_VERSION}},
+            upsert=True)
         return key
 
     async def by_calendar_key(self, key: str) -> str | None:

@@ -18,6 +18,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from core.ids import epoch_ms, utcnow
 from core.store.base import Repository
+from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 # Lead times a member may choose for meeting reminders (minutes before the start). Each meeting
 # gets one reminder per lead time; who receives it is read when it fires, so a member who
@@ -80,7 +81,7 @@ class ReminderRepository(Repository[Reminder]):
             {"$set": {"kind": kind.value, "subject_id": subject_id, "project_id": project_id,
                       "lead_minutes": lead_minutes, "due_at": due_at,
                       "state": ReminderState.PENDING.value, "lease_until": 0, "owner": None,
-                      "delivered": [], "updated_at": utcnow()},
+                      "delivered": [], "updated_at": utcnow(), VERSION_FIELD: SCHEMA_VERSION},
              "$inc": {"version": 1}},
             upsert=True, return_document=ReturnDocument.AFTER,
         )

@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from core.store.database import Database
+from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 
 class ScheduleRepository:
@@ -22,8 +23,9 @@ class ScheduleRepository:
         await self._c.create_index([("time", ASCENDING)])
 
     async def put(self, schedule_id: str, time: datetime | None, task: dict[str, Any]) -> None:
-        await self._c.replace_one({"_id": schedule_id}, {"time": time, "task": task},
-                                  upsert=True)
+        await self._c.replace_one(
+            {"_id": schedule_id}, {"time": time, "task": task, VERSION_FIELD: SCHEMA_VERSION},
+            upsert=True)
 
     async def delete(self, schedule_id: str) -> None:
         await self._c.delete_one({"_id": schedule_id})

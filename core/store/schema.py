@@ -74,20 +74,21 @@ class MigrationRunner:
 
     async def plan(self) -> list[Step]:
         """What `run` would change, without changing anything."""
-        await self.check()
-        return [step async for step in self._steps(apply=False)]
+        stored = await self.check()
+        return [step async for step in self._steps(stored, apply=False)]
 
     async def run(self) -> list[Step]:
         stored = await self.check()
-        steps = [step async for step in self._steps(apply=True)]
+        steps = [step async for step in self._steps(stored, apply=True)]
         if stored != self.target:
             await self._db[META_COLLECTION].update_one(
                 {"_id": SCHEMA_ID},
                 {"$set": {"version": self.target, "migrated_at": utcnow()}}, upsert=True)
         return steps
 
-    async def _steps(self, *, apply: bool) -> Any:
-        for migration in self._migrations:
+    async def _steps(self, stored: int, *, apply: bool) -> Any:
+        # Only what the store lacks: a start-up on an up-to-date store reads no collection.
+        for migration in (m for m in self._migrations if m.version > stored):
             for name in migration.collections or self._collections:
                 query = below(migration.version)
                 if apply:

@@ -175,10 +175,10 @@ class EmbeddedEngine:
         try:
             previous = self._journal
             generation = self.generation + 1
-            self._journal = Journal(self._file("journal", generation),
-                                    after=asyncio.ensure_future(previous.close()))
+            self._journal = Journal(self._file("journal", generation), after=previous)
             self.generation = generation
             await asyncio.to_thread(sync_directory, self.directory)
+            await previous.close()  # its last frames on disk (the new one waits for that too)
             await self._write_snapshot(generation)
             await asyncio.to_thread(self._drop_before, generation)
         except OSError as exc:
@@ -224,7 +224,8 @@ class EmbeddedEngine:
         self._ttl[collection] = (field, seconds)
 
     def _start_background(self) -> None:
-        if self._sweeper is None and self._ttl:
+        # Again after the loop that ran it has ended (tools and tests run one loop after another).
+        if self._ttl and (self._sweeper is None or self._sweeper.done()):
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def sweep(self) -> int:
@@ -253,10 +254,12 @@ class EmbeddedEngine:
         if self.users > 0:
             return
         _OPEN.pop(self.directory.resolve(), None)
+        loop = asyncio.get_running_loop()
         for task in (self._sweeper, self._compacting):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                if task.get_loop() is loop:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         await self._journal.close()
         self._lock.release()

@@ -245,3 +245,29 @@ async def test_a_second_process_is_refused_until_the_owner_dies(store: Any, tmp_
         holder.wait()
     store = opened(tmp_path)
     await store.client.close()
+
+
+def test_a_write_from_another_event_loop_is_not_held_by_a_parked_one(tmp_path: Path) -> None:
+    """A write waiting in a loop that then stops running (a fixture's loop while a test runs
+    its own with asyncio.run) must not hold the writes of the loop that runs now."""
+    parked = asyncio.new_event_loop()
+    try:
+        db = parked.run_until_complete(_opened_async(tmp_path))
+
+        async def append_only() -> None:  # a write that returns before it is answered
+            db.client.engine._journal.append(b"")
+
+        parked.run_until_complete(append_only())
+
+        async def write() -> None:
+            await asyncio.wait_for(db["m"].insert_one({"_id": "now"}), 10)
+
+        asyncio.run(write())
+        assert asyncio.run(db["m"].find_one({"_id": "now"})) == {"_id": "now"}
+    finally:
+        parked.run_until_complete(asyncio.sleep(0))  # the answer it was sent, delivered
+        parked.close()
+
+
+async def _opened_async(directory: Path) -> Any:
+    return opened(directory)
