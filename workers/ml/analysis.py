@@ -155,7 +155,7 @@ async def _classify(
                              min_samples_leaf=params.min_samples_leaf, seed=params.seed)
         await asyncio.to_thread(model.fit, x[train], y[train], progress, len(classes))
     await report.step("scoring", 85)
-    predicted = await asyncio.to_thread(model.predict, x[test])
+    predicted = (await asyncio.to_thread(model.predict, x[test])).astype(np.int64)
     matrix = confusion_matrix(y[test], predicted, len(classes))
     importances = model.importances
     pictures = {
