@@ -18,7 +18,7 @@ from core.store.jobs import AnalysisParams, JobDoc
 from workers.deps import WorkerDeps
 from workers.errors import BadParameters, JobFailed
 from workers.ml.forest import RandomForest
-from workers.ml.kmeans import kmeans, silhouette
+from workers.ml.kmeans import KMeansError, kmeans, silhouette
 from workers.ml.metrics import accuracy, confusion_matrix, train_test_split
 from workers.ml.pca import pca
 from workers.ml.plots import clusters_png, confusion_png, importances_png
@@ -119,9 +119,12 @@ async def _kmeans(
         raise BadParameters(f"k={params.k} exceeds the {len(x)} complete rows")
     await report.step("clustering", 10)
     progress = _Thread(report, "clustering", 10, 70)
-    fit = await asyncio.to_thread(
-        lambda: kmeans(x, params.k, restarts=params.restarts, max_iter=params.max_iter,
-                       seed=params.seed, progress=progress))
+    try:
+        fit = await asyncio.to_thread(
+            lambda: kmeans(x, params.k, restarts=params.restarts, max_iter=params.max_iter,
+                           seed=params.seed, progress=progress))
+    except KMeansError as exc:  # k above the distinct points
+        raise BadParameters(str(exc)) from exc
     await report.step("scoring", 82)
     score = await asyncio.to_thread(silhouette, x, fit.labels, seed=params.seed)
     projected, explained = await asyncio.to_thread(pca, np.vstack([x, fit.centers]))
