@@ -15,6 +15,8 @@ from api.routes import (
     jobs,
     meeting_messages,
     meetings,
+    ml,
+    models,
     notifications,
     projects,
     system,
@@ -27,7 +29,7 @@ from api.routing import Endpoint
 ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
-    datasets.router, jobs.router,
+    datasets.router, jobs.router, models.router, ml.router,
 ]
 
 

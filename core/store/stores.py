@@ -12,6 +12,7 @@ from core.store.datasets import DatasetRepository
 from core.store.jobs import JobRepository
 from core.store.meetings import MeetingRepository
 from core.store.messages import MeetingMessageRepository
+from core.store.models_saved import SavedModelRepository
 from core.store.notifications import NotificationRepository
 from core.store.projects import ProjectRepository
 from core.store.refresh_tokens import RefreshTokenRepository
@@ -36,6 +37,7 @@ class Stores:
     jobs: JobRepository
     uploads: UploadRepository
     datasets: DatasetRepository
+    models: SavedModelRepository
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -54,6 +56,7 @@ class Stores:
             jobs=JobRepository(db),
             uploads=UploadRepository(db),
             datasets=DatasetRepository(db),
+            models=SavedModelRepository(db),
         )
 
     async def ensure_indexes(self) -> None:

@@ -8,6 +8,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
 
+from core.store.models_fitted import nearest_centre
 from workers.ml import kmeans as km
 from workers.ml.kmeans import KMeansError, kmeans
 from workers.ml.ticker import silent
@@ -65,6 +66,12 @@ def test_digits_inertia_within_half_a_percent_of_scikit_learn() -> None:
     ours = kmeans(x, 10, restarts=5, seed=0)
     reference = KMeans(10, n_init=5, random_state=0).fit(x)
     assert ours.inertia <= reference.inertia_ * 1.005
+
+
+def test_new_rows_go_to_their_nearest_centre_even_far_from_the_origin() -> None:
+    centers = np.array([[1e9, 1e9], [1e9 + 1.0, 1e9]])
+    rows = np.array([[1e9 + 0.2, 1e9], [1e9 + 0.9, 1e9 + 0.1], [1e9 - 5.0, 1e9]])
+    assert nearest_centre(rows, centers).tolist() == [0, 1, 0]
 
 
 def test_a_fit_reports_and_stops_when_the_report_raises() -> None:
