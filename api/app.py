@@ -9,15 +9,23 @@ from api.context import AppContext
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import build_middleware
 from api.routes import (
+    account_links,
     admin,
+    admin_mail,
     auth,
+    calendar,
     datasets,
+    engagement,
+    invitations,
     jobs,
     meeting_messages,
+    meeting_series,
+    meeting_states,
     meetings,
     ml,
     models,
     notifications,
+    preferences,
     projects,
     system,
     tasks,
@@ -30,6 +38,9 @@ ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router, models.router, ml.router,
+    # People: series, calendars, invitations, links, preferences, mail, engagement.
+    meeting_states.router, meeting_series.router, calendar.router, account_links.router,
+    invitations.router, preferences.router, admin_mail.router, engagement.router,
 ]
 
 

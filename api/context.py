@@ -12,6 +12,7 @@ from core.jobqueue import JobQueue
 from core.objects import ObjectStorage
 from core.passwords import PasswordHasher
 from core.revocations import TokenRevocations
+from core.schedule import Dispatch
 from core.settings import Settings
 from core.store.stores import Stores
 from core.tokens import TokenService
@@ -34,6 +35,8 @@ class AppContext:
     # name -> check; /health/ready runs each and names those that fail.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Queues and schedules mail, reminders and digests (Taskiq, filled by the composition root).
+    dispatch: Dispatch | None = None
 
 
 def context_of(request: Request) -> AppContext:

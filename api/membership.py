@@ -24,6 +24,8 @@ async def purge_project(ctx: AppContext, project: Project) -> None:
         raise NotFound("project not found")
     await stores.meetings.delete_for_project(project.id)
     await stores.tasks.delete_for_project(project.id)
+    await stores.series.delete_for_project(project.id)
+    await stores.invitations.delete_for_project(project.id)
     failed: RoomcastError | None = None
     for member in project.members:
         try:

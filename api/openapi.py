@@ -17,7 +17,7 @@ PATH_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}")
 DEFAULT_ERRORS = {400, 422, 500}
 Refs = dict[Any, dict[str, Any]]
 STATUS_TEXT = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found",
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found", 410: "Gone",
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
     409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
     422: "Validation error", 429: "Too many requests", 500: "Internal error",

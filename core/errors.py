@@ -100,3 +100,56 @@ class ServiceUnavailable(RoomcastError):
     code = "service_unavailable"
     http_status = 503
     default_message = "a service Roomcast needs is unavailable"
+
+
+class InvalidState(Conflict):
+    """The resource's state does not allow this (a cancelled meeting cannot start)."""
+
+    code = "invalid_state"
+    default_message = "not allowed in the current state"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+    default_message = "already a member of the project"
+
+
+class AlreadyInvited(Conflict):
+    code = "already_invited"
+    default_message = "a pending invitation for this address exists"
+
+
+class RegistrationClosed(Forbidden):
+    code = "registration_closed"
+    default_message = "sign-up is closed on this server"
+
+
+class WrongAccount(Forbidden):
+    code = "wrong_account"
+    default_message = "this link was sent to another address"
+
+
+class InvalidLink(RoomcastError):
+    """A reset, verification or invitation token that no link ever carried."""
+
+    code = "invalid_link"
+    http_status = 400
+    default_message = "the link is not valid"
+
+
+class LinkExpired(RoomcastError):
+    code = "link_expired"
+    http_status = 410
+    default_message = "the link has expired"
+
+
+class LinkUsed(RoomcastError):
+    code = "link_used"
+    http_status = 410
+    default_message = "the link was used already"
+
+
+class LinkRevoked(RoomcastError):
+    code = "link_revoked"
+    http_status = 410
+    default_message = "the link was revoked"

@@ -15,6 +15,8 @@ DEVELOPMENT_JWT_SECRET = "roomcast-development-secret-change-me-0123456789"
 MIN_SECRET_LENGTH = 32
 
 Environment = Literal["development", "test", "production"]
+RegistrationMode = Literal["open", "invite", "closed"]
+SmtpTls = Literal["auto", "starttls", "tls", "none"]
 SigningAlgorithm = Literal["HS256", "RS256", "EdDSA"]
 
 
@@ -102,6 +104,22 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, gt=0)
     # Pause at every job step: for demonstrations and tests that must catch a job mid-run.
     job_step_delay_ms: int = Field(default=0, ge=0)
+
+    # People: sign-up, mail, reminders (docs/operations.md, "Mail and reminders").
+    registration: RegistrationMode = "open"
+    smtp_url: SecretStr | None = None  # smtp://user:password@host:port; unset: files in DATA_DIR
+    smtp_tls: SmtpTls = "auto"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "Roomcast <roomcast@localhost>"
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_retry_base_seconds: float = Field(default=30.0, ge=0)
+    password_reset_ttl_minutes: int = Field(default=60, ge=1)
+    email_verification_ttl_hours: int = Field(default=48, ge=1)
+    invitation_ttl_days: int = Field(default=7, ge=1)
+    meeting_max_occurrences: int = Field(default=100, ge=1, le=1000)
+    scheduler_refresh_seconds: float = Field(default=5.0, gt=0)
+    task_reminder_hour: int = Field(default=9, ge=0, le=23)
+    digest_hour: int = Field(default=8, ge=0, le=23)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -30,6 +30,16 @@ JOB_COMPLETED = "job.completed"
 JOB_FAILED = "job.failed"
 JOB_CANCELLED = "job.cancelled"
 TASK_EVENTS = ("task.created", "task.updated", "task.deleted")  # project:{id}
+# People (docs/protocol.md, "People events"): all stored. Payloads follow the REST documents.
+MEETING_EVENTS = ("meeting.scheduled",  # project:{id} ({meeting, by})
+                  "meeting.changed", "meeting.cancelled", "meeting.deleted")  # and meeting:{id}
+MEETING_REMINDED = "meeting.reminded"  # user:{id} ({meeting, lead_minutes, notification_id})
+PROJECT_EVENTS = ("project.updated", "project.deleted")  # project:{id}
+MEMBER_EVENTS = ("member.added", "member.removed", "member.role_changed")  # project:{id}
+INVITATION_EVENTS = ("invitation.created", "invitation.revoked")  # project:{id}
+UPLOAD_EVENTS = ("upload.created", "upload.deleted")  # project:{id}
+NOTIFICATION_READ = "notification.read"  # user:{id} ({notification_id}): every tab in step
+NOTIFICATION_READ_ALL = "notification.read_all"  # user:{id} ({updated})
 PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room
 PRESENCE_LEFT = "presence:left"  # volatile: a user's last connection left the room
 PRESENCE_UPDATED = "presence:updated"  # volatile: status or connection count changed

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,6 +37,10 @@ class EventHandlers:
         self._tokens = tokens
         self._revocations = revocations
         self._reschedule = reschedule
+        # After a meeting message is stored, when its text holds an `@` (mentions): set by
+        # the composition root; run off the ack's path.
+        self.on_mention: Callable[[NewMessage], Coroutine[Any, Any, None]] | None = None
+        self._mentions: set[asyncio.Task[None]] = set()
 
     def table(self) -> dict[str, tuple[type[BaseModel], Handler]]:
         return {
@@ -143,6 +148,10 @@ class EventHandlers:
                              client_id=data.client_id)
         message.offset = await self._emitter.emit(grant.room, c.MEETING_MESSAGE, message.wire())
         await self._hub.stores.messages.create(message)
+        if self.on_mention is not None and "@" in message.text:
+            task = asyncio.create_task(self.on_mention(message))
+            self._mentions.add(task)
+            task.add_done_callback(self._mentions.discard)
         return {"ok": True, "room": grant.room, "offset": message.offset, "id": message.id}
 
     async def presence_set(self, session: Session, data: c.PresenceSetIn) -> c.PresenceSetAck:

@@ -51,6 +51,8 @@ class Realtime:
     outbox: Outbox | None = None
     # Counts a connection closed for a frame over SOCKET_MAX_PAYLOAD_BYTES (the transport's).
     on_frame_too_large: Callable[[], None] | None = None
+    # The client events' handlers (the composition root sets their mention hook).
+    handlers: EventHandlers | None = None
 
 
 def build_realtime(
@@ -150,7 +152,7 @@ def build_realtime(
 
     return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
                     drain=connections.drain, outbox=outbox,
-                    on_frame_too_large=metrics.oversized_frames.inc)
+                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers)
 
 
 class _Heartbeat:

@@ -15,7 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
 from api.context import AppContext
+from api.routes.people import notices
 from core.errors import ServiceUnavailable
+from core.mentions import MentionNotifier
 from core.objects import ObjectStorage
 from core.objects_local import LocalObjectStorage
 from core.objects_s3 import S3ObjectStorage
@@ -104,7 +106,10 @@ def build_services(settings: Settings) -> Services:
         objects=objects,
         revocations=revocations,
         redis=redis,
+        dispatch=job_runtime.dispatch,
     )
+    if realtime.handlers is not None:
+        realtime.handlers.on_mention = MentionNotifier(stores, notices(ctx))
     ctx.extras["metrics_registry"] = metrics_registry
     ctx.extras[OUTBOX_KEY] = realtime.outbox
     ctx.health_checks["mongodb"] = stores.ping

@@ -71,3 +71,6 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     access = logging.getLogger(_UVICORN_ACCESS)
     access.handlers.clear()
     access.disabled = True
+    # Taskiq's scheduler logs every send at INFO (the minute sweep: a line a minute, per
+    # process); what a send does is logged by Roomcast's own tasks.
+    logging.getLogger("taskiq.cli.scheduler.run").setLevel(logging.WARNING)

@@ -8,7 +8,8 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker
@@ -20,8 +21,13 @@ from core.store.stores import Stores
 from realtime.emitter import Emitter
 from workers.broker import build_broker, register_job_task, stop_in_process
 from workers.deps import WorkerDeps
+from workers.mail.sender import build_mailer
 from workers.queue import TaskiqJobQueue
 from workers.runner import run_job
+from workers.schedule.deps import PeopleDeps
+from workers.schedule.dispatch import TaskiqDispatch
+from workers.schedule.runtime import SchedulerRuntime, build_schedule_source, close_source
+from workers.schedule.tasks import register_people_tasks
 from workers.sweeper import sweep_forever
 
 log = logging.getLogger("roomcast.workers")
@@ -34,6 +40,11 @@ class JobRuntime:
     in_process: bool
     # What jobs run with in this process; None where this process only queues them.
     deps: WorkerDeps | None = None
+    # Mail, reminders, digests: the tasks' needs and the scheduler, where this process runs
+    # them (as it runs jobs); `dispatch` queues and schedules them from anywhere.
+    dispatch: TaskiqDispatch | None = None
+    people: PeopleDeps | None = None
+    scheduler: SchedulerRuntime | None = field(default=None)
 
     async def start(self) -> None:
         try:
@@ -41,8 +52,14 @@ class JobRuntime:
         except (RedisError, OSError) as exc:
             # Serving goes on without the queue; enqueueing answers 503 until Redis is back.
             log.warning("the job broker could not start: %r", exc)
+        if self.scheduler is not None:
+            await self.scheduler.start()
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        elif self.dispatch is not None:
+            await close_source(self.dispatch.source)
         if self.in_process:
             await stop_in_process(self.broker)
         else:
@@ -68,7 +85,29 @@ def build_job_runtime(
 
     task = register_job_task(broker, run)
     runtime = JobRuntime(broker, TaskiqJobQueue(task), in_process, deps)
+    _add_people(runtime, settings, stores, emitter, runs_here=bool(runs_jobs or in_process))
     return runtime
+
+
+def _add_people(runtime: JobRuntime, settings: Settings, stores: Stores, emitter: Emitter, *,
+                runs_here: bool) -> None:
+    """Mail, reminders and digests travel on the jobs' broker; the scheduler runs where the
+    jobs run (a worker, or `roomcast serve` on the embedded default)."""
+    source = build_schedule_source(settings, stores)
+    runtime.dispatch = TaskiqDispatch(runtime.broker, source)
+    if runs_here:
+        runtime.people = PeopleDeps(settings, stores, emitter, build_mailer(settings),
+                                    runtime.dispatch)
+        runtime.scheduler = SchedulerRuntime(
+            runtime.broker, source, timedelta(seconds=settings.scheduler_refresh_seconds))
+
+    def people() -> PeopleDeps:
+        if runtime.people is None:
+            raise RuntimeError("this process queues mail and reminders; `roomcast worker` "
+                               "sends them")
+        return runtime.people
+
+    register_people_tasks(runtime.broker, settings, people)
 
 
 def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:

@@ -12,6 +12,7 @@ import pytest
 from core.settings import Settings
 from roomcast.factory import Services, build_services
 from tests.support.services import RedisServer, S3Server, redis_server, s3_server
+from tests.support.smtp import SmtpServer, smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,10 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd's, in its own process) whose mail the test reads."""
+    with smtp_server(tmp_path) as server:
+        yield server

@@ -13,13 +13,16 @@ from starlette.responses import Response
 from api.auth import bearer_of, client_ip
 from api.context import AppContext
 from api.oidc import load_session, oidc_client, require_enabled, store_session, user_for_claims
+from api.routes.account_links import send_verification
+from api.routes.invitations import accept_invitation
 from api.routes.users import Name, Password, UserOut
 from api.routing import Call, NoModel, Router, json_response
-from core.errors import ServiceUnavailable, Unauthorized
+from core.errors import RegistrationClosed, ServiceUnavailable, Unauthorized, WrongAccount
 from core.ids import new_id
 from core.login_guard import LoginGuard, build_login_guard
 from core.passwords import MAX_PASSWORD_LENGTH, InvalidCredentials
 from core.store.audit import AuditKind
+from core.store.invitations import InvitationStatus, dead_link
 from core.store.users import User, normalize_email
 from core.tokens import TokenReused, TokenRevoked
 
@@ -37,6 +40,9 @@ class RegisterIn(BaseModel):
     email: Email
     name: Name
     password: Password
+    invitation_token: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="an invitation's token: required when REGISTRATION=invite; "
+        "the account joins the project at once")
 
 
 class LoginIn(BaseModel):
@@ -99,15 +105,37 @@ def _pair(ctx: AppContext, user: User, access: str, refresh: str) -> TokenPair:
 
 
 @router.post("/auth/register", body=RegisterIn, response=UserOut, status=201, auth="none",
-             errors=(409,))
+             errors=(400, 403, 409, 410))
 async def register(call: Call[RegisterIn, NoModel]) -> UserOut:
-    """Create a member account (the email is stored lower-cased)."""
+    """Create a member account (the email is stored lower-cased) and mail a link to confirm
+    the address. REGISTRATION=closed refuses (403 `registration_closed`); `invite` needs a
+    pending invitation to this very address (`invitation_token`; 403 `wrong_account` for
+    another address, 400/410 for a bad or dead link). With an invitation the account joins
+    its project, and the address counts as confirmed."""
     ctx, body = call.ctx, call.body
+    mode = ctx.settings.registration
+    if mode == "closed":
+        raise RegistrationClosed()
+    if mode == "invite" and body.invitation_token is None:
+        raise RegistrationClosed("sign-up needs an invitation on this server")
+    invitation = None
+    if body.invitation_token is not None:
+        invitation = await ctx.stores.invitations.by_token(body.invitation_token)
+        if invitation.status != InvitationStatus.PENDING:
+            raise dead_link(invitation)
+        if invitation.email != normalize_email(body.email):
+            raise WrongAccount(f"this invitation is for {invitation.email}")
     password_hash = await ctx.passwords.hash_async(body.password)
     user = await ctx.stores.users.create(email=body.email, name=body.name,
                                          password_hash=password_hash)
     await ctx.stores.audit.record(AuditKind.REGISTERED, actor_id=user.id, subject_id=user.id,
                                   ip=client_ip(call.request))
+    if invitation is not None and body.invitation_token is not None:
+        # The mail reached this address: it is confirmed.
+        user = await ctx.stores.users.update(user.id, email_verified=True) or user
+        await accept_invitation(ctx, body.invitation_token, user)
+    else:
+        await send_verification(ctx, user)
     return UserOut.of(user)
 
 
@@ -236,7 +264,15 @@ async def oidc_login(call: Call[NoModel, NoModel]) -> Response:
     return response
 
 
-@router.get("/auth/oidc/callback", response=TokenPair, auth="none", errors=(401, 404, 503))
+async def _known(ctx: AppContext, claims: dict[str, object]) -> bool:
+    subject, email = claims.get("sub"), claims.get("email")
+    if isinstance(subject, str) and await ctx.stores.users.by_oidc_subject(subject):
+        return True
+    return isinstance(email, str) and await ctx.stores.users.by_email(email) is not None
+
+
+@router.get("/auth/oidc/callback", response=TokenPair, auth="none",
+            errors=(401, 403, 404, 503))
 async def oidc_callback(call: Call[NoModel, NoModel]) -> Response:
     """Finish OpenID Connect sign-in: the provider redirects here; answers a token pair.
 
@@ -253,6 +289,9 @@ async def oidc_callback(call: Call[NoModel, NoModel]) -> Response:
     except Exception as exc:  # authlib's OAuthError and its JOSE errors share no base
         raise Unauthorized("sign-in with the provider failed") from exc
     claims = token.get("userinfo") or {}
+    if ctx.settings.registration != "open" and not await _known(ctx, dict(claims)):
+        # A provider's sign-in creates accounts only where anyone may sign up.
+        raise RegistrationClosed("no account for this sign-in, and sign-up is not open")
     user = await user_for_claims(ctx.stores, dict(claims))
     await ctx.stores.audit.record(AuditKind.SIGN_IN, actor_id=user.id, subject_id=user.id,
                                   ip=client_ip(request), data={"method": "oidc"})

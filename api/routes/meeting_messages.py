@@ -78,12 +78,12 @@ async def meeting_engagement(call: Call[NoModel, NoModel]) -> EngagementOut:
     for record in records:
         by_user.setdefault(record.user_id, []).append(record)
     now = utcnow()
-    users = [_engagement(uid, by_user.get(uid, []), counts.get(uid, 0), now)
+    users = [user_engagement(uid, by_user.get(uid, []), counts.get(uid, 0), now)
              for uid in sorted(set(by_user) | set(counts))]
     return EngagementOut(meeting_id=meeting.id, users=users, messages=sum(counts.values()))
 
 
-def _engagement(
+def user_engagement(
     user_id: str, records: list[Attendance], messages: int, now: datetime
 ) -> UserEngagement:
     spans = sorted((r.joined_at, r.left_at or now) for r in records)

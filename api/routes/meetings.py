@@ -4,21 +4,40 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.auth import Principal
-from api.authz import check_head, require_head, require_member
+from api.authz import require_head, require_member
 from api.context import AppContext
+from api.routes.people import notify, planner
 from api.routes.projects import Moment, Name, Text, load_project, publish
 from api.routing import Call, NoModel, Router
-from core.errors import Conflict, NotFound
+from core.errors import NotFound, ValidationFailed
+from core.ids import utcnow
 from core.models import Page, PageParams, ProjectRole
+from core.recurrence import RecurrenceError, expand
 from core.store.attendance import Attendance
-from core.store.meetings import Meeting, MeetingStatus
+from core.store.meetings import DEFAULT_DURATION_MINUTES, Meeting, MeetingStatus
+from core.store.series import MeetingSeries
 
 router = Router(tags=["meetings"])
+
+
+Duration = Annotated[int, Field(ge=1, le=1440, description="minutes, 1 to 1440")]
+# Clocks differ: a meeting "now" sent by a client is a little in the past when it arrives.
+PAST_GRACE = timedelta(minutes=1)
+
+
+class Recurrence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: Annotated[str, StringConstraints(min_length=6, max_length=500)] = Field(
+        description="an RFC 5545 RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=10 (DAILY, "
+        "WEEKLY, MONTHLY or YEARLY; at most MEETING_MAX_OCCURRENCES occurrences)")
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default="UTC", description="the IANA timezone the rule's times are read in")
 
 
 class MeetingCreate(BaseModel):
@@ -26,6 +45,8 @@ class MeetingCreate(BaseModel):
     title: Name
     agenda: Text = ""
     scheduled_at: Moment
+    duration_minutes: Duration = DEFAULT_DURATION_MINUTES
+    recurrence: Recurrence | None = None
 
     @field_validator("scheduled_at")
     @classmethod
@@ -36,8 +57,16 @@ class MeetingCreate(BaseModel):
             raise ValueError("the time is out of range") from exc
 
 
+def refuse_past(moment: datetime) -> None:
+    if moment < utcnow() - PAST_GRACE:
+        raise ValidationFailed("a meeting cannot be scheduled in the past", details=[
+            {"loc": ["body", "scheduled_at"], "type": "in_the_past",
+             "message": "the time has passed"}])
+
+
 class MeetingQuery(PageParams):
     status: MeetingStatus | None = None
+    series_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
 
 class MeetingPage(Page[Meeting]):
@@ -100,32 +129,93 @@ async def load_meeting(
     return meeting, role
 
 
-async def announce(ctx: AppContext, event: str, meeting: Meeting) -> None:
-    data = {"meeting": meeting.model_dump(mode="json")}
-    await publish(ctx, f"meeting:{meeting.id}", event, data)
+async def announce(ctx: AppContext, event: str, meeting: Meeting, by: str | None = None,
+                   *, meeting_room: bool = True) -> None:
+    """The change, live: into the meeting's room (unless it is new: nobody is there yet) and
+    the project's."""
+    data: dict[str, Any] = {"meeting": meeting.model_dump(mode="json")}
+    if by is not None:
+        data["by"] = by
+    if meeting_room:
+        await publish(ctx, f"meeting:{meeting.id}", event, data)
     await publish(ctx, f"project:{meeting.project_id}", event, data)
 
 
+async def tell_members(ctx: AppContext, meeting: Meeting, kind: str, title: str,
+                       by: str) -> None:
+    """A notification of `kind` to every member but the one who made the change."""
+    project = await ctx.stores.projects.get(meeting.project_id)
+    if project is None:
+        return
+    data = {"meeting_id": meeting.id, "project_id": meeting.project_id, "by": by,
+            "scheduled_at": meeting.scheduled_at.isoformat().replace("+00:00", "Z")}
+    for member in project.members:
+        if member.user_id != by:
+            await notify(ctx, member.user_id, kind, title, data)
+
+
+def when(meeting: Meeting) -> str:
+    return f"{meeting.scheduled_at:%Y-%m-%d %H:%M} UTC"
+
+
 @router.post("/projects/{project_id}/meetings", body=MeetingCreate, response=Meeting,
-             status=201, errors=(403, 404))
+             status=201, errors=(403, 404, 503))
 async def create_meeting(call: Call[MeetingCreate, NoModel]) -> Meeting:
-    """Schedule a meeting in the project (head). `scheduled_at` needs a timezone."""
-    project_id = call.path["project_id"]
-    await require_head(call.ctx, project_id, call.user)
-    return await call.ctx.stores.meetings.create(
-        project_id=project_id, title=call.body.title, agenda=call.body.agenda,
-        scheduled_at=call.body.scheduled_at, created_by=call.user.user_id,
-    )
+    """Schedule a meeting in the project (head). `scheduled_at` needs a timezone and may not
+    be in the past. With `recurrence`, a series: every occurrence is a meeting (answered: the
+    first; list them with `series_id`)."""
+    ctx, body, project_id = call.ctx, call.body, call.path["project_id"]
+    await require_head(ctx, project_id, call.user)
+    refuse_past(body.scheduled_at)
+    if body.recurrence is not None:
+        meetings = await _series(ctx, project_id, body, call.user.user_id)
+    else:
+        meetings = [Meeting(project_id=project_id, title=body.title, agenda=body.agenda,
+                            scheduled_at=body.scheduled_at, created_by=call.user.user_id,
+                            duration_minutes=body.duration_minutes)]
+        await ctx.stores.meetings.insert_many(meetings)
+    for meeting in meetings:
+        await planner(ctx).meeting(meeting)
+        await announce(ctx, "meeting.scheduled", meeting, call.user.user_id, meeting_room=False)
+    first = meetings[0]
+    series = f" (and {len(meetings) - 1} more)" if len(meetings) > 1 else ""
+    await tell_members(ctx, first, "meeting.scheduled",
+                       f"{first.title} scheduled for {when(first)}{series}", call.user.user_id)
+    return first
+
+
+async def _series(ctx: AppContext, project_id: str, body: MeetingCreate,
+                  user_id: str) -> list[Meeting]:
+    assert body.recurrence is not None
+    rule, tz = body.recurrence.rule, body.recurrence.timezone
+    try:
+        starts = await expand(rule, body.scheduled_at, tz, ctx.settings.meeting_max_occurrences)
+    except RecurrenceError as exc:
+        raise ValidationFailed("the recurrence is not valid", details=[
+            {"loc": ["body", "recurrence", "rule"], "type": "invalid_recurrence",
+             "message": str(exc)}]) from exc
+    series = MeetingSeries(project_id=project_id, title=body.title, agenda=body.agenda,
+                           rule=rule, timezone=tz, starts_at=starts[0],
+                           duration_minutes=body.duration_minutes, occurrences=len(starts),
+                           created_by=user_id)
+    meetings = [Meeting(project_id=project_id, title=body.title, agenda=body.agenda,
+                        scheduled_at=start, duration_minutes=body.duration_minutes,
+                        created_by=user_id, series_id=series.id, occurrence_at=start)
+                for start in starts]
+    await ctx.stores.series.create(series)
+    await ctx.stores.meetings.insert_many(meetings)
+    return meetings
 
 
 @router.get("/projects/{project_id}/meetings", query=MeetingQuery, response=MeetingPage,
             errors=(404,))
 async def list_meetings(call: Call[NoModel, MeetingQuery]) -> MeetingPage:
-    """The project's meetings by scheduled time, optionally only those in one status."""
+    """The project's meetings by scheduled time, optionally only those in one status or of
+    one series."""
     project_id = call.path["project_id"]
     await require_member(call.ctx, project_id, call.user)
     page = await call.ctx.stores.meetings.list_for_project(
-        project_id, call.query, call.query.status
+        project_id, call.query, call.query.status, call.query.series_id
     )
     return MeetingPage(items=page.items, total=page.total, limit=page.limit, offset=page.offset)
 
@@ -135,32 +225,6 @@ async def get_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     """One meeting of a project the caller is a member of."""
     meeting, _ = await load_meeting(call.ctx, call.path["meeting_id"], call.user)
     return meeting
-
-
-@router.post("/meetings/{meeting_id}/start", response=Meeting, errors=(403, 404, 409))
-async def start_meeting(call: Call[NoModel, NoModel]) -> Meeting:
-    """Start a scheduled meeting (head); `meeting.started` goes to the meeting and project
-    rooms. A meeting that is already live or ended answers 409."""
-    meeting, role = await load_meeting(call.ctx, call.path["meeting_id"], call.user)
-    check_head(role, call.user.role, "meeting")
-    started = await call.ctx.stores.meetings.start(meeting.id)
-    if started is None:
-        raise Conflict(f"the meeting is {meeting.status.value}, not scheduled")
-    await announce(call.ctx, "meeting.started", started)
-    return started
-
-
-@router.post("/meetings/{meeting_id}/end", response=Meeting, errors=(403, 404, 409))
-async def end_meeting(call: Call[NoModel, NoModel]) -> Meeting:
-    """End a live meeting (head); `meeting.ended` goes to the meeting and project rooms.
-    A meeting that is not live answers 409."""
-    meeting, role = await load_meeting(call.ctx, call.path["meeting_id"], call.user)
-    check_head(role, call.user.role, "meeting")
-    ended = await call.ctx.stores.meetings.end(meeting.id)
-    if ended is None:
-        raise Conflict(f"the meeting is {meeting.status.value}, not live")
-    await announce(call.ctx, "meeting.ended", ended)
-    return ended
 
 
 @router.get("/meetings/{meeting_id}/participants", query=PageParams,

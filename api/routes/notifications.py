@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from api.routes.projects import publish
 from api.routing import Call, NoModel, Router
 from core.errors import NotFound
 from core.models import Page, PageParams
@@ -52,6 +53,9 @@ async def mark_read(call: Call[NoModel, NoModel]) -> Notification:
     )
     if marked is None:
         raise NotFound("notification not found")
+    # Every tab of the user stays in step.
+    await publish(call.ctx, f"user:{call.user.user_id}", "notification.read",
+                  {"notification_id": marked.id})
     return marked
 
 
@@ -59,4 +63,7 @@ async def mark_read(call: Call[NoModel, NoModel]) -> Notification:
 async def mark_all_read(call: Call[NoModel, NoModel]) -> MarkedRead:
     """Mark every notification of the caller read; answers how many changed."""
     updated = await call.ctx.stores.notifications.mark_all_read(call.user.user_id)
+    if updated:
+        await publish(call.ctx, f"user:{call.user.user_id}", "notification.read_all",
+                      {"updated": updated})
     return MarkedRead(updated=updated)

@@ -24,8 +24,9 @@ from api.authz import require_head, require_member
 from api.context import AppContext
 from api.membership import drop_member, purge_project
 from api.patches import NoNulls, Patch
+from api.routes.people import notify
 from api.routing import Call, NoModel, Router
-from core.errors import Conflict, NotFound, RoomcastError
+from core.errors import Conflict, NotFound
 from core.models import Page, PageParams, ProjectRole
 from core.store.projects import Member, Profile, Project
 from realtime.emitter import OUTBOX_KEY, Outbox
@@ -104,12 +105,6 @@ async def publish(ctx: AppContext, room: str, event: str, data: dict[str, Any]) 
     await outbox.send(room, f"{event} into {room}", partial(ctx.emitter.emit, room, event, data))
 
 
-async def notify(ctx: AppContext, user_id: str, kind: str, title: str,
-                 data: dict[str, Any]) -> None:
-    try:
-        await ctx.emitter.notify(user_id, kind=kind, title=title, data=data)
-    except RoomcastError as exc:
-        log.warning("could not notify %s of %s: %s", user_id, kind, exc.message)
 
 
 async def load_project(ctx: AppContext, project_id: str) -> Project:
@@ -155,7 +150,17 @@ async def update_project(call: Call[ProjectUpdate, NoModel]) -> ProjectOut:
                else await call.ctx.stores.projects.get(project_id))
     if project is None:
         raise NotFound("project not found")
+    if changes:
+        await publish(call.ctx, f"project:{project_id}", "project.updated",
+                      {"project": project_event(project), "by": call.user.user_id})
     return ProjectOut.of(project, call.user.user_id, role)
+
+
+def project_event(project: Project) -> dict[str, Any]:
+    """The project as events carry it: ProjectOut without the receiver's own role."""
+    out = ProjectOut.of(project, "").model_dump(mode="json")
+    out.pop("role")
+    return out
 
 
 @router.delete("/projects/{project_id}", status=204, errors=(403, 404))
@@ -164,6 +169,9 @@ async def delete_project(call: Call[NoModel, NoModel]) -> None:
     project_id = call.path["project_id"]
     await require_head(call.ctx, project_id, call.user)
     project = await load_project(call.ctx, project_id)
+    # Published before the members lose the room, so their sockets see it.
+    await publish(call.ctx, f"project:{project_id}", "project.deleted",
+                  {"project_id": project_id, "by": call.user.user_id})
     await purge_project(call.ctx, project)
 
 
@@ -311,8 +319,16 @@ async def add_member(call: Call[MemberAdd, NoModel]) -> MemberOut:
     await notify(ctx, user.id, "project.added", f"You were added to {project.name}",
                  {"project_id": project_id, "role": member.role.value,
                   "by": call.user.user_id})
-    return MemberOut(user_id=user.id, name=user.name, email=user.email, role=member.role,
-                     added_at=member.added_at)
+    out = MemberOut(user_id=user.id, name=user.name, email=user.email, role=member.role,
+                    added_at=member.added_at)
+    await member_event(ctx, project_id, "member.added", out, call.user.user_id)
+    return out
+
+
+async def member_event(ctx: AppContext, project_id: str, event: str, member: MemberOut,
+                       by: str, **extra: Any) -> None:
+    await publish(ctx, f"project:{project_id}", event,
+                  {"member": member.model_dump(mode="json"), "by": by, **extra})
 
 
 @router.patch("/projects/{project_id}/members/{user_id}", body=MemberRoleUpdate,
@@ -326,7 +342,9 @@ async def change_member_role(call: Call[MemberRoleUpdate, NoModel]) -> MemberOut
         raise NotFound("member not found")
     member = next(m for m in project.members if m.user_id == user_id)
     profile = next(iter(await ctx.stores.projects.profiles([user_id])), None)
-    return member_out(member, profile)
+    out = member_out(member, profile)
+    await member_event(ctx, project_id, "member.role_changed", out, call.user.user_id)
+    return out
 
 
 @router.delete("/projects/{project_id}/members/{user_id}", status=204,
@@ -342,6 +360,8 @@ async def remove_member(call: Call[NoModel, NoModel]) -> None:
         await require_head(ctx, project_id, call.user)
     project = await load_project(ctx, project_id)
     await drop_member(ctx, project_id, user_id)
+    await publish(ctx, f"project:{project_id}", "member.removed",
+                  {"user_id": user_id, "by": call.user.user_id})
     if user_id != call.user.user_id:
         await notify(ctx, user_id, "project.removed", f"You were removed from {project.name}",
                      {"project_id": project_id, "by": call.user.user_id})

@@ -10,7 +10,8 @@ from api.auth import Principal
 from api.authz import check_head, require_member
 from api.context import AppContext
 from api.patches import Patch
-from api.routes.projects import Day, Name, Text, notify, publish
+from api.routes.people import notify, planner
+from api.routes.projects import Day, Name, Text, publish
 from api.routing import Call, NoModel, Router
 from core.errors import NotFound, ValidationFailed
 from core.models import Page, PageParams, ProjectRole
@@ -79,6 +80,11 @@ async def load_task(
 async def announce(ctx: AppContext, event: str, task: Task, by: str) -> None:
     data = {"task": task.model_dump(mode="json"), "by": by}
     await publish(ctx, f"project:{task.project_id}", event, data)
+    # Its due and overdue reminders follow every change (core/reminders.py).
+    if event == "task.deleted":
+        await planner(ctx).drop_all(task.id)
+    else:
+        await planner(ctx).task(task)
 
 
 async def tell_assignee(ctx: AppContext, task: Task, by: str) -> None:

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from api.authz import require_member
 from api.context import AppContext
 from api.routes.jobs_common import JobAccepted, job_location, start_job
+from api.routes.projects import publish
 from api.routes.upload_stream import FilePart, stream_file
 from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -133,6 +134,9 @@ async def create_upload(call: Call[NoModel, NoModel]) -> Response:
         sha256=part.sha256.hexdigest(), object_key=key, job_id=job.id,
     )
     await call.ctx.stores.uploads.create(upload)
+    await publish(call.ctx, f"project:{project_id}", "upload.created",
+                  {"upload": UploadOut.of(upload).model_dump(mode="json"),
+                   "by": call.user.user_id})
     await start_job(call.ctx, job)
     body = UploadAccepted(job_id=job.id, status=job.status, location=job_location(job.id),
                           upload=UploadOut.of(upload))
@@ -195,3 +199,5 @@ async def delete_upload(call: Call[NoModel, NoModel]) -> None:
     upload = await member_upload(call.ctx, call)
     await call.ctx.objects.delete(upload.object_key)
     await call.ctx.stores.uploads.delete(upload.id)
+    await publish(call.ctx, f"project:{upload.project_id}", "upload.deleted",
+                  {"upload_id": upload.id, "by": call.user.user_id})

@@ -32,13 +32,15 @@ class UserOut(BaseModel):
     name: str
     role: Role
     active: bool
+    email_verified: bool = Field(description="the address was confirmed through a mailed link")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, user: User) -> UserOut:
         return cls(id=user.id, email=user.email, name=user.name, role=user.role,
-                   active=user.active, created_at=user.created_at, updated_at=user.updated_at)
+                   active=user.active, email_verified=user.email_verified,
+                   created_at=user.created_at, updated_at=user.updated_at)
 
 
 class MePatch(Patch):

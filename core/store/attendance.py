@@ -46,3 +46,7 @@ class AttendanceRepository(Repository[Attendance]):
             [("joined_at", ASCENDING), ("_id", ASCENDING)]
         ).limit(MAX_RECORDS)
         return [self._load(doc) async for doc in cursor]
+
+    async def delete_for_meeting(self, meeting_id: str) -> int:
+        result = await self._c.delete_many({"meeting_id": meeting_id})
+        return int(result.deleted_count)

@@ -136,3 +136,7 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
         async for doc in self._c.find({"meeting_id": meeting_id}, {"user_id": 1}):
             counts[doc["user_id"]] += 1
         return dict(counts)
+
+    async def delete_for_meeting(self, meeting_id: str) -> int:
+        result = await self._c.delete_many({"meeting_id": meeting_id})
+        return int(result.deleted_count)

@@ -9,13 +9,20 @@ from core.store.attendance import AttendanceRepository
 from core.store.audit import AuditRepository
 from core.store.database import Database, ping
 from core.store.datasets import DatasetRepository
+from core.store.invitations import InvitationRepository
 from core.store.jobs import JobRepository
+from core.store.links import LinkRepository
+from core.store.mail import MailRepository
 from core.store.meetings import MeetingRepository
 from core.store.messages import MeetingMessageRepository
 from core.store.models_saved import SavedModelRepository
 from core.store.notifications import NotificationRepository
+from core.store.preferences import PreferenceRepository
 from core.store.projects import ProjectRepository
 from core.store.refresh_tokens import RefreshTokenRepository
+from core.store.reminders import ReminderRepository
+from core.store.schedules import ScheduleRepository
+from core.store.series import SeriesRepository
 from core.store.tasks import TaskRepository
 from core.store.uploads import UploadRepository
 from core.store.users import UserRepository
@@ -37,6 +44,13 @@ class Stores:
     jobs: JobRepository
     uploads: UploadRepository
     datasets: DatasetRepository
+    series: SeriesRepository
+    reminders: ReminderRepository
+    mail: MailRepository
+    links: LinkRepository
+    invitations: InvitationRepository
+    preferences: PreferenceRepository
+    schedules: ScheduleRepository
     models: SavedModelRepository
 
     @classmethod
@@ -56,6 +70,13 @@ class Stores:
             jobs=JobRepository(db),
             uploads=UploadRepository(db),
             datasets=DatasetRepository(db),
+            series=SeriesRepository(db),
+            reminders=ReminderRepository(db),
+            mail=MailRepository(db),
+            links=LinkRepository(db),
+            invitations=InvitationRepository(db),
+            preferences=PreferenceRepository(db),
+            schedules=ScheduleRepository(db),
             models=SavedModelRepository(db),
         )
 

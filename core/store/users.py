@@ -23,6 +23,7 @@ class User(BaseModel):
     password_hash: str | None = None
     active: bool = True
     oidc_subject: str | None = None
+    email_verified: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

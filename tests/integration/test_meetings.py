@@ -40,7 +40,7 @@ async def test_lifecycle_emits_into_rooms(client: httpx.AsyncClient, services: S
     assert (started.status_code, started.json()["status"]) == (200, "live")
     assert started.json()["started_at"] is not None
     again = await client.post(f"{url}/start", headers=alice.headers)
-    assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "invalid_state")
     assert (await client.post(f"{url}/end", headers=bob.headers)).status_code == 403
     ended = await client.post(f"{url}/end", headers=alice.headers)
     assert (ended.json()["status"], ended.json()["ended_at"] is not None) == ("ended", True)
@@ -71,7 +71,7 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient, services: S
     assert await listing(status="live") == ([middle["id"]], 1)
     assert await listing(status="scheduled", limit=1, offset=1) == ([late["id"]], 2)
     assert await listing(status="ended") == ([], 0)
-    bad = await client.get(url, params={"status": "cancelled"}, headers=alice.headers)
+    bad = await client.get(url, params={"status": "postponed"}, headers=alice.headers)
     assert bad.status_code == 422
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from api.routes import meetings, projects, tasks
+from api.routes import meeting_states, meetings, projects, tasks
 from roomcast.factory import Services
 from tests.support.domain import Caller, add_member, create_project, make_user
 
@@ -29,6 +29,16 @@ PROJECT_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/meetings/{m}", None),
     ("POST", "/meetings/{m}/start", None),
     ("POST", "/meetings/{m}/end", None),
+    ("PATCH", "/meetings/{m}", {"title": "x"}),
+    ("POST", "/meetings/{m}/cancel", None),
+    ("POST", "/meetings/{m}/remind", None),
+    ("DELETE", "/meetings/{m}", None),
+    ("GET", "/projects/{p}/invitations", None),
+    ("POST", "/projects/{p}/invitations", {"email": "new@example.com"}),
+    ("GET", "/projects/{p}/engagement", None),
+    ("GET", "/projects/{p}/engagement.csv", None),
+    ("PUT", "/projects/{p}/mute", None),
+    ("DELETE", "/projects/{p}/mute", None),
     ("GET", "/meetings/{m}/participants", None),
     ("POST", "/projects/{p}/tasks", {"title": "t"}),
     ("GET", "/projects/{p}/tasks", None),
@@ -43,6 +53,10 @@ HEAD_ONLY = {
     ("POST", "/projects/{p}/members"), ("PATCH", "/projects/{p}/members/{u}"),
     ("DELETE", "/projects/{p}/members/{u}"), ("POST", "/projects/{p}/meetings"),
     ("POST", "/meetings/{m}/start"), ("POST", "/meetings/{m}/end"), ("DELETE", "/tasks/{t}"),
+    ("PATCH", "/meetings/{m}"), ("POST", "/meetings/{m}/cancel"), ("POST", "/meetings/{m}/remind"),
+    ("DELETE", "/meetings/{m}"), ("GET", "/projects/{p}/invitations"),
+    ("POST", "/projects/{p}/invitations"), ("GET", "/projects/{p}/engagement"),
+    ("GET", "/projects/{p}/engagement.csv"),
 }
 
 
@@ -113,7 +127,7 @@ async def test_member_gets_403_for_head_actions(
 def test_every_project_route_is_probed() -> None:
     declared = {
         (e.method, e.path.removeprefix(API))
-        for router in (projects.router, meetings.router, tasks.router)
+        for router in (projects.router, meetings.router, meeting_states.router, tasks.router)
         for e in router.endpoints if "{" in e.path
     }
     probed = {

@@ -99,11 +99,14 @@ async def test_a_removal_and_an_event_during_a_redis_outage_take_effect_when_it_
             task = await http.post(f"/api/v1/projects/{project}/tasks",
                                    json={"title": "written during the outage"})
             assert task.status_code == 201, task.text
-            assert await metric(server.url, "roomcast_outbox_pending") == 2
+            # The revocation, the project's member.removed and task.created wait.
+            assert await metric(server.url, "roomcast_outbox_pending") == 3
         redis = start_redis(redis.port)  # a fresh Redis: nothing of before survived
 
         revoked = await b.wait_for(lambda: b.named("room:revoked"), within=30)
         assert [(r["room"], r["code"]) for r in revoked] == [(room, "membership_revoked")]
+        gone = await h.wait_for(lambda: h.named("member.removed"), within=30)
+        assert [g["user_id"] for g in gone] == [bob.id]
         created = await h.wait_for(lambda: h.named("task.created"), within=30)
         assert [t["task"]["title"] for t in created] == ["written during the outage"]
         assert await metric(server.url, "roomcast_outbox_pending") == 0

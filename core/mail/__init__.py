@@ -1,0 +1,1 @@
+"""Outbound mail: the Mailer seam, its SMTP and file-drop backends, and the templates."""

@@ -1,0 +1,1 @@
+"""Sending the mail outbox through a Mailer, with retries."""
