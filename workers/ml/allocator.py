@@ -5,7 +5,8 @@ is to give the freed top of the heap back to the system at once, so the next arr
 size page-faults its memory in again (what that costs, measured with `benchmarks/ml_bench.py
 --untuned`: docs/pipeline.md). Raising the heap's trim threshold and top padding keeps that
 memory for reuse (at most ALLOCATOR_KEEP_BYTES more resident memory when idle). Other C
-libraries are left alone.
+libraries are left alone. Only `roomcast worker` tunes it; a serving process keeps the
+defaults.
 """
 
 from __future__ import annotations

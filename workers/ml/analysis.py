@@ -18,7 +18,6 @@ from core.store.models_fitted import FittedModel
 from workers.deps import WorkerDeps
 from workers.errors import BadParameters, JobFailed
 from workers.ml import archive
-from workers.ml.allocator import keep_freed_memory
 from workers.ml.growth import ModelTooLarge
 from workers.ml.kmeans import KMeansError, kmeans, silhouette
 from workers.ml.matrix import Matrix, Scaling, training_data
@@ -65,7 +64,6 @@ async def analyse(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) ->
                                     numeric_target=params.task == "regression")
     except ValidationFailed as exc:
         raise BadParameters(f"{exc.message}: {exc.details}") from exc
-    keep_freed_memory()
     await report.step("loading", 5)
     try:
         data = await deps.objects.get_bytes(dataset.object_key)

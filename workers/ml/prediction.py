@@ -27,7 +27,6 @@ from workers.deps import WorkerDeps
 from workers.errors import JobFailed
 from workers.ingest.infer import profile
 from workers.ingest.pipeline import dataset_key, row_group_rows
-from workers.ml.allocator import keep_freed_memory
 from workers.ml.matrix import feature_matrix
 from workers.progress import JobProgressReporter
 
@@ -89,7 +88,6 @@ async def predict_dataset(deps: WorkerDeps, job: JobDoc,
         raise JobFailed("not_found", str(exc)) from exc
     except ModelUnreadable as exc:
         raise JobFailed("model_unreadable", exc.message) from exc
-    keep_freed_memory()
     table = await _predict(fitted, pq.ParquetFile(io.BytesIO(data)), report)
     await report.step("writing", 85)
     key = dataset_key(job.id)
