@@ -22,6 +22,8 @@ from api.routes import (
     meeting_series,
     meeting_states,
     meetings,
+    ml,
+    models,
     notifications,
     preferences,
     projects,
@@ -35,7 +37,7 @@ from api.routing import Endpoint
 ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
-    datasets.router, jobs.router,
+    datasets.router, jobs.router, models.router, ml.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,

@@ -120,6 +120,12 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
         print("roomcast: `roomcast worker` needs MONGO_URI, the store it shares with "
               "`roomcast serve`", file=sys.stderr)
         return 2
+    # A worker process is there to fit models: its allocator keeps freed memory for the next
+    # fit. `roomcast serve` (which runs jobs in-process on the embedded default) is left on the
+    # C library's defaults, so a serving process never holds memory an ML job freed.
+    from workers.ml.allocator import keep_freed_memory
+
+    keep_freed_memory()
     asyncio.run(_work(settings, concurrency or settings.worker_concurrency))
     return 0
 

@@ -101,4 +101,5 @@ async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
 def _title(job: JobDoc) -> str:
     verb = {JobStatus.SUCCEEDED: "finished", JobStatus.FAILED: "failed"}.get(
         job.status, "was cancelled")
-    return f"{'Ingestion' if job.kind == JobKind.INGEST else 'Analysis'} {verb}"
+    names = {JobKind.INGEST: "Ingestion", JobKind.PREDICTION: "Prediction"}
+    return f"{names.get(job.kind, 'Analysis')} {verb}"

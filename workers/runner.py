@@ -22,7 +22,7 @@ from workers.announce import announce, announce_leftover, hold_ms, targets
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
-from workers.ml import analysis
+from workers.ml import analysis, prediction
 from workers.progress import JobProgressReporter
 
 log = logging.getLogger("roomcast.workers")
@@ -31,6 +31,7 @@ Handler = Callable[[WorkerDeps, JobDoc, JobProgressReporter], Awaitable[dict[str
 HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[None]]]] = {
     JobKind.INGEST: (ingestion.ingest, ingestion.discard),
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
+    JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
 }
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,

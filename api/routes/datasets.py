@@ -97,13 +97,15 @@ async def preview_rows(call: Call[NoModel, RowsQuery]) -> RowsOut:
 @router.post("/datasets/{dataset_id}/analyses", body=AnalysisParams, response=JobAccepted,
              status=202, errors=(404, 422, 503))
 async def start_analysis(call: Call[AnalysisParams, NoModel]) -> Response:
-    """Start k-means or a classifier on the dataset's numeric columns."""
+    """Start k-means, or a tree or forest classifier or regressor, on the dataset's numeric
+    columns (GET /ml/algorithms lists them with their parameters)."""
     dataset = await member_dataset(call.ctx, call)
     params = call.body
     features = analysis_columns(
         dataset, features=params.features, target=params.target,
         needs_target=params.algorithm != "kmeans",
         k=params.k if params.algorithm == "kmeans" else None,
+        numeric_target=params.task == "regression",
     )
     stored = params.model_copy(update={"features": features}).model_dump(mode="json")
     job = JobDoc(project_id=dataset.project_id, kind=JobKind.ANALYSIS,

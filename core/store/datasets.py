@@ -80,15 +80,20 @@ NUMERIC_TYPES = ("integer", "float")
 
 def analysis_columns(
     dataset: DatasetDoc, *, features: list[str] | None, target: str | None,
-    needs_target: bool, k: int | None = None,
+    needs_target: bool, k: int | None = None, numeric_target: bool = False,
 ) -> list[str]:
-    """The feature columns an analysis will use, or ValidationFailed saying what does not fit."""
+    """The feature columns an analysis will use, or ValidationFailed saying what does not fit.
+
+    A classifier's target must be categorical, a regressor's (`numeric_target`) numeric."""
     problems: list[dict[str, Any]] = []
     if needs_target:
         column = dataset.column(target) if target else None
         if column is None:
             problems.append({"loc": ["body", "target"], "message": "no such column"})
-        elif not column.categorical:
+        elif numeric_target and column.type not in NUMERIC_TYPES:
+            problems.append({"loc": ["body", "target"],
+                             "message": "the target column is not numeric"})
+        elif not numeric_target and not column.categorical:
             problems.append({"loc": ["body", "target"],
                              "message": "the target column is not categorical"})
     chosen = features or [c.name for c in dataset.columns

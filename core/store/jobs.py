@@ -7,11 +7,13 @@ nor announce it finished twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from core.ids import epoch_ms, new_id, utcnow
@@ -30,6 +32,7 @@ class JobStatus(StrEnum):
 class JobKind(StrEnum):
     INGEST = "ingest"
     ANALYSIS = "analysis"
+    PREDICTION = "prediction"
 
 
 ACTIVE = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
@@ -245,7 +248,48 @@ class JobRepository(Repository[JobDoc]):
         return None if doc is None else self._load(doc)
 
 
-Algorithm = Literal["kmeans", "decision_tree", "random_forest"]
+Algorithm = Literal["kmeans", "decision_tree", "random_forest", "decision_tree_regressor",
+                    "random_forest_regressor"]
+Task = Literal["clustering", "classification", "regression"]
+Criterion = Literal["gini", "entropy", "squared_error"]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """What `GET /ml/algorithms` says of an algorithm: its task and which parameters apply."""
+
+    title: str
+    task: Task
+    description: str
+    parameters: tuple[str, ...]
+    criteria: tuple[Criterion, ...] = ()
+
+
+_TREE = ("max_depth", "min_samples_leaf", "criterion")
+_SUPERVISED = ("features", "target", "test_fraction", "standardize", "seed")
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    "kmeans": AlgorithmSpec(
+        "k-means", "clustering",
+        "Groups the rows into k clusters (k-means++ seeding, best of `restarts` runs by "
+        "inertia). The saved model assigns new rows to the nearest centre.",
+        ("features", "k", "restarts", "max_iter", "standardize", "seed")),
+    "decision_tree": AlgorithmSpec(
+        "Decision tree classifier", "classification",
+        "A CART tree predicting a categorical target; accuracy, confusion matrix, feature "
+        "importances.", (*_SUPERVISED, *_TREE), ("gini", "entropy")),
+    "random_forest": AlgorithmSpec(
+        "Random forest classifier", "classification",
+        "Bootstrap-sampled CART trees, each node trying the square root of the feature count; "
+        "class shares averaged.", (*_SUPERVISED, *_TREE, "n_estimators"), ("gini", "entropy")),
+    "decision_tree_regressor": AlgorithmSpec(
+        "Decision tree regressor", "regression",
+        "A CART tree predicting a numeric target (squared error); R², MAE, RMSE, feature "
+        "importances, predicted against actual.", (*_SUPERVISED, *_TREE), ("squared_error",)),
+    "random_forest_regressor": AlgorithmSpec(
+        "Random forest regressor", "regression",
+        "Bootstrap-sampled regression trees, each node trying a third of the features; "
+        "predictions averaged.", (*_SUPERVISED, *_TREE, "n_estimators"), ("squared_error",)),
+}
 
 
 class AnalysisParams(BaseModel):
@@ -253,15 +297,49 @@ class AnalysisParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    algorithm: Algorithm
-    features: list[str] | None = Field(default=None, max_length=500)
-    k: int = Field(default=3, ge=2, le=50)
-    restarts: int = Field(default=5, ge=1, le=50)
-    max_iter: int = Field(default=300, ge=1, le=10_000)
-    standardize: bool = True
-    target: str | None = None
-    test_fraction: float = Field(default=0.25, ge=0.05, le=0.5)
-    max_depth: int | None = Field(default=None, ge=1, le=64)
-    min_samples_leaf: int = Field(default=1, ge=1, le=10_000)
-    n_estimators: int = Field(default=50, ge=1, le=500)
-    seed: int = Field(default=0, ge=0)
+    algorithm: Algorithm = Field(description="the algorithm to run (see GET /ml/algorithms)")
+    features: list[str] | None = Field(
+        default=None, max_length=500,
+        description="numeric columns to use; default: every numeric column but the target")
+    k: int = Field(default=3, ge=2, le=50, description="number of clusters")
+    restarts: int = Field(default=5, ge=1, le=50,
+                          description="k-means runs from different seeds; the best is kept")
+    max_iter: int = Field(default=300, ge=1, le=10_000,
+                          description="iterations per k-means run at most")
+    standardize: bool = Field(default=True,
+                              description="scale each feature to zero mean and unit variance")
+    target: str | None = Field(
+        default=None, description="the column to predict: categorical for classifiers, "
+        "numeric for regressors; never one of the features")
+    test_fraction: float = Field(default=0.25, ge=0.05, le=0.5,
+                                 description="share of rows held out for the scores")
+    max_depth: int | None = Field(default=None, ge=1, le=64,
+                                  description="deepest split; none: grow until leaves are pure")
+    min_samples_leaf: int = Field(default=1, ge=1, le=10_000,
+                                  description="fewest training rows in a leaf")
+    n_estimators: int = Field(default=50, ge=1, le=500, description="trees in the forest")
+    criterion: Criterion | None = Field(
+        default=None, description="split quality: gini (default) or entropy for classifiers, "
+        "squared_error (the only one) for regressors")
+    seed: int = Field(default=0, ge=0, description="every random choice derives from it")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnalysisParams:
+        spec = ALGORITHMS[self.algorithm]
+        if self.target is not None and self.features and self.target in self.features:
+            raise PydanticCustomError(
+                "target_in_features", "the target {target} is also listed among the features",
+                {"target": self.target})
+        if self.criterion is not None and self.criterion not in spec.criteria:
+            raise PydanticCustomError(
+                "criterion_mismatch", "criterion {criterion} does not apply to {algorithm}",
+                {"criterion": self.criterion, "algorithm": self.algorithm})
+        return self
+
+    @property
+    def task(self) -> Task:
+        return ALGORITHMS[self.algorithm].task
+
+    @property
+    def split_criterion(self) -> Criterion:
+        return self.criterion or ALGORITHMS[self.algorithm].criteria[0]

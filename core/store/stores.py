@@ -15,6 +15,7 @@ from core.store.links import LinkRepository
 from core.store.mail import MailRepository
 from core.store.meetings import MeetingRepository
 from core.store.messages import MeetingMessageRepository
+from core.store.models_saved import SavedModelRepository
 from core.store.notifications import NotificationRepository
 from core.store.preferences import PreferenceRepository
 from core.store.projects import ProjectRepository
@@ -51,6 +52,7 @@ class Stores:
     invitations: InvitationRepository
     preferences: PreferenceRepository
     schedules: ScheduleRepository
+    models: SavedModelRepository
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -76,6 +78,7 @@ class Stores:
             invitations=InvitationRepository(db),
             preferences=PreferenceRepository(db),
             schedules=ScheduleRepository(db),
+            models=SavedModelRepository(db),
         )
 
     async def ensure_indexes(self) -> None:

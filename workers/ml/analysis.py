@@ -1,31 +1,32 @@
-"""The analysis job: a dataset's numeric columns -> k-means or a classifier -> result + PNGs."""
+"""The analysis job: a dataset's numeric columns -> k-means, or a tree or forest classifier or
+regressor -> result, pictures, and a saved model that predicts."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from core.errors import NotFound, ValidationFailed
 from core.store.datasets import analysis_columns
 from core.store.jobs import AnalysisParams, JobDoc
+from core.store.models_fitted import FittedModel
 from workers.deps import WorkerDeps
 from workers.errors import BadParameters, JobFailed
-from workers.ml.forest import RandomForest
-from workers.ml.kmeans import kmeans, silhouette
-from workers.ml.metrics import accuracy, confusion_matrix, train_test_split
+from workers.ml import archive
+from workers.ml.growth import ModelTooLarge
+from workers.ml.kmeans import KMeansError, kmeans, silhouette
+from workers.ml.matrix import Matrix, Scaling, training_data
 from workers.ml.pca import pca
-from workers.ml.plots import clusters_png, confusion_png, importances_png
-from workers.ml.tree import DecisionTree
+from workers.ml.plots import clusters_png
+from workers.ml.supervised import Outcome, supervise
 from workers.progress import JobProgressReporter
 
-Matrix = np.ndarray[Any, np.dtype[np.float64]]
+PICTURES = ("clusters.png", "importances.png", "confusion.png", "predicted.png")
 
 
 def artifact_key(job_id: str, name: str) -> str:
@@ -45,15 +46,22 @@ class _Thread:
         asyncio.run_coroutine_threadsafe(step, self._loop).result()
 
 
+def job_params(job: JobDoc) -> AnalysisParams:
+    try:
+        return AnalysisParams.model_validate(job.params)
+    except ValidationError as exc:
+        raise BadParameters(str(exc.errors(include_url=False)[0]["msg"])) from exc
+
+
 async def analyse(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> dict[str, Any]:
-    params = AnalysisParams.model_validate(job.params)
+    params = job_params(job)
     dataset = await deps.stores.datasets.get(job.dataset_id or "")
     if dataset is None:
         raise JobFailed("not_found", "the dataset no longer exists")
-    needs_target = params.algorithm != "kmeans"
     try:
         features = analysis_columns(dataset, features=params.features, target=params.target,
-                                    needs_target=needs_target)
+                                    needs_target=params.task != "clustering",
+                                    numeric_target=params.task == "regression")
     except ValidationFailed as exc:
         raise BadParameters(f"{exc.message}: {exc.details}") from exc
     await report.step("loading", 5)
@@ -62,59 +70,46 @@ async def analyse(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) ->
     except NotFound as exc:
         raise JobFailed("not_found", "the dataset's rows are gone") from exc
     table = await asyncio.to_thread(pq.read_table, io.BytesIO(data))
-    x, y, classes = await asyncio.to_thread(_matrix, table, features, params.target)
-    if params.standardize:
-        x = _standardize(x)
-    if params.algorithm == "kmeans":
-        result, pictures = await _kmeans(x, params, report)
-    else:
-        assert y is not None
-        result, pictures = await _classify(x, y, classes, features, params, report)
+    rows = await asyncio.to_thread(training_data, table, features, params.target, params.task)
+    scaling = Scaling.of(rows.x, params.standardize)
+    x = scaling.apply(rows.x)
+    try:
+        if params.task == "clustering":
+            outcome = await _cluster(x, params, report)
+        else:
+            await report.step("training", 10)
+            outcome = await supervise(x, rows, features, params,
+                                      _Thread(report, "training", 10, 70))
+    except (KMeansError, ModelTooLarge) as exc:
+        code = "model_too_large" if isinstance(exc, ModelTooLarge) else "invalid_parameters"
+        raise JobFailed(code, str(exc)) from exc
     await report.step("saving", 95)
+    fitted = FittedModel(params.task, features, scaling.offset, scaling.scale, outcome.trees,
+                         outcome.centers, rows.classes or None)
+    saved = await archive.keep(deps, job, dataset, fitted, params, outcome.metrics, rows.rows,
+                               outcome.labels)
+    return {"algorithm": params.algorithm, "features": features, "rows": len(x),
+            **outcome.result, "model_id": saved.id,
+            "pictures": await _pictures(deps, job, outcome.pictures)}
+
+
+async def discard(deps: WorkerDeps, job: JobDoc) -> None:
+    for name in PICTURES:
+        await deps.objects.delete(artifact_key(job.id, name))
+    await archive.discard(deps, job)
+
+
+async def _pictures(deps: WorkerDeps, job: JobDoc,
+                    pictures: dict[str, bytes]) -> list[dict[str, str]]:
     urls = []
     for name, png in pictures.items():
         key = artifact_key(job.id, name)
         await deps.objects.put_bytes(key, png, content_type="image/png")
         urls.append({"name": name, "key": key})
-    return {"algorithm": params.algorithm, "features": features, "rows": len(x),
-            **result, "pictures": urls}
+    return urls
 
 
-async def discard(deps: WorkerDeps, job: JobDoc) -> None:
-    for name in ("clusters.png", "importances.png", "confusion.png"):
-        await deps.objects.delete(artifact_key(job.id, name))
-
-
-def _matrix(
-    table: pa.Table, features: list[str], target: str | None
-) -> tuple[Matrix, np.ndarray[Any, np.dtype[np.int64]] | None, list[str]]:
-    columns = [pc.cast(table.column(f), pa.float64()).to_numpy() for f in features]
-    x = np.column_stack(columns).astype(np.float64)
-    keep = np.all(np.isfinite(x), axis=1)
-    y = None
-    classes: list[str] = []
-    if target is not None:
-        labels = table.column(target)
-        keep &= ~np.asarray(labels.is_null().to_numpy(zero_copy_only=False))
-        values = np.array([str(v) for v in labels.to_pylist()], dtype=object)
-        classes = sorted({str(v) for v in values[keep]})
-        index = {c: i for i, c in enumerate(classes)}
-        y = np.array([index.get(str(v), -1) for v in values], dtype=np.int64)[keep]
-    x = x[keep]
-    if len(x) < 2:
-        raise BadParameters("fewer than two complete rows to analyse")
-    return x, y, classes
-
-
-def _standardize(x: Matrix) -> Matrix:
-    std = x.std(axis=0)
-    scaled: Matrix = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    return scaled
-
-
-async def _kmeans(
-    x: Matrix, params: AnalysisParams, report: JobProgressReporter
-) -> tuple[dict[str, Any], dict[str, bytes]]:
+async def _cluster(x: Matrix, params: AnalysisParams, report: JobProgressReporter) -> Outcome:
     if params.k > len(x):
         raise BadParameters(f"k={params.k} exceeds the {len(x)} complete rows")
     await report.step("clustering", 10)
@@ -133,39 +128,6 @@ async def _kmeans(
         "cluster_sizes": np.bincount(fit.labels, minlength=params.k).tolist(),
         "centers": fit.centers.tolist(),
     }
-    return result, {"clusters.png": png}
+    return Outcome(result, {"clusters.png": png}, {"inertia": fit.inertia, "silhouette": score},
+                   centers=fit.centers, labels=fit.labels)
 
-
-async def _classify(
-    x: Matrix, y: np.ndarray[Any, np.dtype[np.int64]], classes: list[str],
-    features: list[str], params: AnalysisParams, report: JobProgressReporter,
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    if len(classes) < 2:
-        raise BadParameters("the target column has fewer than two classes")
-    train, test = train_test_split(len(y), test_fraction=params.test_fraction, seed=params.seed)
-    await report.step("training", 10)
-    progress: Callable[[float], None] = _Thread(report, "training", 10, 70)
-    model: DecisionTree | RandomForest
-    if params.algorithm == "decision_tree":
-        model = DecisionTree(max_depth=params.max_depth, seed=params.seed,
-                             min_samples_leaf=params.min_samples_leaf)
-        await asyncio.to_thread(model.fit, x[train], y[train], len(classes), progress)
-    else:
-        model = RandomForest(n_estimators=params.n_estimators, max_depth=params.max_depth,
-                             min_samples_leaf=params.min_samples_leaf, seed=params.seed)
-        await asyncio.to_thread(model.fit, x[train], y[train], progress, len(classes))
-    await report.step("scoring", 85)
-    predicted = await asyncio.to_thread(model.predict, x[test])
-    matrix = confusion_matrix(y[test], predicted, len(classes))
-    importances = model.importances
-    pictures = {
-        "importances.png": await asyncio.to_thread(importances_png, features, importances),
-        "confusion.png": await asyncio.to_thread(confusion_png, matrix, classes),
-    }
-    result = {
-        "target": params.target, "classes": classes,
-        "accuracy": accuracy(y[test], predicted), "train_rows": len(train),
-        "test_rows": len(test), "confusion_matrix": matrix.tolist(),
-        "importances": dict(zip(features, importances.tolist(), strict=True)),
-    }
-    return result, pictures

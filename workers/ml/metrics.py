@@ -1,4 +1,4 @@
-"""Train/test split, accuracy and the confusion matrix."""
+"""Train/test split and scores: accuracy and the confusion matrix; R², MAE and RMSE."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ def accuracy(truth: Labels, predicted: Labels) -> float:
 
 def confusion_matrix(truth: Labels, predicted: Labels, n_classes: int) -> NDArray[np.int64]:
     """Rows are true classes, columns predicted ones."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (truth, predicted), 1)
-    return matrix
+    cells = np.bincount(truth * n_classes + predicted, minlength=n_classes * n_classes)
+    return cells.reshape(n_classes, n_classes).astype(np.int64)
+
+
+def regression_scores(truth: NDArray[np.float64],
+                      predicted: NDArray[np.float64]) -> dict[str, float | None]:
+    """R² (None when the truth is constant: it is undefined), MAE and RMSE."""
+    residual = truth - predicted
+    total = float(((truth - truth.mean()) ** 2).sum())
+    r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else None
+    return {"r2": r2, "mae": float(np.abs(residual).mean()),
+            "rmse": float(np.sqrt((residual**2).mean()))}

@@ -62,3 +62,19 @@ def confusion_png(matrix: NDArray[np.int64], classes: Sequence[str]) -> bytes:
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, str(value), ha="center", va="center")
     return _png(figure)
+
+
+def predicted_png(actual: NDArray[np.float64], predicted: NDArray[np.float64]) -> bytes:
+    """Predicted against actual values of the held-out rows, with the line where they agree."""
+    figure, ax = _figure()
+    if len(actual) > MAX_POINTS:
+        pick = np.random.default_rng(0).choice(len(actual), MAX_POINTS, replace=False)
+        actual, predicted = actual[pick], predicted[pick]
+    ax.scatter(actual, predicted, s=6, alpha=0.6)
+    low = float(min(actual.min(), predicted.min())) if len(actual) else 0.0
+    high = float(max(actual.max(), predicted.max())) if len(actual) else 1.0
+    ax.plot([low, high], [low, high], color="black", linewidth=1)
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title("held-out rows")
+    return _png(figure)

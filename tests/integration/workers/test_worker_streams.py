@@ -13,14 +13,16 @@ import redis.asyncio as aioredis
 from tests.integration.realtime.support import Sock
 from tests.integration.workers.cluster import Cluster, job_events, watch
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
+from tests.integration.workers.test_runner import noise_csv
 from workers.broker import GROUP, QUEUE
 
 pytestmark = pytest.mark.slow
 
 
-async def _ingest(http: httpx.AsyncClient, cluster: Cluster, sock: Sock) -> str:
+async def _ingest(http: httpx.AsyncClient, cluster: Cluster, sock: Sock,
+                  content: bytes | None = None) -> str:
     response = await http.post(f"/api/v1/projects/{cluster.project_id}/uploads",
-                               files={"file": ("points.csv", blobs_csv())})
+                               files={"file": ("points.csv", content or blobs_csv())})
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]
     await sock.wait_for(lambda: job_events(sock, "job.completed", job_id), 60)
@@ -36,12 +38,15 @@ async def _pending(cluster: Cluster) -> list[dict[str, Any]]:
 async def test_a_job_longer_than_the_reclaim_timeout_keeps_one_delivery_and_one_slot(
     cluster: Cluster,
 ) -> None:
-    await asyncio.to_thread(cluster.start_worker, 2, JOB_RECLAIM_IDLE_MS="2000")
+    # Every step pauses 0.5 s, and a forest reports at each level of its trees, grown deep on
+    # labels of pure noise: the forest outlives the reclaim timeout however fast it fits.
+    await asyncio.to_thread(cluster.start_worker, 2, JOB_RECLAIM_IDLE_MS="2000",
+                            JOB_STEP_DELAY_MS="500")
     sock = await watch(cluster)
     try:
         async with httpx.AsyncClient(base_url=cluster.serve.url, headers=cluster.headers,
                                      timeout=30) as http:
-            dataset_id = await _ingest(http, cluster, sock)
+            dataset_id = await _ingest(http, cluster, sock, noise_csv(2000))
             started = await http.post(f"/api/v1/datasets/{dataset_id}/analyses", json={
                 "algorithm": "random_forest", "target": "label", "n_estimators": 100})
             assert started.status_code == 202, started.text
