@@ -173,7 +173,7 @@ async def test_text_frames_are_read_however_they_arrive(seed: Seed,
     (frame(TEXT, b'42["typing",{}]', rsv=4), 1002),  # an extension bit no extension set
     (frame(TEXT, b"42[", fin=False) + text('42["typing",{}]'), 1002),  # not a continuation
     (frame(BINARY, b"\x00" * 5000), 1009),  # over SOCKET_MAX_PAYLOAD_BYTES
-])
+], ids=["not-utf8", "unmasked", "rsv-bit", "no-continuation", "too-large"])
 async def test_a_bad_frame_closes_with_the_protocol_code(
     seed: Seed, start_server: StartServer, bad: bytes, code: int
 ) -> None:
