@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck contracts check worker clean
+.PHONY: run test test-long lint typecheck contracts check worker clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Roomcast needs Python 3.11 or newer: none of python3, python3.13, python3.12, python3.11 runs one (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -38,6 +38,10 @@ test: $(TEST_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The long forms of the fuzz, fault and soak suites (thousands of cases, minutes each).
+test-long: $(TEST_STAMP)
+	$(BIN)/pytest -q --long
 
 # The code is formatted by hand (line length and layout checked by `ruff check`), not by
 # ruff's formatter, so there is no `ruff format --check` here.

@@ -15,6 +15,21 @@ from tests.support.services import RedisServer, S3Server, redis_server, s3_serve
 from tests.support.smtp import SmtpServer, smtp_server
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the long forms of the fuzz, fault and soak suites (make test-long)",
+    )
+
+
+@pytest.fixture(scope="session")
+def long_form(request: pytest.FixtureRequest) -> bool:
+    """True under `--long`: suites with a bounded and a long form size themselves by it."""
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture(scope="session")
 def redis_proc() -> Iterator[RedisServer]:
     """One redis-server for the session; tests use unique keys or flush their own db."""
