@@ -11,7 +11,9 @@ from api.middleware import build_middleware
 from api.routes import (
     account_links,
     admin,
+    admin_live,
     admin_mail,
+    app_options,
     auth,
     calendar,
     datasets,
@@ -41,6 +43,7 @@ ROUTERS = [
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,
+    admin_live.router, app_options.router,
 ]
 
 

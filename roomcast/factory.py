@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.app import create_app
 from api.context import AppContext
 from api.routes.people import notices
+from api.web import WebApp, web_root
 from core.errors import ServiceUnavailable
 from core.mentions import MentionNotifier
 from core.objects import ObjectStorage
@@ -139,8 +140,9 @@ def _redis_ping(redis: Redis) -> Any:
 
 
 def create_asgi(services: Services) -> ASGIApp:
-    """One ASGI app: Socket.IO at /socket.io/, REST and the rest on the Starlette app."""
-    rest = create_app(services.ctx)
+    """One ASGI app: Socket.IO at /socket.io/, the web app at / and /assets/, REST and the rest
+    on the Starlette app."""
+    rest = WebApp(create_app(services.ctx), root=web_root())
     app = socketio.ASGIApp(services.realtime.sio, other_asgi_app=rest, socketio_path="socket.io")
 
     @contextlib.asynccontextmanager

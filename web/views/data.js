@@ -1,0 +1,81 @@
+// A dataset's statistics and rows, starting an analysis, and an analysis result with its
+// pictures (fetched with the bearer token, shown as blob: URLs).
+import { get, post, pictureUrl } from "../api.js";
+import { h, replace, field, attempt } from "../dom.js";
+
+const NUMERIC = new Set(["integer", "float"]);
+let algorithms;
+
+const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v ?? "");
+
+export async function datasetPanel(app, datasetId, onJob) {
+  const [dataset, rows] = await Promise.all([get(`/datasets/${datasetId}`), get(`/datasets/${datasetId}/rows`, { limit: 20 })]);
+  algorithms ??= (await get("/ml/algorithms")).algorithms;
+  const stats = h("table", { class: "table", "aria-label": "Column statistics" },
+    h("thead", {}, h("tr", {}, ["Column", "Type", "Count", "Nulls", "Distinct", "Min", "Max", "Mean", "Std"].map((c) => h("th", {}, c)))),
+    h("tbody", {}, dataset.columns.map((c) => h("tr", {},
+      h("td", {}, c.name), h("td", {}, c.type + (c.categorical ? " (categorical)" : "")),
+      [c.stats.count, c.stats.nulls, c.stats.distinct, c.stats.min, c.stats.max, c.stats.mean, c.stats.std].map((v) => h("td", {}, fmt(v)))))));
+  const table = h("table", { class: "table", "aria-label": "Rows" },
+    h("thead", {}, h("tr", {}, rows.columns.map((c) => h("th", {}, c)))),
+    h("tbody", {}, rows.rows.map((r) => h("tr", {}, rows.columns.map((c) => h("td", {}, fmt(r[c])))))));
+
+  const numeric = dataset.columns.filter((c) => NUMERIC.has(c.type));
+  const algorithm = h("select", { name: "algorithm" }, algorithms.map((a) => h("option", { value: a.name }, a.title || a.name)));
+  const target = h("select", { name: "target" }, dataset.columns.map((c) => h("option", { value: c.name }, c.name)));
+  const targetField = field("Target", target);
+  const k = h("input", { name: "k", type: "number", min: 2, max: 50, value: 3 });
+  const kField = field("Clusters (k)", k);
+  const features = h("fieldset", { class: "features" }, h("legend", {}, "Features"),
+    numeric.map((c) => h("label", {}, h("input", { type: "checkbox", value: c.name, checked: true }), ` ${c.name}`)));
+  const sync = () => {
+    const spec = algorithms.find((a) => a.name === algorithm.value);
+    targetField.hidden = !spec?.needs_target;
+    kField.hidden = algorithm.value !== "kmeans";
+  };
+  algorithm.addEventListener("change", sync);
+  sync();
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const form = h("form", { class: "stack" }, h("div", { class: "row" }, field("Algorithm", algorithm), kField, targetField), features, error,
+    h("button", { type: "submit" }, "Run analysis"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.hidden = true;
+    const spec = algorithms.find((a) => a.name === algorithm.value);
+    const body = { algorithm: algorithm.value };
+    body.features = [...features.querySelectorAll("input:checked")].map((i) => i.value).filter((f) => !(spec.needs_target && f === target.value));
+    if (spec.needs_target) body.target = target.value;
+    if (algorithm.value === "kmeans") body.k = Number(k.value);
+    const accepted = await attempt(() => post(`/datasets/${datasetId}/analyses`, body), error);
+    if (accepted) onJob({ id: accepted.job_id, kind: "analysis", status: "queued", stage: "queued", progress: 0, created_at: new Date().toISOString() });
+  });
+  return h("section", { class: "dataset", "aria-label": `Dataset ${dataset.name}` },
+    h("h2", { tabindex: "-1" }, `Dataset: ${dataset.name}`),
+    h("p", {}, `${dataset.rows} rows · ${dataset.columns.length} columns · ${dataset.format}`),
+    h("h3", {}, "Statistics"), h("div", { class: "scroll" }, stats),
+    h("h3", {}, `First ${rows.rows.length} rows`), h("div", { class: "scroll" }, table),
+    h("h3", {}, "Analyse"), form);
+}
+
+export function analysisResult(job) {
+  const r = job.result;
+  const facts = [
+    ["algorithm", r.algorithm], ["rows", r.rows], ["features", (r.features || []).join(", ")],
+    ["k", r.k], ["silhouette", r.silhouette], ["inertia", r.inertia], ["cluster sizes", r.cluster_sizes?.join(", ")],
+    ["target", r.target], ["accuracy", r.accuracy], ["R²", r.r2], ["MAE", r.mae], ["RMSE", r.rmse],
+  ].filter(([, v]) => v !== undefined && v !== null && v !== "");
+  const pictures = h("div", { class: "pictures" });
+  for (const picture of r.pictures || []) {
+    const img = h("img", { alt: `${r.algorithm} ${picture.name.replace(".png", "")}`, width: 360, dataset: { picture: picture.name } });
+    pictures.append(h("figure", {}, img, h("figcaption", {}, picture.name)));
+    attempt(async () => { img.src = await pictureUrl(picture.url); });
+  }
+  return h("article", { class: "result", dataset: { job: job.id } },
+    h("h4", {}, `${r.algorithm} on ${r.rows} rows`),
+    h("dl", {}, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, fmt(v))])),
+    pictures);
+}
+
+export function clearPanel(el) {
+  replace(el);
+}
