@@ -1,0 +1,183 @@
+"""Browser tests: a real `roomcast serve` on embedded defaults (one per module) and Debian's
+Chromium driven by Playwright. Every page a test opens is screenshotted if the test fails;
+every request any page makes is recorded, so a module can check none left the origin."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.support.services import ROOT, ServerProcess, start_roomcast
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+FAILURES = ROOT / "tests" / "browser" / "failures"
+PASSWORD = "correct horse battery"
+ADMIN_EMAIL = "admin@browser.test"
+# Conditions are awaited for at most this long (a busy machine is slow, never wrong).
+WAIT_MS = 20_000
+
+
+@dataclass
+class Person:
+    email: str
+    name: str
+    id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Site:
+    server: ServerProcess
+    http: httpx.Client
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def person(self, name: str, *, register: bool = True) -> Person:
+        email = f"{name.lower()}@browser.test"
+        if register:
+            made = self.http.post("/api/v1/auth/register",
+                                  json={"email": email, "name": name, "password": PASSWORD})
+            assert made.status_code == 201, made.text
+        pair = self.http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert pair.status_code == 200, pair.text
+        body = pair.json()
+        return Person(email, name, body["user"]["id"], body["access_token"])
+
+    def call(self, who: Person, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, "/api/v1" + path, headers=who.headers, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    logs = tmp_path_factory.mktemp("browser")
+    server = start_roomcast({"ROOMCAST_ADMIN_EMAIL": ADMIN_EMAIL,
+                             "ROOMCAST_ADMIN_PASSWORD": PASSWORD}, logs)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            yield Site(server, http)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+class Pages:
+    """Opens pages in named contexts (one per person, kept for the module) and remembers them
+    for the failure screenshots."""
+
+    def __init__(self, browser: Browser, site: Site) -> None:
+        self.browser, self.site = browser, site
+        self.contexts: dict[str, BrowserContext] = {}
+        self.opened: list[tuple[str, Page]] = []
+
+    def context(self, name: str) -> BrowserContext:
+        if name not in self.contexts:
+            context = self.browser.new_context(base_url=self.site.url,
+                                               viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(WAIT_MS)
+            context.on("request", lambda request: self.site.requests.append(request.url))
+            self.contexts[name] = context
+        return self.contexts[name]
+
+    def open(self, who: str, path: str = "/") -> Page:
+        page = self.context(who).new_page()
+        self.opened.append((who, page))
+        page.goto(path)
+        return page
+
+    def sign_in(self, who: Person, path: str = "/") -> Page:
+        """A page signed in as `who` (through the sign-in form the first time per context)."""
+        page = self.open(who.name, path)
+        if "/login" in page.url:
+            page.get_by_label("Email").fill(who.email)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"**{path}")
+        connected(page)
+        return page
+
+    def close_pages(self) -> None:
+        for _, page in self.opened:
+            if not page.is_closed():
+                page.close()
+        self.opened.clear()
+
+    def close(self) -> None:
+        for context in self.contexts.values():
+            context.close()
+
+
+def connected(page: Page) -> None:
+    page.locator("#connection[data-state=connected]").wait_for()
+
+
+@pytest.fixture(scope="module")
+def pages(browser: Browser, site: Site) -> Iterator[Pages]:
+    opened = Pages(browser, site)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(autouse=True)
+def screenshots_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "pages" not in request.fixturenames:
+        return
+    pages: Pages = request.getfixturevalue("pages")
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        for index, (who, page) in enumerate(pages.opened):
+            if not page.is_closed():
+                path = FAILURES / f"{request.node.name}-{index}-{who}.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(f"screenshot: {path}")
+    pages.close_pages()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.report_call = report  # type: ignore[attr-defined]
+    return report
+
+
+def same_origin(url: str, base: str) -> bool:
+    ws = base.replace("http://", "ws://", 1)
+    return url.startswith((base + "/", ws + "/", "blob:" + base, "data:"))
+

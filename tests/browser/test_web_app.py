@@ -1,0 +1,169 @@
+"""The web app in a real Chromium against a real `roomcast serve`: presence, chat, typing,
+recovery after going offline, uploads and analyses, notifications across tabs, deep links,
+the size of a first load, and that nothing is fetched from anywhere but the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Pages, Person, Site, connected, same_origin
+
+FIRST_LOAD_BUDGET = 150 * 1024
+
+
+@dataclass
+class World:
+    ada: Person  # head of the project
+    bob: Person  # member
+    carol: Person  # not a member
+    project_id: str
+    meeting_id: str
+
+
+@pytest.fixture(scope="module")
+def world(site: Site) -> World:
+    ada, bob, carol = site.person("Ada"), site.person("Bob"), site.person("Carol")
+    project = site.call(ada, "POST", "/projects", json={"name": "Apollo"})
+    site.call(ada, "POST", f"/projects/{project['id']}/members", json={"email": bob.email})
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    meeting = site.call(ada, "POST", f"/projects/{project['id']}/meetings",
+                        json={"title": "Launch review", "scheduled_at": soon})
+    return World(ada, bob, carol, project["id"], meeting["id"])
+
+
+def chat(page: Page) -> list[str]:
+    return page.locator(".chat li p").all_inner_texts()
+
+
+def send(page: Page, text: str) -> None:
+    page.get_by_role("textbox", name="Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("")
+
+
+def test_presence_chat_and_typing_between_two_members(pages: Pages, world: World) -> None:
+    room = f"/meetings/{world.meeting_id}"
+    ada = pages.sign_in(world.ada, room)
+    here = ada.get_by_role("list", name="Here now")
+    expect(here.locator("li")).to_have_count(1)
+
+    bob = pages.sign_in(world.bob, room)
+    expect(here.locator("li", has_text="Bob")).to_have_count(1)
+    expect(bob.get_by_role("list", name="Here now").locator("li", has_text="Ada")).to_have_count(1)
+
+    # Bob's second tab: still one entry, with its tab count.
+    second = pages.sign_in(world.bob, room)
+    expect(here.locator("li", has_text="Bob")).to_contain_text("2 tabs")
+    second.close()
+    expect(here.locator("li", has_text="Bob")).not_to_contain_text("tabs")
+
+    bob.get_by_role("textbox", name="Message").press_sequentially("hel")
+    expect(here.locator("li", has_text="Bob")).to_contain_text("typing")
+    bob.get_by_role("textbox", name="Message").press_sequentially("lo Ada")
+    bob.get_by_role("button", name="Send").click()
+    expect(ada.locator(".chat li", has_text="hello Ada")).to_have_count(1)
+    expect(here.locator("li", has_text="Bob")).not_to_contain_text("typing")
+    expect(bob.locator(".chat li", has_text="hello Ada")).to_have_count(1)
+
+    bob.close()
+    expect(here.locator("li", has_text="Bob")).to_have_count(0)
+    expect(here.locator("li", has_text="Ada")).to_have_count(1)
+
+
+def test_messages_missed_offline_are_shown_once_in_order(pages: Pages, world: World) -> None:
+    room = f"/meetings/{world.meeting_id}"
+    ada = pages.sign_in(world.ada, room)
+    bob = pages.sign_in(world.bob, room)
+    send(ada, "before the cut")
+    expect(bob.locator(".chat li", has_text="before the cut")).to_have_count(1)
+
+    pages.context("Bob").set_offline(True)
+    expect(bob.locator("#connection")).not_to_have_attribute("data-state", "connected")
+    expect(ada.get_by_role("list", name="Here now").locator("li", has_text="Bob")).to_have_count(0)
+    missed = [f"missed {n}" for n in range(1, 6)]
+    for text in missed:
+        send(ada, text)
+    # Sending while offline is refused with a readable message, not lost silently.
+    bob.get_by_role("textbox", name="Message").fill("from the tunnel")
+    bob.get_by_role("button", name="Send").click()
+    expect(bob.get_by_role("alert")).to_contain_text("Not connected")
+
+    pages.context("Bob").set_offline(False)
+    connected(bob)
+    expect(bob.locator(".chat li", has_text="missed 5")).to_have_count(1)
+    shown = chat(bob)
+    assert [t for t in shown if t.startswith("missed")] == missed
+    assert shown.count("before the cut") == 1
+    expect(bob.get_by_role("status").filter(has_text="missed")).to_have_count(1)
+
+
+def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) -> None:
+    page = pages.sign_in(world.ada, f"/projects/{world.project_id}")
+    rows = ["x,y,kind"] + [f"{(i % 3) * 5 + (i % 7) * 0.1},{(i % 3) * -4 + (i % 5) * 0.1},k{i % 3}"
+                           for i in range(300)]
+    page.get_by_label("Data file").set_input_files(
+        files=[{"name": "points.csv", "mimeType": "text/csv",
+                "buffer": ("\n".join(rows) + "\n").encode()}])
+    page.get_by_role("button", name="Upload").click()
+    job = page.get_by_role("list", name="Jobs").locator("li[data-status=succeeded]").first
+    expect(job.locator("progress")).to_have_attribute("value", "100")
+    job.get_by_role("button", name="Open dataset").click()
+    dataset = page.get_by_role("region", name="Dataset points.csv")
+    expect(dataset.get_by_role("table", name="Rows").locator("tbody tr")).to_have_count(20)
+    expect(dataset.get_by_role("table", name="Column statistics")).to_contain_text("kind")
+
+    dataset.get_by_label("Algorithm").select_option("kmeans")
+    dataset.get_by_role("button", name="Run analysis").click()
+    picture = page.get_by_role("img", name="kmeans clusters")
+    expect(picture).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img[data-picture=\"clusters.png\"]');"
+        " return i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_a_notification_reaches_both_tabs_and_reading_it_clears_both(
+        pages: Pages, site: Site, world: World) -> None:
+    first = pages.sign_in(world.bob, "/")
+    second = pages.sign_in(world.bob, "/notifications")
+    site.call(world.ada, "POST", "/notifications/read-all")
+    site.call(world.bob, "POST", "/notifications/read-all")
+    for tab in (first, second):
+        expect(tab.locator("#unread")).to_have_text("0")
+
+    site.call(world.ada, "POST", f"/projects/{world.project_id}/tasks",
+              json={"title": "Write the launch plan", "assignee_id": world.bob.id})
+    for tab in (first, second):
+        expect(tab.locator("#unread")).to_have_text("1")
+    second.get_by_role("button", name="Mark read: ").first.click()
+    for tab in (first, second):
+        expect(tab.locator("#unread")).to_have_text("0")
+
+
+def test_a_non_members_deep_link_shows_not_found(pages: Pages, world: World) -> None:
+    page = pages.sign_in(world.carol, f"/projects/{world.project_id}")
+    expect(page.get_by_role("heading", name="Project not found")).to_be_visible()
+
+
+def test_first_page_load_size(pages: Pages, site: Site) -> None:
+    sizes: dict[str, int] = {}
+    page = pages.context("Fresh").new_page()
+    pages.opened.append(("Fresh", page))
+    page.on("requestfinished", lambda r: sizes.__setitem__(r.url, r.sizes()["responseBodySize"]))
+    page.goto("/login")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    total = sum(sizes.values())
+    print(f"first page load: {total} bytes compressed over {len(sizes)} requests")
+    assert total < FIRST_LOAD_BUDGET
+    assert any(url.endswith("socket.io.esm.min.js") for url in sizes)
+
+
+def test_no_request_left_the_origin(site: Site) -> None:
+    # Runs last in the module: every page of every test above was recorded.
+    assert site.requests
+    strangers = [url for url in site.requests if not same_origin(url, site.url)]
+    assert strangers == []
