@@ -136,7 +136,7 @@ function scheduleRefresh() {
   if (!current) return;
   // A minute before expiry (or at 80 % of a shorter lifetime).
   const left = current.access_exp - Date.now();
-  const wait = Math.max(1000, Math.min(left - 60000, left * 0.8));
+  const wait = Math.max(1000, left > 300000 ? left - 60000 : left * 0.8);
   refreshTimer = setTimeout(async () => {
     try {
       const fresh = await refreshTokens(current.access_token);

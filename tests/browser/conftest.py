@@ -65,10 +65,13 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The module's server; a module may set SERVER_ENV for settings of its own."""
     logs = tmp_path_factory.mktemp("browser")
     server = start_roomcast({"ROOMCAST_ADMIN_EMAIL": ADMIN_EMAIL,
-                             "ROOMCAST_ADMIN_PASSWORD": PASSWORD}, logs)
+                             "ROOMCAST_ADMIN_PASSWORD": PASSWORD,
+                             **getattr(request.module, "SERVER_ENV", {})}, logs)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             yield Site(server, http)

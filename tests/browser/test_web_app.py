@@ -4,6 +4,7 @@ the size of a first load, and that nothing is fetched from anywhere but the serv
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -160,6 +161,23 @@ def test_first_page_load_size(pages: Pages, site: Site) -> None:
     print(f"first page load: {total} bytes compressed over {len(sizes)} requests")
     assert total < FIRST_LOAD_BUDGET
     assert any(url.endswith("socket.io.esm.min.js") for url in sizes)
+
+
+def test_operator_page_shows_live_counts_to_admins(pages: Pages, site: Site, world: World) -> None:
+    member = pages.sign_in(world.bob, "/admin")
+    expect(member.get_by_role("heading", name="Not found")).to_be_visible()
+    admin = pages.sign_in(site.person("Admin", register=False), "/admin")
+    counts = admin.get_by_role("definition")
+    # Bob's tab and this one are connected; the rate needs two reads.
+    admin.wait_for_function(
+        "() => Number(document.querySelector('[data-metric=Sockets]')?.textContent) >= 2")
+    expect(admin.locator("[data-metric='Events in / s']")).to_have_text(re.compile(r"^\d+\.\d$"))
+    expect(counts.first).to_be_visible()
+    expect(admin.get_by_role("table", name="Users")).to_contain_text("bob@browser.test")
+    admin.get_by_label("New API key").fill("ci")
+    admin.get_by_role("button", name="Create key").click()
+    expect(admin.get_by_role("status").filter(has_text="rck_")).to_be_visible()
+    expect(admin.get_by_role("table", name="API keys")).to_contain_text("ci")
 
 
 def test_no_request_left_the_origin(site: Site) -> None:
