@@ -94,7 +94,8 @@ async def _announce(settings: Settings, services: object, host: str, port: int) 
     ctx = services.ctx
     admin = await ensure_first_admin(settings, ctx.stores, ctx.passwords)
     url = settings.public_url or f"http://{host}:{port}"
-    lines = [f"Roomcast is serving on {url}  (REST {url}/api/v1, docs {url}/api/v1/docs)"]
+    lines = [f"Roomcast is serving on {url}  (REST {url}/api/v1, docs {url}/api/v1/docs)",
+             f"Open {url}/ in a browser for the web app"]
     if admin is not None and admin.password is not None:
         lines.append(f"Sign in as {admin.email} with password {admin.password} "
                      "(generated now; set ROOMCAST_ADMIN_EMAIL/ROOMCAST_ADMIN_PASSWORD to choose)")

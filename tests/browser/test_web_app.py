@@ -114,7 +114,7 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) 
     expect(job.locator("progress")).to_have_attribute("value", "100")
     job.get_by_role("button", name="Open dataset").click()
     dataset = page.get_by_role("region", name="Dataset points.csv")
-    expect(dataset.get_by_role("table", name="Rows").locator("tbody tr")).to_have_count(20)
+    expect(dataset.get_by_role("table", name="Rows").locator("tbody tr")).to_have_count(10)
     expect(dataset.get_by_role("table", name="Column statistics")).to_contain_text("kind")
 
     dataset.get_by_label("Algorithm").select_option("kmeans")
@@ -178,6 +178,29 @@ def test_operator_page_shows_live_counts_to_admins(pages: Pages, site: Site, wor
     admin.get_by_role("button", name="Create key").click()
     expect(admin.get_by_role("status").filter(has_text="rck_")).to_be_visible()
     expect(admin.get_by_role("table", name="API keys")).to_contain_text("ci")
+
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def test_phone_width_keyboard_and_labels(pages: Pages, world: World) -> None:
+    page = pages.sign_in(world.ada, f"/projects/{world.project_id}")
+    expect(page.get_by_role("list", name="Here now").locator("li")).not_to_have_count(0)
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # Keyboard only: a task is added with Tab and Enter.
+    page.get_by_label("Task", exact=True).focus()
+    page.keyboard.type("Typed with the keyboard")
+    page.keyboard.press("Enter")
+    expect(page.locator(".task", has_text="Typed with the keyboard")).to_have_count(1)
+    page.goto(f"/meetings/{world.meeting_id}")
+    connected(page)
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
 
 
 def test_no_request_left_the_origin(site: Site) -> None:

@@ -6,10 +6,10 @@ import { h, replace, field, attempt } from "../dom.js";
 const NUMERIC = new Set(["integer", "float"]);
 let algorithms;
 
-const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v ?? "");
+const fmt = (v) => (typeof v === "number" ? String(Number(v.toPrecision(5))) : v ?? "");
 
 export async function datasetPanel(app, datasetId, onJob) {
-  const [dataset, rows] = await Promise.all([get(`/datasets/${datasetId}`), get(`/datasets/${datasetId}/rows`, { limit: 20 })]);
+  const [dataset, rows] = await Promise.all([get(`/datasets/${datasetId}`), get(`/datasets/${datasetId}/rows`, { limit: 10 })]);
   algorithms ??= (await get("/ml/algorithms")).algorithms;
   const stats = h("table", { class: "table", "aria-label": "Column statistics" },
     h("thead", {}, h("tr", {}, ["Column", "Type", "Count", "Nulls", "Distinct", "Min", "Max", "Mean", "Std"].map((c) => h("th", {}, c)))),
