@@ -118,9 +118,18 @@ function startLive() {
   const unread = () => { clearTimeout(unreadTimer); unreadTimer = setTimeout(refreshUnread, 50); };
   for (const event of ["notification", "notification.read", "notification.read_all", "live:connected"]) live.on(event, unread);
   live.on("notification", (n) => notify(`${n.title}${n.body ? `: ${n.body}` : ""}`));
+  // One note per reconnection, over every room rejoined.
+  let caughtUp = { replayed: 0, reloaded: false, timer: null };
   live.on("live:recovered", ({ replayed, recovered }) => {
-    if (recovered === false) notify("Back online: history was too old to replay, reloaded.");
-    else if (replayed) notify(`Back online: ${replayed} missed event${replayed === 1 ? "" : "s"} caught up.`);
+    caughtUp.replayed += replayed || 0;
+    caughtUp.reloaded ||= recovered === false;
+    clearTimeout(caughtUp.timer);
+    caughtUp.timer = setTimeout(() => {
+      const { replayed: n, reloaded } = caughtUp;
+      caughtUp = { replayed: 0, reloaded: false, timer: null };
+      if (reloaded) notify("Back online: the server's history did not reach back far enough, so the page was reloaded from the server.");
+      else if (n) notify(`Back online: ${n} missed event${n === 1 ? "" : "s"} caught up.`);
+    }, 300);
   });
   live.on("session:ending", ({ code, message }) => {
     if (code !== "token_expired") notify(`The server is disconnecting: ${message || code}`, "error");

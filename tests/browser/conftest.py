@@ -7,11 +7,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.support.services import ROOT, ServerProcess, start_roomcast
 
@@ -23,6 +31,7 @@ PASSWORD = "correct horse battery"
 ADMIN_EMAIL = "admin@browser.test"
 # Conditions are awaited for at most this long (a busy machine is slow, never wrong).
 WAIT_MS = 20_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @dataclass
@@ -42,6 +51,15 @@ class Site:
     server: ServerProcess
     http: httpx.Client
     requests: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    logs: Path | None = None
+
+    def restart(self) -> None:
+        """Stop the server (SIGTERM) and start it again on the same port and data directory:
+        the store keeps everything, the in-memory room histories start empty."""
+        assert self.logs is not None
+        self.server.stop()
+        self.server = start_roomcast(self.env, self.logs, port=self.server.port)
 
     @property
     def url(self) -> str:
@@ -69,14 +87,15 @@ def site(request: pytest.FixtureRequest,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The module's server; a module may set SERVER_ENV for settings of its own."""
     logs = tmp_path_factory.mktemp("browser")
-    server = start_roomcast({"ROOMCAST_ADMIN_EMAIL": ADMIN_EMAIL,
-                             "ROOMCAST_ADMIN_PASSWORD": PASSWORD,
-                             **getattr(request.module, "SERVER_ENV", {})}, logs)
+    env = {"ROOMCAST_ADMIN_EMAIL": ADMIN_EMAIL, "ROOMCAST_ADMIN_PASSWORD": PASSWORD,
+           **getattr(request.module, "SERVER_ENV", {})}
+    site = Site(start_roomcast(env, logs), httpx.Client(timeout=30), env=env, logs=logs)
+    site.http.base_url = httpx.URL(site.url)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            yield Site(server, http)
+        yield site
     finally:
-        server.stop()
+        site.server.stop()
+        site.http.close()
 
 
 @pytest.fixture(scope="module")

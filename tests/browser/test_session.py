@@ -3,6 +3,8 @@ the live socket, one tab refreshing for all), and signing out of every tab at on
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from playwright.sync_api import Page, WebSocket, expect
 
 from tests.browser.conftest import PASSWORD, Pages, Site, connected
@@ -46,3 +48,29 @@ def test_register_refresh_across_expiry_and_sign_out(pages: Pages, site: Site) -
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(second.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_after_a_server_restart_the_room_is_reloaded_over_rest(pages: Pages, site: Site) -> None:
+    """The restarted server's room history is empty, so the rejoin with `since` answers
+    `recovered: false`: the app says so and reloads the messages from REST, each once."""
+    erin, finn = site.person("Erin"), site.person("Finn")
+    project = site.call(erin, "POST", "/projects", json={"name": "Restart"})
+    site.call(erin, "POST", f"/projects/{project['id']}/members", json={"email": finn.email})
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    meeting = site.call(erin, "POST", f"/projects/{project['id']}/meetings",
+                        json={"title": "Weekly", "scheduled_at": soon})
+    room = f"/meetings/{meeting['id']}"
+    erin_page, finn_page = pages.sign_in(erin, room), pages.sign_in(finn, room)
+    for text in ("one", "two"):
+        erin_page.get_by_role("textbox", name="Message").fill(text)
+        erin_page.get_by_role("button", name="Send").click()
+        expect(finn_page.locator(".chat li", has_text=text)).to_have_count(1)
+
+    site.restart()
+    connected(finn_page)
+    connected(erin_page)
+    expect(finn_page.get_by_role("status").filter(has_text="reloaded")).to_have_count(1)
+    erin_page.get_by_role("textbox", name="Message").fill("three")
+    erin_page.get_by_role("button", name="Send").click()
+    expect(finn_page.locator(".chat li", has_text="three")).to_have_count(1)
+    assert finn_page.locator(".chat li p").all_inner_texts() == ["one", "two", "three"]

@@ -5,6 +5,9 @@ import { h, replace, field, button, attempt, when } from "../dom.js";
 import { presence } from "./presence.js";
 
 const PAGE = 50;
+// Offsets restart when a room's history is reset (a restarted server without Redis), so the
+// order shown is the stored time, then the offset among messages of the same millisecond.
+const byTime = (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.offset - b.offset;
 
 export async function page(app, meetingId) {
   let meeting;
@@ -46,7 +49,7 @@ export async function page(app, meetingId) {
   };
   const renderLog = () => {
     const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 30;
-    replace(log, [...messages.values()].sort((a, b) => a.offset - b.offset).map((m) => h("li", { dataset: { id: m.id, offset: m.offset } },
+    replace(log, [...messages.values()].sort(byTime).map((m) => h("li", { dataset: { id: m.id, offset: m.offset } },
       h("strong", {}, m.user_name || "someone"), " ", h("time", { datetime: m.created_at }, when(m.created_at)),
       h("p", {}, m.text))));
     if (stick) log.scrollTop = log.scrollHeight;

@@ -10,7 +10,7 @@ const LINKS = {
 export async function page(app) {
   const list = h("ul", { class: "list notifications", "aria-label": "Notifications" });
   const items = new Map();
-  const render = () => replace(list, [...items.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)).map((n) => {
+  const render = () => replace(list, [...items.values()].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at)).map((n) => {
     const href = LINKS.meeting(n.data || {}) || LINKS.project(n.data || {});
     return h("li", { class: n.read ? "read" : "unread", dataset: { id: n.id } },
       h("strong", {}, href ? h("a", { href }, n.title) : n.title),

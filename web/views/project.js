@@ -94,7 +94,7 @@ export async function page(app, projectId) {
   // ---- meetings ----
   const renderMeetings = () => replace(meetingList, [...state.meetings.values()]
     .filter((m) => m.status !== "cancelled")
-    .sort((a, b) => a.scheduled_at.localeCompare(b.scheduled_at))
+    .sort((a, b) => Date.parse(a.scheduled_at) - Date.parse(b.scheduled_at))
     .map((m) => h("li", { dataset: { meeting: m.id } },
       h("a", { href: `/meetings/${m.id}` }, m.title), ` · ${when(m.scheduled_at)} · `,
       h("span", { class: `pill ${m.status}` }, m.status),
@@ -125,7 +125,7 @@ export async function page(app, projectId) {
     }
   };
   const renderJobs = () => {
-    const jobs = [...state.jobs.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
+    const jobs = [...state.jobs.values()].sort((a, b) => (Date.parse(b.created_at) || 0) - (Date.parse(a.created_at) || 0));
     replace(jobList, jobs.slice(0, 20).map((j) => h("li", { dataset: { job: j.id, status: j.status } },
       h("span", {}, `${j.kind} · ${j.stage} · `),
       h("progress", { max: 100, value: j.progress ?? 0, "aria-label": `Progress of ${j.kind} job ${j.id.slice(0, 6)}` }),
