@@ -45,6 +45,7 @@ async function route() {
   }
   const path = location.pathname;
   const signedIn = Boolean(session.get());
+  if (signedIn) startLive();
   for (const [pattern, view] of PUBLIC) {
     const match = path.match(pattern);
     if (match) return show(view, match);
@@ -185,9 +186,9 @@ session.onChange((current) => {
   scheduleRefresh();
 });
 
-function signedIn(pair) {
+function signedIn(pair, target) {
   session.save(pair, pair.user);
-  const next = new URLSearchParams(location.search).get("next");
+  const next = target || new URLSearchParams(location.search).get("next");
   app.navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/", { replace: true });
 }
 

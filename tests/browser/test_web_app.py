@@ -4,6 +4,8 @@ the size of a first load, and that nothing is fetched from anywhere but the serv
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Pages, Person, Site, connected, same_origin
+from tests.support.services import wait_until
 
 FIRST_LOAD_BUDGET = 150 * 1024
 
@@ -149,14 +152,59 @@ def test_a_non_members_deep_link_shows_not_found(pages: Pages, world: World) -> 
     expect(page.get_by_role("heading", name="Project not found")).to_be_visible()
 
 
+def mailed_link(site: Site, to: str, path: str) -> str:
+    """The link of `path` in the mail the server dropped for `to` (DATA_DIR/mail)."""
+    assert site.logs is not None
+    box = site.logs / f"data-{site.server.port}" / "mail"
+    found: list[str] = []
+
+    def arrived() -> bool:
+        for eml in box.glob("*.eml"):
+            mail = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+            body = mail.get_body(("plain",))
+            text = body.get_content() if body is not None else ""
+            if to in str(mail["To"]) and (link := re.search(rf"{path}\?token=[\w.~-]+", text)):
+                found.append(link.group(0))
+                return True
+        return False
+
+    wait_until(arrived, timeout=20, what=f"a mail to {to}")
+    return found[0]
+
+
+def test_an_invitation_link_signs_a_newcomer_up_into_the_project(
+        pages: Pages, site: Site, world: World) -> None:
+    site.call(world.ada, "POST", f"/projects/{world.project_id}/invitations",
+              json={"email": "gwen@browser.test"})
+    page = pages.open("Gwen", mailed_link(site, "gwen@browser.test", "/invitation"))
+    expect(page.get_by_role("status")).to_contain_text("invites gwen@browser.test to join Apollo")
+    page.get_by_role("link", name="create an account").click()
+    expect(page.get_by_label("Email")).to_have_value("gwen@browser.test")
+    page.get_by_label("Name").fill("Gwen")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("link", name="Apollo").click()
+    expect(page.get_by_role("heading", name="Apollo")).to_be_visible()
+    expect(page.get_by_role("table", name="Members")).to_contain_text("gwen@browser.test")
+
+
+def test_a_bad_reset_link_says_so(pages: Pages) -> None:
+    page = pages.open("Fresh", "/reset-password?token=not-a-real-token")
+    page.get_by_label("New password").fill("another good password")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("status")).to_contain_text("This link is not valid")
+
+
 def test_first_page_load_size(pages: Pages, site: Site) -> None:
     sizes: dict[str, int] = {}
-    page = pages.context("Fresh").new_page()
-    pages.opened.append(("Fresh", page))
+    # A context no other test used: nothing cached, a true first visit.
+    page = pages.context("FirstVisit").new_page()
+    pages.opened.append(("FirstVisit", page))
     page.on("requestfinished", lambda r: sizes.__setitem__(r.url, r.sizes()["responseBodySize"]))
     page.goto("/login")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.wait_for_load_state("networkidle")
+    assert all(size > 0 for size in sizes.values()), sizes
     total = sum(sizes.values())
     print(f"first page load: {total} bytes compressed over {len(sizes)} requests")
     assert total < FIRST_LOAD_BUDGET

@@ -57,7 +57,8 @@ export async function register(app) {
     const made = await attempt(() => api("/auth/register", { method: "POST", body, auth: false }), error);
     if (!made) return;
     const pair = await attempt(() => api("/auth/login", { method: "POST", body: { email: body.email, password: body.password }, auth: false }), error);
-    if (pair) app.signedIn(pair);
+    // Signed up through an invitation: already a member, so straight to the projects.
+    if (pair) app.signedIn(pair, token ? "/" : undefined);
   });
   replace(app.main, card("Create an account", form, h("p", {}, "Have one? ", h("a", { href: "/login" }, "Sign in"))));
 }
