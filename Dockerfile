@@ -11,9 +11,9 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first: this layer is reused while only the code changes.
 COPY pyproject.toml README.md ./
-RUN mkdir core api realtime workers load roomcast \
+RUN mkdir core api realtime workers load roomcast web \
     && touch core/__init__.py api/__init__.py realtime/__init__.py workers/__init__.py \
-       load/__init__.py roomcast/__init__.py \
+       load/__init__.py roomcast/__init__.py web/__init__.py \
     && pip install . \
     && pip uninstall --yes roomcast
 COPY core ./core
@@ -22,6 +22,7 @@ COPY realtime ./realtime
 COPY workers ./workers
 COPY load ./load
 COPY roomcast ./roomcast
+COPY web ./web
 RUN pip install --no-deps . && python -m compileall -q /opt/venv
 
 # --- run: the virtualenv only, as an unprivileged user ---------------------------------------

@@ -105,6 +105,48 @@ def test_messages_missed_offline_are_shown_once_in_order(pages: Pages, world: Wo
     expect(bob.get_by_role("status").filter(has_text="missed")).to_have_count(1)
 
 
+def test_board_meetings_and_members_update_live_for_the_other_member(
+        pages: Pages, site: Site, world: World) -> None:
+    path = f"/projects/{world.project_id}"
+    ada, bob = pages.sign_in(world.ada, path), pages.sign_in(world.bob, path)
+    expect(ada.get_by_role("list", name="Here now").locator("li", has_text="Bob")).to_have_count(1)
+
+    ada.get_by_label("Task", exact=True).fill("Order the cake")
+    ada.get_by_role("button", name="Add task").click()
+    todo = bob.get_by_role("region", name="To do")
+    expect(todo.locator(".task", has_text="Order the cake")).to_have_count(1)
+    bob.get_by_label("Status of Order the cake").select_option("done")
+    expect(ada.get_by_role("region", name="Done").locator(".task", has_text="Order the cake")
+           ).to_have_count(1)
+
+    ada.get_by_label("Meeting", exact=True).fill("Stand-up")
+    ada.get_by_role("button", name="Schedule").click()
+    meetings = bob.get_by_role("list", name="Meetings")
+    expect(meetings.locator("li", has_text="Stand-up")).to_contain_text("scheduled")
+    # Bob is a member, not a head: no Start button for him.
+    expect(meetings.get_by_role("button", name="Start Stand-up")).to_have_count(0)
+    ada.get_by_role("button", name="Start Stand-up").click()
+    expect(meetings.locator("li", has_text="Stand-up")).to_contain_text("live")
+    ada.get_by_role("button", name="End Stand-up").click()
+    expect(meetings.locator("li", has_text="Stand-up")).to_contain_text("ended")
+
+    site.person("Hana")
+    ada.get_by_label("Add by email").fill("hana@browser.test")
+    ada.get_by_role("button", name="Add member").click()
+    members = bob.get_by_role("table", name="Members")
+    expect(members).to_contain_text("hana@browser.test")
+    ada.get_by_label("Role of Hana").select_option("head")
+    expect(members.locator("tr", has_text="Hana")).to_contain_text("head")
+    ada.get_by_role("button", name="Remove Hana").click()
+    expect(members).not_to_contain_text("hana@browser.test")
+    # A refused change is explained, not swallowed: Bob may not schedule (no form), and
+    # adding an unknown address tells Ada why.
+    expect(bob.get_by_role("button", name="Schedule")).to_have_count(0)
+    ada.get_by_label("Add by email").fill("nobody@browser.test")
+    ada.get_by_role("button", name="Add member").click()
+    expect(ada.get_by_role("alert")).to_contain_text("Not found")
+
+
 def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) -> None:
     page = pages.sign_in(world.ada, f"/projects/{world.project_id}")
     rows = ["x,y,kind"] + [f"{(i % 3) * 5 + (i % 7) * 0.1},{(i % 3) * -4 + (i % 5) * 0.1},k{i % 3}"
