@@ -65,6 +65,8 @@ export class Live {
   // A stored event reaches the views once, in offset order: one already processed (replayed
   // and live at once) is dropped.
   dispatch(event, data) {
+    // Removed from the project: the server took the socket out; do not rejoin it later.
+    if (event === "room:revoked") this.rooms.delete(data?.room);
     if (data && typeof data.offset === "number" && data.room) {
       const last = this.offsets.get(data.room) ?? 0;
       if (data.offset <= last) return;

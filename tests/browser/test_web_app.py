@@ -4,13 +4,16 @@ the size of a first load, and that nothing is fetched from anywhere but the serv
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import socketio
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Pages, Person, Site, connected, same_origin
@@ -76,6 +79,39 @@ def test_presence_chat_and_typing_between_two_members(pages: Pages, world: World
     bob.close()
     expect(here.locator("li", has_text="Bob")).to_have_count(0)
     expect(here.locator("li", has_text="Ada")).to_have_count(1)
+
+
+async def _say(url: str, token: str, room: str, texts: list[str]) -> None:
+    client = socketio.AsyncClient()
+    await client.connect(url, auth={"token": token}, transports=["websocket"])
+    try:
+        assert (await client.call("join", {"room": room}))["ok"]
+        for text in texts:
+            while not (ack := await client.call("message", {"room": room, "text": text}))["ok"]:
+                assert ack["error"]["code"] == "rate_limited", ack
+                await asyncio.sleep(ack["error"]["details"]["retry_after"])
+    finally:
+        await client.disconnect()
+
+
+def test_history_pages_back_and_attendance(pages: Pages, site: Site, world: World) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    meeting = site.call(world.ada, "POST", f"/projects/{world.project_id}/meetings",
+                        json={"title": "Long talk", "scheduled_at": soon})
+    texts = [f"m{n}" for n in range(1, 56)]
+    # In a thread of its own: Playwright's sync API holds this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _say(site.url, world.bob.token, f"meeting:{meeting['id']}",
+                                      texts)).result(timeout=60)
+    page = pages.sign_in(world.ada, f"/meetings/{meeting['id']}")
+    expect(page.locator(".chat li")).to_have_count(50)
+    assert chat(page)[0] == "m6"
+    page.get_by_role("button", name="Load earlier messages").click()
+    expect(page.locator(".chat li")).to_have_count(55)
+    assert chat(page) == texts
+    expect(page.get_by_role("button", name="Load earlier messages")).to_be_hidden()
+    attendance = page.get_by_role("list", name="Attendance")
+    expect(attendance.locator("li", has_text="Bob")).to_contain_text("1 visit")
 
 
 def test_messages_missed_offline_are_shown_once_in_order(pages: Pages, world: World) -> None:
