@@ -69,11 +69,17 @@ async def test_a_full_outbox_loses_the_publish_and_says_so() -> None:
 
 
 async def test_waits_until_ready_and_flushes_at_close() -> None:
-    redis, ready = Redis(), [False]
-    outbox = Outbox(ready=lambda: ready[0])
+    redis, asked = Redis(), []
+
+    def ready() -> bool:
+        asked.append(1)
+        return False
+
+    outbox = Outbox(ready=ready)
     await outbox.send("r", "1", redis.publish("1"))
     redis.up = True
-    await asyncio.sleep(0.1)
+    seen = len(asked)
+    await until(lambda: len(asked) >= seen + 3)  # the retry loop has looked several times
     assert redis.published == []  # Redis answers, but this process is not subscribed yet
     await outbox.close()  # shutting down: one last try regardless
     assert redis.published == ["1"]
