@@ -30,17 +30,37 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 
-from core.errors import ServiceUnavailable
+from core.errors import RoomcastError, ServiceUnavailable
 
 log = logging.getLogger("roomcast.realtime")
 
 Arg = str | bytes | int | float
 
 
-class RedisRefused(ServiceUnavailable):
-    """Redis answered a command with an error reply."""
+class RedisRefused(RoomcastError):
+    """Redis answered a command with an error reply that trying again will not change (a wrong
+    type, a script error, a wrong password): not an outage, so never retried."""
 
     default_message = "Redis refused the command"
+
+
+class RedisBusy(ServiceUnavailable):
+    """Redis answered with an error reply that passes (loading its data, busy with a script,
+    failing over, out of memory): retried like an outage."""
+
+    default_message = "Redis cannot serve the command for now"
+
+
+# The error replies that say "not now" rather than "never" (Redis' own prefixes).
+PASSING_REPLIES = frozenset({"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN",
+                             "CLUSTERDOWN", "OOM", "NOREPLICAS", "MISCONF"})
+
+
+def refusal(reply: object) -> RoomcastError:
+    """The error for an error reply: RedisBusy if it passes, RedisRefused otherwise."""
+    text = str(reply)
+    kind = RedisBusy if text.split(" ", 1)[0] in PASSING_REPLIES else RedisRefused
+    return kind(f"Redis refused the command: {text}")
 
 
 def _unreachable() -> ServiceUnavailable:
@@ -153,7 +173,7 @@ class _Connection(asyncio.Protocol):
             if future.done():  # the caller went away
                 continue
             if isinstance(reply, hiredis.ReplyError):
-                future.set_exception(RedisRefused(f"Redis refused the command: {reply}"))
+                future.set_exception(refusal(reply))
             else:
                 future.set_result(reply)
 
@@ -234,7 +254,7 @@ class RedisLink:
         try:
             for check in checks:
                 await check  # type: ignore[misc]
-        except ServiceUnavailable:
+        except RoomcastError:
             conn.close()
             raise
         self._conn = conn
@@ -325,7 +345,7 @@ class RedisSubscriber:
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             try:
                 await self._open(lost)
-            except ServiceUnavailable as exc:
+            except RoomcastError as exc:  # down, or refusing us (a wrong password): try again
                 self._report_lost(exc.message)
             else:
                 await lost

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
@@ -33,9 +33,11 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
 }
+# Outages, worth another attempt. Any other PyMongo error (a duplicate key, a bad query) is a
+# bug or bad data that a retry repeats: the job fails at once as an internal error.
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,
-    PyMongoError,
+    ConnectionFailure, ExecutionTimeout, WTimeoutError,
 )
 RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 
