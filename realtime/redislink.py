@@ -28,7 +28,7 @@ from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import ConnectionPool, SSLConnection, UnixDomainSocketConnection
 
 from core.errors import RoomcastError, ServiceUnavailable
 
@@ -78,7 +78,7 @@ class RedisAddress:
     db: int = 0
     username: str | None = None
     password: str | None = None
-    tls: bool = False
+    tls: ssl.SSLContext | None = None  # None: plain TCP
     connect_timeout: float = 5.0
 
     @classmethod
@@ -89,8 +89,7 @@ class RedisAddress:
                    path=kwargs.get("path") if issubclass(
                        pool.connection_class, UnixDomainSocketConnection) else None,
                    db=int(kwargs.get("db", 0) or 0), username=kwargs.get("username"),
-                   password=kwargs.get("password"),
-                   tls=issubclass(pool.connection_class, SSLConnection),
+                   password=kwargs.get("password"), tls=_tls_context(pool),
                    connect_timeout=float(kwargs.get("socket_connect_timeout") or 5.0))
 
     def handshake(self) -> list[tuple[Arg, ...]]:
@@ -110,12 +109,21 @@ class RedisAddress:
                 if self.path is not None:
                     transport, _ = await loop.create_unix_connection(factory, self.path)
                 else:
-                    context = ssl.create_default_context() if self.tls else None
                     transport, _ = await loop.create_connection(
-                        factory, self.host, self.port, ssl=context)
+                        factory, self.host, self.port, ssl=self.tls)
         except (OSError, TimeoutError) as exc:
             raise _unreachable() from exc
         return transport
+
+
+def _tls_context(pool: ConnectionPool) -> ssl.SSLContext | None:
+    """The TLS context redis-py itself would use, built from the same options (`ssl_ca_certs`,
+    `ssl_certfile`, `ssl_cert_reqs`, `ssl_check_hostname`, ... in the URL or the client), so
+    a certificate Redis is trusted by both kinds of connection or by neither."""
+    if not issubclass(pool.connection_class, SSLConnection):
+        return None
+    # Building a connection object connects nothing; its context is redis-py's own.
+    return pool.connection_class(**pool.connection_kwargs).ssl_context.get()
 
 
 class _Connection(asyncio.Protocol):
