@@ -23,6 +23,7 @@ from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis, prediction
+from workers.previews import job as previews
 from workers.progress import JobProgressReporter
 
 log = logging.getLogger("roomcast.workers")
@@ -32,6 +33,7 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.INGEST: (ingestion.ingest, ingestion.discard),
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
+    JobKind.PREVIEW: (previews.make_preview, previews.discard),
 }
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,
