@@ -15,6 +15,7 @@ from api.routes import (
     auth,
     calendar,
     datasets,
+    datasets_delete,
     documents,
     documents_files,
     documents_manage,
@@ -46,6 +47,7 @@ ROUTERS = [
     invitations.router, preferences.router, admin_mail.router, engagement.router,
     # Documents: sharing, finding, downloading.
     documents.router, documents_manage.router, documents_files.router,
+    datasets_delete.router,
 ]
 
 

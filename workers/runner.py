@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
+from workers import deletion
 from workers.announce import announce, announce_leftover, hold_ms, targets
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
@@ -34,6 +35,7 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
     JobKind.PREVIEW: (previews.make_preview, previews.discard),
+    JobKind.PROJECT_DELETION: (deletion.delete_project, deletion.discard),
 }
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,

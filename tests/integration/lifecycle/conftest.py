@@ -1,0 +1,6 @@
+"""Fixtures for the deletion tests: services on each object storage (shared with the
+pipeline tests)."""
+
+from __future__ import annotations
+
+from tests.integration.workers.conftest import storage_services  # noqa: F401  (fixture)
