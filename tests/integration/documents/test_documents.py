@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -175,3 +176,30 @@ async def _nothing_kept(services: Services, http: httpx.AsyncClient, head: Calle
     assert listed.json()["total"] == 0
     assert await stored_keys(services) == []
     assert await services.ctx.stores.storage_usage.used(project_id) == 0
+
+
+async def test_uploads_at_once_share_the_quota_and_one_name_makes_one_document(
+    storage_services: Services,
+) -> None:
+    settings = storage_services.settings.model_copy(update={
+        "project_storage_quota_bytes": 10_000})
+    storage_services.ctx.settings = settings
+    transport = httpx.ASGITransport(app=create_app(storage_services.ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        head, project_id = await project_of(storage_services)
+        racing = await asyncio.gather(*(
+            put(http, project_id, head.headers, f"part-{i}.bin", bytes([i]) * 4000)
+            for i in range(4)))
+        assert sorted(r.status_code for r in racing) == [201, 201, 413, 413]
+        assert await storage_services.ctx.stores.storage_usage.used(project_id) == 8000
+        assert len(await stored_keys(storage_services)) == 2
+
+        same = await asyncio.gather(*(
+            put(http, project_id, head.headers, "notes.txt", f"draft {i}\n".encode())
+            for i in range(3)))
+        assert sorted(r.json()["created"] for r in same) == [False, False, True]
+        assert len({r.json()["document"]["id"] for r in same}) == 1
+        versions = (await http.get(
+            f"{API}/documents/{same[0].json()['document']['id']}/versions",
+            headers=head.headers)).json()
+        assert sorted(v["number"] for v in versions["items"]) == [1, 2, 3]
