@@ -78,9 +78,13 @@ async def test_upload_version_download_delete(
                            params={"q": "résumé", "tag": "finance", "type": "text"},
                            headers=head.headers)
     assert [d["id"] for d in found.json()["items"]] == [document["id"]]
-    none = await http.get(f"{API}/projects/{project_id}/documents", params={"type": "image"},
-                          headers=head.headers)
-    assert none.json()["total"] == 0
+    for params, total in (({"type": "image"}, 0), ({"uploaded_by": head.id}, 1),
+                          ({"folder": "plans"}, 0), ({"folder": "plans/q1"}, 1),
+                          ({"since": "2100-01-01T00:00:00Z"}, 0),
+                          ({"until": "2100-01-01T00:00:00Z"}, 1)):
+        page = await http.get(f"{API}/projects/{project_id}/documents", params=params,
+                              headers=head.headers)
+        assert page.json()["total"] == total, params
 
     assert (await http.delete(doc_url + "/versions/2", headers=head.headers)).status_code == 204
     back = (await http.get(doc_url, headers=head.headers)).json()
@@ -155,6 +159,9 @@ async def test_the_size_cap_and_the_quota_store_nothing(
         over_cap = await put(http, project_id, head.headers, "big.bin", b"\1" * 6001)
         assert over_cap.status_code == 413
         assert error_code(over_cap) == "payload_too_large"
+        # Refused from its Content-Length, before a byte is read.
+        far_over = await put(http, project_id, head.headers, "big.bin", b"\1" * 200_000)
+        assert (far_over.status_code, error_code(far_over)) == (413, "payload_too_large")
         await _nothing_kept(storage_services, http, head, project_id)
         kept = await put(http, project_id, head.headers, "a.bin", b"\2" * 6000)
         assert kept.status_code == 201
