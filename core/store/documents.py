@@ -61,11 +61,15 @@ class DocumentDoc(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+# No NUL byte: one cannot appear in a MongoDB regular expression.
+_NO_NUL = r"^[^\x00]*$"
+
+
 class DocumentQuery(PageParams):
-    q: str | None = Field(default=None, min_length=1, max_length=100,
+    q: str | None = Field(default=None, min_length=1, max_length=100, pattern=_NO_NUL,
                           description="part of the name, any case")
     tag: str | None = Field(default=None, min_length=1, max_length=50)
-    type: str | None = Field(default=None, min_length=1, max_length=100,
+    type: str | None = Field(default=None, min_length=1, max_length=100, pattern=_NO_NUL,
                              description="a MIME type (`application/pdf`) or its first part "
                              "(`image`)")
     folder: str | None = Field(default=None, max_length=500)

@@ -210,3 +210,13 @@ async def test_uploads_at_once_share_the_quota_and_one_name_makes_one_document(
             f"{API}/documents/{same[0].json()['document']['id']}/versions",
             headers=head.headers)).json()
         assert sorted(v["number"] for v in versions["items"]) == [1, 2, 3]
+
+
+async def test_a_search_with_a_nul_byte_is_refused(
+    storage_services: Services, http: httpx.AsyncClient
+) -> None:
+    head, project_id = await project_of(storage_services)
+    for params in ({"q": "a\x00b"}, {"type": "image\x00"}):
+        page = await http.get(f"{API}/projects/{project_id}/documents", params=params,
+                              headers=head.headers)
+        assert (page.status_code, error_code(page)) == (422, "validation_error"), params
