@@ -130,8 +130,11 @@ async def test_deleting_a_dataset_removes_its_file(
     dataset = await storage_services.ctx.stores.datasets.get(dataset_id)
     assert dataset is not None and dataset.object_key in await stored_keys(storage_services)
     url = f"{API}/datasets/{dataset_id}"
+    events = record_events(storage_services)
     assert (await http.delete(url, headers=other.headers)).status_code == 403
     assert (await http.delete(url, headers=head.headers)).status_code == 204
+    assert [(room, event, data["dataset_id"]) for room, event, data in events.of("emit")] == [
+        (f"project:{project_id}", "dataset.deleted", dataset_id)]
     assert (await http.get(url, headers=head.headers)).status_code == 404
     assert dataset.object_key not in await stored_keys(storage_services)
     assert (await http.delete(url, headers=head.headers)).status_code == 404
