@@ -17,6 +17,10 @@ from api.routes import (
     auth,
     calendar,
     datasets,
+    datasets_delete,
+    documents,
+    documents_files,
+    documents_manage,
     engagement,
     invitations,
     jobs,
@@ -43,6 +47,10 @@ ROUTERS = [
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,
+    # Documents: sharing, finding, downloading.
+    documents.router, documents_manage.router, documents_files.router,
+    datasets_delete.router,
+    # The web app: the sign-up mode, the operator's live counts.
     admin_live.router, app_options.router,
 ]
 
