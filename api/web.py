@@ -76,8 +76,10 @@ class WebApp:
     """Serves `/` and the app's routes (index.html) and `/assets/{version}/...`; passes every
     other request to `app`."""
 
-    def __init__(self, app: ASGIApp, *, root: Path) -> None:
+    def __init__(self, app: ASGIApp, *, root: Path, media_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        # Object storage that answers pictures and downloads itself (S3's presigned URLs).
+        self.media = "".join(f" {origin}" for origin in media_origins)
         sources = {
             path.relative_to(root).as_posix(): path.read_bytes()
             for path in sorted(root.rglob("*"))
@@ -113,7 +115,7 @@ class WebApp:
     async def _send(self, scope: Scope, send: Send, file: StaticFile | None, status: int,
                     cache: str) -> None:
         headers = {k.lower(): v for k, v in _decoded_headers(scope)}
-        extra = security_headers(headers.get("host", ""))
+        extra = security_headers(headers.get("host", ""), self.media)
         if file is None:
             body, encoding, content_type, etag = b"not found\n", None, _TYPES[".txt"], None
         else:
@@ -135,13 +137,14 @@ class WebApp:
                     "body": b"" if scope["method"] == "HEAD" else body})
 
 
-def security_headers(host: str) -> dict[str, str]:
+def security_headers(host: str, media: str = "") -> dict[str, str]:
     """The Content-Security-Policy and its companions. The WebSocket origin is named as well as
     'self', since older browsers do not count ws: as the page's own origin."""
     sockets = f" ws://{host} wss://{host}" if _SAFE_HOST.fullmatch(host) else ""
     policy = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
-        f"connect-src 'self'{sockets}; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:{media}; "
+        f"connect-src 'self'{sockets}{media}; font-src 'self'; object-src 'none'; "
+        "base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     )
     return {

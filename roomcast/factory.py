@@ -142,7 +142,10 @@ def _redis_ping(redis: Redis) -> Any:
 def create_asgi(services: Services) -> ASGIApp:
     """One ASGI app: Socket.IO at /socket.io/, the web app at / and /assets/, REST and the rest
     on the Starlette app."""
-    rest = WebApp(create_app(services.ctx), root=web_root())
+    settings = services.settings
+    media = ((f"{'https' if settings.s3_secure else 'http'}://{settings.s3_endpoint}",)
+             if settings.s3_endpoint else ())
+    rest = WebApp(create_app(services.ctx), root=web_root(), media_origins=media)
     app = socketio.ASGIApp(services.realtime.sio, other_asgi_app=rest, socketio_path="socket.io")
 
     @contextlib.asynccontextmanager

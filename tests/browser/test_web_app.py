@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import io
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import socketio
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Pages, Person, Site, connected, same_origin
@@ -205,6 +208,27 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) 
     page.wait_for_function(
         "() => { const i = document.querySelector('img[data-picture=\"clusters.png\"]');"
         " return i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_a_shared_document_appears_live_with_its_preview_and_downloads(
+        pages: Pages, world: World) -> None:
+    path = f"/projects/{world.project_id}"
+    ada, bob = pages.sign_in(world.ada, path), pages.sign_in(world.bob, path)
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 480), "teal").save(picture, "PNG")
+    ada.get_by_label("File to share").set_input_files(
+        files=[{"name": "cover.png", "mimeType": "image/png", "buffer": picture.getvalue()}])
+    ada.get_by_label("Folder").fill("art")
+    ada.get_by_role("button", name="Share", exact=True).click()
+    row = bob.get_by_role("table", name="Documents").locator("tr", has_text="cover.png")
+    expect(row).to_contain_text("art/")
+    expect(row).to_contain_text("image/png")
+    expect(row.get_by_role("img", name="Preview of cover.png")).to_be_visible()
+    with bob.expect_download() as started:
+        row.get_by_role("button", name="Download cover.png").click()
+    download = started.value
+    assert download.suggested_filename == "cover.png"
+    assert Path(download.path()).read_bytes() == picture.getvalue()
 
 
 def test_a_notification_reaches_both_tabs_and_reading_it_clears_both(

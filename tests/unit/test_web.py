@@ -104,3 +104,13 @@ def test_first_page_load_is_under_budget(web: WebApp) -> None:
     assert compressed < FIRST_LOAD_BUDGET
     assert gzipped < FIRST_LOAD_BUDGET
     assert brotli.decompress(web.index.br or b"") == web.index.body
+
+
+async def test_object_storage_that_answers_itself_is_allowed_for_pictures() -> None:
+    web = WebApp(rest, root=web_root(), media_origins=("https://s3.example:9000",))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web),
+                                 base_url="http://127.0.0.1:8000") as http:
+        policy = (await http.get("/")).headers["content-security-policy"]
+    assert "img-src 'self' blob: https://s3.example:9000;" in policy
+    assert ("connect-src 'self' ws://127.0.0.1:8000 wss://127.0.0.1:8000 "
+            "https://s3.example:9000;") in policy

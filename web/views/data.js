@@ -68,7 +68,9 @@ export function analysisResult(job) {
   for (const picture of r.pictures || []) {
     const img = h("img", { alt: `${r.algorithm} ${picture.name.replace(".png", "")}`, width: 360, dataset: { picture: picture.name } });
     pictures.append(h("figure", {}, img, h("figcaption", {}, picture.name)));
-    attempt(async () => { img.src = await pictureUrl(picture.url); });
+    // On S3 the picture comes straight from the bucket (the page's policy allows its origin).
+    if (picture.presigned_url) img.src = picture.presigned_url;
+    else attempt(async () => { img.src = await pictureUrl(picture.url); });
   }
   return h("article", { class: "result", dataset: { job: job.id } },
     h("h4", {}, `${r.algorithm} on ${r.rows} rows`),

@@ -4,6 +4,7 @@ import { get, post, patch, del, upload } from "../api.js";
 import { h, replace, field, button, attempt, formData, when, notify } from "../dom.js";
 import { presence } from "./presence.js";
 import { datasetPanel, analysisResult } from "./data.js";
+import { documentsPanel } from "./documents.js";
 
 const STATUSES = [["todo", "To do"], ["in_progress", "In progress"], ["done", "Done"]];
 const PRIORITIES = ["low", "medium", "high", "urgent"];
@@ -157,6 +158,8 @@ export async function page(app, projectId) {
     }
   });
 
+  const documents = documentsPanel(app, projectId, room);
+
   // ---- layout ----
   replace(app.main,
     h("div", { class: "titlebar" }, title, h("span", { class: "pill" }, `you are ${project.role}`)), description,
@@ -169,6 +172,7 @@ export async function page(app, projectId) {
         h("section", { class: "panel", "aria-labelledby": "data-h" }, h("h2", { id: "data-h" }, "Data"),
           uploadForm, h("h3", {}, "Jobs"), jobList, h("h3", {}, "Datasets"), datasetList, datasetHost,
           h("h3", {}, "Analysis results"), analyses),
+        h("section", { class: "panel", "aria-labelledby": "documents-h" }, h("h2", { id: "documents-h" }, "Documents"), documents.el),
         h("section", { class: "panel", "aria-labelledby": "members-h" }, h("h2", { id: "members-h" }, "Members"),
           isHead() ? [memberForm, memberError] : null, memberList))));
 
@@ -187,6 +191,7 @@ export async function page(app, projectId) {
     for (const j of jobs.items) state.jobs.set(j.id, { ...j, error: j.error_code ? { code: j.error_code, message: j.error_message } : null });
     state.datasets = new Map(datasets.items.map((d) => [d.id, d]));
     renderMembers(); renderMeetings(); renderJobs(); renderDatasets();
+    await documents.load();
   };
   const mine = (fn) => (data) => { if (data?.room === room) fn(data); };
   const on = (event, fn) => app.cleanup(app.live.on(event, mine(fn)));
