@@ -50,6 +50,9 @@ def shoot(site: Site) -> None:
         site.call(ada, "POST", f"/projects/{pid}/tasks",
                   json={"title": title, "status": status, "assignee_id": who,
                         "priority": "high" if status == "in_progress" else "medium"})
+    site.http.post(f"/api/v1/projects/{pid}/documents", headers=ada.headers,
+                   params={"folder": "plans"},
+                   files={"file": ("Launch plan.txt", b"Launch plan, first draft\n", "text/plain")})
     rows = ["x,y"] + [f"{(i % 3) * 5 + (i % 7) * 0.3},{(i % 3) * -4 + (i % 5) * 0.3}"
                       for i in range(300)]
     with sync_playwright() as driver:
