@@ -4,7 +4,10 @@ every request any page makes is recorded, so a module can check none left the or
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.support.services import ROOT, ServerProcess, start_roomcast
+from tests.support.services import ROOT, ServerProcess, start_roomcast, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -75,6 +78,26 @@ class Site:
         assert pair.status_code == 200, pair.text
         body = pair.json()
         return Person(email, name, body["user"]["id"], body["access_token"])
+
+    def mailed_link(self, to: str, path: str) -> str:
+        """The link to `path` in the mail the server dropped for `to` (DATA_DIR/mail)."""
+        assert self.logs is not None
+        box = self.logs / f"data-{self.server.port}" / "mail"
+        found: list[str] = []
+
+        def arrived() -> bool:
+            for eml in box.glob("*.eml"):
+                mail = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+                body = mail.get_body(("plain",))
+                text = body.get_content() if body is not None else ""
+                if to in str(mail["To"]) and (
+                        link := re.search(rf"{path}\?token=[\w.~-]+", text)):
+                    found.append(link.group(0))
+                    return True
+            return False
+
+        wait_until(arrived, timeout=20, what=f"a mail to {to}")
+        return found[0]
 
     def call(self, who: Person, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, "/api/v1" + path, headers=who.headers, **kwargs)

@@ -45,6 +45,11 @@ def test_register_refresh_across_expiry_and_sign_out(pages: Pages, site: Site) -
     assert site.http.get("/api/v1/users/me", headers={
         "Authorization": f"Bearer {stored(page, 'access_token')}"}).status_code == 200
 
+    # The confirmation mail's link opens the app's page, which confirms the address.
+    confirm = pages.open("Dana", site.mailed_link("dana@browser.test", "/verify-email"))
+    expect(confirm.get_by_text("dana@browser.test is confirmed")).to_be_visible()
+    confirm.close()
+
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(second.get_by_role("button", name="Sign in")).to_be_visible()

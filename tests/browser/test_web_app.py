@@ -5,8 +5,6 @@ the size of a first load, and that nothing is fetched from anywhere but the serv
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import io
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +18,6 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Pages, Person, Site, connected, same_origin
-from tests.support.services import wait_until
 
 FIRST_LOAD_BUDGET = 150 * 1024
 
@@ -254,31 +251,11 @@ def test_a_non_members_deep_link_shows_not_found(pages: Pages, world: World) -> 
     expect(page.get_by_role("heading", name="Project not found")).to_be_visible()
 
 
-def mailed_link(site: Site, to: str, path: str) -> str:
-    """The link of `path` in the mail the server dropped for `to` (DATA_DIR/mail)."""
-    assert site.logs is not None
-    box = site.logs / f"data-{site.server.port}" / "mail"
-    found: list[str] = []
-
-    def arrived() -> bool:
-        for eml in box.glob("*.eml"):
-            mail = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-            body = mail.get_body(("plain",))
-            text = body.get_content() if body is not None else ""
-            if to in str(mail["To"]) and (link := re.search(rf"{path}\?token=[\w.~-]+", text)):
-                found.append(link.group(0))
-                return True
-        return False
-
-    wait_until(arrived, timeout=20, what=f"a mail to {to}")
-    return found[0]
-
-
 def test_an_invitation_link_signs_a_newcomer_up_into_the_project(
         pages: Pages, site: Site, world: World) -> None:
     site.call(world.ada, "POST", f"/projects/{world.project_id}/invitations",
               json={"email": "gwen@browser.test"})
-    page = pages.open("Gwen", mailed_link(site, "gwen@browser.test", "/invitation"))
+    page = pages.open("Gwen", site.mailed_link("gwen@browser.test", "/invitation"))
     expect(page.get_by_role("status")).to_contain_text("invites gwen@browser.test to join Apollo")
     page.get_by_role("link", name="create an account").click()
     expect(page.get_by_label("Email")).to_have_value("gwen@browser.test")
