@@ -57,11 +57,10 @@ class Site:
     env: dict[str, str] = field(default_factory=dict)
     logs: Path | None = None
 
-    def restart(self) -> None:
-        """Stop the server (SIGTERM) and start it again on the same port and data directory:
-        the store keeps everything, the in-memory room histories start empty."""
+    def start_again(self) -> None:
+        """Start the stopped server again on the same port and data directory: the store
+        keeps everything, the in-memory room histories start empty."""
         assert self.logs is not None
-        self.server.stop()
         self.server = start_roomcast(self.env, self.logs, port=self.server.port)
 
     @property

@@ -71,7 +71,10 @@ def test_after_a_server_restart_the_room_is_reloaded_over_rest(pages: Pages, sit
         erin_page.get_by_role("button", name="Send").click()
         expect(finn_page.locator(".chat li", has_text=text)).to_have_count(1)
 
-    site.restart()
+    site.server.stop()
+    for tab in (erin_page, finn_page):
+        expect(tab.locator("#connection")).to_have_text("Reconnecting…")
+    site.start_again()
     connected(finn_page)
     connected(erin_page)
     expect(finn_page.get_by_role("status").filter(has_text="reloaded")).to_have_count(1)
