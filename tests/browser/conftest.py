@@ -145,6 +145,8 @@ class Pages:
         self.browser, self.site = browser, site
         self.contexts: dict[str, BrowserContext] = {}
         self.opened: list[tuple[str, Page]] = []
+        # Uncaught script errors and Content-Security-Policy refusals: a test fails on any.
+        self.errors: list[str] = []
 
     def context(self, name: str) -> BrowserContext:
         if name not in self.contexts:
@@ -152,8 +154,14 @@ class Pages:
                                                viewport={"width": 1280, "height": 900})
             context.set_default_timeout(WAIT_MS)
             context.on("request", lambda request: self.site.requests.append(request.url))
+            context.on("weberror", lambda error: self.errors.append(f"{name}: {error.error}"))
+            context.on("console", lambda message: self._console(name, message.text))
             self.contexts[name] = context
         return self.contexts[name]
+
+    def _console(self, name: str, text: str) -> None:
+        if "Content Security Policy" in text:
+            self.errors.append(f"{name}: {text}")
 
     def open(self, who: str, path: str = "/") -> Page:
         page = self.context(who).new_page()
@@ -211,6 +219,8 @@ def screenshots_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
                 page.screenshot(path=str(path), full_page=True)
                 print(f"screenshot: {path}")
     pages.close_pages()
+    errors, pages.errors[:] = list(pages.errors), []
+    assert errors == [], "the pages reported script errors or policy refusals"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
