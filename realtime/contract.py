@@ -38,6 +38,7 @@ PROJECT_EVENTS = ("project.updated", "project.deleted")  # project:{id}
 MEMBER_EVENTS = ("member.added", "member.removed", "member.role_changed")  # project:{id}
 INVITATION_EVENTS = ("invitation.created", "invitation.revoked")  # project:{id}
 UPLOAD_EVENTS = ("upload.created", "upload.deleted")  # project:{id}
+RECORD_EVENTS = ("record.created", "record.updated", "record.deleted")  # project:{id}
 NOTIFICATION_READ = "notification.read"  # user:{id} ({notification_id}): every tab in step
 NOTIFICATION_READ_ALL = "notification.read_all"  # user:{id} ({updated})
 PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room

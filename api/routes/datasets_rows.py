@@ -1,4 +1,5 @@
-"""A page of a dataset's rows, read from its Parquet object one row group at a time.
+"""A page of a dataset's current rows: its Parquet object, read one row group at a time,
+merged with the records members changed (core/store/records_table.py).
 
 Only the footer and the row groups that hold the page are fetched (ranged reads on S3, seeks
 locally), so paging through a large dataset costs a page, not the whole file.
@@ -12,7 +13,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from core.errors import NotFound
 from core.objects import ObjectStorage
+from core.store.datasets import DatasetDoc
+from core.store.records_table import Overlay, Row, merge_page
+from core.store.stores import Stores
 
 
 class RangeFile(io.RawIOBase):
@@ -73,3 +78,29 @@ def _page(source: RangeFile, offset: int, limit: int) -> list[dict[str, Any]]:
     table = parquet.read_row_groups(groups)
     page: list[dict[str, Any]] = table.slice(offset - first_row, limit).to_pylist()
     return page
+
+
+async def overlay_of(stores: Stores, dataset: DatasetDoc) -> Overlay:
+    return Overlay.of(dataset.rows, await stores.records.for_dataset(dataset.id))
+
+
+async def table_page(stores: Stores, objects: ObjectStorage, dataset: DatasetDoc, offset: int,
+                     limit: int) -> tuple[list[Row], int]:
+    """A page of the current table (Parquet rows merged with the records), and its total."""
+    overlay = await overlay_of(stores, dataset)
+    start, stop = overlay.base_window(offset, limit)
+    base = await read_page(objects, dataset.object_key, start, stop - start) \
+        if stop > start else []
+    return merge_page(overlay, offset, limit, start, base), overlay.total
+
+
+async def current_row(stores: Stores, objects: ObjectStorage, dataset: DatasetDoc,
+                      row: int) -> Row:
+    record = await stores.records.get(dataset.id, row)
+    if record is not None and record.values is not None:
+        return Row(row, record.version, record.values)
+    if record is None and 0 <= row < dataset.rows:
+        values = await read_page(objects, dataset.object_key, row, 1)
+        if values:
+            return Row(row, 1, values[0])
+    raise NotFound("record not found")

@@ -19,6 +19,7 @@ from core.store.models_saved import SavedModelRepository
 from core.store.notifications import NotificationRepository
 from core.store.preferences import PreferenceRepository
 from core.store.projects import ProjectRepository
+from core.store.records import RecordRepository
 from core.store.refresh_tokens import RefreshTokenRepository
 from core.store.reminders import ReminderRepository
 from core.store.schedules import ScheduleRepository
@@ -53,6 +54,7 @@ class Stores:
     preferences: PreferenceRepository
     schedules: ScheduleRepository
     models: SavedModelRepository
+    records: RecordRepository
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -79,6 +81,7 @@ class Stores:
             preferences=PreferenceRepository(db),
             schedules=ScheduleRepository(db),
             models=SavedModelRepository(db),
+            records=RecordRepository(db),
         )
 
     async def ensure_indexes(self) -> None:
