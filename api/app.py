@@ -33,6 +33,7 @@ from api.routes import (
     tasks,
     uploads,
     users,
+    visualizations,
 )
 from api.routing import Endpoint
 
@@ -41,7 +42,7 @@ ROUTERS = [
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router, models.router, ml.router,
     # Records and charts of a dataset.
-    records.router, records_export.router,
+    records.router, records_export.router, visualizations.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,

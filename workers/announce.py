@@ -101,5 +101,6 @@ async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
 def _title(job: JobDoc) -> str:
     verb = {JobStatus.SUCCEEDED: "finished", JobStatus.FAILED: "failed"}.get(
         job.status, "was cancelled")
-    names = {JobKind.INGEST: "Ingestion", JobKind.PREDICTION: "Prediction"}
+    names = {JobKind.INGEST: "Ingestion", JobKind.PREDICTION: "Prediction",
+             JobKind.VISUALIZATION: "Chart"}
     return f"{names.get(job.kind, 'Analysis')} {verb}"

@@ -19,6 +19,7 @@ from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
 from workers.announce import announce, announce_leftover, hold_ms, targets
+from workers.charts import job as charts
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
@@ -32,6 +33,7 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.INGEST: (ingestion.ingest, ingestion.discard),
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
+    JobKind.VISUALIZATION: (charts.chart, charts.discard),
 }
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,

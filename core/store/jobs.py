@@ -33,6 +33,7 @@ class JobKind(StrEnum):
     INGEST = "ingest"
     ANALYSIS = "analysis"
     PREDICTION = "prediction"
+    VISUALIZATION = "visualization"
 
 
 ACTIVE = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]

@@ -28,6 +28,7 @@ from core.store.series import SeriesRepository
 from core.store.tasks import TaskRepository
 from core.store.uploads import UploadRepository
 from core.store.users import UserRepository
+from core.store.visualizations import VisualizationRepository
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Stores:
     schedules: ScheduleRepository
     models: SavedModelRepository
     records: RecordRepository
+    visualizations: VisualizationRepository
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -82,6 +84,7 @@ class Stores:
             schedules=ScheduleRepository(db),
             models=SavedModelRepository(db),
             records=RecordRepository(db),
+            visualizations=VisualizationRepository(db),
         )
 
     async def ensure_indexes(self) -> None:

@@ -1,0 +1,87 @@
+"""The chart job: a dataset's current table -> aggregated values -> PNG, SVG and a Vega-Lite
+spec, stored with the visualization."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.errors import NotFound, ValidationFailed
+from core.store.jobs import JobDoc
+from core.store.records_table import Overlay, current_batches
+from core.store.visualizations import VisualizationDoc, check_spec
+from workers.charts.aggregate import chart_values, needed_columns
+from workers.charts.render import render
+from workers.charts.vega import vega_lite
+from workers.deps import WorkerDeps
+from workers.errors import BadParameters, JobFailed
+from workers.progress import JobProgressReporter
+
+
+def chart_key(visualization_id: str, kind: str) -> str:
+    return f"charts/{visualization_id}/chart.{kind}"
+
+
+async def _visualization(deps: WorkerDeps, job: JobDoc) -> VisualizationDoc:
+    found = await deps.stores.visualizations.get(str(job.params.get("visualization_id")))
+    if found is None:
+        raise JobFailed("not_found", "the visualization was deleted")
+    return found
+
+
+async def chart(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> dict[str, Any]:
+    visualization = await _visualization(deps, job)
+    dataset = await deps.stores.datasets.get(visualization.dataset_id)
+    if dataset is None:
+        raise JobFailed("not_found", "the dataset no longer exists")
+    try:
+        spec = check_spec(dataset, visualization.spec)
+    except ValidationFailed as exc:
+        raise BadParameters(f"{exc.message}: {exc.details}") from exc
+    await report.step("loading", 5)
+    try:
+        data = await deps.objects.get_bytes(dataset.object_key)
+    except NotFound as exc:
+        raise JobFailed("not_found", "the dataset's rows are gone") from exc
+    overlay = Overlay.of(dataset.rows, await deps.stores.records.for_dataset(dataset.id))
+    parquet = await asyncio.to_thread(pq.ParquetFile, io.BytesIO(data))
+    groups = max(1, parquet.metadata.num_row_groups)
+    batches = current_batches(parquet, overlay, needed_columns(spec))
+    tables: list[pa.Table] = []
+    # One row group per step: a cancelled job stops between two of them.
+    while (table := await asyncio.to_thread(next, batches, None)) is not None:
+        tables.append(table)
+        await report.step("loading", 5 + 45 * min(1.0, len(tables) / groups))
+    del data, parquet
+    table = pa.concat_tables(tables) if tables else pa.table({})
+    await report.step("aggregating", 55)
+    values = await asyncio.to_thread(chart_values, table, spec)
+    await report.step("rendering", 70)
+    png, svg = await asyncio.to_thread(render, spec, values)
+    await report.step("saving", 90)
+    vega = vega_lite(spec, values)
+    await deps.objects.put_bytes(chart_key(visualization.id, "png"), png,
+                                 content_type="image/png")
+    await deps.objects.put_bytes(chart_key(visualization.id, "svg"), svg,
+                                 content_type="image/svg+xml")
+    stored = await deps.stores.visualizations.finish(
+        visualization.id, vega=vega, png_key=chart_key(visualization.id, "png"),
+        svg_key=chart_key(visualization.id, "svg"), points=len(values), rows=table.num_rows)
+    if not stored:  # deleted while it was being made: the runner discards the images
+        raise JobFailed("not_found", "the visualization was deleted")
+    url = f"/api/v1/visualizations/{visualization.id}"
+    return {"visualization_id": visualization.id, "dataset_id": dataset.id,
+            "kind": spec.kind, "rows": table.num_rows, "points": len(values),
+            "spec_bytes": len(orjson.dumps(vega)), "url": url, "png_url": f"{url}/image/png",
+            "svg_url": f"{url}/image/svg"}
+
+
+async def discard(deps: WorkerDeps, job: JobDoc) -> None:
+    visualization_id = str(job.params.get("visualization_id"))
+    for kind in ("png", "svg"):
+        await deps.objects.delete(chart_key(visualization_id, kind))
