@@ -14,6 +14,7 @@ from api.routes import (
     admin_mail,
     auth,
     calendar,
+    dataset_removal,
     datasets,
     engagement,
     invitations,
@@ -42,7 +43,7 @@ ROUTERS = [
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router, models.router, ml.router,
     # Records and charts of a dataset.
-    records.router, records_export.router, visualizations.router,
+    records.router, records_export.router, visualizations.router, dataset_removal.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,

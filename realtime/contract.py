@@ -40,6 +40,7 @@ INVITATION_EVENTS = ("invitation.created", "invitation.revoked")  # project:{id}
 UPLOAD_EVENTS = ("upload.created", "upload.deleted")  # project:{id}
 RECORD_EVENTS = ("record.created", "record.updated", "record.deleted")  # project:{id}
 VISUALIZATION_EVENTS = ("visualization.created", "visualization.deleted")  # project:{id}
+DATASET_DELETED = "dataset.deleted"  # project:{id}
 NOTIFICATION_READ = "notification.read"  # user:{id} ({notification_id}): every tab in step
 NOTIFICATION_READ_ALL = "notification.read_all"  # user:{id} ({updated})
 PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room

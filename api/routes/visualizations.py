@@ -18,6 +18,7 @@ from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound
 from core.ids import new_id
 from core.models import Page, PageParams
+from core.store.dataset_removal import Removed, remove_chart
 from core.store.jobs import JobDoc, JobKind, JobStatus
 from core.store.visualizations import ChartSpec, VisualizationDoc, check_spec, spec_hash
 
@@ -151,18 +152,7 @@ async def delete_visualization(call: Call[NoModel, NoModel]) -> None:
 
 async def drop_chart(ctx: AppContext, chart: VisualizationDoc) -> None:
     """Remove a chart: its job stopped, its images and its document deleted."""
-    await cancel_quietly(ctx, chart.job_id)
-    for key in (chart.png_key, chart.svg_key):
-        if key:
-            await ctx.objects.delete(key)
-    await ctx.stores.visualizations.delete(chart.id)
-
-
-async def cancel_quietly(ctx: AppContext, job_id: str) -> None:
-    """Cancel the job if it still runs (a queued one ends here, a running one at its next
-    step); a finished or missing job is left as it is."""
-    if await ctx.stores.jobs.request_cancel(job_id) is None:
-        return
-    ended = await ctx.stores.jobs.finish(job_id, None, JobStatus.CANCELLED, stage="cancelled")
-    if ended is not None:
-        await publish_job(ctx, ended, "job.cancelled")
+    removed = Removed()
+    await remove_chart(ctx.stores, ctx.objects, chart, removed)
+    for job in removed.cancelled:
+        await publish_job(ctx, job, "job.cancelled")

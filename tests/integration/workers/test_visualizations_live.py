@@ -89,3 +89,26 @@ async def test_a_running_chart_job_is_cancelled_and_leaves_no_images(cluster: Cl
             assert not job_events(sock, "job.completed", job_id)
     finally:
         await sock.close()
+
+
+async def test_deleting_the_dataset_cancels_a_queued_chart(cluster: Cluster) -> None:
+    worker = await asyncio.to_thread(cluster.start_worker)
+    sock = await watch(cluster)
+    try:
+        async with httpx.AsyncClient(base_url=cluster.serve.url, headers=cluster.headers,
+                                     timeout=30) as http:
+            dataset_id = await ingested(cluster, http, sock)
+            await asyncio.to_thread(worker.stop)  # nobody runs the chart: it stays queued
+            started = await http.post(f"/api/v1/datasets/{dataset_id}/visualizations",
+                                      json={"kind": "bar", "x": "label"})
+            job_id, chart_id = started.json()["job_id"], started.json()["id"]
+            assert (await http.delete(f"/api/v1/datasets/{dataset_id}")).status_code == 204
+            cancelled = await sock.wait_for(lambda: job_events(sock, "job.cancelled", job_id))
+            assert cancelled[0]["status"] == "cancelled"
+            deleted = await sock.wait_for(lambda: sock.named("dataset.deleted"))
+            assert deleted[0]["dataset_id"] == dataset_id
+            assert (await http.get(f"/api/v1/visualizations/{chart_id}")).status_code == 404
+            job = (await http.get(f"/api/v1/jobs/{job_id}")).json()
+            assert job["status"] == "cancelled"
+    finally:
+        await sock.close()
