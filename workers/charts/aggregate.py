@@ -32,16 +32,18 @@ def floats(column: pa.ChunkedArray) -> Floats:
 
 
 def categories(column: pa.ChunkedArray, limit: int) -> tuple[Codes, list[str]]:
-    """Each row's category code, and the labels: the `limit` most frequent values, then
-    "other" for every rarer one (nulls count as the value "null")."""
+    """Each row's category code, and the labels: every value when there are at most `limit`,
+    else the `limit` most frequent and "other" for the rarer ones (nulls count as the value
+    "null")."""
     text = pc.fill_null(pc.cast(column, pa.string()), "null").combine_chunks()
     encoded = pc.dictionary_encode(text)
     codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     labels = [str(v) for v in encoded.dictionary.to_pylist()]
     counts = np.bincount(codes, minlength=len(labels))
-    top = np.argsort(-counts, kind="stable")[:limit]
-    if len(labels) <= limit:
-        top = np.sort(top)  # few enough: keep the order the values came in
+    if len(labels) <= limit:  # few enough: every value, in the order of their text
+        top = np.array(sorted(range(len(labels)), key=labels.__getitem__), dtype=np.int64)
+    else:
+        top = np.argsort(-counts, kind="stable")[:limit]
     remap = np.full(len(labels), len(top), dtype=np.int64)
     remap[top] = np.arange(len(top))
     names = [labels[i] for i in top] + ([OTHER] if len(labels) > limit else [])
@@ -62,13 +64,13 @@ def grouped(codes: Codes, count: int, values: Floats | None, how: str) -> Floats
             return sums
         np.divide(sums, sizes, out=out, where=sizes > 0)
         return out
-    order = np.lexsort((values, codes))
+    # Rows ordered by code (a stable integer sort), then each code's slice reduced on its own.
+    order = np.argsort(codes, kind="stable")
     codes, values = codes[order], values[order]
-    starts = np.searchsorted(codes, np.arange(count))
-    ends = np.searchsorted(codes, np.arange(count), side="right")
-    for code in np.flatnonzero(ends > starts):
-        part = values[starts[code]:ends[code]]
-        out[code] = {"min": part[0], "max": part[-1]}.get(how, float(np.median(part)))
+    bounds = np.searchsorted(codes, np.arange(count + 1))
+    reduce = {"min": np.min, "max": np.max}.get(how, np.median)
+    for code in np.flatnonzero(np.diff(bounds)):
+        out[code] = float(reduce(values[bounds[code]:bounds[code + 1]]))
     return out
 
 
@@ -169,16 +171,16 @@ def box(frame: Frame) -> Values:
         cats, names = np.zeros(len(y), dtype=np.int64), [spec.y or ""]
     keep = np.isfinite(y)
     cats, y = cats[keep], y[keep]
-    order = np.lexsort((y, cats))
+    order = np.argsort(cats, kind="stable")
     cats, y = cats[order], y[order]
+    bounds = np.searchsorted(cats, np.arange(len(names) + 1))
     values: Values = []
     for code, name in enumerate(names):
-        part = y[np.searchsorted(cats, code):np.searchsorted(cats, code, side="right")]
+        part = y[bounds[code]:bounds[code + 1]]
         if len(part):
-            q1, median, q3 = np.percentile(part, [25, 50, 75])
-            values.append({"x": name, "count": len(part), "min": float(part[0]),
-                           "q1": float(q1), "median": float(median), "q3": float(q3),
-                           "max": float(part[-1])})
+            low, q1, median, q3, high = np.percentile(part, [0, 25, 50, 75, 100])
+            values.append({"x": name, "count": len(part), "min": float(low), "q1": float(q1),
+                           "median": float(median), "q3": float(q3), "max": float(high)})
     return values
 
 
