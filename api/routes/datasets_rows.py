@@ -86,12 +86,23 @@ async def overlay_of(stores: Stores, dataset: DatasetDoc) -> Overlay:
 
 async def table_page(stores: Stores, objects: ObjectStorage, dataset: DatasetDoc, offset: int,
                      limit: int) -> tuple[list[Row], int]:
-    """A page of the current table (Parquet rows merged with the records), and its total."""
-    overlay = await overlay_of(stores, dataset)
+    """A page of the current table (Parquet rows merged with the records), and its total.
+    Of the records it reads the deleted rows' numbers, the edited rows among those of the
+    page, and the page's added rows."""
+    records = stores.records
+    overlay = Overlay(dataset.rows, deleted=await records.deleted_rows(dataset.id))
     start, stop = overlay.base_window(offset, limit)
-    base = await read_page(objects, dataset.object_key, start, stop - start) \
-        if stop > start else []
-    return merge_page(overlay, offset, limit, start, base), overlay.total
+    rows: list[Row] = []
+    if stop > start:
+        overlay.edited = {r.row: r for r in await records.edited_between(dataset.id, start,
+                                                                          stop)}
+        base = await read_page(objects, dataset.object_key, start, stop - start)
+        rows = merge_page(overlay, start, base, limit)
+    if len(rows) < limit:
+        skip = max(0, offset - overlay.live_base)
+        rows += [Row(r.row, r.version, r.values or {})
+                 for r in await records.added_page(dataset.id, skip, limit - len(rows))]
+    return rows, overlay.live_base + await records.count_added(dataset.id)
 
 
 async def current_row(stores: Stores, objects: ObjectStorage, dataset: DatasetDoc,

@@ -104,6 +104,28 @@ class RecordRepository(Repository[RecordDoc]):
         cursor = self._c.find({"dataset_id": dataset_id}).sort("row", ASCENDING)
         return [self._load(doc) async for doc in cursor]
 
+    async def deleted_rows(self, dataset_id: str) -> list[int]:
+        """The ingested rows deleted, in order (numbers only: a page needs no more of them)."""
+        cursor = self._c.find({"dataset_id": dataset_id, "deleted": True, "added": False},
+                              {"row": 1}).sort("row", ASCENDING)
+        return [int(doc["row"]) async for doc in cursor]
+
+    async def edited_between(self, dataset_id: str, start: int, stop: int) -> list[RecordDoc]:
+        """The edited ingested rows numbered from start up to (not including) stop."""
+        cursor = self._c.find({"dataset_id": dataset_id, "added": False, "deleted": False,
+                               "row": {"$gte": start, "$lt": stop}})
+        return [self._load(doc) async for doc in cursor]
+
+    async def added_page(self, dataset_id: str, skip: int, limit: int) -> list[RecordDoc]:
+        """Added rows still there, in the order they were added."""
+        cursor = self._c.find({"dataset_id": dataset_id, "added": True, "deleted": False}) \
+            .sort("row", ASCENDING).skip(skip).limit(limit)
+        return [self._load(doc) async for doc in cursor]
+
+    async def count_added(self, dataset_id: str) -> int:
+        return int(await self._c.count_documents(
+            {"dataset_id": dataset_id, "added": True, "deleted": False}))
+
     async def delete_for_dataset(self, dataset_id: str) -> int:
         result = await self._c.delete_many({"dataset_id": dataset_id})
         return int(result.deleted_count)

@@ -80,9 +80,10 @@ class Row:
     values: dict[str, Any]
 
 
-def merge_page(overlay: Overlay, offset: int, limit: int, start: int,
-               base: list[dict[str, Any]]) -> list[Row]:
-    """A page of the current table from the Parquet rows read from `start` on."""
+def merge_page(overlay: Overlay, start: int, base: list[dict[str, Any]],
+               limit: int) -> list[Row]:
+    """The live ingested rows of a page, from the Parquet rows read from `start` on (the
+    overlay needs only the deleted rows and the edited ones among those read)."""
     rows: list[Row] = []
     deleted = set(overlay.deleted)
     for index, values in enumerate(base, start=start):
@@ -91,12 +92,7 @@ def merge_page(overlay: Overlay, offset: int, limit: int, start: int,
         record = overlay.edited.get(index)
         rows.append(Row(index, 1, values) if record is None or record.values is None
                     else Row(index, record.version, record.values))
-    rows = rows[:limit]
-    skip = max(0, offset - overlay.live_base)
-    for record in overlay.added[skip: skip + limit - len(rows)]:
-        assert record.values is not None
-        rows.append(Row(record.row, record.version, record.values))
-    return rows
+    return rows[:limit]
 
 
 def changes_table(records: Sequence[RecordDoc], schema: pa.Schema) -> pa.Table:

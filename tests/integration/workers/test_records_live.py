@@ -84,6 +84,19 @@ async def test_two_editors_one_wins_the_other_gets_409_and_both_see_the_row(
                 assert final[0]["values"]["label"] == "merged"
                 offsets = [e["offset"] for e in updates(sock, dataset_id, 5)]
                 assert offsets == sorted(set(offsets))
+            # A client that was away rejoins with the last offset it saw and gets the changes.
+            room = f"project:{cluster.project_id}"
+            before = min(e["offset"] for e in updates(first, dataset_id, 5)) - 1
+            late = await Sock().connect(cluster.serve.url, token)
+            try:
+                rejoined = await late.join(room, since=before)
+                assert rejoined["recovered"] is True
+                replayed = await late.wait_for(
+                    lambda: [e for e in updates(late, dataset_id, 5) if e["version"] == 3])
+                assert replayed[0]["values"]["label"] == "merged"
+                assert [e["version"] for e in updates(late, dataset_id, 5)] == [2, 3]
+            finally:
+                await late.close()
             page = (await http.get(f"/api/v1/datasets/{dataset_id}/records",
                                    params={"offset": 5, "limit": 1},
                                    headers=cluster.headers)).json()
