@@ -17,9 +17,10 @@ from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 
 from api.routes.datasets import member_dataset
-from api.routes.datasets_rows import RangeFile, overlay_of
+from api.routes.datasets_rows import overlay_of
 from api.routing import Call, NoModel, Router
 from core.errors import ValidationFailed
+from core.objects_file import RangeFile
 from core.store.records_table import current_batches
 
 router = Router(tags=["records"])

@@ -31,7 +31,8 @@ class VisualizationOut(BaseModel):
     id: str
     project_id: str
     dataset_id: str
-    dataset_version: int = Field(description="the dataset version the chart was asked of")
+    dataset_version: int = Field(description="the dataset version charted (asked of, until "
+                                 "the job reads the table)")
     spec: ChartSpec
     status: str = Field(description="the job's: queued, running, succeeded, failed, cancelled")
     job_id: str

@@ -4,7 +4,6 @@ spec, stored with the visualization."""
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import NotFound, ValidationFailed
+from core.objects_file import RangeFile
 from core.store.jobs import JobDoc
 from core.store.records_table import Overlay, current_batches
 from core.store.visualizations import VisualizationDoc, check_spec
@@ -45,11 +45,13 @@ async def chart(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> d
         raise BadParameters(f"{exc.message}: {exc.details}") from exc
     await report.step("loading", 5)
     try:
-        data = await deps.objects.get_bytes(dataset.object_key)
+        size = await deps.objects.size(dataset.object_key)
     except NotFound as exc:
         raise JobFailed("not_found", "the dataset's rows are gone") from exc
     overlay = Overlay.of(dataset.rows, await deps.stores.records.for_dataset(dataset.id))
-    parquet = await asyncio.to_thread(pq.ParquetFile, io.BytesIO(data))
+    # Ranged reads: only the footer and the chart's columns are fetched.
+    source = RangeFile(deps.objects, dataset.object_key, size, asyncio.get_running_loop())
+    parquet = await asyncio.to_thread(pq.ParquetFile, source)
     groups = max(1, parquet.metadata.num_row_groups)
     batches = current_batches(parquet, overlay, needed_columns(spec))
     tables: list[pa.Table] = []
@@ -57,7 +59,6 @@ async def chart(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> d
     while (table := await asyncio.to_thread(next, batches, None)) is not None:
         tables.append(table)
         await report.step("loading", 5 + 45 * min(1.0, len(tables) / groups))
-    del data, parquet
     table = pa.concat_tables(tables) if tables else pa.table({})
     await report.step("aggregating", 55)
     values = await asyncio.to_thread(chart_values, table, spec)
@@ -71,7 +72,9 @@ async def chart(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> d
                                  content_type="image/svg+xml")
     stored = await deps.stores.visualizations.finish(
         visualization.id, vega=vega, png_key=chart_key(visualization.id, "png"),
-        svg_key=chart_key(visualization.id, "svg"), points=len(values), rows=table.num_rows)
+        svg_key=chart_key(visualization.id, "svg"), points=len(values), rows=table.num_rows,
+        # The version read, should the table have changed since the chart was asked for.
+        dataset_version=dataset.version)
     if not stored:  # deleted while it was being made: the runner discards the images
         raise JobFailed("not_found", "the visualization was deleted")
     url = f"/api/v1/visualizations/{visualization.id}"
