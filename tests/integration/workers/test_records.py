@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from openpyxl import load_workbook
 
+from api.app import create_app
 from core.store.datasets import ColumnSchema, ColumnStats, DatasetDoc
 from roomcast.factory import Services
 from tests.integration.workers.conftest import Member
@@ -206,3 +207,20 @@ async def test_exports_hold_the_current_table(
 
     wrong = await client.get(f"{base}/export", params={"format": "pdf"}, headers=h)
     assert wrong.status_code == 422
+
+
+async def test_a_parquet_export_streams_from_either_storage(storage_services: Services) -> None:
+    services = storage_services
+    caller = await make_user(services, "exporter")
+    project = await services.ctx.stores.projects.create(name="E", owner_id=caller.id)
+    dataset = await table_dataset(services, project.id, caller.id, rows=300)
+    transport = httpx.ASGITransport(app=create_app(services.ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        base = f"/api/v1/datasets/{dataset.id}"
+        await http.patch(f"{base}/records/299", json={"values": {"label": "last"}},
+                         headers={**caller.headers, **etag(1)})
+        exported = await http.get(f"{base}/export", params={"format": "parquet"},
+                                  headers=caller.headers)
+    table = pq.read_table(io.BytesIO(exported.content))
+    assert table.num_rows == 300 and table.column("label")[299].as_py() == "last"
+    assert pq.ParquetFile(io.BytesIO(exported.content)).metadata.num_row_groups == 3
