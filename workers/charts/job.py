@@ -4,7 +4,8 @@ spec, stored with the visualization."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -21,6 +22,31 @@ from workers.charts.vega import vega_lite
 from workers.deps import WorkerDeps
 from workers.errors import BadParameters, JobFailed
 from workers.progress import JobProgressReporter
+
+T = TypeVar("T")
+POLL_SECONDS = 0.2  # how often a job waiting for its thread checks whether it was cancelled
+
+
+async def in_thread(report: JobProgressReporter, stage: str, progress: float,
+                    work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in a thread, the job checking every POLL_SECONDS whether it must stop
+    (a cancelled job raises JobCancelled then, however long the work would take; the thread
+    runs to its end and its result is dropped)."""
+    running = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        while True:
+            done, _ = await asyncio.wait({running}, timeout=POLL_SECONDS)
+            if done:
+                return running.result()
+            await report.step(stage, progress)
+    finally:
+        if not running.done():
+            running.add_done_callback(_dropped)
+
+
+def _dropped(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: an abandoned thread's error is not logged as lost
 
 
 def chart_key(visualization_id: str, kind: str) -> str:
@@ -51,19 +77,20 @@ async def chart(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> d
     overlay = Overlay.of(dataset.rows, await deps.stores.records.for_dataset(dataset.id))
     # Ranged reads: only the footer and the chart's columns are fetched.
     source = RangeFile(deps.objects, dataset.object_key, size, asyncio.get_running_loop())
-    parquet = await asyncio.to_thread(pq.ParquetFile, source)
+    parquet = await in_thread(report, "loading", 5, pq.ParquetFile, source)
     groups = max(1, parquet.metadata.num_row_groups)
     batches = current_batches(parquet, overlay, needed_columns(spec))
     tables: list[pa.Table] = []
-    # One row group per step: a cancelled job stops between two of them.
-    while (table := await asyncio.to_thread(next, batches, None)) is not None:
+    # One row group per step; a cancelled job stops within POLL_SECONDS of any step.
+    while (table := await in_thread(report, "loading", 5 + 45 * len(tables) / groups,
+                                    next, batches, None)) is not None:
         tables.append(table)
         await report.step("loading", 5 + 45 * min(1.0, len(tables) / groups))
     table = pa.concat_tables(tables) if tables else pa.table({})
     await report.step("aggregating", 55)
-    values = await asyncio.to_thread(chart_values, table, spec)
+    values = await in_thread(report, "aggregating", 55, chart_values, table, spec)
     await report.step("rendering", 70)
-    png, svg = await asyncio.to_thread(render, spec, values)
+    png, svg = await in_thread(report, "rendering", 70, render, spec, values)
     await report.step("saving", 90)
     vega = vega_lite(spec, values)
     await deps.objects.put_bytes(chart_key(visualization.id, "png"), png,
