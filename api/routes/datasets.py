@@ -32,6 +32,8 @@ class DatasetOut(BaseModel):
     columns: list[ColumnSchema]
     created_by: str
     created_at: datetime
+    version: int = Field(default=1, description="1 as ingested, one more with each change of "
+                         "its records (`rows` stays the ingested count)")
 
     @classmethod
     def of(cls, dataset: DatasetDoc) -> DatasetOut:

@@ -87,7 +87,8 @@ async def test_edit_delete_add_then_read_the_merged_table(
                              headers=h)).json()
     assert [r["row"] for r in tail["items"]] == [999, ROWS]
     assert (await client.get(f"{base}/records/3", headers=h)).status_code == 404
-    assert (await client.get(f"{base}", headers=h)).json()["rows"] == ROWS
+    described = (await client.get(f"{base}", headers=h)).json()
+    assert (described["rows"], described["version"]) == (ROWS, 7)  # 1 + six changes
 
 
 async def test_a_stale_version_gets_409_with_the_row_as_it_is(
