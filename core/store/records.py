@@ -25,6 +25,7 @@ from core.store.datasets import DatasetDoc
 
 MAX_TEXT = 10_000  # characters in one string cell
 INT64 = (-(2**63), 2**63 - 1)
+KINDS = ("integer", "float", "boolean", "datetime", "string")  # column types a row may set
 
 
 class InvalidRecord(ValidationFailed):
@@ -142,6 +143,10 @@ def check_values(dataset: DatasetDoc, values: dict[str, Any],
         if name not in types:
             problems.append({"loc": ["body", "values", name], "type": "unknown_column",
                              "message": "the dataset has no such column"})
+            continue
+        if types[name] not in KINDS:
+            problems.append({"loc": ["body", "values", name], "type": "unsupported_column",
+                             "message": f"cells of {types[name]} columns cannot be edited"})
             continue
         try:
             row[name] = _typed(types[name], value)

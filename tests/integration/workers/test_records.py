@@ -139,6 +139,13 @@ async def test_bad_rows_are_refused_and_nothing_is_stored(
             error = response.json()["error"]
             assert error["code"] == "invalid_record", error
             assert error["details"][0]["type"] == kind
+    # A column of a type rows cannot be given (one a later ingestion may add) is refused too.
+    stats = dataset.columns[0].stats
+    odd = dataset.model_copy(update={"columns": [
+        *dataset.columns, ColumnSchema(name="span", type="interval", stats=stats)]})
+    await services.ctx.stores.datasets.save(odd)
+    response = await client.post(f"{base}/records", json={"values": {"span": "1d"}}, headers=h)
+    assert response.json()["error"]["details"][0]["type"] == "unsupported_column"
     assert await services.ctx.stores.records.for_dataset(dataset.id) == []
     after = await services.ctx.stores.datasets.get(dataset.id)
     assert after is not None and (after.version, after.rows_added) == (1, 0)
