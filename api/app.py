@@ -14,8 +14,11 @@ from api.routes import (
     admin_mail,
     auth,
     calendar,
-    dataset_removal,
     datasets,
+    datasets_delete,
+    documents,
+    documents_files,
+    documents_manage,
     engagement,
     invitations,
     jobs,
@@ -43,10 +46,13 @@ ROUTERS = [
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router, models.router, ml.router,
     # Records and charts of a dataset.
-    records.router, records_export.router, visualizations.router, dataset_removal.router,
+    records.router, records_export.router, visualizations.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,
+    # Documents: sharing, finding, downloading.
+    documents.router, documents_manage.router, documents_files.router,
+    datasets_delete.router,
 ]
 
 

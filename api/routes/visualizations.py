@@ -18,7 +18,7 @@ from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound
 from core.ids import new_id
 from core.models import Page, PageParams
-from core.store.dataset_removal import Removed, remove_chart
+from core.store.chart_removal import remove_chart
 from core.store.jobs import JobDoc, JobKind, JobStatus
 from core.store.visualizations import ChartSpec, VisualizationDoc, check_spec, spec_hash
 
@@ -152,8 +152,15 @@ async def delete_visualization(call: Call[NoModel, NoModel]) -> None:
 
 
 async def drop_chart(ctx: AppContext, chart: VisualizationDoc) -> None:
-    """Remove a chart: its job stopped, its images and its document deleted."""
-    removed = Removed()
-    await remove_chart(ctx.stores, ctx.objects, chart, removed)
-    for job in removed.cancelled:
-        await publish_job(ctx, job, "job.cancelled")
+    """Remove a chart: its job stopped (a queued one announced cancelled), its images and its
+    document deleted."""
+    ended = await remove_chart(ctx.stores, ctx.objects, chart)
+    if ended is not None:
+        await publish_job(ctx, ended, "job.cancelled")
+
+
+async def drop_charts_of(ctx: AppContext, dataset_id: str) -> None:
+    """Every chart of a dataset that is being deleted, with its job's cancellation announced
+    (the dataset's cascade then finds none left)."""
+    for chart in await ctx.stores.visualizations.all_for_dataset(dataset_id):
+        await drop_chart(ctx, chart)
