@@ -29,6 +29,7 @@ from workers.schedule.dispatch import TaskiqDispatch
 from workers.schedule.runtime import SchedulerRuntime, build_schedule_source, close_source
 from workers.schedule.tasks import register_people_tasks
 from workers.sweeper import sweep_forever
+from workers.threads import JobThreads
 
 log = logging.getLogger("roomcast.workers")
 
@@ -64,6 +65,8 @@ class JobRuntime:
             await stop_in_process(self.broker)
         else:
             await self.broker.shutdown()
+        if self.deps is not None and self.deps.threads is not None:
+            self.deps.threads.close()
 
 
 def build_job_runtime(
@@ -76,7 +79,9 @@ def build_job_runtime(
     in_process = not (settings.redis_url and settings.mongo_uri)
     broker = build_broker(None if in_process else settings.redis_url,
                           reclaim_idle_ms=settings.job_reclaim_idle_ms)
-    deps = WorkerDeps(settings, stores, objects, emitter) if (runs_jobs or in_process) else None
+    deps = (WorkerDeps(settings, stores, objects, emitter,
+                       threads=JobThreads(settings.job_threads))
+            if (runs_jobs or in_process) else None)
 
     async def run(job_id: str) -> None:
         if runtime.deps is None:

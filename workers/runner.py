@@ -24,6 +24,7 @@ from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis, prediction
 from workers.progress import JobProgressReporter
+from workers.threads import job_threads
 
 log = logging.getLogger("roomcast.workers")
 
@@ -42,6 +43,11 @@ RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 
 async def run_job(deps: WorkerDeps, job_id: str) -> None:
     """Run the job if it still needs running; return quietly if it is done or gone."""
+    with job_threads(deps.threads):
+        await _run_job(deps, job_id)
+
+
+async def _run_job(deps: WorkerDeps, job_id: str) -> None:
     job = await _claim(deps, job_id)
     if job is None:
         # Finished already, perhaps without its end reaching the rooms (Redis was down).
