@@ -49,7 +49,7 @@ class _Thread:
 
 def job_params(job: JobDoc) -> AnalysisParams:
     try:
-        return AnalysisParams.model_validate(job.params)
+        return AnalysisParams.from_stored(job.params)
     except ValidationError as exc:
         raise BadParameters(str(exc.errors(include_url=False)[0]["msg"])) from exc
 
