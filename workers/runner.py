@@ -66,6 +66,13 @@ async def _run_job(deps: WorkerDeps, job_id: str) -> None:
         raise
 
 
+async def free_to_take(deps: WorkerDeps, job_id: str) -> bool:
+    """Whether no live worker holds the job: never claimed, its lease lapsed, or it is over
+    (its message then only needs acknowledging)."""
+    job = await deps.stores.jobs.get(job_id)
+    return job is None or job.finished or job.lease_until <= epoch_ms()
+
+
 async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
     # No event at the claim: the API announced the job queued, and the first step's stage
     # change tells the rooms it runs.

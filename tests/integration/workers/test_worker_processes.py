@@ -104,3 +104,32 @@ async def test_killed_worker_job_finishes_once_elsewhere_and_cancel_stops(cluste
         assert len(_events(sock, "job.completed", job_id)) == 1
     finally:
         await sock.close()
+
+
+async def test_a_killed_workers_job_is_taken_once_its_lease_lapses(cluster: Cluster) -> None:
+    # The stream's own reclaim waits ten minutes here: only the lapsed lease (2 s in these
+    # settings) can bring the job back within the test's bound.
+    patient = {"JOB_RECLAIM_IDLE_MS": "600000"}
+    first = await asyncio.to_thread(cluster.start_worker, 1, **patient)
+    sock = await _watch(cluster)
+    try:
+        async with httpx.AsyncClient(base_url=cluster.serve.url, headers=cluster.headers,
+                                     timeout=30) as http:
+            response = await http.post(f"/api/v1/projects/{cluster.project_id}/uploads",
+                                       files={"file": ("points.csv", blobs_csv())})
+            job_id = response.json()["job_id"]
+            await sock.wait_for(lambda: [p for p in _events(sock, "job.progress", job_id)
+                                         if p["stage"] == "reading"], 60)
+            first.kill()  # SIGKILL mid-job: its message stays pending, its lease lapses
+            await asyncio.to_thread(cluster.start_worker, 1, **patient)
+            await sock.wait_for(lambda: _events(sock, "job.completed", job_id), 60)
+            job = (await http.get(f"/api/v1/jobs/{job_id}")).json()
+            assert (job["status"], job["attempts"]) == ("succeeded", 2)
+            datasets = (await http.get(
+                f"/api/v1/projects/{cluster.project_id}/datasets")).json()
+            assert datasets["total"] == 1
+        state = await sock.join(f"job:{job_id}")
+        assert state["ok"], state
+        assert len(_events(sock, "job.completed", job_id)) == 1
+    finally:
+        await sock.close()
