@@ -42,3 +42,43 @@ def huge_dimension_xlsx() -> bytes:
     small = xlsx_bytes([["name", "n"], ["a"]])
     whole = b'<dimension ref="A1:XFD1048576"/>'
     return rewrite_sheet(small, {rb'<dimension ref="[^"]*" ?/>': whole})
+
+
+def zip_bomb_xlsx(inflated: int = 64 * 1024 * 1024) -> bytes:
+    """A workbook whose one sheet inflates to `inflated` bytes of zeros."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr(SHEET, b"\0" * inflated)
+    return out.getvalue()
+
+
+def deep_xml_xlsx(depth: int = 100_000) -> bytes:
+    """A sheet whose second cell holds `depth` nested elements."""
+    nested = b"<x>" * depth + b"</x>" * depth
+    return rewrite_sheet(xlsx_bytes([["a"], ["b"]]), {rb"<t>b</t>": b"<t>b</t>" + nested})
+
+
+def wide_csv(columns: int) -> bytes:
+    return (",".join(f"c{i}" for i in range(columns)) + "\n").encode()
+
+
+# name -> (file name, content, what the ingestion ends with: an error code, or the rows)
+def corpus() -> dict[str, tuple[str, bytes, str | list[dict[str, object]]]]:
+    return {
+        "zip bomb": ("bomb.xlsx", zip_bomb_xlsx(), "zip_bomb"),
+        "whole-sheet dimension": ("wedge.xlsx", huge_dimension_xlsx(),
+                                  [{"name": "a", "n": None}]),
+        "deep XML": ("deep.xlsx", deep_xml_xlsx(), [{"a": "b"}]),
+        "CSV named .xlsx": ("fake.xlsx", b"a,b\n1,2\n", "wrong_extension"),
+        "text named .mat": ("fake.mat", b"a,b\n1,2\n", "wrong_extension"),
+        "empty": ("empty.csv", b"", "empty_file"),
+        "header only": ("head.csv", b"a,b\n", "empty_file"),
+        "NUL bytes": ("nul.csv", b"a,b\n1,\x002\n", "invalid_file"),
+        "a million columns": ("wide.csv", wide_csv(1_000_000), "too_many_columns"),
+        "overlong line": ("long.csv", b"a\n" + b"x" * (2 << 20) + b"\n", "cell_too_large"),
+        "invalid UTF-8": ("latin.csv", b"name\n\xff\xfe\xfa\n", [{"name": "\u00ff\u00fe\u00fa"}]),
+        "duplicate CSV header": ("dup.csv", b"a,a\n1,2\n", "invalid_file"),
+        "duplicate DAT header": ("dup.dat", b"x x y\n1 2 3\n", "invalid_file"),
+        "ragged rows": ("ragged.csv", b"a,b\n1,2\n3\n", "ragged_rows"),
+    }
