@@ -125,7 +125,10 @@ def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
         read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding,
                                          column_names=names)
     convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names}, strings_can_be_null=True
+        # Every cell as text; which ones are nulls is decided when typing (infer.NULL_TOKENS),
+        # not by pyarrow's own list, which takes the country code NA for a null.
+        column_types={name: pa.string() for name in names}, null_values=[],
+        strings_can_be_null=False
     )
     with path.open("rb") as raw:
         counting = _Counting(raw)
