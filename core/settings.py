@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, gt=0)
     # Pause at every job step: for demonstrations and tests that must catch a job mid-run.
     job_step_delay_ms: int = Field(default=0, ge=0)
+    # Threads that run job work (parsing, fits), apart from the pool that serves requests.
+    job_threads: int = Field(default=2, ge=1)
+    # How often a job reading a file in a thread looks for a cancel.
+    job_cancel_poll_ms: int = Field(default=200, ge=10)
+    # One ingestion's bounds: cells read (padding included) and seconds of reading.
+    ingest_max_cells: int = Field(default=100_000_000, ge=1)
+    ingest_max_seconds: float = Field(default=600.0, gt=0)
 
     # People: sign-up, mail, reminders (docs/operations.md, "Mail and reminders").
     registration: RegistrationMode = "open"

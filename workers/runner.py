@@ -27,6 +27,7 @@ from workers.ingest import pipeline as ingestion
 from workers.ml import analysis, prediction
 from workers.previews import job as previews
 from workers.progress import JobProgressReporter
+from workers.threads import job_threads
 
 log = logging.getLogger("roomcast.workers")
 
@@ -50,6 +51,11 @@ RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 
 async def run_job(deps: WorkerDeps, job_id: str) -> None:
     """Run the job if it still needs running; return quietly if it is done or gone."""
+    with job_threads(deps.threads):
+        await _run_job(deps, job_id)
+
+
+async def _run_job(deps: WorkerDeps, job_id: str) -> None:
     job = await _claim(deps, job_id)
     if job is None:
         # Finished already, perhaps without its end reaching the rooms (Redis was down).
@@ -66,6 +72,13 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
         # The worker is stopping: let another take the job over without waiting for the lease.
         await asyncio.shield(deps.stores.jobs.release(job.id, deps.worker_id))
         raise
+
+
+async def free_to_take(deps: WorkerDeps, job_id: str) -> bool:
+    """Whether no live worker holds the job: never claimed, its lease lapsed, or it is over
+    (its message then only needs acknowledging)."""
+    job = await deps.stores.jobs.get(job_id)
+    return job is None or job.finished or job.lease_until <= epoch_ms()
 
 
 async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:

@@ -111,7 +111,7 @@ async def start_analysis(call: Call[AnalysisParams, NoModel]) -> Response:
         k=params.k if params.algorithm == "kmeans" else None,
         numeric_target=params.task == "regression",
     )
-    stored = params.model_copy(update={"features": features}).model_dump(mode="json")
+    stored = params.model_copy(update={"features": features}).stored()
     job = JobDoc(project_id=dataset.project_id, kind=JobKind.ANALYSIS,
                  created_by=call.user.user_id, dataset_id=dataset.id, params=stored,
                  max_attempts=call.ctx.settings.job_max_attempts)
