@@ -64,6 +64,8 @@ REASON_SLOW_CONSUMER = "slow_consumer"
 REASON_SHUTDOWN = "server_shutdown"
 REASON_MEMBERSHIP_REVOKED = "membership_revoked"
 REASON_MISSED_EVENTS = "missed_events"
+REASON_ACCOUNT_DEACTIVATED = "account_deactivated"  # session:ending, on every process
+REASON_ACCOUNT_DELETED = "account_deleted"  # session:ending, on every process
 
 RoomKind = Literal["user", "project", "meeting", "job"]
 JOINABLE_KINDS: tuple[str, ...] = ("project", "meeting", "job")

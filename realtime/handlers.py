@@ -16,7 +16,7 @@ from realtime import contract as c
 from realtime.emitter import Emitter
 from realtime.hub import Hub
 from realtime.rooms import RoomAuthorizer, RoomGrant
-from realtime.session import Entering, Session, verify_token
+from realtime.session import Entering, Session, active_user, verify_token
 from realtime.streams import Recovery
 
 Handler = Callable[[Session, Any], Awaitable[c.Ack]]
@@ -68,6 +68,7 @@ class EventHandlers:
 
     async def _join(self, session: Session, data: c.JoinIn,
                     entering: Entering) -> c.JoinAck:
+        await active_user(self._hub.stores, session.user_id)
         grant = await self._authorizer.grant(data.room, session.user_id)
         hub = self._hub
         was_in = grant.room in session.rooms
@@ -171,6 +172,7 @@ class EventHandlers:
         claims = await verify_token(self._tokens, self._revocations, data.token)
         if claims.sub != session.user_id:
             raise Unauthorized("the token belongs to another user")
+        await active_user(self._hub.stores, session.user_id)
         session.jti, session.exp = claims.jti, claims.exp
         self._reschedule(session)
         return {"ok": True, "exp": claims.exp}

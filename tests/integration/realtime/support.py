@@ -49,10 +49,11 @@ class Seed:
         default_factory=lambda: TokenService(Settings(env="test", _env_file=None))  # type: ignore[call-arg]
     )
 
-    def user(self, name: str = "") -> SeedUser:
+    def user(self, name: str = "", *, role: Role = Role.MEMBER) -> SeedUser:
         user_id = new_id()
         name = name or f"user-{user_id[:6]}"
-        self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name})
+        self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name,
+                           "role": role.value})
         token = self._tokens.issue(sub=user_id, role=Role.MEMBER, typ="access").token
         return SeedUser(user_id, name, token)
 
