@@ -32,7 +32,7 @@ from realtime.session import (
     store_unavailable,
     verify_token,
 )
-from realtime.streams import volatile_frame
+from realtime.streams import Position, volatile_frame
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -209,7 +209,7 @@ class Connections:
             if grant.project_id == project_id and name not in session.entering:
                 await self._hub.revoke_room(session, name)
 
-    async def resubscribed(self, caught_up: dict[str, int]) -> None:
+    async def resubscribed(self, caught_up: dict[str, Position]) -> None:
         """After the pub/sub subscription was lost and is back: first the memberships (a
         revocation may have been missed), then the rooms' events published meanwhile."""
         await self.recheck_memberships()

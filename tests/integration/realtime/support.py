@@ -26,7 +26,7 @@ from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
-from realtime.emitter import RedisEmitter
+from realtime.emitter import KEY_PREFIX, RedisEmitter
 from tests.support.services import ROOT, ServerProcess, free_port, wait_until
 
 
@@ -218,6 +218,17 @@ async def redis_emitter(redis_url: str, data_dir: Path) -> AsyncIterator[RedisEm
         await emitter.close()
         await redis.aclose()
         await close_mongo(mongo)
+
+
+async def room_epoch(redis_url: str, room: str) -> str:
+    """The epoch a room's offsets count in, as the servers keep it in Redis."""
+    redis = Redis.from_url(redis_url)
+    try:
+        epoch = await redis.get(f"{KEY_PREFIX}epoch:{room}")
+    finally:
+        await redis.aclose()
+    assert epoch is not None, f"{room} has no epoch yet"
+    return bytes(epoch).decode()
 
 
 async def metric(url: str, name: str) -> float:
