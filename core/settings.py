@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     mongo_db: str = "roomcast"
     mongo_timeout_ms: int = Field(default=2000, ge=100)
     redis_url: str | None = None
+    # The shared redis-py pool (presence, history reads, revocations, rate limits): at most
+    # this many connections; a caller waits up to the timeout for one instead of failing.
+    redis_max_connections: int = Field(default=100, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
