@@ -138,7 +138,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         elif data[:1] == "3":  # PONG
             self.schedule_ping()
         elif data == "1":  # CLOSE
-            self.server.start_background_task(self.end, CLOSE_NORMAL)
+            self.finish(CLOSE_NORMAL)
         elif data[:1] == "5":  # UPGRADE: nothing to upgrade to, as python-engineio answers
             self.queue.put_nowait(packet.Packet(packet.NOOP))
         elif data != "6":  # anything but a NOOP
@@ -150,7 +150,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             self._on_message(pkt.data if isinstance(pkt.data, bytes) else "4" + pkt.data)
         elif self.server.inbound.admit(self):
             if pkt.packet_type == packet.CLOSE:
-                await self.end(CLOSE_NORMAL)
+                self.finish(CLOSE_NORMAL)
             elif pkt.packet_type in (packet.PONG, packet.UPGRADE):
                 await super().receive(pkt)
             elif pkt.packet_type != packet.NOOP:
@@ -170,13 +170,16 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self.server.start_background_task(self.close, wait=False, abort=True,
                                           reason=self.server.reason.CLIENT_DISCONNECT)
 
-    async def end(self, code: int) -> None:
+    def finish(self, code: int) -> None:
         """Close the connection once the acks of its running events are sent (the client's
-        CLOSE or DISCONNECT, or the server's own reasons). Events that arrive meanwhile are
-        answered `unauthorized` (closing), not dropped."""
+        CLOSE or DISCONNECT). Events that arrive from now on are answered `unauthorized`
+        (closing), not dropped."""
         if self.closed or self.closing or self.ending:
             return
         self.ending = True
+        self.server.start_background_task(self._finish_after_acks, code)
+
+    async def _finish_after_acks(self, code: int) -> None:
         await self.server.inbound.settle(self.sid, self.server.ping_timeout)
         self.close_code = code
         await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)

@@ -133,7 +133,7 @@ class InboundEvents:
                 return
             self._spawn(socket, self._connect(socket, pkt.data))
         elif pkt.kind == DISCONNECT:
-            self._spawn(socket, socket.end(CLOSE_NORMAL))
+            socket.finish(CLOSE_NORMAL)
 
     def _event(self, socket: Any, pkt: ClientPacket) -> None:
         ack_id, data = pkt.ack_id, pkt.data
