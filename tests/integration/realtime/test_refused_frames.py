@@ -5,22 +5,14 @@ against the connection's rate (docs/protocol.md, "Refused frames and packets")."
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed
+from tests.integration.realtime.support import Seed, rss_bytes
 from tests.integration.realtime.wire import BINARY, RawWebSocket, frame, outcome, text
 
 pytestmark = pytest.mark.slow
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 async def write_all(ws: RawWebSocket, data: bytes) -> None:
