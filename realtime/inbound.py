@@ -128,9 +128,10 @@ class InboundEvents:
         elif not self.admit(socket):
             return
         elif pkt.kind == CONNECT:
-            if self._connected_sid(socket) is not None:
+            if getattr(socket, "connecting", False) or self._connected_sid(socket) is not None:
                 self._bad(socket, BadPacket("a CONNECT on a connected namespace"))
                 return
+            socket.connecting = True  # until this one is answered: one session per socket
             self._spawn(socket, self._connect(socket, pkt.data))
         elif pkt.kind == DISCONNECT:
             socket.finish(CLOSE_NORMAL)
@@ -186,6 +187,8 @@ class InboundEvents:
         except Exception as exc:
             log.warning("%s: connecting failed: %r", socket.sid, exc)
             socket.refuse(CLOSE_PROTOCOL, "connecting failed")
+        finally:
+            socket.connecting = False
 
     async def _run(self, sid: str, eio_sid: str, ack_id: int | None, data: list[Any]) -> None:
         try:

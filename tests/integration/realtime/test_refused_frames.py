@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, rss_bytes
-from tests.integration.realtime.wire import BINARY, RawWebSocket, frame, outcome, text
+from tests.integration.realtime.wire import BINARY, CLOSE, RawWebSocket, frame, outcome, text
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +87,20 @@ async def test_every_frame_counts_against_the_rate(seed: Seed,
         await write_all(ws, text("6") * 200)
         assert await outcome(ws, None) == ("close", 1008)
         ws.close()
+
+
+async def test_one_session_per_websocket(seed: Seed, start_server: StartServer) -> None:
+    alice = seed.user("alice")
+    server = start_server()
+    ws = await RawWebSocket.open(server.url, None)
+    connect = text("40" + orjson.dumps({"token": alice.token}).decode())
+    await write_all(ws, connect + connect)  # the second before the first is answered
+    answers: list[bytes] = []
+    while True:
+        opcode, payload = await ws.recv()
+        if opcode == CLOSE:
+            break
+        answers.append(payload)
+    assert int.from_bytes(payload[:2], "big") == 1002
+    assert sum(a.startswith(b"40{") for a in answers) <= 1, answers
+    ws.close()

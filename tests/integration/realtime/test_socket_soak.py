@@ -66,6 +66,7 @@ class Client:
             self.ws.writer.transport.abort()  # gone without a word
 
 
+@pytest.mark.timeout(900)  # the long form
 async def test_memory_settles_under_connection_churn(seed: Seed, start_server: StartServer,
                                                      long_form: bool) -> None:
     connections, seconds, sample_every = (2000, 180, 60) if long_form else (200, 20, 5)
