@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     socket_outbound_queue: int = Field(default=1000, ge=1)
     socket_ping_interval: float = Field(default=25.0, gt=0)
     socket_ping_timeout: float = Field(default=20.0, gt=0)
+    # A connection that sends no Socket.IO CONNECT within this is closed (1008).
+    socket_connect_timeout: float = Field(default=45.0, gt=0)
+    # On SIGTERM: how long events already being handled get to finish and send their acks.
+    socket_drain_seconds: float = Field(default=5.0, gt=0)
     presence_ttl_seconds: float = Field(default=30.0, gt=0)
     stream_max_len: int = Field(default=1000, ge=1)
     stream_max_age_seconds: int = Field(default=24 * 3600, ge=1)

@@ -92,7 +92,8 @@ def parse_room(room: str) -> tuple[str, str] | None:
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Strict, as the REST API: `"typing": "yes"`, `"since": "3"` or `5.0` are refused.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class JoinIn(_In):
