@@ -128,8 +128,13 @@ function startLive() {
     caughtUp.timer = setTimeout(() => {
       const { replayed: n, reloaded } = caughtUp;
       caughtUp = { replayed: 0, reloaded: false, timer: null };
-      if (reloaded) notify("Back online: the server's history did not reach back far enough, so the page was reloaded from the server.");
-      else if (n) notify(`Back online: ${n} missed event${n === 1 ? "" : "s"} caught up.`);
+      const text = reloaded ? "Back online: the server's history did not reach back far enough, so the page was reloaded from the server."
+        : n ? `Back online: ${n} missed event${n === 1 ? "" : "s"} caught up.` : "";
+      if (!text) return;
+      notify(text);
+      // The note fades; the connection badge keeps the last one (its tooltip and name).
+      const badge = document.getElementById("connection");
+      if (badge) badge.title = `${text} (${new Date().toLocaleTimeString()})`;
     }, 300);
   });
   live.on("session:ending", ({ code, message }) => {

@@ -18,6 +18,7 @@ export class Live {
   constructor() {
     this.state = "connecting";
     this.offsets = new Map(); // room -> last offset processed
+    this.epochs = new Map(); // room -> the epoch those offsets count in
     this.rooms = new Map(); // room -> {status, onReset, onRecovered}
     this.listeners = new Map(); // event -> Set(fn)
     this.stateListeners = new Set();
@@ -67,12 +68,18 @@ export class Live {
   dispatch(event, data) {
     // Removed from the project: the server took the socket out; do not rejoin it later.
     if (event === "room:revoked") this.rooms.delete(data?.room);
+    let reset = false;
     if (data && typeof data.offset === "number" && data.room) {
-      const last = this.offsets.get(data.room) ?? 0;
+      const epoch = this.epochs.get(data.room);
+      // Another epoch: the room's history was reset under us; its offsets start again.
+      reset = Boolean(data.epoch && epoch && data.epoch !== epoch);
+      const last = reset ? 0 : this.offsets.get(data.room) ?? 0;
       if (data.offset <= last) return;
       this.offsets.set(data.room, data.offset);
+      if (data.epoch) this.epochs.set(data.room, data.epoch);
     }
     this.emitLocal(event, data);
+    if (reset) this.rooms.get(data.room)?.onReset?.(data);
   }
 
   async connected() {
@@ -125,7 +132,10 @@ export class Live {
     const opts = this.rooms.get(room) || {};
     const payload = { room };
     const last = this.offsets.get(room);
-    if (rejoin && last !== undefined) payload.since = last;
+    if (rejoin && last !== undefined) {
+      payload.since = last;
+      if (this.epochs.has(room)) payload.epoch = this.epochs.get(room);
+    }
     if (opts.status) payload.status = opts.status;
     const ack = await this.socket.timeout(10000).emitWithAck("join", payload);
     if (!ack.ok) throw new LiveError(ack.error);
@@ -134,6 +144,7 @@ export class Live {
     const seen = this.offsets.get(room) ?? 0;
     const reset = ack.recovered === false || (last !== undefined && ack.offset < last);
     this.offsets.set(room, reset ? ack.offset : Math.max(seen, ack.offset));
+    if (ack.epoch) this.epochs.set(room, ack.epoch);
     if (payload.since !== undefined) {
       this.emitLocal("live:recovered", { room, recovered: ack.recovered, replayed: ack.replayed });
       if (ack.recovered === false) opts.onReset?.(ack);
@@ -146,6 +157,7 @@ export class Live {
   async join(room, opts = {}) {
     this.rooms.set(room, opts);
     this.offsets.delete(room);
+    this.epochs.delete(room);
     if (!this.socket.connected) return null;
     try {
       return await this.enter(room, false);
@@ -158,6 +170,7 @@ export class Live {
   async leave(room) {
     this.rooms.delete(room);
     this.offsets.delete(room);
+    this.epochs.delete(room);
     if (this.socket.connected) await this.call("leave", { room }).catch(() => {});
   }
 
