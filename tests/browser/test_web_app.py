@@ -207,6 +207,14 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) 
         "() => { const i = document.querySelector('img[data-picture=\"clusters.png\"]');"
         " return i && i.complete && i.naturalWidth > 0; }")
 
+    dataset.get_by_label("Chart", exact=True).select_option("histogram")
+    dataset.get_by_label("X", exact=True).select_option("x")
+    dataset.get_by_role("button", name="Make chart").click()
+    expect(page.get_by_role("img", name="Chart: histogram of x")).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img[data-chart]');"
+        " return i && i.complete && i.naturalWidth > 0; }")
+
 
 def test_a_shared_document_appears_live_with_its_preview_and_downloads(
         pages: Pages, world: World) -> None:

@@ -49,12 +49,70 @@ export async function datasetPanel(app, datasetId, onJob) {
     const accepted = await attempt(() => post(`/datasets/${datasetId}/analyses`, body), error);
     if (accepted) onJob({ id: accepted.job_id, kind: "analysis", status: "queued", stage: "queued", progress: 0, created_at: new Date().toISOString() });
   });
+  const charts = chartsPart(app, dataset);
   return h("section", { class: "dataset", "aria-label": `Dataset ${dataset.name}` },
     h("h2", { tabindex: "-1" }, `Dataset: ${dataset.name}`),
     h("p", {}, `${dataset.rows} rows · ${dataset.columns.length} columns · ${dataset.format}`),
     h("h3", {}, "Statistics"), h("div", { class: "scroll" }, stats),
     h("h3", {}, `First ${rows.rows.length} rows`), h("div", { class: "scroll" }, table),
-    h("h3", {}, "Analyse"), form);
+    h("h3", {}, "Analyse"), form,
+    h("h3", {}, "Charts"), charts);
+}
+
+const CHART_KINDS = ["histogram", "bar", "line", "scatter", "box", "heatmap"];
+
+// Charts of the dataset: made by a `visualization` job; the picture shows once it is done.
+function chartsPart(app, dataset) {
+  const list = h("div", { class: "pictures", "aria-label": "Charts" });
+  const shown = new Map(); // visualization id -> figure
+  const columns = dataset.columns.map((c) => c.name);
+  const pick = (name, optional) => h("select", { name },
+    optional ? h("option", { value: "" }, "(none)") : null, columns.map((c) => h("option", { value: c }, c)));
+  const kind = h("select", { name: "kind" }, CHART_KINDS.map((k) => h("option", { value: k }, k)));
+  const x = pick("x", true);
+  const y = pick("y", true);
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const show = async (chart) => {
+    if (chart.status !== "succeeded" || !chart.png_url) return;
+    const title = chart.spec.title || `${chart.spec.kind} of ${[chart.spec.x, chart.spec.y].filter(Boolean).join(" and ") || "the columns"}`;
+    const img = h("img", { alt: `Chart: ${title}`, width: 420, dataset: { chart: chart.id } });
+    const figure = shown.get(chart.id) || h("figure", {}, img, h("figcaption", {}, title));
+    if (!shown.has(chart.id)) { shown.set(chart.id, figure); list.prepend(figure); }
+    const url = await pictureUrl(chart.png_url);
+    figure.querySelector("img").src = url;
+  };
+  const pending = new Map(); // job id -> visualization id
+  const finished = new Set(); // chart jobs that ended before their POST was answered
+  const form = h("form", { class: "row" }, field("Chart", kind), field("X", x), field("Y", y),
+    h("button", { type: "submit" }, "Make chart"), error);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.hidden = true;
+    const spec = { kind: kind.value };
+    if (x.value) spec.x = x.value;
+    if (y.value) spec.y = y.value;
+    const chart = await attempt(() => post(`/datasets/${dataset.id}/visualizations`, spec), error);
+    if (!chart) return;
+    if (chart.status === "succeeded") attempt(() => show(chart));
+    else if (finished.has(chart.job_id)) attempt(async () => show(await get(`/visualizations/${chart.id}`)));
+    else pending.set(chart.job_id, chart.id);
+  });
+  app.cleanup(app.live.on("job.completed", (event) => {
+    if (event.kind !== "visualization" || !event.room?.startsWith("project:")) return;
+    const id = pending.get(event.job_id);
+    if (id === undefined) { finished.add(event.job_id); return; }
+    pending.delete(event.job_id);
+    attempt(async () => show(await get(`/visualizations/${id}`)));
+  }));
+  app.cleanup(app.live.on("job.failed", (event) => {
+    if (!pending.has(event.job_id) || !event.room?.startsWith("project:")) return;
+    pending.delete(event.job_id);
+    replace(error, `The chart failed: ${event.error?.message || "unknown error"}`);
+    error.hidden = false;
+  }));
+  get(`/datasets/${dataset.id}/visualizations`, { limit: 6 })
+    .then((page) => page.items.reverse().forEach((c) => attempt(() => show(c)))).catch(() => {});
+  return h("div", {}, form, list);
 }
 
 export function analysisResult(job) {
