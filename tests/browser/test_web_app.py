@@ -184,7 +184,8 @@ def test_board_meetings_and_members_update_live_for_the_other_member(
     expect(ada.get_by_role("alert")).to_contain_text("Not found")
 
 
-def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) -> None:
+def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, site: Site,
+                                                     world: World) -> None:
     page = pages.sign_in(world.ada, f"/projects/{world.project_id}")
     rows = ["x,y,kind"] + [f"{(i % 3) * 5 + (i % 7) * 0.1},{(i % 3) * -4 + (i % 5) * 0.1},k{i % 3}"
                            for i in range(300)]
@@ -198,6 +199,15 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, world: World) 
     dataset = page.get_by_role("region", name="Dataset points.csv")
     expect(dataset.get_by_role("table", name="Rows").locator("tbody tr")).to_have_count(10)
     expect(dataset.get_by_role("table", name="Column statistics")).to_contain_text("kind")
+    # Another member edits the first row (Records): the open table follows.
+    datasets = site.call(world.bob, "GET", f"/projects/{world.project_id}/datasets")["items"]
+    row = f"/api/v1/datasets/{datasets[0]['id']}/records/0"
+    etag = site.http.get(row, headers=world.bob.headers).headers["etag"]
+    edited = site.http.patch(row, json={"values": {"x": 42.5}},
+                             headers={**world.bob.headers, "If-Match": etag})
+    assert edited.status_code == 200, edited.text
+    first_row = dataset.get_by_role("table", name="Rows").locator("tbody tr").first
+    expect(first_row).to_contain_text("42.5")
 
     dataset.get_by_label("Algorithm").select_option("kmeans")
     dataset.get_by_role("button", name="Run analysis").click()

@@ -16,9 +16,20 @@ export async function datasetPanel(app, datasetId, onJob) {
     h("tbody", {}, dataset.columns.map((c) => h("tr", {},
       h("td", {}, c.name), h("td", {}, c.type + (c.categorical ? " (categorical)" : "")),
       [c.stats.count, c.stats.nulls, c.stats.distinct, c.stats.min, c.stats.max, c.stats.mean, c.stats.std].map((v) => h("td", {}, fmt(v)))))));
-  const table = h("table", { class: "table", "aria-label": "Rows" },
-    h("thead", {}, h("tr", {}, rows.columns.map((c) => h("th", {}, c)))),
-    h("tbody", {}, rows.rows.map((r) => h("tr", {}, rows.columns.map((c) => h("td", {}, fmt(r[c])))))));
+  const table = h("table", { class: "table", "aria-label": "Rows" });
+  const renderRows = (page) => replace(table,
+    h("thead", {}, h("tr", {}, page.columns.map((c) => h("th", {}, c)))),
+    h("tbody", {}, page.rows.map((r) => h("tr", {}, page.columns.map((c) => h("td", {}, fmt(r[c])))))));
+  renderRows(rows);
+  // A member edited, added or deleted a row (Records): show the current rows.
+  let reload;
+  for (const event of ["record.created", "record.updated", "record.deleted"]) {
+    app.cleanup(app.live.on(event, (e) => {
+      if (e.dataset_id !== datasetId || !e.room?.startsWith("project:")) return;
+      clearTimeout(reload);
+      reload = setTimeout(() => get(`/datasets/${datasetId}/rows`, { limit: 10 }).then(renderRows).catch(() => {}), 200);
+    }));
+  }
 
   const numeric = dataset.columns.filter((c) => NUMERIC.has(c.type));
   const algorithm = h("select", { name: "algorithm" }, algorithms.map((a) => h("option", { value: a.name }, a.title || a.name)));
