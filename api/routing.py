@@ -82,6 +82,9 @@ class Endpoint:
     include_in_schema: bool = True
     description: str = ""
     declared_access: Access | None = None
+    # Other success statuses answered with the same body (a new version is 200 where a new
+    # document is 201; a chart made before is 200 where a new one is 202).
+    also: Sequence[int] = ()
 
     @property
     def access(self) -> Access:
@@ -212,6 +215,7 @@ class Router:
         response_media: str | None = None,
         include_in_schema: bool = True,
         access: Access | None = None,
+        also: Sequence[int] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             doc = inspect.getdoc(handler) or ""
@@ -221,7 +225,7 @@ class Router:
                     summary=summary or doc.split("\n", 1)[0], description=doc,
                     tags=self.tags, body=body, query=query, response=response, status=status,
                     auth=auth, errors=errors, raw_body=raw_body, response_media=response_media,
-                    include_in_schema=include_in_schema, declared_access=access,
+                    include_in_schema=include_in_schema, declared_access=access, also=also,
                 )
             )
             return handler
