@@ -111,7 +111,7 @@ def build_realtime(
         streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
                                    max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
         bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
-                           on_control=on_control, latest=streams.latest)
+                           on_control=on_control, latest=streams.position)
         presence = RedisPresenceStore(redis, batcher, process_id=process_id,
                                       ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
         emitter = StreamEmitter(streams, stores, control=redis_control(batcher), outbox=outbox)
