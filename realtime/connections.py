@@ -20,10 +20,12 @@ from core.errors import RoomcastError, ServiceUnavailable
 from core.revocations import TokenRevocations
 from core.tokens import TokenService
 from realtime import contract as c
+from realtime import engine
 from realtime.emitter import CONTROL_END_USER, CONTROL_REVOKE
 from realtime.handlers import Handler
 from realtime.hub import Hub
 from realtime.limits import EventBucket
+from realtime.packets import CLOSE_POLICY
 from realtime.session import (
     Session,
     active_user,
@@ -65,10 +67,8 @@ class Connections:
             raise refuse(exc) from exc
         except PyMongoError as exc:
             raise refuse(store_unavailable(exc)) from exc
-        settings = hub.settings
         session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
-                          exp=claims.exp, bucket=EventBucket(settings.socket_events_per_second,
-                                                             settings.socket_event_burst))
+                          exp=claims.exp, bucket=self._bucket(sid))
         room = c.user_room(user.id)
         try:
             await hub.bus.watch(room)
@@ -78,6 +78,19 @@ class Connections:
         await hub.sio.enter_room(sid, room)
         self.schedule_expiry(session)
         hub.metrics.sockets.inc()
+
+    def _bucket(self, sid: str) -> EventBucket:
+        """The connection's rate bucket, which its frames have counted against since it was
+        opened (realtime/inbound.py): a new CONNECT on the same WebSocket gets no new burst."""
+        sio = self._hub.sio
+        socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
+        bucket = getattr(socket, "bucket", None)
+        if not isinstance(bucket, EventBucket):
+            settings = self._hub.settings
+            bucket = EventBucket(settings.socket_events_per_second, settings.socket_event_burst)
+            if socket is not None:
+                socket.bucket = bucket
+        return bucket
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         hub = self._hub
@@ -128,10 +141,25 @@ class Connections:
     def _refuse_rate(self, session: Session) -> c.ErrorAck:
         settings = self._hub.settings
         if session.bucket.refused >= settings.socket_abuse_disconnect_after:
-            self._hub.spawn(self._hub.end_session(session.sid, c.ERR_RATE_LIMITED,
-                                                  "too many events: disconnected"))
+            self.abuse(session.sid)
         return self._refused(c.error(c.ERR_RATE_LIMITED, "too many events",
                                      retry_after=round(session.bucket.retry_after(), 3)))
+
+    def abuse(self, sid: str) -> None:
+        """Sustained abuse of the rate limit: `session:ending rate_limited`, then the
+        WebSocket itself is closed (1008), so a new CONNECT on it gets nowhere."""
+        hub = self._hub
+        session = hub.sessions.get(sid)
+        if session is None or session.closing:
+            return
+        eio_sid = hub.sio.manager.eio_sid_from_sid(sid, "/")
+
+        async def end() -> None:
+            await hub.end_session(sid, c.ERR_RATE_LIMITED, "too many events: disconnected")
+            if eio_sid is not None:
+                engine.close_socket(hub.sio, eio_sid, CLOSE_POLICY)
+
+        hub.spawn(end())
 
     def _refused(self, ack: c.ErrorAck) -> c.ErrorAck:
         self._hub.metrics.refused_events.labels(ack["error"]["code"]).inc()

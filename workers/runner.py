@@ -13,17 +13,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
+from workers import deletion
 from workers.announce import announce, announce_leftover, hold_ms, targets
+from workers.charts import job as charts
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis, prediction
+from workers.previews import job as previews
 from workers.progress import JobProgressReporter
+from workers.threads import job_threads
 
 log = logging.getLogger("roomcast.workers")
 
@@ -32,16 +36,26 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.INGEST: (ingestion.ingest, ingestion.discard),
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
+    JobKind.VISUALIZATION: (charts.chart, charts.discard),
+    JobKind.PREVIEW: (previews.make_preview, previews.discard),
+    JobKind.PROJECT_DELETION: (deletion.delete_project, deletion.discard),
 }
+# Outages, worth another attempt. Any other PyMongo error (a duplicate key, a bad query) is a
+# bug or bad data that a retry repeats: the job fails at once as an internal error.
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,
-    PyMongoError,
+    ConnectionFailure, ExecutionTimeout, WTimeoutError,
 )
 RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 
 
 async def run_job(deps: WorkerDeps, job_id: str) -> None:
     """Run the job if it still needs running; return quietly if it is done or gone."""
+    with job_threads(deps.threads):
+        await _run_job(deps, job_id)
+
+
+async def _run_job(deps: WorkerDeps, job_id: str) -> None:
     job = await _claim(deps, job_id)
     if job is None:
         # Finished already, perhaps without its end reaching the rooms (Redis was down).
@@ -58,6 +72,13 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
         # The worker is stopping: let another take the job over without waiting for the lease.
         await asyncio.shield(deps.stores.jobs.release(job.id, deps.worker_id))
         raise
+
+
+async def free_to_take(deps: WorkerDeps, job_id: str) -> bool:
+    """Whether no live worker holds the job: never claimed, its lease lapsed, or it is over
+    (its message then only needs acknowledging)."""
+    job = await deps.stores.jobs.get(job_id)
+    return job is None or job.finished or job.lease_until <= epoch_ms()
 
 
 async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:

@@ -59,7 +59,7 @@ def main() -> None:
         return services
 
     serve_module.build_services = build_seeded  # type: ignore[assignment]
-    serve_module.serve(Settings(), host=args.host, port=args.port)
+    raise SystemExit(serve_module.serve(Settings(), host=args.host, port=args.port))
 
 
 if __name__ == "__main__":

@@ -234,6 +234,14 @@ async def room_epoch(redis_url: str, room: str) -> str:
     return bytes(epoch).decode()
 
 
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 async def metric(url: str, name: str) -> float:
     """The sum of a metric's samples on the server's /metrics (all label sets)."""
     async with httpx.AsyncClient() as http:
