@@ -33,6 +33,7 @@ from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.redislink import RedisAddress, RedisLink
 from realtime.rooms import RoomAuthorizer
+from realtime.sidrooms import IndexedManager
 from realtime.streams import MemoryRoomStreams, RedisRoomStreams, RoomStreams
 
 log = logging.getLogger("roomcast.realtime")
@@ -62,6 +63,7 @@ def build_realtime(
 ) -> Realtime:
     sio = DirectServer(
         async_mode="asgi",
+        client_manager=IndexedManager(),  # a disconnect finds its socket's rooms in an index
         cors_allowed_origins=settings.cors_origins or [],
         transports=["polling", "websocket"] if settings.socket_allow_polling else ["websocket"],
         json=fastjson,
