@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import PurePath
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from api.authz import require_member
@@ -16,11 +17,11 @@ from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routes.projects import publish
 from api.routes.upload_stream import FilePart, stream_file
 from api.routing import Call, NoModel, Router, json_response
-from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from core.ids import new_id
 from core.models import Page, PageParams
 from core.store.jobs import JobDoc, JobKind
-from core.store.uploads import UploadDoc
+from core.store.uploads import ColumnType, UploadDoc
 
 router = Router(tags=["uploads"])
 
@@ -81,7 +82,7 @@ def refuse_foreign(head: bytes) -> None:
             raise UnsupportedMediaType(f"the file is {what}, not a data file")
 
 
-async def _store(call: Call[NoModel, NoModel], key: str) -> FilePart:
+async def _store(call: Call[NoModel, Any], key: str) -> FilePart:
     ctx = call.ctx
     limit = ctx.settings.upload_max_bytes
     declared = int(call.request.headers.get("content-length") or 0)
@@ -116,12 +117,38 @@ def _check(part: FilePart) -> None:
     refuse_foreign(part.head)
 
 
-@router.post("/projects/{project_id}/uploads", response=UploadAccepted, status=202,
-             raw_body="multipart/form-data", errors=(400, 404, 413, 415, 503))
-async def create_upload(call: Call[NoModel, NoModel]) -> Response:
+class UploadOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    header: bool | None = Field(
+        default=None, description="whether the first row names the columns (CSV, DAT, XLSX); "
+        "default: it does, unless every cell of it is a number")
+    types: str | None = Field(
+        default=None, max_length=100_000,
+        description='a JSON object naming the type of some columns, e.g. {"zip": "string"}: '
+        "string, integer, float, boolean or datetime")
+
+    def column_types(self) -> dict[str, ColumnType]:
+        if self.types is None:
+            return {}
+        try:
+            return _TYPES.validate_json(self.types)
+        except ValidationError as exc:
+            raise ValidationFailed("types must be a JSON object of column name to type", details=[
+                {"loc": ["query", "types", *e["loc"]], "type": e["type"], "message": e["msg"]}
+                for e in exc.errors(include_url=False)]) from exc
+
+
+_TYPES: TypeAdapter[dict[str, ColumnType]] = TypeAdapter(dict[str, ColumnType])
+
+
+@router.post("/projects/{project_id}/uploads", query=UploadOptions, response=UploadAccepted,
+             status=202, raw_body="multipart/form-data", errors=(400, 404, 413, 415, 422, 503))
+async def create_upload(call: Call[NoModel, UploadOptions]) -> Response:
     """Upload a data file (part `file`: CSV, TSV, XLSX, DAT or MAT); its ingestion starts."""
     project_id = call.path["project_id"]
     await require_member(call.ctx, project_id, call.user)
+    types = call.query.column_types()
     upload_id = new_id()
     key = f"uploads/{project_id}/{upload_id}"
     part = await _store(call, key)
@@ -133,6 +160,7 @@ async def create_upload(call: Call[NoModel, NoModel]) -> Response:
         id=upload_id, project_id=project_id, uploaded_by=call.user.user_id, filename=filename,
         format=fmt, content_type=CONTENT_TYPES[fmt], size=part.size,
         sha256=part.sha256.hexdigest(), object_key=key, job_id=job.id,
+        header=call.query.header, types=types,
     )
     await call.ctx.stores.uploads.create(upload)
     await publish(call.ctx, f"project:{project_id}", "upload.created",
