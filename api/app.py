@@ -15,6 +15,10 @@ from api.routes import (
     auth,
     calendar,
     datasets,
+    datasets_delete,
+    documents,
+    documents_files,
+    documents_manage,
     engagement,
     invitations,
     jobs,
@@ -27,10 +31,13 @@ from api.routes import (
     notifications,
     preferences,
     projects,
+    records,
+    records_export,
     system,
     tasks,
     uploads,
     users,
+    visualizations,
 )
 from api.routing import Endpoint
 
@@ -38,9 +45,14 @@ ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router, models.router, ml.router,
+    # Records and charts of a dataset.
+    records.router, records_export.router, visualizations.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,
+    # Documents: sharing, finding, downloading.
+    documents.router, documents_manage.router, documents_files.router,
+    datasets_delete.router,
 ]
 
 

@@ -36,7 +36,7 @@ Access = Literal["public", "user", "admin", "member", "head", "owner"]
 # Path parameters that name something of a project: an endpoint that has one serves members.
 PROJECT_SCOPED = frozenset({
     "project_id", "meeting_id", "series_id", "task_id", "upload_id", "dataset_id", "job_id",
-    "model_id", "invitation_id",
+    "model_id", "invitation_id", "document_id", "visualization_id",
 })
 
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     mongo_db: str = "roomcast"
     mongo_timeout_ms: int = Field(default=2000, ge=100)
     redis_url: str | None = None
+    # The shared redis-py pool (presence, history reads, revocations, rate limits): at most
+    # this many connections; a caller waits up to the timeout for one instead of failing.
+    redis_max_connections: int = Field(default=100, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
@@ -76,6 +80,17 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    # Documents (any file a project shares): the cap on one file, and on what a project keeps
+    # in all (every version of every document counts).
+    document_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    project_storage_quota_bytes: int = Field(default=10 * 1024 * 1024 * 1024, ge=1024)
+    # Previews: an image with more pixels, or a PDF page larger than this many points a side,
+    # is not rendered (the job fails `too_large`); every preview renders in a child process
+    # held to these seconds of CPU and bytes of memory.
+    preview_max_pixels: int = Field(default=50_000_000, ge=1)
+    preview_max_page_points: int = Field(default=14_400, ge=72)
+    preview_max_seconds: int = Field(default=30, ge=1)
+    preview_max_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_user_per_minute: int = Field(default=1200, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
@@ -92,6 +107,10 @@ class Settings(BaseSettings):
     socket_outbound_queue: int = Field(default=1000, ge=1)
     socket_ping_interval: float = Field(default=25.0, gt=0)
     socket_ping_timeout: float = Field(default=20.0, gt=0)
+    # A connection that sends no Socket.IO CONNECT within this is closed (1008).
+    socket_connect_timeout: float = Field(default=45.0, gt=0)
+    # On SIGTERM: how long events already being handled get to finish and send their acks.
+    socket_drain_seconds: float = Field(default=5.0, gt=0)
     presence_ttl_seconds: float = Field(default=30.0, gt=0)
     stream_max_len: int = Field(default=1000, ge=1)
     stream_max_age_seconds: int = Field(default=24 * 3600, ge=1)

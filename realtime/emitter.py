@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -34,6 +34,7 @@ log = logging.getLogger("roomcast.realtime")
 
 KEY_PREFIX = "roomcast:rt:"
 CONTROL_REVOKE = "revoke"
+CONTROL_END_USER = "end_user"  # end every socket of a user (deactivated, deleted)
 OUTBOX_KEY = "outbox"  # where the composition root puts the server's Outbox in the app's extras
 OUTBOX_LIMIT = 1000
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts, doubling
@@ -42,6 +43,8 @@ CLOSE_WAIT = 2.0  # seconds the last try at shutdown may take
 Deliver = Callable[[str, str], object]
 Control = Callable[[dict[str, Any]], Awaitable[None]]
 Publish = Callable[[], Awaitable[object]]
+# Why a user's sessions end everywhere: the `session:ending` code (realtime/contract.py).
+EndedBy = Literal["account_deactivated", "account_deleted"]
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,11 @@ class Outbox:
             try:
                 await publish()
                 return True
-            except RoomcastError as exc:
+            except ServiceUnavailable as exc:
                 log.warning("%s failed (%s): retrying in the background", what, exc.message)
+            except RoomcastError as exc:  # refused for good: a retry would fail the same way
+                self._lose(what, exc)
+                return False
         return self._queue(_Waiting(key, what, publish))
 
     async def close(self) -> None:
@@ -122,20 +128,29 @@ class Outbox:
             pause = RETRY_FIRST if await self._flush() else min(pause * 2, RETRY_MAX)
 
     async def _flush(self) -> bool:
-        """Publish what waits, oldest first, stopping at the first failure."""
+        """Publish what waits, oldest first, stopping at the first outage. A publish refused for
+        good is dropped (logged and counted as lost), so it holds nothing up behind it."""
         while self._waiting:
             item = self._waiting[0]
             try:
                 await item.publish()
-            except RoomcastError:
+            except ServiceUnavailable:
                 return False
+            except RoomcastError as exc:
+                self._lose(item.what, exc)
+            else:
+                log.info("%s went out on a retry", item.what)
             self._waiting.popleft()
             self._per_key[item.key] -= 1
             if not self._per_key[item.key]:
                 del self._per_key[item.key]
             self._changed()
-            log.info("%s went out on a retry", item.what)
         return True
+
+    def _lose(self, what: str, exc: RoomcastError) -> None:
+        log.error("%s is lost: %s (not an outage, so not retried)", what, exc.message)
+        if self._on_lost is not None:
+            self._on_lost()
 
     def _changed(self) -> None:
         if self._on_pending is not None:
@@ -159,6 +174,10 @@ class Emitter(Protocol):
 
     async def membership_revoked(self, user_id: str, project_id: str) -> None:
         """Make every socket of the user, on every process, leave the project's rooms."""
+        ...
+
+    async def user_ended(self, user_id: str, code: EndedBy) -> None:
+        """End every socket of the user on every process (`session:ending` with `code`)."""
         ...
 
 
@@ -197,6 +216,14 @@ class StreamEmitter:
         if not await self.outbox.send(CONTROL_REVOKE, f"revocation of {user_id} in {project_id}",
                                       lambda: self._control(message)):
             raise ServiceUnavailable("the revocation could not be published")
+
+    async def user_ended(self, user_id: str, code: EndedBy) -> None:
+        # The same path as a membership revocation: retried until Redis takes it, and a
+        # process that was resubscribing meanwhile checks its users against the store.
+        message = {"op": CONTROL_END_USER, "user_id": user_id, "code": code}
+        if not await self.outbox.send(CONTROL_REVOKE, f"end of {user_id}'s sessions",
+                                      lambda: self._control(message)):
+            raise ServiceUnavailable("the end of the sessions could not be published")
 
 
 def redis_control(batcher: RedisBatcher) -> Control:

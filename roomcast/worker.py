@@ -148,8 +148,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
 
 
 async def _work(settings: Settings, concurrency: int) -> None:
-    from redis.asyncio import Redis
-
+    from core.redispool import open_redis
     from core.store.database import close_mongo, open_mongo
     from realtime.emitter import RedisEmitter
     from roomcast.factory import build_object_storage
@@ -157,7 +156,7 @@ async def _work(settings: Settings, concurrency: int) -> None:
     assert settings.redis_url is not None
     mongo_client, db = open_mongo(settings)
     stores = Stores.over(db)
-    redis = Redis.from_url(settings.redis_url)
+    redis = open_redis(settings)
     emitter = RedisEmitter(redis, stores, settings)
     runtime = build_job_runtime(settings, stores=stores, objects=build_object_storage(settings),
                                 emitter=emitter, runs_jobs=True)

@@ -33,6 +33,9 @@ class JobKind(StrEnum):
     INGEST = "ingest"
     ANALYSIS = "analysis"
     PREDICTION = "prediction"
+    VISUALIZATION = "visualization"
+    PREVIEW = "preview"  # a document version's thumbnail or first page
+    PROJECT_DELETION = "project_deletion"  # everything under a deleted project
 
 
 ACTIVE = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]

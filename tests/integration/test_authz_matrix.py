@@ -12,12 +12,14 @@ the validation that answers.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from api.app import all_endpoints
 from api.routing import Endpoint, NoModel
@@ -50,6 +52,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/models/{model_id}/predict": {"rows": [{"x": 1.0, "y": 2.0}]},
     "PATCH /api/v1/meetings/{meeting_id}": {"title": "M2"},
     "POST /api/v1/projects/{project_id}/invitations": {"email": "guest@example.com"},
+    "POST /api/v1/datasets/{dataset_id}/records": {"values": {"x": 1, "y": 2}},
+    "PATCH /api/v1/datasets/{dataset_id}/records/{row}": {"values": {"y": 3}},
+    "POST /api/v1/datasets/{dataset_id}/visualizations": {"kind": "histogram", "x": "x"},
+    "PATCH /api/v1/documents/{document_id}": {"description": "a dot"},
 }
 # Values for required query parameters, likewise.
 QUERIES: dict[str, dict[str, str]] = {
@@ -57,6 +63,12 @@ QUERIES: dict[str, dict[str, str]] = {
     "GET /api/v1/projects/{project_id}/candidates": {"q": "someone"},
 }
 POINTS = b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in range(40))
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "navy").save(out, "PNG")
+    return out.getvalue()
 
 
 @dataclass
@@ -103,6 +115,14 @@ async def _build(services: Services, http: httpx.AsyncClient) -> World:
                                         json={"algorithm": "kmeans", "k": 2}, headers=h))
     analysed = await wait_job(http, head, started["job_id"])
     assert analysed["status"] == "succeeded", analysed
+    document = await _ok(await http.post(f"/api/v1/projects/{pid}/documents",
+                                         files={"file": ("dot.png", _png())}, headers=h))
+    previewed = await wait_job(http, head, document["version"]["preview"]["job_id"])
+    assert previewed["status"] == "succeeded", previewed
+    chart = await _ok(await http.post(f"/api/v1/datasets/{dataset_id}/visualizations",
+                                      json={"kind": "histogram", "x": "x"}, headers=h))
+    charted = await wait_job(http, head, chart["job_id"])
+    assert charted["status"] == "succeeded", charted
     notes = await _ok(await http.get("/api/v1/notifications", headers=headers["member"]))
     assert notes["items"], "the member was told of being added: a notification to point at"
     await _ok(await http.patch(f"/api/v1/admin/users/{people['deactivated'].id}",
@@ -116,6 +136,8 @@ async def _build(services: Services, http: httpx.AsyncClient) -> World:
         "name": "clusters.png", "notification_id": notes["items"][0]["id"],
         # Another's membership (a member may only leave); any user for the admin routes.
         "user_id": people["head"].id, "key_id": "k" * 24, "mail_id": "m" * 24,
+        "document_id": document["document"]["id"], "number": "1", "row": "0",
+        "visualization_id": chart["id"], "format": "png",
     }
     return World(headers, ids)
 
