@@ -12,12 +12,18 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from api.authz import require_member
 from api.context import AppContext
-from api.filenames import clean_filename, content_disposition
 from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routes.projects import publish
 from api.routes.upload_stream import FilePart, stream_file
 from api.routing import Call, NoModel, Router, json_response
-from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from core.errors import (
+    InvalidName,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from core.filenames import content_disposition, safe_name
 from core.ids import new_id
 from core.models import Page, PageParams
 from core.store.jobs import JobDoc, JobKind
@@ -152,7 +158,7 @@ async def create_upload(call: Call[NoModel, UploadOptions]) -> Response:
     upload_id = new_id()
     key = f"uploads/{project_id}/{upload_id}"
     part = await _store(call, key)
-    filename = clean_filename(part.filename)
+    filename = _upload_name(part.filename)
     fmt = format_of(filename)
     job = JobDoc(project_id=project_id, kind=JobKind.INGEST, created_by=call.user.user_id,
                  upload_id=upload_id, max_attempts=call.ctx.settings.job_max_attempts)
@@ -170,6 +176,14 @@ async def create_upload(call: Call[NoModel, UploadOptions]) -> Response:
     body = UploadAccepted(job_id=job.id, status=job.status, location=job_location(job.id),
                           upload=UploadOut.of(upload))
     return json_response(body, 202, headers={"Location": job_location(job.id)})
+
+
+def _upload_name(raw: str | None) -> str:
+    """The name kept for an upload (core/filenames.py); `file` when nothing of it is left."""
+    try:
+        return safe_name(raw or "")
+    except InvalidName:
+        return "file"
 
 
 @router.get("/projects/{project_id}/uploads", query=PageParams, response=UploadPage,
