@@ -1,0 +1,139 @@
+"""The controller: hands the scenario and a share of the load to each agent, merges what they
+stream back, stops them all when a stop condition holds, and reports an agent that died with
+what it had done until then."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from load.flow.engine import stop_reason
+from load.flow.meter import Meter
+from load.flow.model import Scenario
+
+LEAD_S = 2.0  # agents start this long after the assignment, on the wall clock
+
+
+class NoAgents(Exception):
+    """Fewer agents registered than asked for, within the time allowed."""
+
+
+class Hub(Protocol):
+    """The controller's side of the conversation with its agents."""
+
+    async def agents(self, want: int, within: float) -> list[str]: ...
+
+    async def assign(self, agent: str, message: dict[str, Any]) -> None: ...
+
+    async def receive(self, wait: float) -> list[dict[str, Any]]: ...
+
+    async def alive(self, agent: str) -> bool: ...
+
+    async def request_stop(self, run: str, reason: str) -> None: ...
+
+
+@dataclass
+class AgentState:
+    name: str
+    meter: Meter
+    status: str = "running"  # running, done, failed, died
+    last_report_ns: int = 0
+    why: str = ""
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        done, errors, _ = self.meter.step_totals()
+        return {"agent": self.name, "status": self.status,
+                "users_started": self.meter.summed("users:started"),
+                "steps_done": done, "errors": errors,
+                "last_report_s": round((self.last_report_ns - self.meter.start_ns) / 1e9, 1)
+                if self.last_report_ns else None}
+
+
+async def control(
+    scenario: Scenario, hub: Hub, *, yaml_text: str, source: str, agents: int,
+    wait_agents: float = 30.0, on_second: Callable[[Meter], None] | None = None,
+) -> tuple[Meter, list[dict[str, Any]], str | None]:
+    """Run `scenario` over `agents` agents; the merged meter, each agent's account, and why
+    the run stopped early (None when it ran its phases)."""
+    names = await hub.agents(agents, wait_agents)
+    run = uuid.uuid4().hex[:12]
+    start_ns = time.time_ns() + int(LEAD_S * 1e9)
+    states = {name: AgentState(name, Meter(start_ns)) for name in names}
+    for index, name in enumerate(names):
+        await hub.assign(name, {"run": run, "yaml": yaml_text, "source": source,
+                                "rows": list(scenario.rows), "share": 1.0 / len(names),
+                                "index": index, "procs": len(names), "start_ns": start_ns})
+    deadline = time.monotonic() + LEAD_S + scenario.duration + scenario.grace + 30.0
+    stopped: str | None = None
+    last_second = -1
+    while any(s.status == "running" for s in states.values()):
+        for message in await hub.receive(0.5):
+            state = states.get(str(message.get("agent")))
+            if state is None:
+                continue
+            state.meter.merge(Meter.from_wire(message["data"]))
+            state.totals = dict(message.get("totals") or {})
+            state.last_report_ns = time.time_ns()
+            if message["kind"] == "done":
+                state.status = "done"
+                stopped = stopped or message.get("stopped")
+            elif message["kind"] == "failed":
+                state.status, state.why = "failed", str(message.get("why", ""))
+        merged = _merge(start_ns, states)
+        for state in states.values():
+            if state.status == "running" and not await hub.alive(state.name):
+                state.status = "died"
+        reason = stopped or stop_reason(merged, scenario.stop)
+        if reason is not None and stopped is None:
+            stopped = reason
+            await hub.request_stop(run, reason)
+        second = merged.second(time.time_ns())
+        if on_second is not None and second != last_second and time.time_ns() > start_ns:
+            last_second = second
+            on_second(merged)
+        if time.monotonic() > deadline:
+            for state in states.values():
+                if state.status == "running":
+                    state.status, state.why = "failed", "did not finish in time"
+    merged = _merge(start_ns, states)
+    merged.failures = [f for f in merged.failures if not f.startswith("stopped early")]
+    if stopped:
+        merged.failures.insert(0, f"stopped early: {stopped}")
+    for state in states.values():
+        account = state.describe()
+        if state.status == "died":
+            merged.failures.append(
+                f"agent {state.name} died (no heartbeat) after {account['last_report_s']}s: it "
+                f"had started {account['users_started']} users and done "
+                f"{account['steps_done']} steps with {account['errors']} errors (its figures "
+                "until then are in this report)")
+        elif state.status == "failed":
+            last = state.why.strip().splitlines()[-1:] or ["?"]
+            merged.failures.append(f"agent {state.name} failed: {last[0]}")
+    return merged, [s.describe() for s in states.values()], stopped
+
+
+def _merge(start_ns: int, states: dict[str, AgentState]) -> Meter:
+    merged = Meter(start_ns)
+    for state in states.values():
+        merged.merge(state.meter)
+        merged.totals.update(state.totals)
+    return merged
+
+
+async def wait_for_agents(list_agents: Callable[[], Any], want: int, within: float) -> list[str]:
+    """Poll `list_agents()` (a coroutine giving the live agents) until `want` are there."""
+    deadline = time.monotonic() + within
+    while True:
+        found: list[str] = await list_agents()
+        if len(found) >= want:
+            return sorted(found)[:want]
+        if time.monotonic() > deadline:
+            raise NoAgents(f"{len(found)} agent(s) registered, {want} wanted, after "
+                           f"{within:g}s: start them with `roomcast load agent --redis URL`")
+        await asyncio.sleep(0.2)

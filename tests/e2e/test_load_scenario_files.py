@@ -1,0 +1,144 @@
+"""`roomcast load run` with scenario files against the example chat app
+(examples/chat/app.py, plain python-socketio) in a subprocess, and against targets that are
+down or are not Socket.IO."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.services import ROOT, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+CHAT = ROOT / "examples" / "chat"
+
+
+@pytest.fixture(scope="module")
+def chat_url() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(CHAT / "app.py"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/socket.io/?EIO=4&transport=polling",
+                                     timeout=1).status_code == 200, what="chat example")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def load(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "roomcast.cli", "load", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+
+
+def short(tmp_path: Path, text: str) -> Path:
+    """A scenario file beside a copy of the example's data file."""
+    (tmp_path / "users.csv").write_text((CHAT / "users.csv").read_text())
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_tutorial_scenario_against_the_chat_example(chat_url: str, tmp_path: Path) -> None:
+    text = (CHAT / "chat.yaml").read_text()
+    # The tutorial's scenario, shortened: 1 s of arrivals, then 2 s of 4 users.
+    text = text.replace("duration: 3\n", "duration: 1\n").replace("duration: 5\n",
+                                                                   "duration: 2\n")
+    text = text.replace("users: 12", "users: 4").replace("think: 2", "think: 0.2")
+    scenario = short(tmp_path, text)
+    report_path, html_path = tmp_path / "r.json", tmp_path / "r.html"
+    done = load("run", str(scenario), "--url", chat_url, "--json", str(report_path),
+                "--html", str(html_path), "--slo", "errors==0,step.emit:chat.p99<5s,lost==0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    steps = report["steps"]
+    assert steps["join"]["count"] == steps["connect"]["count"] > 0
+    assert steps["emit:chat"]["count"] > 0 and steps["emit:chat"]["latency_ms"]["count"] > 0
+    assert report["errors"] == {} and report["totals"]["errors"] == 0
+    chat = report["events"]["chat"]
+    assert chat["received"] > 0 and chat["lost"] == 0
+    assert chat["delivery_latency_ms"]["count"] == chat["received"]
+    assert [p["model"] for p in report["phases"]] == ["open", "closed"]
+    assert report["model"] == "closed and open"
+    assert all(gate["ok"] for gate in report["slo"])
+    page = html_path.read_text()
+    assert "<svg" in page and "emit:chat" in page
+    assert "http://" not in page.replace(chat_url, "")  # nothing fetched from anywhere
+    assert "emit:chat" in done.stdout and "errors none" in done.stdout
+
+
+def test_expect_captures_and_a_mismatch_counted_per_step(chat_url: str, tmp_path: Path) -> None:
+    scenario = short(tmp_path, f"""
+target: {{url: "{chat_url}"}}
+users:
+  - name: pair
+    flow:
+      - connect: {{auth: {{name: "p{{{{ user.index }}}}"}}}}
+      - join: {{room: "r{{{{ user.index }}}}", ack: {{capture: {{members: members}}}}}}
+      - emit: {{event: chat, data: {{room: "r{{{{ user.index }}}}", text: x}},
+                ack: {{match: {{ok: false}}}}}}
+phases: [{{duration: 1, arrival_rate: 3}}]
+""")
+    report_path = tmp_path / "r.json"
+    done = load("run", str(scenario), "--json", str(report_path), "--slo", "errors==0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    assert report["steps"]["join"]["count"] == 3
+    assert report["steps"]["emit:chat"]["errors"] == {"mismatch": 3}
+    assert report["users"]["failed"] == 3
+    assert "slo errors==0: MISSED (measured 3)" in done.stdout
+
+
+def test_a_bad_scenario_is_refused_before_connecting(tmp_path: Path) -> None:
+    scenario = short(tmp_path, "users:\n  - flow: [{emit: {event: a, ack: {within: x}}}]\n"
+                     "phases: [{duration: 1, users: 1}]\n")
+    done = load("run", str(scenario))
+    assert done.returncode == 2
+    assert f"{scenario}:2: within must be a number" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def plain_http() -> Iterator[str]:
+    """An HTTP server that is not Socket.IO: every request gets 404."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("target", ["down", "not socket.io"])
+def test_a_target_that_is_down_or_not_socketio_is_reported_with_counts(
+    target: str, plain_http: str, tmp_path: Path,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}" if target == "down" else plain_http
+    scenario = short(tmp_path, f"""
+target: {{url: "{url}"}}
+users: [{{flow: [connect, {{emit: {{event: a}}}}]}}]
+phases: [{{duration: 1, arrival_rate: 4}}]
+""")
+    done = load("run", str(scenario))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    if target == "down":
+        assert (f"target {url}: 0 of 4 connections succeeded (refused=4); nothing listens "
+                "there") in done.stdout
+    else:
+        assert f"target {url}: 0 of 4 connections succeeded (http_" in done.stdout
+        assert "is it a Socket.IO v4 server" in done.stdout
+    assert "connect=4" not in done.stdout or "connect_" in done.stdout
