@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from load.flow.engine import Engine
 from load.flow.meter import Meter
+from load.flow.model import Scenario
 from load.flow.parse import load_text
 
 
@@ -63,8 +64,10 @@ class Streamer:
 async def run_assignment(assignment: dict[str, Any], link: Link, agent: str) -> None:
     """Run one assignment to its end, streaming as it goes; the last message says done or
     failed (a scenario that raised is reported, not swallowed)."""
-    scenario = load_text(assignment["yaml"], assignment.get("source", "<scenario>"),
-                         rows=assignment.get("rows") or None)
+    scenario = assignment.get("scenario")
+    if not isinstance(scenario, Scenario):
+        scenario = load_text(assignment["yaml"], assignment.get("source", "<scenario>"),
+                             rows=assignment.get("rows") or None)
     scenario = scenario.scaled(float(assignment["share"]))
     meter = Meter(int(assignment["start_ns"]))
     streamer = Streamer(meter, link, agent)

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--redis", metavar="URL",
                      help="coordinate agents through this Redis (start them with "
                      "`roomcast load agent --redis URL`)")
+    run.add_argument("--group", default="default",
+                     help="with --redis: the agents' group (default `default`)")
     run.add_argument("--agents", type=int, default=1,
                      help="with --redis: how many agents share the load (default 1)")
     run.add_argument("--wait-agents", type=float, default=30.0,
@@ -59,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--redis", required=True, metavar="URL")
     agent.add_argument("--name", help="this agent's name (default host-pid-random)")
     agent.add_argument("--runs", type=int, help="exit after this many runs")
+    agent.add_argument("--group", default="default",
+                       help="serve controllers of this group only (default `default`)")
     compare = commands.add_parser("compare", help="compare two JSON reports of scenario runs")
     compare.add_argument("before", type=Path)
     compare.add_argument("after", type=Path)
@@ -81,7 +85,8 @@ def main(argv: Sequence[str]) -> int:
         from load.runner import _new_runner
 
         with _new_runner() as runner:
-            runner.run(serve_agent(args.redis, name=args.name, runs=args.runs))
+            runner.run(serve_agent(args.redis, name=args.name, runs=args.runs,
+                                   group=args.group))
         return EXIT_OK
     if args.command == "compare":
         from load.flow.compare import compare_files
@@ -134,14 +139,13 @@ def _with_url(yaml_text: str, url: str) -> str:
 
 def _execute(args: argparse.Namespace, scenario: Scenario, yaml_text: str,
              live: LiveView | None) -> tuple[Meter, list[dict[str, Any]], str | None, int]:
-    from load.runner import _new_runner
-
     on_second = live.update if live else None
     if args.redis:
         from load.flow.redishub import RedisHub
+        from load.runner import _new_runner
 
         async def distributed() -> tuple[Meter, list[dict[str, Any]], str | None]:
-            hub = RedisHub(args.redis)
+            hub = RedisHub(args.redis, args.group)
             try:
                 return await control(scenario, hub, yaml_text=yaml_text,
                                      source=str(args.scenario), agents=args.agents,
@@ -152,20 +156,31 @@ def _execute(args: argparse.Namespace, scenario: Scenario, yaml_text: str,
         with _new_runner() as runner:
             meter, agents, stopped = runner.run(distributed())
         return meter, agents, stopped, args.agents
-    if args.procs > 1:
-        from load.flow.localhub import LocalHub
+    meter, agents, stopped = execute_scenario(scenario, procs=args.procs, on_second=on_second,
+                                              source=str(args.scenario))
+    return meter, agents, stopped, args.procs
 
-        hub = LocalHub(args.procs)
-        try:
-            with _new_runner() as runner:
-                meter, agents, stopped = runner.run(control(
-                    scenario, hub, yaml_text=yaml_text, source=str(args.scenario),
-                    agents=args.procs, on_second=on_second))
-        finally:
-            hub.close()
-        return meter, agents, stopped, args.procs
-    meter, stopped = run_here(scenario, on_second=on_second)
-    return meter, [], stopped, 1
+
+def execute_scenario(
+    scenario: Scenario, *, procs: int = 1, on_second: Callable[[Meter], None] | None = None,
+    source: str = "<python>",
+) -> tuple[Meter, list[dict[str, Any]], str | None]:
+    """Run on this machine: in this process, or through `procs` forked agents (the same
+    controller as with Redis, over pipes)."""
+    from load.runner import _new_runner
+
+    if procs <= 1:
+        meter, stopped = run_here(scenario, on_second=on_second)
+        return meter, [], stopped
+    from load.flow.localhub import LocalHub
+
+    hub = LocalHub(procs)
+    try:
+        with _new_runner() as runner:
+            return runner.run(control(scenario, hub, yaml_text=None, source=source,
+                                      agents=procs, on_second=on_second))
+    finally:
+        hub.close()
 
 
 def run_here(scenario: Scenario, *, on_second: Any = None) -> tuple[Meter, str | None]:

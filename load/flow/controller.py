@@ -55,19 +55,26 @@ class AgentState:
 
 
 async def control(
-    scenario: Scenario, hub: Hub, *, yaml_text: str, source: str, agents: int,
+    scenario: Scenario, hub: Hub, *, yaml_text: str | None, source: str, agents: int,
     wait_agents: float = 30.0, on_second: Callable[[Meter], None] | None = None,
 ) -> tuple[Meter, list[dict[str, Any]], str | None]:
     """Run `scenario` over `agents` agents; the merged meter, each agent's account, and why
-    the run stopped early (None when it ran its phases)."""
+    the run stopped early (None when it ran its phases). Agents get the scenario's text and
+    read it themselves; without text (a scenario built in Python), the object itself, which
+    only forked agents on this machine can take."""
     names = await hub.agents(agents, wait_agents)
     run = uuid.uuid4().hex[:12]
     start_ns = time.time_ns() + int(LEAD_S * 1e9)
     states = {name: AgentState(name, Meter(start_ns)) for name in names}
     for index, name in enumerate(names):
-        await hub.assign(name, {"run": run, "yaml": yaml_text, "source": source,
-                                "rows": list(scenario.rows), "share": 1.0 / len(names),
-                                "index": index, "procs": len(names), "start_ns": start_ns})
+        message: dict[str, Any] = {
+            "run": run, "source": source, "share": 1.0 / len(names), "index": index,
+            "procs": len(names), "start_ns": start_ns}
+        if yaml_text is None:
+            message["scenario"] = scenario
+        else:
+            message.update(yaml=yaml_text, rows=list(scenario.rows))
+        await hub.assign(name, message)
     deadline = time.monotonic() + LEAD_S + scenario.duration + scenario.grace + 30.0
     stopped: str | None = None
     last_second = -1

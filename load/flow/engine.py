@@ -49,6 +49,7 @@ class Engine:
         self.rng = Random(f"{scenario.seed}:arrivals:{index}")
         self.started = 0
         self.opened = 0
+        self.phase_no = 0
         self.active: set[asyncio.Task[None]] = set()
         self.closed_active = 0
         self.target = 0
@@ -68,6 +69,7 @@ class Engine:
         user_index = self.started * self.shared.procs + self.shared.index
         self.started += 1
         meter.count("users:started", now)
+        meter.total(f"phase:{self.phase_no}:users")
         user = VirtualUser(self.shared, self.pick(), user_index)
         if closed:
             self.closed_active += 1
@@ -112,17 +114,17 @@ class Engine:
             at += phase.duration
             ends.append(at)
         opened_before = 0.0
-        phase_no, last_second = 0, -1
-        while phase_no < len(self.scenario.phases) and self.stopped is None:
+        last_second = -1
+        while self.phase_no < len(self.scenario.phases) and self.stopped is None:
             t = (time.time_ns() - start_ns) / 1e9
-            while phase_no < len(ends) and t >= ends[phase_no]:
-                phase = self.scenario.phases[phase_no]
+            while self.phase_no < len(ends) and t >= ends[self.phase_no]:
+                phase = self.scenario.phases[self.phase_no]
                 opened_before += phase.arrivals(phase.duration)
-                phase_no += 1
-            if phase_no >= len(ends):
+                self.phase_no += 1
+            if self.phase_no >= len(ends):
                 break
-            phase = self.scenario.phases[phase_no]
-            into = t - (ends[phase_no] - phase.duration)
+            phase = self.scenario.phases[self.phase_no]
+            into = t - (ends[self.phase_no] - phase.duration)
             if phase.model == "open":
                 self.in_closed = False
                 # Arrival n is due at the moment n arrivals have accrued, the first at once:

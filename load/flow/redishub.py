@@ -1,6 +1,7 @@
 """Controller and agents on several machines, coordinated through Redis.
 
-Keys (prefix `roomcast:load:`): `agents` (a hash of registered, idle agents), `alive:<agent>`
+Keys (prefix `roomcast:load:<group>:`, the group `default` unless `--group` says otherwise,
+so several teams can share one Redis): `agents` (a hash of registered, idle agents), `alive:<agent>`
 (a heartbeat that expires 3 s after the agent's last beat), `inbox:<agent>` (a list: the
 assignment), `run:<id>:out` (a list: what agents stream back), `run:<id>:stop` (the reason the
 controller stopped the run). Clocks: agents start at the controller's wall-clock time, so the
@@ -32,32 +33,37 @@ HEARTBEAT_S = 1.0
 ALIVE_MS = 3000
 
 
+def prefix_of(group: str) -> str:
+    return f"{PREFIX}{group}:"
+
+
 class RedisHub:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, group: str = "default") -> None:
         self.redis = aioredis.Redis.from_url(url)
+        self.prefix = prefix_of(group)
         self.run: str | None = None
 
     async def live_agents(self) -> list[str]:
-        names = [_text(n) for n in await self.redis.hkeys(PREFIX + "agents")]
+        names = [_text(n) for n in await self.redis.hkeys(self.prefix + "agents")]
         live = []
         for name in names:
-            if await self.redis.exists(PREFIX + "alive:" + name):
+            if await self.redis.exists(self.prefix + "alive:" + name):
                 live.append(name)
             else:
-                await self.redis.hdel(PREFIX + "agents", name)  # gone without saying so
+                await self.redis.hdel(self.prefix + "agents", name)  # gone without saying so
         return live
 
     async def agents(self, want: int, within: float) -> list[str]:
         chosen = await wait_for_agents(self.live_agents, want, within)
-        await self.redis.hdel(PREFIX + "agents", *chosen)
+        await self.redis.hdel(self.prefix + "agents", *chosen)
         return chosen
 
     async def assign(self, agent: str, message: dict[str, Any]) -> None:
         self.run = str(message["run"])
-        await self.redis.rpush(PREFIX + "inbox:" + agent, orjson.dumps(message))
+        await self.redis.rpush(self.prefix + "inbox:" + agent, orjson.dumps(message))
 
     async def receive(self, wait: float) -> list[dict[str, Any]]:
-        key = f"{PREFIX}run:{self.run}:out"
+        key = f"{self.prefix}run:{self.run}:out"
         first = await self.redis.blpop([key], timeout=wait)
         if first is None:
             return []
@@ -67,28 +73,28 @@ class RedisHub:
         return messages
 
     async def alive(self, agent: str) -> bool:
-        return bool(await self.redis.exists(PREFIX + "alive:" + agent))
+        return bool(await self.redis.exists(self.prefix + "alive:" + agent))
 
     async def request_stop(self, run: str, reason: str) -> None:
-        await self.redis.set(f"{PREFIX}run:{run}:stop", reason, ex=3600)
+        await self.redis.set(f"{self.prefix}run:{run}:stop", reason, ex=3600)
 
     async def close(self) -> None:
         if self.run is not None:
-            await self.redis.delete(f"{PREFIX}run:{self.run}:out")
+            await self.redis.delete(f"{self.prefix}run:{self.run}:out")
         await self.redis.aclose()
 
 
 class RedisLink:
-    def __init__(self, redis: aioredis.Redis, run: str) -> None:
-        self.redis, self.run = redis, run
+    def __init__(self, redis: aioredis.Redis, run: str, prefix: str) -> None:
+        self.redis, self.run, self.prefix = redis, run, prefix
 
     async def send(self, message: dict[str, Any]) -> None:
-        key = f"{PREFIX}run:{self.run}:out"
+        key = f"{self.prefix}run:{self.run}:out"
         await self.redis.rpush(key, orjson.dumps(message))
         await self.redis.expire(key, 3600)
 
     async def stop_requested(self) -> str | None:
-        value = await self.redis.get(f"{PREFIX}run:{self.run}:stop")
+        value = await self.redis.get(f"{self.prefix}run:{self.run}:stop")
         return _text(value) if value is not None else None
 
 
@@ -96,32 +102,35 @@ def agent_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
 
 
-async def serve_agent(url: str, *, name: str | None = None, runs: int | None = None) -> None:
+async def serve_agent(url: str, *, name: str | None = None, runs: int | None = None,
+                      group: str = "default") -> None:
     """Register, run what the controller assigns, register again; `runs` bounds how many."""
     name = name or agent_name()
     redis = aioredis.Redis.from_url(url)
+    prefix = prefix_of(group)
 
     async def beat() -> None:
         while True:
-            await redis.set(PREFIX + "alive:" + name, str(os.getpid()), px=ALIVE_MS)
+            await redis.set(prefix + "alive:" + name, str(os.getpid()), px=ALIVE_MS)
             await asyncio.sleep(HEARTBEAT_S)
 
     beating = asyncio.create_task(beat())
     done = 0
     try:
         while runs is None or done < runs:
-            await redis.hset(PREFIX + "agents", name,
+            await redis.hset(prefix + "agents", name,
                              orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(),
                                            "since": time.time()}))
             popped = None
             while popped is None:
-                popped = await redis.blpop([PREFIX + "inbox:" + name], timeout=1)
+                popped = await redis.blpop([prefix + "inbox:" + name], timeout=1)
             assignment = orjson.loads(popped[1])
-            await run_assignment(assignment, RedisLink(redis, str(assignment["run"])), name)
+            link = RedisLink(redis, str(assignment["run"]), prefix)
+            await run_assignment(assignment, link, name)
             done += 1
     finally:
         beating.cancel()
         with contextlib.suppress(Exception):
-            await redis.hdel(PREFIX + "agents", name)
-            await redis.delete(PREFIX + "alive:" + name)
+            await redis.hdel(prefix + "agents", name)
+            await redis.delete(prefix + "alive:" + name)
         await redis.aclose()

@@ -21,10 +21,13 @@ MODELS = {
 
 
 def _phase_windows(scenario: Scenario) -> list[tuple[str, str, int, int]]:
+    """Each phase's whole seconds: figures are kept per second, so a phase that starts or
+    ends inside a second shares that second with its neighbour (whole-second durations
+    avoid it)."""
     out, at = [], 0.0
     for phase in scenario.phases:
         lo, at = at, at + phase.duration
-        out.append((phase.name, phase.model, int(lo), max(round(at), int(lo) + 1)))
+        out.append((phase.name, phase.model, round(lo), max(round(at), round(lo) + 1)))
     return out
 
 
@@ -108,11 +111,11 @@ def build(scenario: Scenario, meter: Meter, *, source: str, elapsed: float,
     done, errors, hist = meter.step_totals()
     connect_failed = _by_prefix(meter, "connect:failed:")
     phases = []
-    for name, model, lo, hi in _phase_windows(scenario):
+    for index, (name, model, lo, hi) in enumerate(_phase_windows(scenario)):
         p_done, p_errors, p_hist = meter.step_totals(lo, hi)
         phases.append({
             "name": name, "model": model, "from_s": lo, "to_s": hi,
-            "users_started": meter.summed("users:started", lo, hi),
+            "users_started": meter.totals[f"phase:{index}:users"],
             "steps_done": p_done, "errors": p_errors,
             "latency_ms": p_hist.summary_ms(),
             "steps": _steps(meter, lo, hi, hi - lo),

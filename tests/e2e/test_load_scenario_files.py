@@ -12,29 +12,18 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support.services import ROOT, free_port, wait_until
+from tests.e2e.chat_app import CHAT, chat_app
+from tests.support.services import ROOT, free_port
 
 pytestmark = pytest.mark.slow
-
-CHAT = ROOT / "examples" / "chat"
 
 
 @pytest.fixture(scope="module")
 def chat_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(CHAT / "app.py"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/socket.io/?EIO=4&transport=polling",
-                                     timeout=1).status_code == 200, what="chat example")
+    with chat_app() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def load(*args: str) -> subprocess.CompletedProcess[str]:
