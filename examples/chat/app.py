@@ -4,7 +4,8 @@ tests from scratch. It knows nothing of Roomcast.
     python examples/chat/app.py --port 8200
 
 Events: connect with auth `{"name": ...}` (refused without a name); `join` a room by name
-(acked `{"ok": true, "room": ..., "members": N}`); `leave` (acked); `chat` `{room, text, ...}`
+(acked `{"ok": true, "room": ..., "members": N}`, and announced to everyone in the room,
+the newcomer too, as `joined` `{room, user, members}`); `leave` (acked); `chat` `{room, text, ...}`
 is sent to everyone else in the room as `chat` with the same fields plus `user`, and acked
 `{"ok": true, "id": N}`; `history` a room: acked with its last 20 messages.
 """
@@ -43,6 +44,8 @@ def build_app() -> Any:
             return {"ok": False, "error": "room must be a non-empty string"}
         await sio.enter_room(sid, room)
         members = len(list(sio.manager.get_participants("/", room)))
+        await sio.emit("joined", {"room": room, "user": names.get(sid, "?"), "members": members},
+                       room=room)
         return {"ok": True, "room": room, "members": members}
 
     @sio.event

@@ -67,15 +67,20 @@ def test_the_tutorial_scenario_against_the_chat_example(chat_url: str, tmp_path:
     assert "emit:chat" in done.stdout and "errors none" in done.stdout
 
 
-def test_expect_captures_and_a_mismatch_counted_per_step(chat_url: str, tmp_path: Path) -> None:
+def test_expect_matches_timeouts_and_mismatches_counted_per_step(
+    chat_url: str, tmp_path: Path,
+) -> None:
     scenario = short(tmp_path, f"""
 target: {{url: "{chat_url}"}}
 users:
   - name: pair
     flow:
-      - connect: {{auth: {{name: "p{{{{ user.index }}}}"}}}}
+      - set: {{me: "p{{{{ user.index }}}}"}}
+      - connect: {{auth: {{name: "{{{{ me }}}}"}}}}
       - join: {{room: "r{{{{ user.index }}}}", ack: {{capture: {{members: members}}}}}}
-      - emit: {{event: chat, data: {{room: "r{{{{ user.index }}}}", text: x}},
+      - expect: {{event: joined, match: {{user: "{{{{ me }}}}", members: "{{{{ members }}}}"}},
+                  capture: {{whom: user}}}}
+      - emit: {{event: chat, data: {{room: "r{{{{ user.index }}}}", text: "{{{{ whom }}}}"}},
                 ack: {{match: {{ok: false}}}}}}
 phases: [{{duration: 1, arrival_rate: 3}}]
 """)
@@ -84,9 +89,26 @@ phases: [{{duration: 1, arrival_rate: 3}}]
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(report_path.read_text())
     assert report["steps"]["join"]["count"] == 3
+    assert report["steps"]["expect:joined"]["count"] == 3
     assert report["steps"]["emit:chat"]["errors"] == {"mismatch": 3}
     assert report["users"]["failed"] == 3
     assert "slo errors==0: MISSED (measured 3)" in done.stdout
+
+
+def test_an_expected_event_that_never_comes_is_a_timeout(chat_url: str, tmp_path: Path) -> None:
+    scenario = short(tmp_path, f"""
+target: {{url: "{chat_url}"}}
+users:
+  - flow:
+      - connect: {{auth: {{name: x}}}}
+      - expect: {{event: never, within: 300ms}}
+phases: [{{duration: 1, arrival_rate: 2}}]
+""")
+    report_path = tmp_path / "r.json"
+    done = load("run", str(scenario), "--json", str(report_path), "--slo", "timeouts==0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    step = json.loads(report_path.read_text())["steps"]["expect:never"]
+    assert (step["count"], step["timeouts"], step["errors"]) == (0, 2, {"timeout": 2})
 
 
 def test_a_bad_scenario_is_refused_before_connecting(tmp_path: Path) -> None:
