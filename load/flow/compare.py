@@ -27,7 +27,8 @@ def regressions(before: dict[str, Any], after: dict[str, Any], max_pct: float,
             if b is None:
                 found.append(f"{name}: missing from the later run")
             continue
-        for key in ("p50", "p99"):
+        timed = a["latency_ms"]["count"] or b["latency_ms"]["count"]
+        for key in ("p50", "p99") if timed else ():
             old, new = a["latency_ms"][key], b["latency_ms"][key]
             change = (new - old) / old * 100 if old else 0.0
             lines.append(f"{name[:23]:<24}{key:>8}{old:>10.2f}ms{new:>10.2f}ms{change:>+9.1f}%")

@@ -49,9 +49,10 @@ def _chart(title: str, rows: list[dict[str, Any]], lines: list[str], bars: list[
                            f'width="{max(step - 2, 1):.1f}" height="{y1 - y0:.1f}" '
                            f'fill="{COLORS[key]}"><title>{row["t"]}s {key} {value}</title></rect>')
             base += value
-    for key in lines:
+    for key in lines if top_ms > 1e-9 else ():
+        # Only the seconds that had samples: a second without any is no latency of 0.
         points = " ".join(f"{x(r['t'] + 0.5):.1f},{y(r.get(key, 0), top_ms):.1f}"
-                          for r in rows if r.get("count", 1) or key not in ("p50", "p95"))
+                          for r in rows if r.get("timed", r.get("count")))
         out.append(f'<polyline points="{points}" fill="none" stroke="{COLORS[key]}" '
                    f'stroke-width="1.5"/>')
     out.append(f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#888"/>'
@@ -118,6 +119,9 @@ def render(report: dict[str, Any]) -> str:
     parts.append("<h2>Each step over time</h2>")
     for name, rows in report["series"].items():
         parts.append(_chart(name, rows, ["p50", "p95", "p99"], ["count", "errors"], phases))
+    for name, rows in report.get("event_series", {}).items():
+        parts.append(_chart(f"event {name}: received per second, delivery latency", rows,
+                            ["p50", "p99"], ["count"], phases))
     if report.get("agents"):
         parts.append("<h2>Agents</h2>" + _table(
             ["agent", "status", "users", "steps", "errors", "last report s"],

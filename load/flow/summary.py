@@ -97,8 +97,23 @@ def _series(meter: Meter) -> dict[str, list[dict[str, Any]]]:
             hist = meter.series.get(f"step:{name}", {}).get(second, Histogram())
             summary = hist.summary_ms()
             rows.append({"t": second, "count": meter.summed(f"done:{name}", second, second + 1),
-                         "errors": errors_at.get(name, Counter())[second],
+                         "timed": hist.count, "errors": errors_at.get(name, Counter())[second],
                          "p50": summary["p50"], "p95": summary["p95"], "p99": summary["p99"]})
+        out[name] = rows
+    return out
+
+
+def _event_series(meter: Meter) -> dict[str, list[dict[str, Any]]]:
+    """Per event carrying a send time, per second: received, delivery p50 and p99."""
+    out = {}
+    for name in meter.names("event:"):
+        rows = []
+        for second in range(meter.last_second() + 1):
+            hist = meter.series[f"event:{name}"].get(second, Histogram())
+            summary = hist.summary_ms()
+            rows.append({"t": second, "count": meter.summed(f"received:{name}", second,
+                                                            second + 1),
+                         "timed": hist.count, "p50": summary["p50"], "p99": summary["p99"]})
         out[name] = rows
     return out
 
@@ -154,6 +169,7 @@ def build(scenario: Scenario, meter: Meter, *, source: str, elapsed: float,
         "errors": dict(sorted(meter.errors().items())),
         "timeline": _timeline(meter),
         "series": _series(meter),
+        "event_series": _event_series(meter),
         "histograms": {name: meter.merged(name).to_wire() for name in sorted(meter.series)},
         "failures": list(meter.failures),
     }
@@ -191,9 +207,11 @@ def table(report: dict[str, Any]) -> str:
     ]
     for name, step in report["steps"].items():
         lat = step["latency_ms"]
+        # A step without a latency (an emit without ack, a disconnect) shows dashes.
+        figures = "".join(f"{lat[k]:>9.2f}" if lat["count"] else f"{'-':>9}"
+                          for k in ("p50", "p95", "p99", "max"))
         lines.append(f"{name[:23]:<24}{step['count']:>8}{step['rate_per_s']:>9.1f}"
-                     f"{sum(step['errors'].values()):>8}{lat['p50']:>9.2f}{lat['p95']:>9.2f}"
-                     f"{lat['p99']:>9.2f}{lat['max']:>9.2f}")
+                     f"{sum(step['errors'].values()):>8}{figures}")
     for name, event in report["events"].items():
         line = f"event {name}: received {event['received']} ({event['rate_per_s']:.1f}/s)"
         if "delivery_latency_ms" in event:

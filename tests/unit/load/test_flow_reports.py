@@ -107,7 +107,7 @@ def test_a_target_nobody_reached_is_diagnosed() -> None:
 
 def test_the_html_page_is_self_contained() -> None:
     page = render(report_of(measured(10, errors=2), "p99<10ms"))  # type: ignore[arg-type]
-    assert page.count("<svg") == 2  # all steps, then emit:chat over time
+    assert page.count("<svg") == 3  # all steps, emit:chat over time, chat delivery over time
     assert "<script" not in page and "src=" not in page and "href=" not in page
     assert "slo p99&lt;10ms: MISSED" in page
     assert "warm (open)" in page and "hold (closed)" in page
