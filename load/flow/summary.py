@@ -49,7 +49,9 @@ def _steps(meter: Meter, lo: int, hi: int | None, seconds: float) -> dict[str, A
     return out
 
 
-def _events(meter: Meter, seconds: float) -> dict[str, Any]:
+def _events(meter: Meter, seconds: float, tracked: set[str]) -> dict[str, Any]:
+    """Every event received; those the scenario's `delivery` names (`tracked`) also with
+    their delivery latency (when they carry a send time) and losses."""
     out = {}
     for name in sorted(set(meter.names("received:")) | set(meter.names("event:"))):
         received = meter.summed(f"received:{name}")
@@ -58,7 +60,7 @@ def _events(meter: Meter, seconds: float) -> dict[str, Any]:
             "received": received,
             "rate_per_s": round(received / seconds, 2) if seconds > 0 else 0.0,
         }
-        if hist.count or meter.totals[f"lost:{name}"]:
+        if name in tracked or hist.count:
             entry.update(
                 delivery_latency_ms=hist.summary_ms(),
                 lost=meter.totals[f"lost:{name}"],
@@ -155,7 +157,7 @@ def build(scenario: Scenario, meter: Meter, *, source: str, elapsed: float,
                   ("started", "iterations", "failed", "ended", "dropped")}
         | {"cut_short": meter.totals["users:cut_short"]},
         "steps": _steps(meter, 0, None, duration),
-        "events": _events(meter, duration),
+        "events": _events(meter, duration, {d.event for d in scenario.delivery}),
         "connect": {
             "attempts": meter.summed("connect:attempts"),
             "connected": meter.merged("connect").count,
@@ -216,8 +218,9 @@ def table(report: dict[str, Any]) -> str:
         line = f"event {name}: received {event['received']} ({event['rate_per_s']:.1f}/s)"
         if "delivery_latency_ms" in event:
             lat = event["delivery_latency_ms"]
-            line += (f"  delivery p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms  lost "
-                     f"{event['lost']}  out of order {event['out_of_order']}")
+            if lat["count"]:
+                line += f"  delivery p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms"
+            line += f"  lost {event['lost']}  out of order {event['out_of_order']}"
         lines.append(line)
     conn, users = report["connect"], report["users"]
     lines.append(f"connections attempted {conn['attempts']}  connected {conn['connected']}  "
