@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,12 +79,15 @@ async def control(
     deadline = time.monotonic() + LEAD_S + scenario.duration + scenario.grace + 30.0
     stopped: str | None = None
     last_second = -1
+    merged = Meter(start_ns)  # every agent's windows, merged as they come
     while any(s.status == "running" for s in states.values()):
         for message in await hub.receive(0.5):
             state = states.get(str(message.get("agent")))
             if state is None:
                 continue
-            state.meter.merge(Meter.from_wire(message["data"]))
+            window = Meter.from_wire(message["data"])
+            state.meter.merge(window)
+            merged.merge(window)
             state.totals = dict(message.get("totals") or {})
             state.last_report_ns = time.time_ns()
             if message["kind"] == "done":
@@ -91,7 +95,7 @@ async def control(
                 stopped = stopped or message.get("stopped")
             elif message["kind"] == "failed":
                 state.status, state.why = "failed", str(message.get("why", ""))
-        merged = _merge(start_ns, states)
+        merged.totals = sum((Counter(s.totals) for s in states.values()), Counter())
         for state in states.values():
             if state.status == "running" and not await hub.alive(state.name):
                 state.status = "died"
@@ -107,8 +111,8 @@ async def control(
             for state in states.values():
                 if state.status == "running":
                     state.status, state.why = "failed", "did not finish in time"
-    merged = _merge(start_ns, states)
-    merged.failures = [f for f in merged.failures if not f.startswith("stopped early")]
+    merged.totals = sum((Counter(s.totals) for s in states.values()), Counter())
+    merged.failures = []
     if stopped:
         merged.failures.insert(0, f"stopped early: {stopped}")
     for state in states.values():
@@ -123,14 +127,6 @@ async def control(
             last = state.why.strip().splitlines()[-1:] or ["?"]
             merged.failures.append(f"agent {state.name} failed: {last[0]}")
     return merged, [s.describe() for s in states.values()], stopped
-
-
-def _merge(start_ns: int, states: dict[str, AgentState]) -> Meter:
-    merged = Meter(start_ns)
-    for state in states.values():
-        merged.merge(state.meter)
-        merged.totals.update(state.totals)
-    return merged
 
 
 async def wait_for_agents(list_agents: Callable[[], Any], want: int, within: float) -> list[str]:

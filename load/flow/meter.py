@@ -26,6 +26,10 @@ class Meter:
         self.counts: dict[str, Counter[int]] = {}
         self.totals: Counter[str] = Counter()  # not per second: losses, users, disconnects
         self.failures: list[str] = []
+        # The whole run so far, kept as it is recorded: reading it (the live view, the stop
+        # conditions, each second) must not cost more as a run grows longer.
+        self.whole: dict[str, Histogram] = {}
+        self.whole_counts: Counter[str] = Counter()
 
     def second(self, at_ns: int) -> int:
         return max(0, (at_ns - self.start_ns) // 1_000_000_000)
@@ -39,12 +43,17 @@ class Meter:
         if hist is None:
             hist = by_second[second] = Histogram()
         hist.record(micros)
+        whole = self.whole.get(series)
+        if whole is None:
+            whole = self.whole[series] = Histogram()
+        whole.record(micros)
 
     def count(self, name: str, at_ns: int, n: int = 1) -> None:
         by_second = self.counts.get(name)
         if by_second is None:
             by_second = self.counts[name] = Counter()
         by_second[self.second(at_ns)] += n
+        self.whole_counts[name] += n
 
     def step_done(self, step: str, micros: float | None, at_ns: int) -> None:
         self.count(f"done:{step}", at_ns)
@@ -60,6 +69,11 @@ class Meter:
     # -- reading ------------------------------------------------------------------------------
 
     def merged(self, series: str, lo: int = 0, hi: int | None = None) -> Histogram:
+        if lo <= 0 and hi is None:
+            whole, recorded = Histogram(), self.whole.get(series)
+            if recorded is not None:
+                whole.merge(recorded)
+            return whole
         out = Histogram()
         for second, hist in self.series.get(series, {}).items():
             if second >= lo and (hi is None or second < hi):
@@ -67,6 +81,8 @@ class Meter:
         return out
 
     def summed(self, name: str, lo: int = 0, hi: int | None = None) -> int:
+        if lo <= 0 and hi is None:
+            return self.whole_counts[name]
         return sum(n for second, n in self.counts.get(name, Counter()).items()
                    if second >= lo and (hi is None or second < hi))
 
@@ -78,6 +94,11 @@ class Meter:
     def errors(self, lo: int = 0, hi: int | None = None) -> Counter[str]:
         """`<step>:<kind>` -> count."""
         out: Counter[str] = Counter()
+        if lo <= 0 and hi is None:
+            for key, n in self.whole_counts.items():
+                if key.startswith("error:") and n:
+                    out[key[len("error:"):]] += n
+            return out
         for key in self.counts:
             if key.startswith("error:"):
                 n = self.summed(key, lo, hi)
@@ -108,10 +129,13 @@ class Meter:
             mine = self.series.setdefault(name, {})
             for second, hist in by_second.items():
                 mine.setdefault(second + shift, Histogram()).merge(hist)
+        for name, hist in other.whole.items():
+            self.whole.setdefault(name, Histogram()).merge(hist)
         for name, counter in other.counts.items():
             target = self.counts.setdefault(name, Counter())
             for second, n in counter.items():
                 target[second + shift] += n
+        self.whole_counts.update(other.whole_counts)
         self.totals.update(other.totals)
         self.failures.extend(other.failures)
 
@@ -134,4 +158,10 @@ class Meter:
                         for n, by in data["counts"].items()}
         meter.totals.update(data["totals"])
         meter.failures.extend(data["failures"])
+        for name, by in meter.series.items():
+            whole = meter.whole[name] = Histogram()
+            for hist in by.values():
+                whole.merge(hist)
+        for name, counter in meter.counts.items():
+            meter.whole_counts[name] = sum(counter.values())
         return meter

@@ -73,6 +73,7 @@ def test_two_agents_one_killed_mid_run(
             assert time.monotonic() < deadline, "the run never got under way"
         agents["a2"].send_signal(signal.SIGKILL)
         out, err = controller.communicate(timeout=90)
+        agents["a1"].wait(30)  # `--runs 1`: it leaves once its run is done
     finally:
         for proc in [*agents.values(), controller]:
             if proc.poll() is None:
