@@ -6,7 +6,7 @@ over Redis between machines (`load.flow.redishub`), over pipes for `--procs` on 
 (`load.flow.localhub`). Messages are JSON-ready dicts:
 
     controller -> agent  {"run": id, "yaml": text, "source": name, "rows": [...],
-                          "share": 0.5, "index": 0, "procs": 2, "start_ns": wall clock}
+                          "index": 0, "procs": 2, "start_ns": wall clock}
     agent -> controller  {"agent": id, "kind": "stats", "data": <Meter window>, "totals": ...}
                          {"agent": id, "kind": "done" | "failed", "data": ..., "why": ...}
 """
@@ -68,7 +68,6 @@ async def run_assignment(assignment: dict[str, Any], link: Link, agent: str) -> 
     if not isinstance(scenario, Scenario):
         scenario = load_text(assignment["yaml"], assignment.get("source", "<scenario>"),
                              rows=assignment.get("rows") or None)
-    scenario = scenario.scaled(float(assignment["share"]))
     meter = Meter(int(assignment["start_ns"]))
     streamer = Streamer(meter, link, agent)
     stop_reason: list[str | None] = [None]

@@ -69,7 +69,7 @@ async def control(
     states = {name: AgentState(name, Meter(start_ns)) for name in names}
     for index, name in enumerate(names):
         message: dict[str, Any] = {
-            "run": run, "source": source, "share": 1.0 / len(names), "index": index,
+            "run": run, "source": source, "index": index,
             "procs": len(names), "start_ns": start_ns}
         if yaml_text is None:
             message["scenario"] = scenario

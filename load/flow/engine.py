@@ -1,7 +1,9 @@
 """Phases: who starts when. Open phases start users at a rate, each running its flow once;
 closed phases keep a number of users running, each repeating its flow. A load process runs
 its share of every phase from a common start time (wall clock), so several processes and
-machines move through the phases together."""
+machines move through the phases together: of N processes, process k starts the arrivals
+k, k+N, k+2N... of the whole run, and its part of a closed phase's users and of
+`max_users`, so the parts add up to exactly what the scenario says."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from random import Random
 
 from load.flow.meter import Meter
-from load.flow.model import Scenario, StopWhen, UserKind
+from load.flow.model import Scenario, StopWhen, UserKind, part_of
 from load.flow.vu import Shared, VirtualUser
 
 TICK = 0.05
@@ -48,7 +50,9 @@ class Engine:
         self.on_second = on_second
         self.rng = Random(f"{scenario.seed}:arrivals:{index}")
         self.started = 0
-        self.opened = 0
+        self.opened = 0  # arrivals of the whole run so far, this process's and the others'
+        self.cap = None if scenario.max_users is None else \
+            part_of(scenario.max_users, index, procs)
         self.phase_no = 0
         self.active: set[asyncio.Task[None]] = set()
         self.closed_active = 0
@@ -62,8 +66,8 @@ class Engine:
         return self.rng.choices(kinds, weights=[k.weight for k in kinds])[0]
 
     def spawn(self, closed: bool) -> None:
-        scenario, meter, now = self.scenario, self.meter, time.time_ns()
-        if scenario.max_users is not None and len(self.active) >= scenario.max_users:
+        meter, now = self.meter, time.time_ns()
+        if self.cap is not None and len(self.active) >= self.cap:
             meter.count("users:dropped", now)  # over max_users: the arrival is not started
             return
         user_index = self.started * self.shared.procs + self.shared.index
@@ -133,11 +137,13 @@ class Engine:
                 due = min(math.floor(accrued + 1e-9) + 1,
                           math.ceil(opened_before + phase.arrivals(phase.duration) - 1e-9))
                 while self.opened < due:
+                    if self.opened % self.shared.procs == self.shared.index:
+                        self.spawn(closed=False)
                     self.opened += 1
-                    self.spawn(closed=False)
             else:
                 self.in_closed = True
-                self.target = round(phase.level(into))
+                self.target = part_of(round(phase.level(into)), self.shared.index,
+                                      self.shared.procs)
                 while self.closed_active < self.target and not self.capped():
                     self.spawn(closed=True)
             second = int(t)
@@ -149,8 +155,7 @@ class Engine:
         await self.finish()
 
     def capped(self) -> bool:
-        cap = self.scenario.max_users
-        if cap is not None and len(self.active) >= cap:
+        if self.cap is not None and len(self.active) >= self.cap:
             self.meter.count("users:capped", time.time_ns())
             return True
         return False

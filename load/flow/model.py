@@ -126,17 +126,6 @@ class Phase:
         t = min(max(t, 0.0), self.duration)
         return (self.arrival_rate + self.level(t)) / 2.0 * t
 
-    def scaled(self, share: float) -> Phase:
-        """This phase's part for a load process carrying `share` of the load."""
-        def part(value: float | None) -> float | None:
-            return None if value is None else value * share
-
-        users = None if self.users is None else round(self.users * share)
-        ramp = part(self.ramp_to)
-        if self.users is not None and ramp is not None:
-            ramp = float(round(ramp))
-        return Phase(self.duration, part(self.arrival_rate), users, ramp, self.name)
-
 
 @dataclass(frozen=True)
 class StopWhen:
@@ -175,8 +164,7 @@ class Scenario:
     def duration(self) -> float:
         return sum(phase.duration for phase in self.phases)
 
-    def scaled(self, share: float) -> Scenario:
-        from dataclasses import replace
 
-        cap = None if self.max_users is None else max(1, round(self.max_users * share))
-        return replace(self, phases=tuple(p.scaled(share) for p in self.phases), max_users=cap)
+def part_of(total: int, index: int, procs: int) -> int:
+    """Load process `index`'s part of `total` whole users, the parts adding up to `total`."""
+    return total * (index + 1) // procs - total * index // procs

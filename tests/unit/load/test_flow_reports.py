@@ -13,7 +13,7 @@ from load.flow.compare import compare_files
 from load.flow.engine import stop_reason
 from load.flow.html import render
 from load.flow.meter import Meter
-from load.flow.model import Phase, Scenario, StopWhen, UserKind
+from load.flow.model import Phase, Scenario, StopWhen, UserKind, part_of
 from load.flow.summary import build, diagnosis
 from load.slo import SloSyntaxError
 
@@ -92,8 +92,9 @@ def test_stop_conditions() -> None:
 def test_phase_arithmetic() -> None:
     ramp = Phase(10, arrival_rate=2, ramp_to=12)
     assert ramp.level(5) == 7 and ramp.arrivals(10) == 70
-    closed = Phase(4, users=10, ramp_to=20).scaled(0.5)
-    assert (closed.users, closed.ramp_to) == (5, 10)
+    # Three processes share 10 users (or a max_users of 10) as 3, 3 and 4.
+    assert [part_of(10, k, 3) for k in range(3)] == [3, 3, 4]
+    assert sum(part_of(7, k, 4) for k in range(4)) == 7
 
 
 def test_a_target_nobody_reached_is_diagnosed() -> None:
