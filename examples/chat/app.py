@@ -7,13 +7,16 @@ Events: connect with auth `{"name": ...}` (refused without a name); `join` a roo
 (acked `{"ok": true, "room": ..., "members": N}`, and announced to everyone in the room,
 the newcomer too, as `joined` `{room, user, members}`); `leave` (acked); `chat` `{room, text, ...}`
 is sent to everyone else in the room as `chat` with the same fields plus `user`, and acked
-`{"ok": true, "id": N}`; `history` a room: acked with its last 20 messages.
+`{"ok": true, "id": N}`; `history` a room: acked with its last 20 messages. `GET /stats` answers the app's own counts
+(`connected`, `chat_sent`, `chat_delivered`), which a load test's figures can be checked
+against.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 from collections import defaultdict, deque
 from typing import Any
 
@@ -24,6 +27,7 @@ import uvicorn
 def build_app() -> Any:
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
     names: dict[str, str] = {}
+    counts = {"chat_sent": 0, "chat_delivered": 0}
     history: dict[str, deque[dict[str, Any]]] = defaultdict(lambda: deque(maxlen=20))
     ids = itertools.count(1)
 
@@ -61,6 +65,8 @@ def build_app() -> Any:
             return {"ok": False, "error": "join the room first"}
         out = {**message, "user": names.get(sid, "?"), "id": next(ids)}
         history[message["room"]].append(out)
+        counts["chat_sent"] += 1
+        counts["chat_delivered"] += len(list(sio.manager.get_participants("/", out["room"]))) - 1
         await sio.emit("chat", out, room=message["room"], skip_sid=sid)
         return {"ok": True, "id": out["id"]}
 
@@ -69,7 +75,17 @@ def build_app() -> Any:
         return list(history.get(str(room), ()))
 
     sio.on("history", history_of)
-    return socketio.ASGIApp(sio)
+
+    async def stats(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan events to handle
+        found = scope["path"] == "/stats"
+        body = json.dumps({"connected": len(names), **counts}).encode() if found else b""
+        await send({"type": "http.response.start", "status": 200 if found else 404,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return socketio.ASGIApp(sio, other_asgi_app=stats)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from random import Random
 
 from load.flow.meter import Meter
-from load.flow.model import Scenario, StopWhen, UserKind, part_of
+from load.flow.model import Phase, Scenario, StopWhen, UserKind, part_of
 from load.flow.vu import Shared, VirtualUser
 
 TICK = 0.05
@@ -123,6 +123,9 @@ class Engine:
             t = (time.time_ns() - start_ns) / 1e9
             while self.phase_no < len(ends) and t >= ends[self.phase_no]:
                 phase = self.scenario.phases[self.phase_no]
+                if phase.model == "open":
+                    # A late wake-up near the end still starts every arrival the phase owes.
+                    self.arrive(opened_before, phase, phase.duration)
                 opened_before += phase.arrivals(phase.duration)
                 self.phase_no += 1
             if self.phase_no >= len(ends):
@@ -131,15 +134,7 @@ class Engine:
             into = t - (ends[self.phase_no] - phase.duration)
             if phase.model == "open":
                 self.in_closed = False
-                # Arrival n is due at the moment n arrivals have accrued, the first at once:
-                # 3 a second for 1 s starts users at 0, 1/3 and 2/3 s.
-                accrued = opened_before + phase.arrivals(into)
-                due = min(math.floor(accrued + 1e-9) + 1,
-                          math.ceil(opened_before + phase.arrivals(phase.duration) - 1e-9))
-                while self.opened < due:
-                    if self.opened % self.shared.procs == self.shared.index:
-                        self.spawn(closed=False)
-                    self.opened += 1
+                self.arrive(opened_before, phase, into)
             else:
                 self.in_closed = True
                 self.target = part_of(round(phase.level(into)), self.shared.index,
@@ -153,6 +148,19 @@ class Engine:
             await asyncio.sleep(TICK)
         self.in_closed = False
         await self.finish()
+
+    def arrive(self, before: float, phase: Phase, into: float) -> None:
+        """Start the open phase's arrivals due `into` seconds into it (`before` accrued in
+        the phases before). Arrival n is due once n have accrued, the first at once: 3 a
+        second for 1 s starts users at 0, 1/3 and 2/3 s. Of N processes, this one starts
+        the arrivals whose number is its index modulo N."""
+        accrued = before + phase.arrivals(into)
+        due = min(math.floor(accrued + 1e-9) + 1,
+                  math.ceil(before + phase.arrivals(phase.duration) - 1e-9))
+        while self.opened < due:
+            if self.opened % self.shared.procs == self.shared.index:
+                self.spawn(closed=False)
+            self.opened += 1
 
     def capped(self) -> bool:
         if self.cap is not None and len(self.active) >= self.cap:
