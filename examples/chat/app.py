@@ -5,11 +5,11 @@ tests from scratch. It knows nothing of Roomcast.
 
 Events: connect with auth `{"name": ...}` (refused without a name); `join` a room by name
 (acked `{"ok": true, "room": ..., "members": N}`, and announced to everyone in the room,
-the newcomer too, as `joined` `{room, user, members}`); `leave` (acked); `chat` `{room, text, ...}`
-is sent to everyone else in the room as `chat` with the same fields plus `user`, and acked
-`{"ok": true, "id": N}`; `history` a room: acked with its last 20 messages. `GET /stats` answers the app's own counts
-(`connected`, `chat_sent`, `chat_delivered`), which a load test's figures can be checked
-against.
+the newcomer too, as `joined` `{room, user, members}`); `leave` (acked); `chat`
+`{room, text, ...}` is sent to everyone else in the room as `chat` with the same fields plus
+`user`, and acked `{"ok": true, "id": N}`; `history` a room: acked with its last 20 messages.
+`GET /stats` answers the app's own counts (`connected`, `chat_sent`, `chat_delivered`), which
+a load test's figures can be checked against.
 """
 
 from __future__ import annotations
