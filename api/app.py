@@ -15,6 +15,10 @@ from api.routes import (
     auth,
     calendar,
     datasets,
+    datasets_delete,
+    documents,
+    documents_files,
+    documents_manage,
     engagement,
     invitations,
     jobs,
@@ -41,6 +45,9 @@ ROUTERS = [
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,
+    # Documents: sharing, finding, downloading.
+    documents.router, documents_manage.router, documents_files.router,
+    datasets_delete.router,
 ]
 
 
