@@ -240,7 +240,7 @@ def main() -> None:
     result = {"started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
                          f"load average {os.getloadavg()[0]:.1f}",
-              "workload": vars(a) | {"out": str(a.out)}, "rows": rows}
+              "workload": {k: v for k, v in vars(a).items() if k != "out"}, "rows": rows}
     a.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{'tool':<10}{'peak conn':>10}{'sent':>7}{'delivered':>10}{'CPU s':>7}"
           f"{'us/msg':>8}{'clients/core':>13}")
