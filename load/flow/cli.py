@@ -184,14 +184,20 @@ def execute_scenario(
 
 
 def run_here(scenario: Scenario, *, on_second: Any = None) -> tuple[Meter, str | None]:
-    """Run a scenario in this process; the meter and why it stopped early (or None)."""
+    """Run a scenario in this process; the meter and why it stopped early (or None). Ctrl-C
+    ends the run with a report of what was measured until then."""
     from load.runner import _new_runner
 
     start_ns = time.time_ns() + 100_000_000
     meter = Meter(start_ns)
     engine = Engine(scenario, meter, on_second=on_second)
     with _new_runner() as runner:
-        runner.run(engine.run(start_ns))
+        try:
+            runner.run(engine.run(start_ns))
+        except KeyboardInterrupt:
+            meter.failures.append("interrupted (Ctrl-C): the figures are those measured until "
+                                  "then")
+            return meter, "interrupted"
     return meter, engine.stopped
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -153,3 +155,37 @@ phases: [{{duration: 1, arrival_rate: 4}}]
         assert f"target {url}: 0 of 4 connections succeeded (http_" in done.stdout
         assert "is it a Socket.IO v4 server" in done.stdout
     assert "connect=4" not in done.stdout or "connect_" in done.stdout
+
+
+def test_ctrl_c_ends_the_run_with_what_was_measured(chat_url: str, tmp_path: Path) -> None:
+    scenario = short(tmp_path, f"""
+target: {{url: "{chat_url}"}}
+users:
+  - flow:
+      - connect: {{auth: {{name: x}}}}
+      - join: lobby
+      - think: 0.2
+      - disconnect
+phases: [{{duration: 60, users: 2}}]
+""")
+    report_path = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roomcast.cli", "load", "run", str(scenario), "--json",
+         str(report_path), "--progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the live view: wait until steps were done
+            if re.search(r"total [1-9]\d* steps", line):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 3, out + err
+    assert "Traceback" not in err
+    assert "run FAILED: interrupted (Ctrl-C)" in out
+    report = json.loads(report_path.read_text())
+    assert report["stopped"] == "interrupted" and report["steps"]["join"]["count"] > 0
