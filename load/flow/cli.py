@@ -82,9 +82,9 @@ def main(argv: Sequence[str]) -> int:
         return int(exc.code or EXIT_OK)
     if args.command == "agent":
         from load.flow.redishub import serve_agent
-        from load.runner import _new_runner
+        from load.runner import new_runner
 
-        with _new_runner() as runner:
+        with new_runner() as runner:
             runner.run(serve_agent(args.redis, name=args.name, runs=args.runs,
                                    group=args.group))
         return EXIT_OK
@@ -142,7 +142,7 @@ def _execute(args: argparse.Namespace, scenario: Scenario, yaml_text: str,
     on_second = live.update if live else None
     if args.redis:
         from load.flow.redishub import RedisHub
-        from load.runner import _new_runner
+        from load.runner import new_runner
 
         async def distributed() -> tuple[Meter, list[dict[str, Any]], str | None]:
             hub = RedisHub(args.redis, args.group)
@@ -153,7 +153,7 @@ def _execute(args: argparse.Namespace, scenario: Scenario, yaml_text: str,
             finally:
                 await hub.close()
 
-        with _new_runner() as runner:
+        with new_runner() as runner:
             meter, agents, stopped = runner.run(distributed())
         return meter, agents, stopped, args.agents
     meter, agents, stopped = execute_scenario(scenario, procs=args.procs, on_second=on_second,
@@ -167,7 +167,7 @@ def execute_scenario(
 ) -> tuple[Meter, list[dict[str, Any]], str | None]:
     """Run on this machine: in this process, or through `procs` forked agents (the same
     controller as with Redis, over pipes)."""
-    from load.runner import _new_runner
+    from load.runner import new_runner
 
     if procs <= 1:
         meter, stopped = run_here(scenario, on_second=on_second)
@@ -176,7 +176,7 @@ def execute_scenario(
 
     hub = LocalHub(procs)
     try:
-        with _new_runner() as runner:
+        with new_runner() as runner:
             return runner.run(control(scenario, hub, yaml_text=None, source=source,
                                       agents=procs, on_second=on_second))
     finally:
@@ -186,12 +186,12 @@ def execute_scenario(
 def run_here(scenario: Scenario, *, on_second: Any = None) -> tuple[Meter, str | None]:
     """Run a scenario in this process; the meter and why it stopped early (or None). Ctrl-C
     ends the run with a report of what was measured until then."""
-    from load.runner import _new_runner
+    from load.runner import new_runner
 
     start_ns = time.time_ns() + 100_000_000
     meter = Meter(start_ns)
     engine = Engine(scenario, meter, on_second=on_second)
-    with _new_runner() as runner:
+    with new_runner() as runner:
         try:
             runner.run(engine.run(start_ns))
         except KeyboardInterrupt:

@@ -28,10 +28,10 @@ class LocalLink:
 
 
 def _agent(name: str, inbox: Any, out: Any) -> None:
-    from load.runner import _new_runner
+    from load.runner import new_runner
 
     assignment = inbox.get()
-    with _new_runner() as runner:
+    with new_runner() as runner:
         runner.run(run_assignment(assignment, LocalLink(inbox, out), name))
 
 
