@@ -5,6 +5,8 @@
     event.chat.p99<50ms        delivery latency of an event carrying a send timestamp
     connect.p95<1s             connect latency
     errors==0  timeouts<5  lost==0  error_rate<0.01   (also step.NAME.errors, event.NAME.lost)
+    step.join.count>=100  step.emit:chat.rate>=50  event.chat.received>1000
+    connect.failed==0  disconnects==0 (dropped by the server or the network, not by a step)
 
 An objective the run gave nothing to judge by (no samples, an unknown step) is missed.
 """
@@ -21,10 +23,11 @@ from load.slo import SloSyntaxError
 
 _LATENCY = re.compile(r"^(?:(step|event)\.(.+)\.|(connect)\.)?(p50|p95|p99|max|mean)\s*"
                       r"(<=|<)\s*([0-9]*\.?[0-9]+)\s*(us|ms|s)$")
-_COUNT = re.compile(r"^(?:(step|event)\.(.+)\.)?(errors|timeouts|lost|error_rate)\s*"
-                    r"(<=|<|==)\s*([0-9]*\.?[0-9]+)$")
-_OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le,
-                                                   "==": operator.eq}
+_COUNT = re.compile(r"^(?:(step|event)\.(.+)\.|(connect)\.)?(errors|timeouts|lost|error_rate"
+                    r"|count|rate|received|disconnects|failed)\s*(<=|<|==|>=|>)\s*"
+                    r"([0-9]*\.?[0-9]+)$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, "==": operator.eq, ">=": operator.ge, ">": operator.gt}
 _MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -47,8 +50,14 @@ class Gate:
 
     def item(self, report: dict[str, Any]) -> dict[str, Any] | None:
         latency = self.stat in ("p50", "p95", "p99", "max", "mean")
+        conn = report["connect"]
+        dropped = sum(n for reason, n in conn["disconnects"].items()
+                      if not reason.startswith("client_"))
         if self.group == "connect":
-            return dict(report["connect"]["latency_ms"])
+            if latency:
+                return dict(conn["latency_ms"])
+            return {"failed": sum(conn["failed"].values()), "disconnects": dropped,
+                    "count": conn["connected"]} if conn["attempts"] else None
         if self.group == "all":
             totals = report["totals"]
             if latency:
@@ -56,8 +65,8 @@ class Gate:
             lost = sum(e.get("lost", 0) for e in report["events"].values())
             timeouts = sum(s["timeouts"] for s in report["steps"].values())
             return {"errors": totals["errors"], "error_rate": totals["error_rate"],
-                    "lost": lost, "timeouts": timeouts} if report["connect"]["attempts"] \
-                else None
+                    "lost": lost, "timeouts": timeouts, "count": totals["steps_done"],
+                    "disconnects": dropped} if conn["attempts"] else None
         if self.group == "step":
             step = report["steps"].get(self.name)
             if step is None:
@@ -66,13 +75,16 @@ class Gate:
                 return dict(step["latency_ms"])
             errors = sum(step["errors"].values())
             total = step["count"] + errors
-            return {"errors": errors, "timeouts": step["timeouts"],
-                    "error_rate": errors / total if total else 0.0}
+            return {"errors": errors, "timeouts": step["timeouts"], "count": step["count"],
+                    "rate": step["rate_per_s"], "error_rate": errors / total if total else 0.0}
         event = report["events"].get(self.name)
-        if event is None or "delivery_latency_ms" not in event:
+        if event is None:
             return None
-        return dict(event["delivery_latency_ms"]) if latency else \
-            {"lost": event["lost"]}
+        if latency:
+            return dict(event.get("delivery_latency_ms") or {"count": 0})
+        counts = {"received": event["received"], "count": event["received"],
+                  "rate": event["rate_per_s"]}
+        return counts | ({"lost": event["lost"]} if "lost" in event else {})
 
 
 def parse(text: str) -> list[Gate]:
@@ -86,8 +98,8 @@ def parse(text: str) -> list[Gate]:
             gates.append(Gate(part, group, latency[2] or "", latency[4], latency[5],
                               float(latency[6]) * _MS[latency[7]]))
         elif count:
-            gates.append(Gate(part, count[1] or "all", count[2] or "", count[3], count[4],
-                              float(count[5])))
+            gates.append(Gate(part, count[1] or count[3] or "all", count[2] or "", count[4],
+                              count[5], float(count[6])))
         else:
             raise SloSyntaxError(f"cannot read objective {part!r}; expected e.g. 'p99<200ms', "
                                  "'step.emit:chat.p99<100ms', 'event.chat.p99<50ms', "

@@ -40,6 +40,8 @@ def measured(step_ms: float, errors: int = 0, lost: int = 0) -> Meter:
     for _ in range(errors):
         meter.step_error("emit:chat", "timeout", START + 3 * S)
     meter.total("lost:chat", lost)
+    meter.count("disconnect:client_close", START, 3)
+    meter.count("disconnect:server_disconnect", START + S, 1)
     meter.total("phase:0:users", 2)
     meter.total("phase:1:users", 3)
     return meter
@@ -69,6 +71,10 @@ def test_phases_steps_and_events_in_the_report() -> None:
     ("event.chat.p99<2ms", True), ("connect.p99<1ms", False), ("errors==2", True),
     ("timeouts<2", False), ("lost==0", False), ("error_rate<0.05", True),
     ("step.nothing.p99<1s", False), ("event.chat.lost<=1", True),
+    ("step.emit:chat.count>=40", True), ("step.emit:chat.rate>10", False),
+    ("event.chat.received==20", True), ("event.chat.rate>=5", True),
+    ("connect.failed==0", True), ("disconnects==0", False), ("connect.disconnects<=1", True),
+    ("count>40", False),
 ])
 def test_gates(slo: str, ok: bool) -> None:
     gate = report_of(measured(10, errors=2, lost=1), slo)["slo"][0]  # type: ignore[index]
