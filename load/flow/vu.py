@@ -189,7 +189,7 @@ class VirtualUser:
                 namespace=step.namespace, query={str(k): str(v) for k, v in query.items()})
         except ConnectFailed as exc:
             meter.count(f"connect:failed:{exc.kind}", time.time_ns())
-            self.fail(name, f"connect_{exc.kind}")
+            self.fail(name, exc.kind)  # refused, timeout, http_404, connect_error, ...
         micros = (time.perf_counter_ns() - began) / 1000.0
         meter.latency("connect", micros, time.time_ns())
         return micros

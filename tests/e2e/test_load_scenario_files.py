@@ -135,11 +135,12 @@ def plain_http() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("target", ["down", "not socket.io"])
-def test_a_target_that_is_down_or_not_socketio_is_reported_with_counts(
-    target: str, plain_http: str, tmp_path: Path,
+@pytest.mark.parametrize("target", ["down", "not socket.io", "refuses"])
+def test_a_target_that_is_down_refuses_or_is_not_socketio_is_reported_with_counts(
+    target: str, plain_http: str, chat_url: str, tmp_path: Path,
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}" if target == "down" else plain_http
+    url = {"down": f"http://127.0.0.1:{free_port()}", "not socket.io": plain_http,
+           "refuses": chat_url}[target]  # the chat app refuses a connect without a name
     scenario = short(tmp_path, f"""
 target: {{url: "{url}"}}
 users: [{{flow: [connect, {{emit: {{event: a}}}}]}}]
@@ -151,6 +152,10 @@ phases: [{{duration: 1, arrival_rate: 4}}]
     if target == "down":
         assert (f"target {url}: 0 of 4 connections succeeded (refused=4); nothing listens "
                 "there") in done.stdout
+    elif target == "refuses":
+        assert (f"target {url}: 0 of 4 connections succeeded (connect_error=4); the Socket.IO "
+                "server refused the connection (auth or namespace)") in done.stdout
+        assert "errors connect:connect_error=4" in done.stdout
     else:
         assert f"target {url}: 0 of 4 connections succeeded (http_" in done.stdout
         assert "is it a Socket.IO v4 server" in done.stdout
