@@ -4,7 +4,6 @@ what it had done until then."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import Counter
@@ -127,16 +126,3 @@ async def control(
             last = state.why.strip().splitlines()[-1:] or ["?"]
             merged.failures.append(f"agent {state.name} failed: {last[0]}")
     return merged, [s.describe() for s in states.values()], stopped
-
-
-async def wait_for_agents(list_agents: Callable[[], Any], want: int, within: float) -> list[str]:
-    """Poll `list_agents()` (a coroutine giving the live agents) until `want` are there."""
-    deadline = time.monotonic() + within
-    while True:
-        found: list[str] = await list_agents()
-        if len(found) >= want:
-            return sorted(found)[:want]
-        if time.monotonic() > deadline:
-            raise NoAgents(f"{len(found)} agent(s) registered, {want} wanted, after "
-                           f"{within:g}s: start them with `roomcast load agent --redis URL`")
-        await asyncio.sleep(0.2)

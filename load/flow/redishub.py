@@ -22,7 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from load.flow.agent import run_assignment
-from load.flow.controller import wait_for_agents
+from load.flow.controller import NoAgents
 
 PREFIX = "roomcast:load:"
 
@@ -54,15 +54,35 @@ class RedisHub:
         return live
 
     async def agents(self, want: int, within: float) -> list[str]:
-        chosen = await wait_for_agents(self.live_agents, want, within)
-        await self.redis.hdel(self.prefix + "agents", *chosen)
-        return chosen
+        """Claim `want` live agents: an agent is this controller's once its entry is removed
+        by this controller (HDEL answers 1 to one caller only), so two controllers sharing a
+        group never get the same agent. Without enough in time, the claimed ones go back."""
+        deadline = time.monotonic() + within
+        claimed: list[str] = []
+        while True:
+            for name in await self.live_agents():
+                if len(claimed) < want and await self.redis.hdel(self.prefix + "agents", name):
+                    claimed.append(name)
+            if len(claimed) >= want:
+                return sorted(claimed)
+            if time.monotonic() > deadline:
+                for name in claimed:
+                    await self.redis.hset(self.prefix + "agents", name, b"{}")
+                raise NoAgents(f"{len(claimed)} agent(s) registered, {want} wanted, after "
+                               f"{within:g}s: start them with `roomcast load agent --redis URL`")
+            await asyncio.sleep(0.2)
 
     async def assign(self, agent: str, message: dict[str, Any]) -> None:
         self.run = str(message["run"])
+        await self.beat()
         await self.redis.rpush(self.prefix + "inbox:" + agent, orjson.dumps(message))
 
+    async def beat(self) -> None:
+        """The controller's heartbeat: agents stop a run whose controller went away."""
+        await self.redis.set(f"{self.prefix}run:{self.run}:controller", b"1", px=ALIVE_MS)
+
     async def receive(self, wait: float) -> list[dict[str, Any]]:
+        await self.beat()
         key = f"{self.prefix}run:{self.run}:out"
         first = await self.redis.blpop([key], timeout=wait)
         if first is None:
@@ -95,7 +115,11 @@ class RedisLink:
 
     async def stop_requested(self) -> str | None:
         value = await self.redis.get(f"{self.prefix}run:{self.run}:stop")
-        return _text(value) if value is not None else None
+        if value is not None:
+            return _text(value)
+        if not await self.redis.exists(f"{self.prefix}run:{self.run}:controller"):
+            return "the controller went away (no heartbeat)"
+        return None
 
 
 def agent_name() -> str:

@@ -104,3 +104,31 @@ def test_without_agents_the_controller_says_so(redis_proc: RedisServer, tmp_path
          "0.5"], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert done.returncode == 2
     assert "0 agent(s) registered, 2 wanted" in done.stderr
+
+
+def test_an_agent_stops_when_its_controller_dies(
+    chat_url: str, redis_proc: RedisServer, tmp_path: Path,
+) -> None:
+    group = uuid.uuid4().hex[:8]
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO.format(url=chat_url, duration=120))
+    agent = start("agent", "--redis", redis_proc.url, "--group", group, "--name", "a1",
+                  "--runs", "1")
+    controller = start("run", str(scenario), "--redis", redis_proc.url, "--group", group,
+                       "--progress", stderr=subprocess.PIPE)
+    try:
+        assert controller.stderr is not None
+        for line in controller.stderr:
+            if re.search(r"total [1-9]\d* steps", line):
+                break
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(10)
+        # The phase had two minutes to go: the agent ends its run (and, with --runs 1, exits)
+        # once the controller's heartbeat has expired, within a few seconds.
+        agent.wait(30)
+    finally:
+        for proc in (agent, controller):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+    assert agent.returncode == 0
