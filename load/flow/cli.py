@@ -20,7 +20,8 @@ from load.flow.controller import NoAgents, control
 from load.flow.engine import Engine
 from load.flow.meter import Meter
 from load.flow.model import Scenario
-from load.flow.parse import ScenarioError, load_file
+from load.flow.parse import load_file
+from load.flow.reader import ScenarioError
 from load.flow.summary import LiveView, build, table
 from load.slo import SloSyntaxError
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from load.flow.model import Emit, Expect, Loop, Think
-from load.flow.parse import ScenarioError, load_file, load_text
+from load.flow.parse import load_file, load_text
+from load.flow.reader import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[3]
 
