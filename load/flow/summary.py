@@ -124,6 +124,9 @@ def build(scenario: Scenario, meter: Meter, *, source: str, elapsed: float,
           procs: int, agents: list[dict[str, Any]] | None = None,
           stopped: str | None = None) -> dict[str, Any]:
     duration = scenario.duration
+    # Rates over the whole run divide by the time it was active: users may go on after the
+    # last phase (for `grace` seconds).
+    span = max(duration, meter.last_second() + 1)
     models = sorted({p.model for p in scenario.phases})
     done, errors, hist = meter.step_totals()
     connect_failed = _by_prefix(meter, "connect:failed:")
@@ -156,8 +159,9 @@ def build(scenario: Scenario, meter: Meter, *, source: str, elapsed: float,
         "users": {k: meter.summed(f"users:{k}") for k in
                   ("started", "iterations", "failed", "ended", "dropped")}
         | {"cut_short": meter.totals["users:cut_short"]},
-        "steps": _steps(meter, 0, None, duration),
-        "events": _events(meter, duration, {d.event for d in scenario.delivery}),
+        "active_s": span,
+        "steps": _steps(meter, 0, None, span),
+        "events": _events(meter, span, {d.event for d in scenario.delivery}),
         "connect": {
             "attempts": meter.summed("connect:attempts"),
             "connected": meter.merged("connect").count,
