@@ -3,6 +3,7 @@
     "hello {{ user.index }}"            text: the value is written into the string
     "{{ counter('msg') }}"              a whole-string template keeps the value's type (an int)
     "{{ random_choice('a', 'b') }}"     functions: see FUNCTIONS
+    "r{{ div(user.index, 10) }}"         arithmetic by functions (add, sub, mul, div, mod)
     "{{ row.email }}" "{{ offset }}"    names: variables, captures, the data row, the user
 
 An expression is a literal (`12`, `-1.5`, `'text'`, `"text"`, `true`, `false`, `null`), a
@@ -96,6 +97,22 @@ def _counter(ctx: Context, name: Any = "default") -> int:
     return ctx.next_count(str(name))
 
 
+def _number(value: Any, what: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TemplateError(f"{what} takes numbers, got {value!r}")
+    return value
+
+
+def _arith(name: str, op: Any) -> Callable[..., Any]:
+    def apply(ctx: Context, a: Any, b: Any) -> Any:
+        x, y = _number(a, name), _number(b, name)
+        if name in ("div", "mod") and y == 0:
+            raise TemplateError(f"{name} by zero")
+        return op(x, y)
+
+    return apply
+
+
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     # name: (function, fewest arguments, most arguments; -1 for any number)
     "random_int": (_random_int, 2, 2),
@@ -107,6 +124,11 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "seq": (_seq, 0, 0),
     "now_ms": (lambda ctx: time.time_ns() // 1_000_000, 0, 0),
     "now_ns": (lambda ctx: time.time_ns(), 0, 0),
+    "add": (_arith("add", lambda a, b: a + b), 2, 2),
+    "sub": (_arith("sub", lambda a, b: a - b), 2, 2),
+    "mul": (_arith("mul", lambda a, b: a * b), 2, 2),
+    "div": (_arith("div", lambda a, b: a // b), 2, 2),  # whole division: rooms of 10
+    "mod": (_arith("mod", lambda a, b: a % b), 2, 2),
     "str": (lambda ctx, v: v if isinstance(v, str) else _text(v), 1, 1),
     "int": (lambda ctx, v: int(v), 1, 1),
     "len": (lambda ctx, v: len(v), 1, 1),

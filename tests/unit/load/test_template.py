@@ -119,3 +119,19 @@ def test_seq_counts_per_user_and_literal_braces_are_written_as_strings() -> None
     c = ctx()
     assert [render(compile_text("{{ seq() }}"), c) for _ in range(3)] == [0, 1, 2]
     assert render(compile_text("{{ '{{' }} x"), c) == "{{ x"
+
+
+@given(st.integers(-10**6, 10**6), st.integers(-1000, 1000).filter(bool))
+def test_whole_division_and_remainder_agree(a: int, b: int) -> None:
+    c = ctx({"a": a, "b": b})
+    div = render(compile_text("{{ div(a, b) }}"), c)
+    mod = render(compile_text("{{ mod(a, b) }}"), c)
+    assert div * b + mod == a
+    assert render(compile_text("{{ add(mul(a, 2), sub(0, a)) }}"), c) == a
+
+
+def test_arithmetic_refuses_what_is_not_a_number_and_division_by_zero() -> None:
+    with pytest.raises(TemplateError, match="div by zero"):
+        render(compile_text("{{ div(1, 0) }}"), ctx())
+    with pytest.raises(TemplateError, match="add takes numbers"):
+        render(compile_text("{{ add('1', 2) }}"), ctx())
