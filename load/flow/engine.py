@@ -16,7 +16,7 @@ from random import Random
 
 from load.flow.meter import Meter
 from load.flow.model import Phase, Scenario, StopWhen, UserKind, part_of
-from load.flow.vu import Shared, VirtualUser
+from load.flow.vu import Shared, VirtualUser, expected_events
 
 TICK = 0.05
 
@@ -44,8 +44,10 @@ class Engine:
                  on_second: Callable[[Meter], None] | None = None) -> None:
         self.scenario = scenario
         self.meter = meter
+        expected = set().union(*(expected_events(k.steps) for k in scenario.kinds))
         self.shared = Shared(scenario, meter, procs=procs, index=index,
-                             deliveries={d.event: d for d in scenario.delivery})
+                             deliveries={d.event: d for d in scenario.delivery},
+                             expected=frozenset(expected))
         self.external_stop = external_stop
         self.on_second = on_second
         self.rng = Random(f"{scenario.seed}:arrivals:{index}")

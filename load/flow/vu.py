@@ -49,6 +49,9 @@ class Shared:
     index: int = 0
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     stopping: bool = False
+    # The events some `expect` step waits for: only those are kept for later (a user that
+    # receives a busy room's traffic and never expects it keeps none of it).
+    expected: frozenset[str] = frozenset()
 
 
 def matches(expected: Any, value: Any) -> bool:
@@ -274,7 +277,8 @@ class VirtualUser:
             if not waiting[2].done():
                 waiting[2].set_result((args, received_ns))
             return
-        self.inbox.append((event, args, received_ns))
+        if event in self.shared.expected:
+            self.inbox.append((event, args, received_ns))
 
     def delivery(self, spec: Delivery, payload: dict[str, Any], received_ns: int) -> None:
         meter = self.shared.meter
@@ -306,6 +310,17 @@ class VirtualUser:
     def close(self) -> None:
         if self.client is not None and self.client.connected:
             self.client.close()
+
+
+def expected_events(steps: tuple[Step, ...]) -> set[str]:
+    """The event names `expect` steps wait for, loops included."""
+    found: set[str] = set()
+    for step in steps:
+        if isinstance(step, Expect):
+            found.add(step.event)
+        elif isinstance(step, Loop):
+            found |= expected_events(step.steps)
+    return found
 
 
 def matches_args(want: Any, args: list[Any]) -> bool:

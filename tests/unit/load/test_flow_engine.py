@@ -43,3 +43,16 @@ async def test_arrivals_are_split_exactly_over_processes(monkeypatch: pytest.Mon
         await engine.run(time.time_ns())
         counts.append(len(started))
     assert counts == [3, 2, 2]  # 5 + 2 arrivals: numbers 0..6, by number modulo 3
+
+
+def test_only_events_an_expect_waits_for_are_kept() -> None:
+    from load.flow.model import Expect, Loop
+    from load.flow.vu import VirtualUser
+
+    kind = UserKind("u", (Loop((Expect("pong"),), count=2),))
+    engine = Engine(Scenario(kinds=(kind,), phases=(Phase(1, users=1),)), Meter(time.time_ns()))
+    user = VirtualUser(engine.shared, kind, 0)
+    for event in ("chat", "pong", "chat"):
+        user.on_event(None, event, [{}], time.time_ns())  # type: ignore[arg-type]
+    assert [event for event, _, _ in user.inbox] == ["pong"]
+    assert engine.meter.summed("received:chat") == 2  # still counted
