@@ -133,3 +133,15 @@ def test_compare_fails_on_a_regression(tmp_path: Path, capsys: pytest.CaptureFix
     assert compare_files(before, after, 200.0, 1.0) == 1  # the errors still count
     (tmp_path / "x.json").write_text("{}")
     assert compare_files(before, tmp_path / "x.json", 10.0, 1.0) == 2
+
+
+def test_the_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from load.cli import main
+
+    before, after = tmp_path / "a.json", tmp_path / "b.json"
+    before.write_text(json.dumps(report_of(measured(10))))
+    after.write_text(json.dumps(report_of(measured(13))))
+    assert main(["compare", str(before), str(after)]) == 1  # p99 +30 %
+    assert main(["compare", str(before), str(after), "--max-regression", "50"]) == 0
+    assert main(["compare", str(before), str(tmp_path / "absent.json")]) == 2
+    assert "REGRESSIONS (beyond 10%)" in capsys.readouterr().out
