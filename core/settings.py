@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     task_reminder_hour: int = Field(default=9, ge=0, le=23)
     digest_hour: int = Field(default=8, ge=0, le=23)
 
+    # Observability (docs/operations.md, "Metrics").
+    worker_metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: no /metrics port
+    worker_metrics_host: str = "127.0.0.1"
+    # How often queue depths and service availability are sampled into the metrics.
+    metrics_sample_seconds: float = Field(default=5.0, gt=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime.emitter import OUTBOX_KEY
 from realtime.server import Realtime, build_realtime
+from roomcast.probes import DependencyProbe
 from roomcast.recovery import Leftovers
 from roomcast.worker import JobRuntime, build_job_runtime
 
@@ -51,6 +53,8 @@ class Services:
     ctx: AppContext
     realtime: Realtime
     jobs: JobRuntime | None = None
+    probe: DependencyProbe | None = None
+    _probing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.ctx.stores.migrations().run()
@@ -64,6 +68,8 @@ class Services:
             await self.jobs.start()
             if leftover is not None:
                 await leftover.resume(self.jobs.queue)
+        if self.probe is not None:
+            self._probing = asyncio.create_task(self.probe.run())
 
     def stop_accepting(self) -> None:
         """The process is going: /health/ready answers 503 (`server` down) from now on, and
@@ -73,6 +79,10 @@ class Services:
             self.realtime.hub.stopping = True
 
     async def close(self) -> None:
+        if self._probing is not None:
+            self._probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probing
         if self.jobs is not None:
             with contextlib.suppress(Exception):
                 await self.jobs.stop()
@@ -103,7 +113,7 @@ def build_services(settings: Settings) -> Services:
     )
     objects = build_object_storage(settings)
     job_runtime = build_job_runtime(settings, stores=stores, objects=objects,
-                                    emitter=realtime.emitter)
+                                    emitter=realtime.emitter, metrics_registry=metrics_registry)
     ctx = AppContext(
         settings=settings,
         stores=stores,
@@ -124,7 +134,10 @@ def build_services(settings: Settings) -> Services:
     if redis is not None:
         ctx.health_checks["redis"] = _redis_ping(redis)
     ctx.health_checks["objects"] = ctx.objects.ping
-    return Services(settings, mongo_client, redis, ctx, realtime, job_runtime)
+    # The same checks as /health/ready (the mapping itself: `server` joins it at shutdown).
+    probe = DependencyProbe(metrics_registry, ctx.health_checks,
+                            interval=settings.metrics_sample_seconds)
+    return Services(settings, mongo_client, redis, ctx, realtime, job_runtime, probe)
 
 
 async def _shutting_down() -> None:

@@ -193,6 +193,13 @@ class JobRepository(Repository[JobDoc]):
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
+    async def queued_summary(self) -> tuple[int, int | None]:
+        """How many jobs wait for a worker, and when the oldest of them was last sent (ms)."""
+        query = {"status": JobStatus.QUEUED.value}
+        count = await self._c.count_documents(query)
+        oldest = await self._c.find_one(query, {"enqueued_ms": 1}, sort=[("enqueued_ms", 1)])
+        return count, None if oldest is None else int(oldest["enqueued_ms"])
+
     async def mark_enqueued(self, job_id: str, older_than_ms: int) -> bool:
         """Record a re-send; False if another process re-sent it first."""
         result = await self._c.update_one(

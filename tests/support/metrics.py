@@ -1,0 +1,55 @@
+"""Reading Prometheus' text format in tests: families and samples by name and labels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.services import wait_until
+
+
+class Scrape:
+    """One scrape of a `/metrics` page."""
+
+    def __init__(self, text: str) -> None:
+        self.families = {family.name: family for family in text_string_to_metric_families(text)}
+
+    @classmethod
+    def of(cls, url: str) -> Scrape:
+        response = httpx.get(url, timeout=5)
+        response.raise_for_status()
+        return cls(response.text)
+
+    def names(self) -> set[str]:
+        """Every sample name exported (`x_total`, `x_bucket`, ...) and every family name."""
+        found = set(self.families)
+        for family in self.families.values():
+            found.update(sample.name for sample in family.samples)
+        return found
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples called `name` whose labels include `labels` (0 if none)."""
+        total = 0.0
+        for family in self.families.values():
+            for sample in family.samples:
+                if sample.name == name and labels.items() <= sample.labels.items():
+                    total += sample.value
+        return total
+
+
+def wait_for_value(url: str, name: str, check: Callable[[float], bool], *,
+                   timeout: float = 30, **labels: str) -> Scrape:
+    """Scrape until the sample satisfies `check` (bounded); return that scrape."""
+    found: list[Scrape] = []
+
+    def ready() -> bool:
+        scrape = Scrape.of(url)
+        if check(scrape.value(name, **labels)):
+            found.append(scrape)
+            return True
+        return False
+
+    wait_until(ready, timeout=timeout, what=f"{name}{labels} on {url}")
+    return found[0]
