@@ -9,6 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.services import wait_until
 
+SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count"),
+            "summary": ("_sum", "_count")}
+
 
 class Scrape:
     """One scrape of a `/metrics` page."""
@@ -23,9 +26,11 @@ class Scrape:
         return cls(response.text)
 
     def names(self) -> set[str]:
-        """Every sample name exported (`x_total`, `x_bucket`, ...) and every family name."""
+        """Every name a query may use: each family's, and its samples' (`x_total`,
+        `x_bucket`, ...), also for a labelled family with no series yet."""
         found = set(self.families)
         for family in self.families.values():
+            found.update(f"{family.name}{suffix}" for suffix in SUFFIXES.get(family.type, ()))
             found.update(sample.name for sample in family.samples)
         return found
 
