@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
 
     # HTTP edge.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Proxies whose X-Forwarded-For names the client (addresses or networks); none by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
@@ -130,11 +133,21 @@ class Settings(BaseSettings):
     # How often queue depths and service availability are sampled into the metrics.
     metrics_sample_seconds: float = Field(default=5.0, gt=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
 
     @model_validator(mode="after")
