@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import socketio
 
 from tests.integration.realtime.support import Sock
 from tests.support.services import ServerProcess, start_roomcast, wait_until
@@ -82,7 +83,7 @@ async def a_full_run(server: ServerProcess, data_dir: Path,
         sock = await Sock().connect(server.url, refreshed["access_token"])
         await sock.close()
         refused = Sock()
-        with pytest.raises(Exception):
+        with pytest.raises(socketio.exceptions.ConnectionError):
             await refused.connect(server.url, pair["access_token"] + "x")
         await http.post("/api/v1/auth/password-reset", json={"email": email})
 
