@@ -18,6 +18,7 @@ from api.app import create_app
 from api.context import AppContext
 from api.routes.people import notices
 from core.errors import ServiceUnavailable
+from core.live import LIVE_ADMIN_KEY
 from core.mentions import MentionNotifier
 from core.objects import ObjectStorage
 from core.objects_local import LocalObjectStorage
@@ -130,6 +131,7 @@ def build_services(settings: Settings) -> Services:
         realtime.handlers.on_mention = MentionNotifier(stores, notices(ctx))
     ctx.extras["metrics_registry"] = metrics_registry
     ctx.extras[OUTBOX_KEY] = realtime.outbox
+    ctx.extras[LIVE_ADMIN_KEY] = realtime.live
     ctx.health_checks["mongodb"] = stores.ping
     if redis is not None:
         ctx.health_checks["redis"] = _redis_ping(redis)

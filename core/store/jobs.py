@@ -193,6 +193,31 @@ class JobRepository(Repository[JobDoc]):
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
+    async def page_by_status(self, params: PageParams, status: JobStatus | None = None,
+                             kind: JobKind | None = None) -> Page[JobDoc]:
+        """Every project's jobs, newest first, optionally of one status and kind (admins)."""
+        query: dict[str, Any] = {}
+        if status is not None:
+            query["status"] = status.value
+        if kind is not None:
+            query["kind"] = kind.value
+        return await self._page(query, params, [("created_at", DESCENDING), ("_id", ASCENDING)])
+
+    async def requeue_failed(self, job_id: str) -> JobDoc | None:
+        """Make a failed job queued again from its first attempt; None unless it is failed."""
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": JobStatus.FAILED.value},
+            {"$set": {
+                "status": JobStatus.QUEUED.value, "stage": "queued", "progress": 0,
+                "attempts": 0, "error_code": None, "error_message": None, "result": None,
+                "cancel_requested": False, "lease_owner": None, "lease_until": 0,
+                "announce_pending": [], "announce_until": 0, "enqueued_ms": epoch_ms(),
+                "updated_at": utcnow(), "started_at": None, "finished_at": None,
+            }},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
     async def queued_summary(self) -> tuple[int, int | None]:
         """How many jobs wait for a worker, and when the oldest of them was last sent (ms)."""
         query = {"status": JobStatus.QUEUED.value}
