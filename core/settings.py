@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     # How often queue depths and service availability are sampled into the metrics.
     metrics_sample_seconds: float = Field(default=5.0, gt=0)
+    # Tracing (docs/operations.md, "Tracing"): off unless the OTLP endpoint is set.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

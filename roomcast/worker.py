@@ -22,6 +22,7 @@ from taskiq.api import run_receiver_task
 from core.objects import ObjectStorage
 from core.settings import Settings
 from core.store.stores import Stores
+from core.tracing import Tracing, current_ids, emit_call, object_call
 from realtime.emitter import Emitter
 from workers.broker import GROUP, QUEUE, build_broker, register_job_task, stop_in_process
 from workers.deps import WorkerDeps
@@ -85,6 +86,7 @@ class JobRuntime:
 def build_job_runtime(
     settings: Settings, *, stores: Stores, objects: ObjectStorage, emitter: Emitter,
     runs_jobs: bool | None = None, metrics_registry: CollectorRegistry | None = None,
+    tracing: Tracing | None = None,
 ) -> JobRuntime:
     """The broker and queue; jobs run in this process when it is a worker or has no Redis.
     Where they run, their metrics go into `metrics_registry`."""
@@ -98,8 +100,17 @@ def build_job_runtime(
     async def run(job_id: str) -> None:
         if runtime.deps is None:
             raise RuntimeError("this process queues jobs; `roomcast worker` runs them")
-        await run_job(runtime.deps, job_id)
+        if tracing is None:
+            await run_job(runtime.deps, job_id)
+            return
+        with tracing.tracer.start_as_current_span("job", attributes={"roomcast.job_id": job_id}):
+            await run_job(runtime.deps, job_id)
 
+    if tracing is not None:
+        # A send carries the trace context in the message's labels; the execution continues it.
+        from taskiq.middlewares.opentelemetry_middleware import OpenTelemetryMiddleware
+
+        broker.add_middlewares(OpenTelemetryMiddleware(tracer_provider=tracing.provider))
     task = register_job_task(broker, run)
     runtime = JobRuntime(broker, TaskiqJobQueue(task), in_process, deps)
     if deps is not None and metrics_registry is not None:
@@ -167,17 +178,25 @@ async def _work(settings: Settings, concurrency: int) -> None:
     from core.store.database import close_mongo, open_mongo
     from realtime.emitter import RedisEmitter
     from roomcast.factory import build_object_storage
+    from roomcast.logs import use_trace_ids
     from roomcast.probes import DependencyProbe
 
     assert settings.redis_url is not None
+    tracing = Tracing.from_settings(settings, "roomcast-worker")
+    if tracing is not None:
+        tracing.instrument_clients()  # before any client is made
+        use_trace_ids(current_ids)
     mongo_client, db = open_mongo(settings)
     stores = Stores.over(db)
     redis = Redis.from_url(settings.redis_url)
     emitter = RedisEmitter(redis, stores, settings)
     objects = build_object_storage(settings)
     registry = CollectorRegistry()
-    runtime = build_job_runtime(settings, stores=stores, objects=objects,
-                                emitter=emitter, runs_jobs=True, metrics_registry=registry)
+    runtime = build_job_runtime(
+        settings, stores=stores, emitter=emitter if tracing is None else tracing.calls(
+            emitter, "emitter", emit_call),
+        objects=objects if tracing is None else tracing.calls(objects, "objects", object_call),
+        runs_jobs=True, metrics_registry=registry, tracing=tracing)
     probe = DependencyProbe(registry, {"mongodb": stores.ping, "redis": _pinger(redis),
                                        "objects": objects.ping},
                             interval=settings.metrics_sample_seconds)
@@ -209,6 +228,8 @@ async def _work(settings: Settings, concurrency: int) -> None:
         await emitter.close()
         await redis.aclose()
         await close_mongo(mongo_client)
+        if tracing is not None:
+            tracing.shutdown()
 
 
 def _pinger(redis: Any) -> Callable[[], Awaitable[None]]:
