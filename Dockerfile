@@ -9,13 +9,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first: this layer is reused while only the code changes.
+# Dependencies first, from the lock (pinned, hashes checked): this layer is reused while only
+# the code changes.
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
-RUN mkdir core api realtime workers load roomcast \
-    && touch core/__init__.py api/__init__.py realtime/__init__.py workers/__init__.py \
-       load/__init__.py roomcast/__init__.py \
-    && pip install . \
-    && pip uninstall --yes roomcast
 COPY core ./core
 COPY api ./api
 COPY realtime ./realtime

@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-long lint typecheck contracts check worker clean
+.PHONY: run test test-long test-pythons lock lint typecheck contracts check worker clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Roomcast needs Python 3.11 or newer: none of python3, python3.13, python3.12, python3.11 runs one (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -18,12 +18,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs come from the lock files (every version pinned, every file's hash checked), so a
+# fresh clone tests exactly what was verified; `make lock` refreshes them from pyproject.toml.
+$(STAMP): requirements/runtime.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/runtime.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TEST_STAMP): requirements/test.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/test.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@ $(STAMP)
 
 run: $(STAMP)
@@ -43,6 +47,20 @@ test: $(TEST_STAMP)
 # The long forms of the fuzz, fault and soak suites (thousands of cases, minutes each).
 test-long: $(TEST_STAMP)
 	$(BIN)/pytest -q --long
+
+# The whole suite on Python 3.11, 3.12 and 3.13 (nox; each installs from the lock). Under
+# pyenv, the installed 3.11-3.13 versions are made visible to nox.
+test-pythons: $(TEST_STAMP)
+	PYENV_VERSION=$${PYENV_VERSION:-$$(command -v pyenv >/dev/null && pyenv versions --bare | grep -E '^3\.1[123]\.[0-9]+$$' | paste -sd: -)} \
+	  $(BIN)/nox
+
+# Refresh the lock files from pyproject.toml: one resolution valid on every Python from 3.11
+# (uv's universal mode), with hashes.
+LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(LOCK) -o requirements/runtime.lock
+	$(LOCK) --extra test -o requirements/test.lock
 
 # The code is formatted by hand (line length and layout checked by `ruff check`), not by
 # ruff's formatter, so there is no `ruff format --check` here.

@@ -108,12 +108,12 @@ class TreeSet:
                 or self.value.ndim != 2 or self.roots.ndim != 1 or not len(self.roots):
             raise ValueError("the tree arrays disagree in shape")
         inner = self.feature >= 0
-        if inner.any() and self.feature.max() >= n_features:
+        if inner.any() and np.max(self.feature) >= n_features:
             raise ValueError("a node splits on a feature the model does not have")
         nodes = np.arange(n)
         # Children come after their parent: a walk always moves forward, so it ends.
         for child in (self.left[inner], self.right[inner]):
-            if len(child) and (child.max() >= n or (child <= nodes[inner]).any()):
+            if len(child) and (np.max(child) >= n or (child <= nodes[inner]).any()):
                 raise ValueError("a child index points outside the trees or backwards")
-        if self.roots.min() < 0 or self.roots.max() >= n:
+        if np.min(self.roots) < 0 or np.max(self.roots) >= n:
             raise ValueError("a root index is outside the trees")

@@ -196,7 +196,7 @@ def lloyd(data: _Data, centers: Matrix, max_iter: int, tol: float,
     sums, counts = cluster_sums(x, labels, k)
     # Rounding in the bounds must never keep a row that has to move: a margin, in the data's
     # own scale, on every comparison.
-    margin = 1e-9 * float(np.sqrt(data.squared.max()) + 1.0)
+    margin = 1e-9 * float(np.sqrt(np.max(data.squared)) + 1.0)
     bounded, settling = False, False
     iteration = 0
     for iteration in range(1, max_iter + 1):

@@ -71,8 +71,8 @@ def predicted_png(actual: NDArray[np.float64], predicted: NDArray[np.float64]) -
         pick = np.random.default_rng(0).choice(len(actual), MAX_POINTS, replace=False)
         actual, predicted = actual[pick], predicted[pick]
     ax.scatter(actual, predicted, s=6, alpha=0.6)
-    low = float(min(actual.min(), predicted.min())) if len(actual) else 0.0
-    high = float(max(actual.max(), predicted.max())) if len(actual) else 1.0
+    low = float(min(np.min(actual), np.min(predicted))) if len(actual) else 0.0
+    high = float(max(np.max(actual), np.max(predicted))) if len(actual) else 1.0
     ax.plot([low, high], [low, high], color="black", linewidth=1)
     ax.set_xlabel("actual")
     ax.set_ylabel("predicted")

@@ -36,7 +36,7 @@ def check_training(x: Matrix, y: NDArray[np.generic], criterion: Criterion) -> N
             raise ValueError("y holds NaN or infinite values")
     elif criterion not in CLASSIFIER_CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}")
-    elif len(y) and int(np.min(y)) < 0:
+    elif len(y) and int(np.min(y.astype(np.int64, copy=False))) < 0:
         raise ValueError("class labels must be indices 0, 1, ...")
 
 
