@@ -24,6 +24,7 @@ OPS = ROOT / "ops"
 DASHBOARD = OPS / "grafana" / "roomcast.json"
 ALERTS = OPS / "prometheus" / "alerts.yml"
 PROMETHEUS_CONFIG = OPS / "prometheus" / "prometheus.yml"
+ALERT_TESTS = OPS / "prometheus" / "alerts_test.yml"
 # Series Prometheus makes itself, not a target.
 PROMETHEUS_OWN = {"up"}
 # Grafana's variables, replaced by what they stand for when a panel is drawn.
@@ -124,6 +125,19 @@ def test_promtool_accepts_the_rules_and_the_config(tmp_path: Path) -> None:
     checked = subprocess.run([tool, "check", "config", str(tmp_path / "prometheus.yml")],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_alerts_fire_when_they_should_and_not_before() -> None:
+    """ops/prometheus/alerts_test.yml: series that must fire an alert, at the time it must, with
+    its labels and text, and series that must not (workers still starting jobs)."""
+    tested = subprocess.run([promtool(), "test", "rules", str(ALERT_TESTS)],
+                            capture_output=True, text=True, timeout=120, cwd=ALERT_TESTS.parent)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+    covered = {test["alertname"] for case in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+               for test in case["alert_rule_test"]}
+    assert {"RoomcastQueueStuck", "RoomcastDeadLettersRising", "RoomcastFanoutP99High",
+            "RoomcastNotReady", "RoomcastOutboxLosingEvents"} <= covered
 
 
 @pytest.mark.slow
