@@ -44,17 +44,24 @@ class Scrape:
         return total
 
 
-def wait_for_value(url: str, name: str, check: Callable[[float], bool], *,
-                   timeout: float = 30, **labels: str) -> Scrape:
-    """Scrape until the sample satisfies `check` (bounded); return that scrape."""
+def wait_for_scrape(url: str, check: Callable[[Scrape], bool], *, timeout: float = 30,
+                    what: str = "") -> Scrape:
+    """Scrape until one scrape satisfies `check` (bounded); return that scrape."""
     found: list[Scrape] = []
 
     def ready() -> bool:
         scrape = Scrape.of(url)
-        if check(scrape.value(name, **labels)):
+        if check(scrape):
             found.append(scrape)
             return True
         return False
 
-    wait_until(ready, timeout=timeout, what=f"{name}{labels} on {url}")
+    wait_until(ready, timeout=timeout, what=f"{what or 'a scrape'} on {url}")
     return found[0]
+
+
+def wait_for_value(url: str, name: str, check: Callable[[float], bool], *,
+                   timeout: float = 30, **labels: str) -> Scrape:
+    """Scrape until the sample satisfies `check` (bounded); return that scrape."""
+    return wait_for_scrape(url, lambda scrape: check(scrape.value(name, **labels)),
+                           timeout=timeout, what=f"{name}{labels}")

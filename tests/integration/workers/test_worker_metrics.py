@@ -14,7 +14,7 @@ from tests.integration.workers.cluster import job_events as _events
 from tests.integration.workers.cluster import watch as _watch
 from tests.integration.workers.conftest import Member, upload, wait_job
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
-from tests.support.metrics import Scrape, wait_for_value
+from tests.support.metrics import Scrape, wait_for_scrape, wait_for_value
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -40,10 +40,13 @@ async def test_worker_metrics_move_with_jobs_and_the_queue(cluster: Cluster) -> 
                                            files={"file": ("points.csv", blobs_csv())})
                 assert response.status_code == 202, response.text
                 job_ids.append(response.json()["job_id"])
+            # One scrape that sees the first job running and the second waiting.
             waiting = await asyncio.to_thread(
-                wait_for_value, url, "roomcast_jobs_queued", lambda v: v >= 1)
+                wait_for_scrape, url,
+                lambda s: (s.value("roomcast_jobs_in_flight", kind="ingest") == 1
+                           and s.value("roomcast_jobs_queued") == 1),
+                what="one job running and one queued")
             assert waiting.value("roomcast_queue_length", queue="roomcast:jobs") >= 1
-            assert waiting.value("roomcast_jobs_in_flight", kind="ingest") == 1
             for job_id in job_ids:
                 await sock.wait_for(lambda job_id=job_id: _events(sock, "job.completed", job_id),
                                     90)
