@@ -95,3 +95,24 @@ async def test_admin_live_views_refuse_members_and_bad_input(
         too_many = await http.get("/api/v1/admin/live/rooms", headers=admin,
                                   params={"limit": 100_000})
         assert too_many.status_code == 422
+
+
+async def test_the_embedded_default_answers_for_its_one_process(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock]
+) -> None:
+    admin = seed_admin(seed)
+    alice = seed.user("alice")
+    server = start_server()  # no Redis: one process, control messages handled in-process
+    sock = await socks().connect(server.url, alice.token)
+    async with httpx.AsyncClient(base_url=server.url, headers=admin, timeout=20) as http:
+        live = (await http.get("/api/v1/admin/live/connections")).json()
+        assert live["complete"] is True and len(live["processes"]) == 1
+        assert live["by_user"] == [{"user_id": alice.id, "sockets": 1,
+                                    "processes": [live["processes"][0]["process_id"]]}]
+        said = await http.post("/api/v1/admin/live/announcements", json={"message": "hello"})
+        assert said.status_code == 202
+        heard = await sock.wait_for(lambda: sock.named("server:announcement"))
+        assert heard[0]["message"] == "hello" and heard[0]["level"] == "info"
+        await http.post(f"/api/v1/admin/live/users/{alice.id}/disconnect")
+        await sock.wait_for(lambda: not sock.client.connected)
+        assert sock.named("session:ending")[0]["code"] == "disconnected_by_admin"
