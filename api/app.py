@@ -16,6 +16,10 @@ from api.routes import (
     auth,
     calendar,
     datasets,
+    datasets_delete,
+    documents,
+    documents_files,
+    documents_manage,
     engagement,
     invitations,
     jobs,
@@ -41,7 +45,11 @@ ROUTERS = [
     datasets.router, jobs.router, models.router, ml.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
-    invitations.router, preferences.router, admin_mail.router, admin_live.router, engagement.router,
+    invitations.router, preferences.router, admin_mail.router, admin_live.router,
+    engagement.router,
+    # Documents: sharing, finding, downloading.
+    documents.router, documents_manage.router, documents_files.router,
+    datasets_delete.router,
 ]
 
 

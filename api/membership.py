@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from api.context import AppContext
+from api.lifecycle import start_deletion
 from core.errors import Conflict, NotFound, RoomcastError
 from core.models import PageParams, ProjectRole
+from core.store.jobs import JobDoc
 from core.store.projects import Project
 
 
@@ -17,15 +19,12 @@ async def drop_member(ctx: AppContext, project_id: str, user_id: str) -> None:
     await ctx.emitter.membership_revoked(user_id, project_id)
 
 
-async def purge_project(ctx: AppContext, project: Project) -> None:
-    """Delete the project with its meetings and tasks; every member loses its rooms live."""
-    stores = ctx.stores
-    if not await stores.projects.delete(project.id):
+async def purge_project(ctx: AppContext, project: Project, by: str) -> JobDoc:
+    """Delete the project document at once (nobody reaches the project any more), start the
+    job that removes everything under it, and take every member's sockets out of its rooms."""
+    if not await ctx.stores.projects.delete(project.id):
         raise NotFound("project not found")
-    await stores.meetings.delete_for_project(project.id)
-    await stores.tasks.delete_for_project(project.id)
-    await stores.series.delete_for_project(project.id)
-    await stores.invitations.delete_for_project(project.id)
+    job = await start_deletion(ctx, project.id, by)
     failed: RoomcastError | None = None
     for member in project.members:
         try:
@@ -34,6 +33,7 @@ async def purge_project(ctx: AppContext, project: Project) -> None:
             failed = exc
     if failed is not None:
         raise failed
+    return job
 
 
 async def projects_of(ctx: AppContext, user_id: str) -> list[Project]:
@@ -64,6 +64,6 @@ async def leave_all_projects(ctx: AppContext, user_id: str) -> None:
                        details={"project_ids": orphaned})
     for project in projects:
         if len(project.members) == 1:
-            await purge_project(ctx, project)
+            await purge_project(ctx, project, user_id)
         else:
             await drop_member(ctx, project.id, user_id)

@@ -30,8 +30,9 @@ access_log = logging.getLogger("roomcast.access")
 
 # An incoming id is echoed only if it is short and plain, so it cannot inject into logs.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
-# Uploads enforce their own, larger cap (UPLOAD_MAX_BYTES) while streaming.
-_UPLOAD_PATH = re.compile(r"^/api/v1/projects/[^/]+/uploads(/|$)")
+# Uploads and documents enforce their own, larger caps (UPLOAD_MAX_BYTES, DOCUMENT_MAX_BYTES)
+# while streaming.
+_UPLOAD_PATH = re.compile(r"^/api/v1/projects/[^/]+/(uploads|documents)(/|$)")
 _UNLIMITED_PREFIXES = ("/health/", "/metrics")
 # Path parameters that grant access by themselves: never written to the access log.
 SECRET_PATH_PARAMS = frozenset({"key", "token", "secret"})

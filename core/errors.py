@@ -74,6 +74,28 @@ class PayloadTooLarge(RoomcastError):
     default_message = "payload too large"
 
 
+class QuotaExceeded(PayloadTooLarge):
+    """The project's storage quota would be passed; nothing was stored."""
+
+    code = "quota_exceeded"
+    default_message = "the project's storage quota is used up"
+
+
+class EmptyFile(RoomcastError):
+    code = "empty_file"
+    http_status = 422
+    default_message = "the file is empty"
+
+
+class InvalidName(RoomcastError):
+    """A file name that is empty, or nothing but dots, once control characters and path parts
+    are removed."""
+
+    code = "invalid_name"
+    http_status = 422
+    default_message = "the file name is not usable"
+
+
 class UnsupportedMediaType(RoomcastError):
     code = "unsupported_media_type"
     http_status = 415

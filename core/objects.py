@@ -14,6 +14,14 @@ class StoredObject:
     content_type: str
 
 
+@dataclass(frozen=True)
+class Download:
+    """How a presigned URL's response presents the object: its type and its header."""
+
+    content_type: str
+    content_disposition: str
+
+
 class ObjectStorage(Protocol):
     """Local directory on the embedded default, S3/MinIO (minio SDK) when S3_ENDPOINT is set."""
 
@@ -40,8 +48,16 @@ class ObjectStorage(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
-    async def presigned_url(self, key: str, *, expires_seconds: int = 600) -> str | None:
-        """A URL the client can fetch directly, or None when objects are served by the API."""
+    async def presigned_url(
+        self, key: str, *, expires_seconds: int = 600, download: Download | None = None
+    ) -> str | None:
+        """A URL the client can fetch directly, or None when objects are served by the API.
+        With `download`, the response carries that Content-Type and Content-Disposition."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix` (a folder such as
+        `documents/{project_id}/`); how many were deleted."""
         ...
 
     async def keys(self) -> list[str]:

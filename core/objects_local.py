@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from core.errors import NotFound
-from core.objects import StoredObject
+from core.objects import Download, StoredObject
 
 CHUNK = 256 * 1024
 
@@ -85,8 +85,30 @@ class LocalObjectStorage:
     async def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    async def presigned_url(self, key: str, *, expires_seconds: int = 600) -> str | None:
+    async def presigned_url(
+        self, key: str, *, expires_seconds: int = 600, download: Download | None = None
+    ) -> str | None:
         return None
+
+    async def delete_prefix(self, prefix: str) -> int:
+        def remove() -> int:
+            count = 0
+            for path in self._under(prefix):
+                path.unlink(missing_ok=True)
+                count += 1
+            return count
+
+        return await asyncio.to_thread(remove)
+
+    def _under(self, prefix: str) -> list[Path]:
+        if not prefix or not self._root.is_dir():
+            return []
+        folder = prefix.rpartition("/")[0]
+        base = self._path(folder) if folder else self._root
+        if not base.is_dir():
+            return []
+        return [path for path in base.rglob("*")
+                if path.is_file() and path.relative_to(self._root).as_posix().startswith(prefix)]
 
     async def keys(self) -> list[str]:
         def walk() -> list[str]:

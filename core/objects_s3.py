@@ -16,11 +16,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
 from core.errors import NotFound, ServiceUnavailable
-from core.objects import StoredObject
+from core.objects import Download, StoredObject
 from core.settings import Settings
 
 CHUNK = 256 * 1024
@@ -128,10 +129,34 @@ class S3ObjectStorage:
             return False
         return True
 
-    async def presigned_url(self, key: str, *, expires_seconds: int = 600) -> str | None:
+    async def presigned_url(
+        self, key: str, *, expires_seconds: int = 600, download: Download | None = None
+    ) -> str | None:
+        headers = None if download is None else {
+            "response-content-type": download.content_type,
+            "response-content-disposition": download.content_disposition,
+        }
         url: str = await self._call(self._client.presigned_get_object, self._bucket, key,
-                                    expires=timedelta(seconds=expires_seconds))
+                                    expires=timedelta(seconds=expires_seconds),
+                                    response_headers=headers)
         return url
+
+    async def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            return 0
+        await self.ensure_bucket()
+
+        def remove() -> int:
+            found = self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
+            doomed = [DeleteObject(str(item.object_name)) for item in found]
+            for start in range(0, len(doomed), 1000):  # S3 deletes at most 1000 per request
+                errors = list(self._client.remove_objects(self._bucket,
+                                                          doomed[start:start + 1000]))
+                if errors:
+                    raise ServiceUnavailable(f"object storage refused: {errors[0].code}")
+            return len(doomed)
+
+        return await self._call(remove)
 
     async def keys(self) -> list[str]:
         await self.ensure_bucket()

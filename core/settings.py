@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    # Documents (any file a project shares): the cap on one file, and on what a project keeps
+    # in all (every version of every document counts).
+    document_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    project_storage_quota_bytes: int = Field(default=10 * 1024 * 1024 * 1024, ge=1024)
+    # Previews: an image with more pixels, or a PDF page larger than this many points a side,
+    # is not rendered (the job fails `too_large`); every preview renders in a child process
+    # held to these seconds of CPU and bytes of memory.
+    preview_max_pixels: int = Field(default=50_000_000, ge=1)
+    preview_max_page_points: int = Field(default=14_400, ge=72)
+    preview_max_seconds: int = Field(default=30, ge=1)
+    preview_max_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_user_per_minute: int = Field(default=1200, ge=1)
     login_max_failures: int = Field(default=5, ge=1)

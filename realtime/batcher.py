@@ -18,6 +18,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
+from realtime.redislink import refusal
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -84,6 +85,6 @@ class RedisBatcher:
                 continue
             if isinstance(result, Exception):
                 log.warning("redis refused a command: %r", result)
-                future.set_exception(ServiceUnavailable("Redis refused the command"))
+                future.set_exception(refusal(result))
             else:
                 future.set_result(result)

@@ -34,10 +34,12 @@ TASK_EVENTS = ("task.created", "task.updated", "task.deleted")  # project:{id}
 MEETING_EVENTS = ("meeting.scheduled",  # project:{id} ({meeting, by})
                   "meeting.changed", "meeting.cancelled", "meeting.deleted")  # and meeting:{id}
 MEETING_REMINDED = "meeting.reminded"  # user:{id} ({meeting, lead_minutes, notification_id})
-PROJECT_EVENTS = ("project.updated", "project.deleted")  # project:{id}
+PROJECT_EVENTS = ("project.updated", "project.deleted")  # project:{id}; deleted: user:{id} too
 MEMBER_EVENTS = ("member.added", "member.removed", "member.role_changed")  # project:{id}
 INVITATION_EVENTS = ("invitation.created", "invitation.revoked")  # project:{id}
 UPLOAD_EVENTS = ("upload.created", "upload.deleted")  # project:{id}
+DOCUMENT_EVENTS = ("document.created", "document.updated", "document.deleted")  # project:{id}
+DATASET_DELETED = "dataset.deleted"  # project:{id} ({dataset_id, by})
 NOTIFICATION_READ = "notification.read"  # user:{id} ({notification_id}): every tab in step
 NOTIFICATION_READ_ALL = "notification.read_all"  # user:{id} ({updated})
 PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room

@@ -81,8 +81,11 @@ class Outbox:
             try:
                 await publish()
                 return True
-            except RoomcastError as exc:
+            except ServiceUnavailable as exc:
                 log.warning("%s failed (%s): retrying in the background", what, exc.message)
+            except RoomcastError as exc:  # refused for good: a retry would fail the same way
+                self._lose(what, exc)
+                return False
         return self._queue(_Waiting(key, what, publish))
 
     async def close(self) -> None:
@@ -122,20 +125,29 @@ class Outbox:
             pause = RETRY_FIRST if await self._flush() else min(pause * 2, RETRY_MAX)
 
     async def _flush(self) -> bool:
-        """Publish what waits, oldest first, stopping at the first failure."""
+        """Publish what waits, oldest first, stopping at the first outage. A publish refused for
+        good is dropped (logged and counted as lost), so it holds nothing up behind it."""
         while self._waiting:
             item = self._waiting[0]
             try:
                 await item.publish()
-            except RoomcastError:
+            except ServiceUnavailable:
                 return False
+            except RoomcastError as exc:
+                self._lose(item.what, exc)
+            else:
+                log.info("%s went out on a retry", item.what)
             self._waiting.popleft()
             self._per_key[item.key] -= 1
             if not self._per_key[item.key]:
                 del self._per_key[item.key]
             self._changed()
-            log.info("%s went out on a retry", item.what)
         return True
+
+    def _lose(self, what: str, exc: RoomcastError) -> None:
+        log.error("%s is lost: %s (not an outage, so not retried)", what, exc.message)
+        if self._on_lost is not None:
+            self._on_lost()
 
     def _changed(self) -> None:
         if self._on_pending is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import socketio
 
-from core.errors import ServiceUnavailable
+from core.errors import RoomcastError, ServiceUnavailable
 from core.settings import Settings
 from core.store.stores import Stores
 from realtime.contract import (
@@ -178,7 +178,7 @@ class Hub:
                 for frame in recovery.frames:  # none when it did not recover
                     for sid in sids:
                         self.fanout.send_to(sid, frame)
-            except ServiceUnavailable:
+            except RoomcastError:
                 log.warning("catching %s up after the pub/sub outage failed", room)
             finally:
                 for sid in sids:

@@ -28,19 +28,39 @@ from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import ConnectionPool, SSLConnection, UnixDomainSocketConnection
 
-from core.errors import ServiceUnavailable
+from core.errors import RoomcastError, ServiceUnavailable
 
 log = logging.getLogger("roomcast.realtime")
 
 Arg = str | bytes | int | float
 
 
-class RedisRefused(ServiceUnavailable):
-    """Redis answered a command with an error reply."""
+class RedisRefused(RoomcastError):
+    """Redis answered a command with an error reply that trying again will not change (a wrong
+    type, a script error, a wrong password): not an outage, so never retried."""
 
     default_message = "Redis refused the command"
+
+
+class RedisBusy(ServiceUnavailable):
+    """Redis answered with an error reply that passes (loading its data, busy with a script,
+    failing over, out of memory): retried like an outage."""
+
+    default_message = "Redis cannot serve the command for now"
+
+
+# The error replies that say "not now" rather than "never" (Redis' own prefixes).
+PASSING_REPLIES = frozenset({"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN",
+                             "CLUSTERDOWN", "OOM", "NOREPLICAS", "MISCONF"})
+
+
+def refusal(reply: object) -> RoomcastError:
+    """The error for an error reply: RedisBusy if it passes, RedisRefused otherwise."""
+    text = str(reply)
+    kind = RedisBusy if text.split(" ", 1)[0] in PASSING_REPLIES else RedisRefused
+    return kind(f"Redis refused the command: {text}")
 
 
 def _unreachable() -> ServiceUnavailable:
@@ -58,7 +78,7 @@ class RedisAddress:
     db: int = 0
     username: str | None = None
     password: str | None = None
-    tls: bool = False
+    tls: ssl.SSLContext | None = None  # None: plain TCP
     connect_timeout: float = 5.0
 
     @classmethod
@@ -69,8 +89,7 @@ class RedisAddress:
                    path=kwargs.get("path") if issubclass(
                        pool.connection_class, UnixDomainSocketConnection) else None,
                    db=int(kwargs.get("db", 0) or 0), username=kwargs.get("username"),
-                   password=kwargs.get("password"),
-                   tls=issubclass(pool.connection_class, SSLConnection),
+                   password=kwargs.get("password"), tls=_tls_context(pool),
                    connect_timeout=float(kwargs.get("socket_connect_timeout") or 5.0))
 
     def handshake(self) -> list[tuple[Arg, ...]]:
@@ -90,12 +109,21 @@ class RedisAddress:
                 if self.path is not None:
                     transport, _ = await loop.create_unix_connection(factory, self.path)
                 else:
-                    context = ssl.create_default_context() if self.tls else None
                     transport, _ = await loop.create_connection(
-                        factory, self.host, self.port, ssl=context)
+                        factory, self.host, self.port, ssl=self.tls)
         except (OSError, TimeoutError) as exc:
             raise _unreachable() from exc
         return transport
+
+
+def _tls_context(pool: ConnectionPool) -> ssl.SSLContext | None:
+    """The TLS context redis-py itself would use, built from the same options (`ssl_ca_certs`,
+    `ssl_certfile`, `ssl_cert_reqs`, `ssl_check_hostname`, ... in the URL or the client), so
+    a certificate Redis is trusted by both kinds of connection or by neither."""
+    if not issubclass(pool.connection_class, SSLConnection):
+        return None
+    # Building a connection object connects nothing; its context is redis-py's own.
+    return pool.connection_class(**pool.connection_kwargs).ssl_context.get()
 
 
 class _Connection(asyncio.Protocol):
@@ -153,7 +181,7 @@ class _Connection(asyncio.Protocol):
             if future.done():  # the caller went away
                 continue
             if isinstance(reply, hiredis.ReplyError):
-                future.set_exception(RedisRefused(f"Redis refused the command: {reply}"))
+                future.set_exception(refusal(reply))
             else:
                 future.set_result(reply)
 
@@ -234,7 +262,7 @@ class RedisLink:
         try:
             for check in checks:
                 await check  # type: ignore[misc]
-        except ServiceUnavailable:
+        except RoomcastError:
             conn.close()
             raise
         self._conn = conn
@@ -325,7 +353,7 @@ class RedisSubscriber:
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             try:
                 await self._open(lost)
-            except ServiceUnavailable as exc:
+            except RoomcastError as exc:  # down, or refusing us (a wrong password): try again
                 self._report_lost(exc.message)
             else:
                 await lost

@@ -38,8 +38,13 @@ FIRST_DELAY = 0.2
 MAX_DELAY = 5.0
 
 
+# Kinds whose end is not notified: a preview follows every upload of an image or PDF (the
+# rooms hear of it), and a deleted project's data must leave no notification behind.
+UNNOTIFIED = (JobKind.PREVIEW, JobKind.PROJECT_DELETION)
+
+
 def targets(job: JobDoc) -> list[str]:
-    return [*job_rooms(job), NOTIFICATION]
+    return job_rooms(job) if job.kind in UNNOTIFIED else [*job_rooms(job), NOTIFICATION]
 
 
 def hold_ms(deps: WorkerDeps) -> int:
@@ -101,5 +106,6 @@ async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
 def _title(job: JobDoc) -> str:
     verb = {JobStatus.SUCCEEDED: "finished", JobStatus.FAILED: "failed"}.get(
         job.status, "was cancelled")
-    names = {JobKind.INGEST: "Ingestion", JobKind.PREDICTION: "Prediction"}
+    names = {JobKind.INGEST: "Ingestion", JobKind.PREDICTION: "Prediction",
+             JobKind.PREVIEW: "Preview", JobKind.PROJECT_DELETION: "Project deletion"}
     return f"{names.get(job.kind, 'Analysis')} {verb}"

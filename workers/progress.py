@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from core.errors import RoomcastError
-from core.store.jobs import JobDoc
+from core.store.jobs import JobDoc, JobKind
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, LeaseLost
 
@@ -20,6 +20,9 @@ log = logging.getLogger("roomcast.workers")
 
 
 def job_rooms(job: JobDoc) -> list[str]:
+    if job.kind == JobKind.PROJECT_DELETION:
+        # Nobody can be in the deleted project's rooms: its head follows it in their own.
+        return [f"user:{job.created_by}"]
     return [f"job:{job.id}", f"project:{job.project_id}"]
 
 

@@ -13,16 +13,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
+from workers import deletion
 from workers.announce import announce, announce_leftover, hold_ms, targets
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis, prediction
+from workers.previews import job as previews
 from workers.progress import JobProgressReporter
 
 log = logging.getLogger("roomcast.workers")
@@ -32,10 +34,14 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.INGEST: (ingestion.ingest, ingestion.discard),
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
+    JobKind.PREVIEW: (previews.make_preview, previews.discard),
+    JobKind.PROJECT_DELETION: (deletion.delete_project, deletion.discard),
 }
+# Outages, worth another attempt. Any other PyMongo error (a duplicate key, a bad query) is a
+# bug or bad data that a retry repeats: the job fails at once as an internal error.
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,
-    PyMongoError,
+    ConnectionFailure, ExecutionTimeout, WTimeoutError,
 )
 RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 

@@ -11,7 +11,7 @@ from api.routes.uploads import object_response
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, NotFound
 from core.models import Page, PageParams
-from core.store.jobs import JobDoc, JobStatus
+from core.store.jobs import JobDoc, JobKind, JobStatus
 
 router = Router(tags=["jobs"])
 
@@ -24,6 +24,8 @@ async def member_job(ctx: AppContext, call: Call[NoModel, NoModel]) -> JobDoc:
     job = await ctx.stores.jobs.get(call.path["job_id"])
     if job is None:
         raise NotFound("job not found")
+    if job.kind == JobKind.PROJECT_DELETION and job.created_by == call.user.user_id:
+        return job  # its project is gone: the head who deleted it follows it
     await require_member(ctx, job.project_id, call.user, "job")
     return job
 

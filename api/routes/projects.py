@@ -19,13 +19,15 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from starlette.responses import Response
 
 from api.authz import require_head, require_member
 from api.context import AppContext
 from api.membership import drop_member, purge_project
 from api.patches import NoNulls, Patch
+from api.routes.jobs_common import JobAccepted, job_location
 from api.routes.people import notify
-from api.routing import Call, NoModel, Router
+from api.routing import Call, NoModel, Router, json_response
 from core.errors import Conflict, NotFound
 from core.models import Page, PageParams, ProjectRole
 from core.store.projects import Member, Profile, Project
@@ -163,16 +165,24 @@ def project_event(project: Project) -> dict[str, Any]:
     return out
 
 
-@router.delete("/projects/{project_id}", status=204, errors=(403, 404))
-async def delete_project(call: Call[NoModel, NoModel]) -> None:
-    """Delete a project with its meetings and tasks (head or admin); members lose access live."""
-    project_id = call.path["project_id"]
-    await require_head(call.ctx, project_id, call.user)
-    project = await load_project(call.ctx, project_id)
-    # Published before the members lose the room, so their sockets see it.
-    await publish(call.ctx, f"project:{project_id}", "project.deleted",
-                  {"project_id": project_id, "by": call.user.user_id})
-    await purge_project(call.ctx, project)
+@router.delete("/projects/{project_id}", response=JobAccepted, status=202, errors=(403, 404))
+async def delete_project(call: Call[NoModel, NoModel]) -> Response:
+    """Delete a project and everything under it (head or admin): members are told and lose
+    its rooms at once; a `project_deletion` job removes the rest, followed in the caller's
+    own room."""
+    ctx, project_id = call.ctx, call.path["project_id"]
+    await require_head(ctx, project_id, call.user)
+    project = await load_project(ctx, project_id)
+    # Published before the members lose the room, so their sockets see it; and into each
+    # member's own room, for their sockets that were not in the project's.
+    event = {"project_id": project_id, "by": call.user.user_id}
+    await publish(ctx, f"project:{project_id}", "project.deleted", event)
+    for member in project.members:
+        await publish(ctx, f"user:{member.user_id}", "project.deleted", event)
+    job = await purge_project(ctx, project, call.user.user_id)
+    location = job_location(job.id)
+    return json_response(JobAccepted(job_id=job.id, status=job.status, location=location),
+                         202, headers={"Location": location})
 
 
 # Members ------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ class JobKind(StrEnum):
     INGEST = "ingest"
     ANALYSIS = "analysis"
     PREDICTION = "prediction"
+    PREVIEW = "preview"  # a document version's thumbnail or first page
+    PROJECT_DELETION = "project_deletion"  # everything under a deleted project
 
 
 ACTIVE = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]

@@ -9,6 +9,7 @@ from core.store.attendance import AttendanceRepository
 from core.store.audit import AuditRepository
 from core.store.database import Database, ping
 from core.store.datasets import DatasetRepository
+from core.store.documents import DocumentRepository, StorageUsage, VersionRepository
 from core.store.invitations import InvitationRepository
 from core.store.jobs import JobRepository
 from core.store.links import LinkRepository
@@ -53,6 +54,9 @@ class Stores:
     preferences: PreferenceRepository
     schedules: ScheduleRepository
     models: SavedModelRepository
+    documents: DocumentRepository
+    document_versions: VersionRepository
+    storage_usage: StorageUsage
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -79,6 +83,9 @@ class Stores:
             preferences=PreferenceRepository(db),
             schedules=ScheduleRepository(db),
             models=SavedModelRepository(db),
+            documents=DocumentRepository(db),
+            document_versions=VersionRepository(db),
+            storage_usage=StorageUsage(db),
         )
 
     async def ensure_indexes(self) -> None:

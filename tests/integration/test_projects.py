@@ -6,6 +6,7 @@ import httpx
 
 from core.models import Role
 from roomcast.factory import Services
+from tests.integration.workers.conftest import Member, wait_job
 from tests.support.domain import (
     add_member,
     create_project,
@@ -108,8 +109,12 @@ async def test_delete_cascades_and_revokes(client: httpx.AsyncClient, services: 
     events = record_events(services)
     url = f"{API}/projects/{project_id}"
     assert (await client.delete(url, headers=bob.headers)).status_code == 403
-    assert (await client.delete(url, headers=alice.headers)).status_code == 204
+    deleted = await client.delete(url, headers=alice.headers)
+    assert deleted.status_code == 202
+    assert deleted.headers["location"] == f"{API}/jobs/{deleted.json()['job_id']}"
     assert (await client.get(url, headers=alice.headers)).status_code == 404
+    job = await wait_job(client, Member(alice, project_id), deleted.json()["job_id"])
+    assert job["status"] == "succeeded"
     assert await services.ctx.stores.tasks.get(task.json()["id"]) is None
     assert sorted(events.of("revoked")) == sorted([(alice.id, project_id), (bob.id, project_id)])
 

@@ -62,7 +62,9 @@ async def test_other_keys_are_unaffected() -> None:
     guard = MemoryLoginGuard(POLICY, clock=FakeClock())
     for _ in range(3):
         await guard.failed(["account:a@x"])
-    await guard.check(["account:b@x", "ip:5.6.7.8"])
+    with pytest.raises(RateLimited):
+        await guard.check(["account:a@x"])
+    await guard.check(["account:b@x", "ip:5.6.7.8"])  # raises if the lock reached them
 
 
 async def test_failures_are_forgotten_after_a_quiet_period() -> None:
@@ -73,3 +75,8 @@ async def test_failures_are_forgotten_after_a_quiet_period() -> None:
     clock.now += POLICY.memory_seconds + 1
     await guard.failed(["ip:1.2.3.4"])
     await guard.check(["ip:1.2.3.4"])  # one fresh failure, not three
+    await guard.failed(["ip:1.2.3.4"])
+    await guard.check(["ip:1.2.3.4"])  # two
+    await guard.failed(["ip:1.2.3.4"])
+    with pytest.raises(RateLimited):  # the third fresh failure locks, as counting restarted
+        await guard.check(["ip:1.2.3.4"])
