@@ -114,6 +114,9 @@ class JobRepository(Repository[JobDoc]):
 
     async def ensure_indexes(self) -> None:
         await self._c.create_index([("project_id", ASCENDING), ("created_at", DESCENDING)])
+        # The queue-depth sample (queued jobs, the oldest first) and the admins' list by status.
+        await self._c.create_index([("status", ASCENDING), ("enqueued_ms", ASCENDING)])
+        await self._c.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
 
     async def create(self, job: JobDoc) -> JobDoc:
         await self._c.insert_one(self._dump(job))

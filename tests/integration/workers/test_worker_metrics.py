@@ -52,11 +52,15 @@ async def test_worker_metrics_move_with_jobs_and_the_queue(cluster: Cluster) -> 
                                     90)
     finally:
         await sock.close()
+    # A job's end is counted when it is stored; the task's, once its announcements are out.
     after = await asyncio.to_thread(
-        wait_for_value, url, "roomcast_jobs_finished_total", lambda v: v == 2,
-        kind="ingest", status="succeeded")
+        wait_for_scrape, url,
+        lambda s: (s.value("roomcast_jobs_finished_total", kind="ingest",
+                           status="succeeded") == 2
+                   and s.value("roomcast_tasks_total", task="roomcast.run_job") == 2
+                   and s.value("roomcast_jobs_in_flight", kind="ingest") == 0),
+        what="both jobs and their tasks ended")
     assert after.value("roomcast_jobs_started_total", kind="ingest") == 2
-    assert after.value("roomcast_jobs_in_flight", kind="ingest") == 0
     assert after.value("roomcast_job_duration_seconds_count", kind="ingest") == 2
     for stage in ("downloading", "reading", "profiling"):
         assert after.value("roomcast_job_stage_duration_seconds_count", kind="ingest",
@@ -81,9 +85,13 @@ async def test_embedded_serve_exports_the_same_series(
     async def scrape() -> Scrape:
         return Scrape((await client.get("/metrics")).text)
 
+    def settled(found: Scrape) -> bool:
+        return (found.value("roomcast_mail_sent_total") >= 1
+                and found.value("roomcast_tasks_total", task="roomcast.run_job") == 1)
+
     deadline = asyncio.get_running_loop().time() + 30
-    while (found := await scrape()).value("roomcast_mail_sent_total") < 1:
-        assert asyncio.get_running_loop().time() < deadline, "no mail counted as sent"
+    while not settled(found := await scrape()):
+        assert asyncio.get_running_loop().time() < deadline, "no mail sent or task ended"
         await asyncio.sleep(0.05)
     assert found.value("roomcast_jobs_finished_total", kind="ingest", status="succeeded") == 1
     assert found.value("roomcast_job_duration_seconds_count", kind="ingest") == 1
