@@ -26,6 +26,7 @@ from core.objects import ObjectStorage
 from core.objects_local import LocalObjectStorage
 from core.objects_s3 import S3ObjectStorage
 from core.passwords import PasswordHasher
+from core.redispool import open_redis
 from core.revocations import MemoryRevocations, RedisRevocations, TokenRevocations
 from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
@@ -113,7 +114,7 @@ def build_services(settings: Settings, *, tracing: Tracing | None = None) -> Ser
         use_trace_ids(current_ids)
     mongo_client, db = open_mongo(settings)
     stores = Stores.over(db)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = open_redis(settings) if settings.redis_url else None
     tokens = TokenService(settings)
     revocations: TokenRevocations = (
         RedisRevocations(redis) if redis is not None else MemoryRevocations()

@@ -10,6 +10,7 @@ from core.settings import Settings
 from core.store.stores import Stores
 from realtime.emitter import Emitter
 from workers.metrics import WorkerMetrics
+from workers.threads import JobThreads
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class WorkerDeps:
     # Names this process in job leases, so a job knows which worker holds it.
     worker_id: str = field(default_factory=new_id)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    # The threads job work runs on (workers/threads.py); None: the default executor.
+    threads: JobThreads | None = None
 
     @property
     def lease_ms(self) -> int:
