@@ -1,4 +1,5 @@
-"""Announcing a job's end once: the final event into its rooms, the creator's notification.
+"""Announcing a job's end once: the dataset it made (`dataset.created`), the final event into
+its rooms, the creator's notification.
 
 Progress events may be dropped (the next one supersedes them); the final event may not. When a
 worker finishes a job, the same conditional update records, on the job document, every target
@@ -20,6 +21,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from core.errors import RoomcastError
+from core.store.datasets import DatasetView
 from core.store.jobs import NOTIFICATION, JobDoc, JobKind, JobStatus
 from workers.deps import WorkerDeps
 from workers.progress import job_payload, job_rooms
@@ -34,6 +36,11 @@ FINAL_EVENTS = {
 # realtime/ only through the emitter, whose `notify` would store a second copy on a retry.
 USER_ROOM = "user:{}"
 NOTIFICATION_EVENT = "notification"
+# The announcement target for the dataset a job stored (realtime.contract.DATASET_CREATED, into
+# the project's room), owed by the kinds that store one and published only if they succeeded.
+DATASET = "dataset"
+DATASET_CREATED = "dataset.created"
+DATASET_KINDS = (JobKind.INGEST, JobKind.PREDICTION)
 FIRST_DELAY = 0.2
 MAX_DELAY = 5.0
 
@@ -44,7 +51,10 @@ UNNOTIFIED = (JobKind.PREVIEW, JobKind.PROJECT_DELETION)
 
 
 def targets(job: JobDoc) -> list[str]:
-    return job_rooms(job) if job.kind in UNNOTIFIED else [*job_rooms(job), NOTIFICATION]
+    # The dataset first: when a room hears the job completed, its dataset has been announced.
+    made = [DATASET] if job.kind in DATASET_KINDS else []
+    notified = [] if job.kind in UNNOTIFIED else [NOTIFICATION]
+    return [*made, *job_rooms(job), *notified]
 
 
 def hold_ms(deps: WorkerDeps) -> int:
@@ -90,6 +100,9 @@ async def announce_leftover(deps: WorkerDeps, job_id: str) -> None:
 
 
 async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
+    if target == DATASET:
+        await _publish_dataset(deps, job)
+        return
     if target != NOTIFICATION:
         await deps.emitter.emit(target, FINAL_EVENTS[job.status], final_payload(job))
         return
@@ -101,6 +114,18 @@ async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
     )
     await deps.emitter.emit(USER_ROOM.format(job.created_by), NOTIFICATION_EVENT,
                             stored.model_dump(mode="json"))
+
+
+async def _publish_dataset(deps: WorkerDeps, job: JobDoc) -> None:
+    dataset_id = (job.result or {}).get("dataset_id")
+    if job.status != JobStatus.SUCCEEDED or not dataset_id:
+        return
+    dataset = await deps.stores.datasets.get(dataset_id)
+    if dataset is None:
+        return  # deleted before it was announced: `dataset.deleted` told the room
+    payload = {"dataset": DatasetView.of(dataset).model_dump(mode="json"),
+               "by": job.created_by, "job_id": job.id}
+    await deps.emitter.emit(f"project:{job.project_id}", DATASET_CREATED, payload)
 
 
 def _title(job: JobDoc) -> str:

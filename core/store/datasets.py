@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING
@@ -33,7 +33,9 @@ class ColumnSchema(BaseModel):
     stats: ColumnStats
 
 
-class DatasetDoc(BaseModel):
+class DatasetView(BaseModel):
+    """A dataset as clients see it: `GET /datasets/{id}` and the `dataset.created` event."""
+
     id: str
     project_id: str
     upload_id: str
@@ -42,8 +44,16 @@ class DatasetDoc(BaseModel):
     format: str
     rows: int
     columns: list[ColumnSchema]
-    object_key: str
     created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, dataset: DatasetDoc) -> Self:
+        return cls.model_validate(dataset.model_dump(exclude={"object_key"}))
+
+
+class DatasetDoc(DatasetView):
+    object_key: str
     created_at: datetime = Field(default_factory=utcnow)
 
     def column(self, name: str) -> ColumnSchema | None:
