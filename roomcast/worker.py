@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -86,6 +86,9 @@ def build_job_runtime(
     task = register_job_task(broker, run)
     runtime = JobRuntime(broker, TaskiqJobQueue(task), in_process, deps)
     _add_people(runtime, settings, stores, emitter, runs_here=bool(runs_jobs or in_process))
+    if deps is not None:
+        # A job's end is mailed (to a creator who asked) through the queue all mail takes.
+        runtime.deps = replace(deps, dispatch=runtime.dispatch)
     return runtime
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from pymongo.errors import PyMongoError
 
 from core.errors import RoomcastError
+from core.notices import Notices
 from core.store.datasets import DatasetView
 from core.store.jobs import NOTIFICATION, JobDoc, JobKind, JobStatus
 from workers.deps import WorkerDeps
@@ -106,14 +108,24 @@ async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
     if target != NOTIFICATION:
         await deps.emitter.emit(target, FINAL_EVENTS[job.status], final_payload(job))
         return
-    # The notification takes the job's id, so a retry finds it stored instead of adding one.
+    # As the creator's preferences say (channel for the kind, muted project), like every
+    # notification. It takes the job's id, and its mail an id made from it, so a retry finds
+    # them stored instead of adding others.
+    notices = Notices(deps.stores, deps.post, partial(_deliver_once, deps))
+    await notices.send(
+        job.created_by, FINAL_EVENTS[job.status], _title(job), job.error_message or "",
+        {"job_id": job.id, "project_id": job.project_id, "status": job.status.value},
+        notice_id=job.id)
+
+
+async def _deliver_once(deps: WorkerDeps, user_id: str, *, kind: str, title: str, body: str,
+                        data: dict[str, Any], notice_id: str | None) -> dict[str, Any]:
+    assert notice_id is not None
     stored = await deps.stores.notifications.create_once(
-        job.id, job.created_by, kind=FINAL_EVENTS[job.status], title=_title(job),
-        body=job.error_message or "",
-        data={"job_id": job.id, "project_id": job.project_id, "status": job.status.value},
-    )
-    await deps.emitter.emit(USER_ROOM.format(job.created_by), NOTIFICATION_EVENT,
-                            stored.model_dump(mode="json"))
+        notice_id, user_id, kind=kind, title=title, body=body, data=data)
+    payload: dict[str, Any] = stored.model_dump(mode="json")
+    await deps.emitter.emit(USER_ROOM.format(user_id), NOTIFICATION_EVENT, payload)
+    return payload
 
 
 async def _publish_dataset(deps: WorkerDeps, job: JobDoc) -> None:
