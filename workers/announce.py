@@ -3,8 +3,9 @@ its rooms, the creator's notification.
 
 Progress events may be dropped (the next one supersedes them); the final event may not. When a
 worker finishes a job, the same conditional update records, on the job document, every target
-still owed the announcement (`announce_pending`: the job's and the project's rooms, and the
-notification) and that this worker is announcing it (`announce_until`). Each target is struck
+still owed the announcement (`announce_pending`: the dataset it stored, the job's and the
+project's rooms, and the notification, which the creator's preferences may turn off or also
+mail) and that this worker is announcing it (`announce_until`). Each target is struck
 off once published. A worker that cannot reach Redis retries with backoff for up to
 JOB_LEASE_SECONDS, then leaves the rest recorded; a redelivery of the job's message, or the
 sweeper, publishes it later. A target is published again only if a process died between
