@@ -31,10 +31,13 @@ from api.routes import (
     notifications,
     preferences,
     projects,
+    records,
+    records_export,
     system,
     tasks,
     uploads,
     users,
+    visualizations,
 )
 from api.routing import Endpoint
 
@@ -42,6 +45,8 @@ ROUTERS = [
     system.router, auth.router, users.router, admin.router, projects.router, meetings.router,
     meeting_messages.router, tasks.router, notifications.router, uploads.router,
     datasets.router, jobs.router, models.router, ml.router,
+    # Records and charts of a dataset.
+    records.router, records_export.router, visualizations.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
     invitations.router, preferences.router, admin_mail.router, engagement.router,

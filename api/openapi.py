@@ -20,8 +20,8 @@ STATUS_TEXT = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found", 410: "Gone",
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
     409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
-    422: "Validation error", 429: "Too many requests", 500: "Internal error",
-    503: "Service unavailable",
+    422: "Validation error", 428: "Precondition required", 429: "Too many requests",
+    500: "Internal error", 503: "Service unavailable",
 }
 
 

@@ -27,6 +27,17 @@ from core.models import Role
 B = TypeVar("B", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
 Auth = Literal["none", "user", "admin"]
+# Who an endpoint serves. public: anyone; user: any signed-in user, on their own things;
+# admin: admins; member / head: members (heads) of the project the path's id belongs to,
+# admins acting as heads, anyone else answered 404; owner: the one user the path's id
+# belongs to, anyone else answered 404. tests/integration/test_authz_matrix.py checks every
+# endpoint against what it declares.
+Access = Literal["public", "user", "admin", "member", "head", "owner"]
+# Path parameters that name something of a project: an endpoint that has one serves members.
+PROJECT_SCOPED = frozenset({
+    "project_id", "meeting_id", "series_id", "task_id", "upload_id", "dataset_id", "job_id",
+    "model_id", "invitation_id", "document_id", "visualization_id",
+})
 
 
 class NoModel(BaseModel):
@@ -70,6 +81,20 @@ class Endpoint:
     response_media: str | None = None  # a non-JSON response (downloads, metrics, docs)
     include_in_schema: bool = True
     description: str = ""
+    declared_access: Access | None = None
+
+    @property
+    def access(self) -> Access:
+        """What the endpoint declared, else what its authentication and path imply."""
+        if self.declared_access is not None:
+            return self.declared_access
+        if self.auth == "none":
+            return "public"
+        if self.auth == "admin":
+            return "admin"
+        names = {part[1:-1].split(":")[0] for part in self.path.split("/")
+                 if part.startswith("{") and part.endswith("}")}
+        return "member" if names & PROJECT_SCOPED else "user"
 
     def route(self, siblings: Sequence[BaseRoute] = ()) -> Route:
         """The Starlette route; `siblings` are the app's routes, so that a 405 names every
@@ -186,6 +211,7 @@ class Router:
         raw_body: str | None = None,
         response_media: str | None = None,
         include_in_schema: bool = True,
+        access: Access | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             doc = inspect.getdoc(handler) or ""
@@ -195,7 +221,7 @@ class Router:
                     summary=summary or doc.split("\n", 1)[0], description=doc,
                     tags=self.tags, body=body, query=query, response=response, status=status,
                     auth=auth, errors=errors, raw_body=raw_body, response_media=response_media,
-                    include_in_schema=include_in_schema,
+                    include_in_schema=include_in_schema, declared_access=access,
                 )
             )
             return handler

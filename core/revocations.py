@@ -7,7 +7,11 @@ import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+
+from core.errors import ServiceUnavailable
+from core.redispool import pool_exhausted
 
 log = logging.getLogger("roomcast.auth")
 
@@ -37,12 +41,23 @@ class MemoryRevocations:
             del self._revoked[jti]
 
 
+class RevocationUnchecked(ServiceUnavailable):
+    """Redis is reachable but the check could not be made (no pooled connection came free in
+    time, a command timed out): the token is refused, never taken as not revoked."""
+
+    code = "revocation_unchecked"
+    default_message = "the token's revocation cannot be checked right now: retry shortly"
+
+
 class RedisRevocations:
     """Revocations shared by every process; each key expires with its token.
 
-    Degrades rather than fails while Redis is unreachable: this process keeps answering from
-    what it revoked itself, and writes those revocations to Redis once it is back. Until then a
-    token revoked on another process stays usable here, at most until it expires.
+    Degrades rather than fails while Redis is unreachable (a connection cannot be opened):
+    this process keeps answering from what it revoked itself, and writes those revocations to
+    Redis once it is back. Until then a token revoked on another process stays usable here, at
+    most until it expires. Any other failure to check (the pool exhausted under load, a
+    timeout, an error reply) raises RevocationUnchecked: a check that could not be made is a
+    refusal, not "not revoked".
     """
 
     def __init__(self, redis: Redis, *, prefix: str = "roomcast:revoked:") -> None:
@@ -65,6 +80,9 @@ class RedisRevocations:
                 await self._sync()
             revoked = bool(await self._redis.exists(self._prefix + jti))
         except (RedisError, OSError) as exc:
+            if not _unreachable(exc):
+                log.warning("a token's revocation could not be checked: %r", exc)
+                raise RevocationUnchecked() from exc
             self._outage(exc)
             return False
         self._recovered()
@@ -78,8 +96,9 @@ class RedisRevocations:
                     pipe.set(self._prefix + jti, b"1", ex=max(1, expires_at - now))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._outage(exc)
-            return
+            if _unreachable(exc):
+                self._outage(exc)
+            return  # kept here and retried by the next revoke or check
         self._unsynced.clear()
         self._recovered()
 
@@ -93,3 +112,11 @@ class RedisRevocations:
         if self._down:
             self._down = False
             log.warning("token revocations are shared through Redis again")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Redis cannot be reached (refused, reset, unresolvable): the documented fallback applies.
+    A full pool is not that: Redis is there, busy serving this process's other commands."""
+    if pool_exhausted(exc):
+        return False
+    return isinstance(exc, (RedisConnectionError, OSError))

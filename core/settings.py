@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     mongo_db: str = "roomcast"
     mongo_timeout_ms: int = Field(default=2000, ge=100)
     redis_url: str | None = None
+    # The shared redis-py pool (presence, history reads, revocations, rate limits): at most
+    # this many connections; a caller waits up to the timeout for one instead of failing.
+    redis_max_connections: int = Field(default=100, ge=1, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
@@ -106,6 +110,10 @@ class Settings(BaseSettings):
     socket_outbound_queue: int = Field(default=1000, ge=1)
     socket_ping_interval: float = Field(default=25.0, gt=0)
     socket_ping_timeout: float = Field(default=20.0, gt=0)
+    # A connection that sends no Socket.IO CONNECT within this is closed (1008).
+    socket_connect_timeout: float = Field(default=45.0, gt=0)
+    # On SIGTERM: how long events already being handled get to finish and send their acks.
+    socket_drain_seconds: float = Field(default=5.0, gt=0)
     presence_ttl_seconds: float = Field(default=30.0, gt=0)
     stream_max_len: int = Field(default=1000, ge=1)
     stream_max_age_seconds: int = Field(default=24 * 3600, ge=1)
@@ -121,6 +129,13 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, gt=0)
     # Pause at every job step: for demonstrations and tests that must catch a job mid-run.
     job_step_delay_ms: int = Field(default=0, ge=0)
+    # Threads that run job work (parsing, fits), apart from the pool that serves requests.
+    job_threads: int = Field(default=2, ge=1)
+    # How often a job reading a file in a thread looks for a cancel.
+    job_cancel_poll_ms: int = Field(default=200, ge=10)
+    # One ingestion's bounds: cells read (padding included) and seconds of reading.
+    ingest_max_cells: int = Field(default=100_000_000, ge=1)
+    ingest_max_seconds: float = Field(default=600.0, gt=0)
 
     # People: sign-up, mail, reminders (docs/operations.md, "Mail and reminders").
     registration: RegistrationMode = "open"

@@ -58,6 +58,9 @@ class SioClient(asyncio.Protocol):
         # processed there (0 where the server gives no offsets), and when it last reconnected
         # (a message sent before then that still arrives came by replay).
         self.rooms: dict[str, int] = {}
+        # Per room, the epoch its offsets count in, where the server gives one (sent back
+        # with `since`, so a room whose history was reset meanwhile is not taken as recovered).
+        self.epochs: dict[str, str] = {}
         self.live_since_ns = 0
         self._next_ack = 0
         self._received_ns = 0

@@ -3,8 +3,9 @@
 - Sign in over REST: `POST /api/v1/auth/login` {email, password} -> `access_token`
   (or `POST /api/v1/auth/register` first for fresh load users), or take minted tokens.
 - Connect with auth `{"token": access_token}`.
-- `join` {room, since?} acks `{"ok": true, "room", "offset", "presence": [...],
-  "recovered"?, "replayed"?}`; missed events arrive before the ack when `since` is given.
+- `join` {room, since?, epoch?} acks `{"ok": true, "room", "offset", "epoch", "presence": [...],
+  "recovered"?, "replayed"?}`; missed events arrive before the ack when `since` is given (and
+  `epoch` is the room's: the one from the previous ack).
 - `message` {room: "meeting:{id}", text} sends a meeting message; everyone in the room
   (the sender too) receives `message` carrying `room` and a per-room `offset`.
 - Presence: `presence:joined` {room, user}, `presence:left` {room, user_id}.
@@ -76,9 +77,13 @@ class RoomcastWire:
         body: dict[str, Any] = {"room": room}
         if since is not None:
             body["since"] = since
+            if room in client.epochs:
+                body["epoch"] = client.epochs[room]
         ack = await client.call("join", body)
         if not ack or not isinstance(ack[0], dict) or not ack[0].get("ok"):
             raise JoinFailed(f"join {room} refused: {ack!r}")
+        if isinstance(ack[0].get("epoch"), str):
+            client.epochs[room] = ack[0]["epoch"]
         return entered(client, room, ack[0])
 
     def publish(

@@ -16,16 +16,25 @@ from engineio import packet as eio_packet
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import PyMongoError
 
-from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
+from core.errors import RoomcastError, ServiceUnavailable
 from core.revocations import TokenRevocations
 from core.tokens import TokenService
 from realtime import contract as c
-from realtime.emitter import CONTROL_REVOKE
+from realtime import engine
+from realtime.emitter import CONTROL_END_USER, CONTROL_REVOKE
 from realtime.handlers import Handler
 from realtime.hub import Hub
 from realtime.limits import EventBucket
-from realtime.session import Session, auth_token, refuse, store_unavailable, verify_token
-from realtime.streams import volatile_frame
+from realtime.packets import CLOSE_POLICY
+from realtime.session import (
+    Session,
+    active_user,
+    auth_token,
+    refuse,
+    store_unavailable,
+    verify_token,
+)
+from realtime.streams import Position, volatile_frame
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -53,17 +62,13 @@ class Connections:
             raise refuse(ServiceUnavailable("the server cannot reach Redis"))
         try:
             claims = await verify_token(self._tokens, self._revocations, auth_token(auth))
-            user = await hub.stores.users.get(claims.sub)
-            if user is None or not user.active:
-                raise Unauthorized("the account is not active")
+            user = await active_user(hub.stores, claims.sub)
         except RoomcastError as exc:
             raise refuse(exc) from exc
         except PyMongoError as exc:
             raise refuse(store_unavailable(exc)) from exc
-        settings = hub.settings
         session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
-                          exp=claims.exp, bucket=EventBucket(settings.socket_events_per_second,
-                                                             settings.socket_event_burst))
+                          exp=claims.exp, bucket=self._bucket(sid))
         room = c.user_room(user.id)
         try:
             await hub.bus.watch(room)
@@ -73,6 +78,19 @@ class Connections:
         await hub.sio.enter_room(sid, room)
         self.schedule_expiry(session)
         hub.metrics.sockets.inc()
+
+    def _bucket(self, sid: str) -> EventBucket:
+        """The connection's rate bucket, which its frames have counted against since it was
+        opened (realtime/inbound.py): a new CONNECT on the same WebSocket gets no new burst."""
+        sio = self._hub.sio
+        socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
+        bucket = getattr(socket, "bucket", None)
+        if not isinstance(bucket, EventBucket):
+            settings = self._hub.settings
+            bucket = EventBucket(settings.socket_events_per_second, settings.socket_event_burst)
+            if socket is not None:
+                socket.bucket = bucket
+        return bucket
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         hub = self._hub
@@ -123,10 +141,25 @@ class Connections:
     def _refuse_rate(self, session: Session) -> c.ErrorAck:
         settings = self._hub.settings
         if session.bucket.refused >= settings.socket_abuse_disconnect_after:
-            self._hub.spawn(self._hub.end_session(session.sid, c.ERR_RATE_LIMITED,
-                                                  "too many events: disconnected"))
+            self.abuse(session.sid)
         return self._refused(c.error(c.ERR_RATE_LIMITED, "too many events",
                                      retry_after=round(session.bucket.retry_after(), 3)))
+
+    def abuse(self, sid: str) -> None:
+        """Sustained abuse of the rate limit: `session:ending rate_limited`, then the
+        WebSocket itself is closed (1008), so a new CONNECT on it gets nowhere."""
+        hub = self._hub
+        session = hub.sessions.get(sid)
+        if session is None or session.closing:
+            return
+        eio_sid = hub.sio.manager.eio_sid_from_sid(sid, "/")
+
+        async def end() -> None:
+            await hub.end_session(sid, c.ERR_RATE_LIMITED, "too many events: disconnected")
+            if eio_sid is not None:
+                engine.close_socket(hub.sio, eio_sid, CLOSE_POLICY)
+
+        hub.spawn(end())
 
     def _refused(self, ack: c.ErrorAck) -> c.ErrorAck:
         self._hub.metrics.refused_events.labels(ack["error"]["code"]).inc()
@@ -173,8 +206,19 @@ class Connections:
         await socket.close(wait=False, abort=True)
 
     async def on_control(self, message: dict[str, Any]) -> None:
-        if message.get("op") == CONTROL_REVOKE:
+        op = message.get("op")
+        if op == CONTROL_REVOKE:
             await self._revoke(str(message["user_id"]), str(message["project_id"]))
+        elif op == CONTROL_END_USER:
+            await self._end_user(str(message["user_id"]), str(message["code"]))
+
+    async def _end_user(self, user_id: str, code: str) -> None:
+        """The account was deactivated or deleted: every socket of it here ends now."""
+        hub = self._hub
+        why = _ENDED.get(code, "the account can no longer be used")
+        sids = [sid for sid, _ in hub.sio.manager.get_participants("/", c.user_room(user_id))]
+        await asyncio.gather(*(hub.end_session(sid, code, why) for sid in sids),
+                             return_exceptions=True)
 
     async def _revoke(self, user_id: str, project_id: str) -> None:
         hub = self._hub
@@ -193,7 +237,7 @@ class Connections:
             if grant.project_id == project_id and name not in session.entering:
                 await self._hub.revoke_room(session, name)
 
-    async def resubscribed(self, caught_up: dict[str, int]) -> None:
+    async def resubscribed(self, caught_up: dict[str, Position]) -> None:
         """After the pub/sub subscription was lost and is back: first the memberships (a
         revocation may have been missed), then the rooms' events published meanwhile."""
         await self.recheck_memberships()
@@ -201,10 +245,13 @@ class Connections:
 
     async def recheck_memberships(self) -> None:
         """Revocations published while the subscription was down never arrived here, so ask
-        the store about every project each local socket is in."""
+        the store about every account and every project each local socket is in."""
         hub = self._hub
+        await self._recheck_accounts()
         members: dict[tuple[str, str], bool] = {}
         for session in list(hub.sessions.values()):
+            if session.closing:
+                continue
             projects = {grant.project_id for grant in session.rooms.values()}
             for project_id in projects:
                 key = (project_id, session.user_id)
@@ -217,6 +264,15 @@ class Connections:
                                 project_id, session.sid)
                     await self._revoke_in(session, project_id)
 
+    async def _recheck_accounts(self) -> None:
+        for user_id in {session.user_id for session in self._hub.sessions.values()}:
+            user = await self._hub.stores.users.get(user_id)
+            if user is None or not user.active:
+                code = c.REASON_ACCOUNT_DELETED if user is None else c.REASON_ACCOUNT_DEACTIVATED
+                log.warning("user %s's account ended while pub/sub was down: ending its "
+                            "sockets", user_id)
+                await self._end_user(user_id, code)
+
     async def drain(self) -> None:
         """Graceful shutdown: tell every client to reconnect, then disconnect it."""
         self._hub.stopping = True
@@ -224,6 +280,12 @@ class Connections:
             self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")
             for sid in list(self._hub.sessions)
         ), return_exceptions=True)
+
+
+_ENDED = {
+    c.REASON_ACCOUNT_DEACTIVATED: "the account was deactivated",
+    c.REASON_ACCOUNT_DELETED: "the account was deleted",
+}
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ TYPING = "typing"
 AUTH_REFRESH = "auth:refresh"
 CLIENT_EVENTS = (JOIN, LEAVE, MESSAGE, PRESENCE_SET, TYPING, AUTH_REFRESH)
 
-# Server -> client events. Those marked "stored" carry `room` and `offset` and are recoverable.
+# Server -> client events. Those marked "stored" carry `room`, `offset` and `epoch` and are
+# recoverable.
 NOTIFICATION = "notification"  # stored, in user:{id}
 MEETING_MESSAGE = "message"  # stored, in meeting:{id}
 # Events published through the emitter by the REST side and workers (all stored):
@@ -38,6 +39,8 @@ PROJECT_EVENTS = ("project.updated", "project.deleted")  # project:{id}; deleted
 MEMBER_EVENTS = ("member.added", "member.removed", "member.role_changed")  # project:{id}
 INVITATION_EVENTS = ("invitation.created", "invitation.revoked")  # project:{id}
 UPLOAD_EVENTS = ("upload.created", "upload.deleted")  # project:{id}
+RECORD_EVENTS = ("record.created", "record.updated", "record.deleted")  # project:{id}
+VISUALIZATION_EVENTS = ("visualization.created", "visualization.deleted")  # project:{id}
 DOCUMENT_EVENTS = ("document.created", "document.updated", "document.deleted")  # project:{id}
 DATASET_DELETED = "dataset.deleted"  # project:{id} ({dataset_id, by})
 # project:{id} ({dataset, by, job_id}): published once by the job that made it (workers/announce)
@@ -68,6 +71,8 @@ REASON_SLOW_CONSUMER = "slow_consumer"
 REASON_SHUTDOWN = "server_shutdown"
 REASON_MEMBERSHIP_REVOKED = "membership_revoked"
 REASON_MISSED_EVENTS = "missed_events"
+REASON_ACCOUNT_DEACTIVATED = "account_deactivated"  # session:ending, on every process
+REASON_ACCOUNT_DELETED = "account_deleted"  # session:ending, on every process
 
 RoomKind = Literal["user", "project", "meeting", "job"]
 JOINABLE_KINDS: tuple[str, ...] = ("project", "meeting", "job")
@@ -89,12 +94,16 @@ def parse_room(room: str) -> tuple[str, str] | None:
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Strict, as the REST API: `"typing": "yes"`, `"since": "3"` or `5.0` are refused.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class JoinIn(_In):
     room: str = Field(min_length=3, max_length=80)
     since: int | None = Field(default=None, ge=0)
+    # The room's epoch the client's `since` counts in (from a join ack or a stored event).
+    epoch: str | None = Field(default=None, min_length=1, max_length=64,
+                              pattern=r"^[0-9A-Za-z]+$")
     status: str | None = Field(default=None, min_length=1, max_length=64)
 
 
@@ -162,6 +171,7 @@ class JoinAck(TypedDict):
     ok: Literal[True]
     room: str
     offset: int  # the room's latest offset when the join happened
+    epoch: str  # what the room's offsets count in: send it back with `since`
     presence: list[PresenceUser]  # empty in user rooms
     recovered: NotRequired[bool]  # only when `since` was given
     replayed: NotRequired[int]  # only when `since` was given
@@ -199,7 +209,7 @@ Ack = JoinAck | LeaveAck | MessageAck | PresenceSetAck | TypingAck | RefreshAck 
 
 
 # Payloads of the server events the socket server builds itself. Stored events (those with
-# an offset) also carry `room` and `offset`; the REST side's and the workers' follow the
+# an offset) also carry `room`, `offset` and `epoch`; the REST side's and the workers' follow the
 # documents the REST API returns (docs/protocol.md lists them).
 
 
@@ -243,6 +253,7 @@ class MeetingMessageOut(TypedDict):
 
     room: str
     offset: int
+    epoch: str
     id: str
     meeting_id: str
     user_id: str

@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -34,6 +34,7 @@ log = logging.getLogger("roomcast.realtime")
 
 KEY_PREFIX = "roomcast:rt:"
 CONTROL_REVOKE = "revoke"
+CONTROL_END_USER = "end_user"  # end every socket of a user (deactivated, deleted)
 OUTBOX_KEY = "outbox"  # where the composition root puts the server's Outbox in the app's extras
 OUTBOX_LIMIT = 1000
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts, doubling
@@ -42,6 +43,8 @@ CLOSE_WAIT = 2.0  # seconds the last try at shutdown may take
 Deliver = Callable[[str, str], object]
 Control = Callable[[dict[str, Any]], Awaitable[None]]
 Publish = Callable[[], Awaitable[object]]
+# Why a user's sessions end everywhere: the `session:ending` code (realtime/contract.py).
+EndedBy = Literal["account_deactivated", "account_deleted"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,10 @@ class Emitter(Protocol):
         """Make every socket of the user, on every process, leave the project's rooms."""
         ...
 
+    async def user_ended(self, user_id: str, code: EndedBy) -> None:
+        """End every socket of the user on every process (`session:ending` with `code`)."""
+        ...
+
 
 class StreamEmitter:
     """The emitter over a room stream; `deliver` is set when delivery is local (no Redis)."""
@@ -209,6 +216,14 @@ class StreamEmitter:
         if not await self.outbox.send(CONTROL_REVOKE, f"revocation of {user_id} in {project_id}",
                                       lambda: self._control(message)):
             raise ServiceUnavailable("the revocation could not be published")
+
+    async def user_ended(self, user_id: str, code: EndedBy) -> None:
+        # The same path as a membership revocation: retried until Redis takes it, and a
+        # process that was resubscribing meanwhile checks its users against the store.
+        message = {"op": CONTROL_END_USER, "user_id": user_id, "code": code}
+        if not await self.outbox.send(CONTROL_REVOKE, f"end of {user_id}'s sessions",
+                                      lambda: self._control(message)):
+            raise ServiceUnavailable("the end of the sessions could not be published")
 
 
 def redis_control(batcher: RedisBatcher) -> Control:

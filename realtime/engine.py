@@ -36,6 +36,7 @@ from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
 from realtime.direct import CountingQueue, ws_frame
+from realtime.packets import CLOSE_NORMAL, CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_UNSUPPORTED
 from realtime.transport import SocketProtocol
 
 log = logging.getLogger("roomcast.realtime")
@@ -55,6 +56,11 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _hangup: asyncio.TimerHandle | None = None
     _hanging_up = False
     _protocol: SocketProtocol | None = None  # set while a detached WebSocket is driven here
+    _connect_timer: asyncio.TimerHandle | None = None
+    bucket: Any = None  # the connection's EventBucket (realtime/inbound.py), from its first frame
+    ending = False  # closing after the client's CLOSE or DISCONNECT: acks of running events first
+    connecting = False  # a CONNECT is being handled
+    close_code = CLOSE_NORMAL  # the WebSocket close code `_flush` closes with
 
     def schedule_ping(self) -> None:
         # As python-engineio: a new ping only once the previous one was answered.
@@ -88,6 +94,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         return packets
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
         await super().close(wait=wait, abort=abort, reason=reason)
         reader, protocol = self._reader, self._protocol
         alive = (reader is not None and not reader.done()) or (
@@ -116,32 +125,71 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self._flush()  # the OPEN packet and anything else queued before now
 
     def _on_message(self, data: str | bytes) -> None:
-        # A Socket.IO packet in an Engine.IO MESSAGE: most often a client event, which
-        # realtime/inbound.py dispatches without python-socketio's per-packet tasks.
-        if isinstance(data, str) and data[:1] == "4":
-            inbound = self.server.inbound
-            if inbound is not None and inbound(self.sid, data[1:]):
-                return
-        try:
-            pkt = packet.Packet(encoded_packet=data)
-        except Exception:
-            log.info("%s: an undecodable Engine.IO packet: closing", self.sid)
-            if self._protocol is not None:
-                self._protocol.close_frame(1002)
+        # Text only: Roomcast takes no binary message, packet or attachment. A Socket.IO packet
+        # (an Engine.IO MESSAGE, most often a client event) goes to realtime/inbound.py, which
+        # reads it without python-socketio's per-packet tasks; every other frame counts against
+        # the same rate.
+        inbound = self.server.inbound
+        if isinstance(data, bytes):
+            self.refuse(CLOSE_UNSUPPORTED, "a binary message")
+        elif data[:1] == "4":
+            inbound(self, data[1:])
+        elif not inbound.admit(self):
             return
-        kind = pkt.packet_type
-        server = self.server
-        if kind == packet.MESSAGE:
-            # As python-engineio's reader: the message handler runs as a task of its own.
-            server.start_background_task(server._trigger_event, "message", self.sid, pkt.data,
-                                         run_async=False)
-        elif kind == packet.PONG:
+        elif data[:1] == "3":  # PONG
             self.schedule_ping()
-        elif kind == packet.CLOSE:
-            server.start_background_task(self.close, wait=False, abort=True,
-                                         reason=server.reason.CLIENT_DISCONNECT)
-        elif kind == packet.UPGRADE:
+        elif data == "1":  # CLOSE
+            self.finish(CLOSE_NORMAL)
+        elif data[:1] == "5":  # UPGRADE: nothing to upgrade to, as python-engineio answers
             self.queue.put_nowait(packet.Packet(packet.NOOP))
+        elif data != "6":  # anything but a NOOP
+            self.refuse(CLOSE_PROTOCOL, "an Engine.IO packet a client does not send")
+
+    async def receive(self, pkt: Any) -> None:
+        # Long-polling and a WebSocket that is not detached: the same rules.
+        if pkt.packet_type == packet.MESSAGE:
+            self._on_message(pkt.data if isinstance(pkt.data, bytes) else "4" + pkt.data)
+        elif self.server.inbound.admit(self):
+            if pkt.packet_type == packet.CLOSE:
+                self.finish(CLOSE_NORMAL)
+            elif pkt.packet_type in (packet.PONG, packet.UPGRADE):
+                await super().receive(pkt)
+            elif pkt.packet_type != packet.NOOP:
+                self.refuse(CLOSE_PROTOCOL, "an Engine.IO packet a client does not send")
+
+    def refuse(self, code: int, reason: str) -> None:
+        """Close the connection at once with `code`: nothing more is read from it."""
+        if self.closed or self.closing or self._hanging_up:
+            return
+        self.server.inbound.refusals.warning("%s: closing with %d: %s", self.sid, code, reason)
+        protocol = self._protocol
+        if protocol is not None:
+            protocol.close_frame(code)
+        else:
+            self.close_code = code
+            self.queue.put_nowait(None)
+        self.server.start_background_task(self.close, wait=False, abort=True,
+                                          reason=self.server.reason.CLIENT_DISCONNECT)
+
+    def finish(self, code: int) -> None:
+        """Close the connection once the acks of its running events are sent (the client's
+        CLOSE or DISCONNECT). Events that arrive from now on are answered `unauthorized`
+        (closing), not dropped."""
+        if self.closed or self.closing or self.ending:
+            return
+        self.ending = True
+        self.server.start_background_task(self._finish_after_acks, code)
+
+    async def _finish_after_acks(self, code: int) -> None:
+        await self.server.inbound.settle(self.sid, self.server.ping_timeout)
+        self.close_code = code
+        await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+        self.queue.put_nowait(None)
+
+    def _connect_timed_out(self) -> None:
+        self._connect_timer = None
+        if not self.server.inbound.connected(self):
+            self.refuse(CLOSE_POLICY, "no Socket.IO CONNECT in time")
 
     def _flush(self) -> None:
         protocol, queue = self._protocol, self.queue
@@ -151,7 +199,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if queue.head() is None:  # the end: close even a client that stopped reading
                 self._take()
                 if protocol.writable.is_set():
-                    protocol.close_frame()
+                    protocol.close_frame(self.close_code)
                 else:
                     protocol.transport.abort()
                 return
@@ -170,10 +218,10 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         return pkt
 
     def _on_lost(self) -> None:
-        for timer in (self._ping_timer, self._hangup):
+        for timer in (self._ping_timer, self._hangup, self._connect_timer):
             if timer is not None:
                 timer.cancel()
-        self._ping_timer = self._hangup = None
+        self._ping_timer = self._hangup = self._connect_timer = None
         self.queue.on_put = None
         self._protocol = None
         self.server.start_background_task(self._finish)
@@ -226,13 +274,14 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if data is None or len(data) > limit:
                 return
             try:
-                await self.receive(packet.Packet(encoded_packet=data))
-            except exceptions.UnknownPacketError:
-                pass
+                if isinstance(data, bytes) or data[:1] == "4":
+                    self._on_message(data)
+                else:
+                    await self.receive(packet.Packet(encoded_packet=data))
             except exceptions.SocketIsClosedError:
                 return
-            except Exception:
-                log.exception("receiving a packet failed")
+            except Exception as exc:  # an Engine.IO packet python-engineio cannot decode
+                self.refuse(CLOSE_PROTOCOL, f"an undecodable Engine.IO packet ({exc!r})")
 
     async def _write(self, ws: Any) -> None:
         while True:
@@ -254,11 +303,26 @@ class _Sockets(dict[str, Any]):
     def __setitem__(self, sid: str, socket: Any) -> None:
         if type(socket) is AsyncSocket:
             socket.__class__ = LeanSocket
+            # As the reference server's connectTimeout: a connection that never connects to
+            # the namespace is closed.
+            socket._connect_timer = asyncio.get_running_loop().call_later(
+                socket.server.connect_timeout, socket._connect_timed_out)
         super().__setitem__(sid, socket)
 
 
-def install(sio: socketio.AsyncServer) -> None:
+def install(sio: socketio.AsyncServer, *, connect_timeout: float = 45.0) -> None:
     """Make the server's Engine.IO sockets LeanSockets (call before any connection)."""
     sio.eio.sockets = _Sockets(sio.eio.sockets)
+    sio.eio.connect_timeout = connect_timeout
     # Set to realtime/inbound.py's InboundEvents once the event dispatcher exists.
     sio.eio.inbound = None
+
+
+def close_socket(sio: socketio.AsyncServer, eio_sid: str, code: int) -> None:
+    """Close an Engine.IO socket's connection with `code` once what is queued is written."""
+    socket = sio.eio.sockets.get(eio_sid)
+    if isinstance(socket, LeanSocket) and not socket.closed:
+        socket.close_code = code
+        socket.queue.put_nowait(None)
+        sio.eio.start_background_task(socket.close, wait=False, abort=True,
+                                      reason=sio.eio.reason.SERVER_DISCONNECT)

@@ -16,7 +16,7 @@ from realtime import contract as c
 from realtime.emitter import Emitter
 from realtime.hub import Hub
 from realtime.rooms import RoomAuthorizer, RoomGrant
-from realtime.session import Entering, Session, verify_token
+from realtime.session import Entering, Session, active_user, verify_token
 from realtime.streams import Recovery
 
 Handler = Callable[[Session, Any], Awaitable[c.Ack]]
@@ -68,6 +68,7 @@ class EventHandlers:
 
     async def _join(self, session: Session, data: c.JoinIn,
                     entering: Entering) -> c.JoinAck:
+        await active_user(self._hub.stores, session.user_id)
         grant = await self._authorizer.grant(data.room, session.user_id)
         hub = self._hub
         was_in = grant.room in session.rooms
@@ -75,7 +76,7 @@ class EventHandlers:
         hub.fanout.hold(session.sid, grant.room)
         try:
             presence = await self._enter(session, grant, data.status)
-            recovery = await self._recover(session, grant.room, data.since)
+            recovery = await self._recover(session, grant.room, data.since, data.epoch)
             if grant.project_id in entering.revoked:
                 # The membership ended while this join was on its way (the revocation left
                 # this room to it): the socket must not stay.
@@ -85,6 +86,7 @@ class EventHandlers:
             hub.fanout.release(session.sid, grant.room,
                                discard=grant.room not in session.rooms)
         ack: c.JoinAck = {"ok": True, "room": grant.room, "offset": recovery.offset,
+                          "epoch": recovery.epoch,
                           "presence": [entry.wire() for entry in presence]}
         if "state" in grant.extra:
             ack["state"] = grant.extra["state"]
@@ -106,12 +108,14 @@ class EventHandlers:
             await hub.update_status(session, grant.room, status)
         return await hub.presence.snapshot(grant.room)
 
-    async def _recover(self, session: Session, room: str, since: int | None) -> Recovery:
+    async def _recover(self, session: Session, room: str, since: int | None,
+                       epoch: str | None) -> Recovery:
         """Queue what the socket missed since `since` (its room's live frames are held)."""
         hub = self._hub
         if since is None:
-            return Recovery(False, [], await hub.streams.latest(room))
-        recovery = await hub.streams.since(room, since)
+            position = await hub.streams.position(room)
+            return Recovery(False, [], position.offset, position.epoch)
+        recovery = await hub.streams.since(room, since, epoch)
         hub.metrics.recoveries.labels(str(recovery.recovered).lower()).inc()
         for frame in recovery.frames:
             hub.fanout.send_to(session.sid, frame)
@@ -121,14 +125,16 @@ class EventHandlers:
         """The socket is in its user room from connect on; a join there only recovers."""
         hub = self._hub
         if data.since is None:
-            return {"ok": True, "room": data.room, "presence": [],
-                    "offset": await hub.streams.latest(data.room)}
+            position = await hub.streams.position(data.room)
+            return {"ok": True, "room": data.room, "presence": [], "offset": position.offset,
+                    "epoch": position.epoch}
         hub.fanout.hold(session.sid, data.room)
         try:
-            recovery = await self._recover(session, data.room, data.since)
+            recovery = await self._recover(session, data.room, data.since, data.epoch)
         finally:
             hub.fanout.release(session.sid, data.room)
-        return {"ok": True, "room": data.room, "offset": recovery.offset, "presence": [],
+        return {"ok": True, "room": data.room, "offset": recovery.offset,
+                "epoch": recovery.epoch, "presence": [],
                 "recovered": recovery.recovered, "replayed": len(recovery.frames)}
 
     async def leave(self, session: Session, data: c.LeaveIn) -> c.LeaveAck:
@@ -171,6 +177,7 @@ class EventHandlers:
         claims = await verify_token(self._tokens, self._revocations, data.token)
         if claims.sub != session.user_id:
             raise Unauthorized("the token belongs to another user")
+        await active_user(self._hub.stores, session.user_id)
         session.jti, session.exp = claims.jti, claims.exp
         self._reschedule(session)
         return {"ok": True, "exp": claims.exp}

@@ -38,7 +38,7 @@ from realtime.metrics import RealtimeMetrics
 from realtime.presence import Departure, PresenceStore
 from realtime.rooms import RoomGrant
 from realtime.session import Session
-from realtime.streams import RoomStreams, volatile_frame
+from realtime.streams import Position, RoomStreams, volatile_frame
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -161,11 +161,11 @@ class Hub:
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
 
-    async def catch_up(self, caught_up: dict[str, int]) -> None:
+    async def catch_up(self, caught_up: dict[str, Position]) -> None:
         """After this process's subscription was down: give each local socket what was
         published into its rooms meanwhile, from the rooms' history; where the history no
         longer reaches back, tell the socket to reconnect (its rejoin says recovered: false)."""
-        for room, offset in caught_up.items():
+        for room, position in caught_up.items():
             sids = [sid for sid, _ in self.sio.manager.get_participants("/", room)]
             if not sids:
                 continue
@@ -173,7 +173,11 @@ class Hub:
                 self.fanout.hold(sid, room)  # live frames wait behind the missed ones
             recovered = False
             try:
-                recovery = await self.streams.since(room, offset)
+                # Another epoch (Redis restarted empty meanwhile) is never recovered, unless
+                # this process delivered nothing of the room yet: its sockets hold no offset
+                # the new history could be mistaken for, and its events carry the new epoch.
+                epoch = position.epoch if position.offset else None
+                recovery = await self.streams.since(room, position.offset, epoch)
                 recovered = recovery.recovered
                 for frame in recovery.frames:  # none when it did not recover
                     for sid in sids:

@@ -26,7 +26,7 @@ from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
 from realtime.direct import DirectWrites, text_frame
 from realtime.redislink import RedisAddress, RedisLink, RedisSubscriber
-from realtime.streams import offset_in, room_channel
+from realtime.streams import Position, position_in, room_channel
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -224,7 +224,7 @@ class RedisRoomBus:
 
     def __init__(self, redis: Redis, batcher: RedisBatcher, fanout: LocalFanout,
                  sio: socketio.AsyncServer, *, link: RedisLink, prefix: str,
-                 on_control: ControlHandler, latest: Callable[[str], Awaitable[int]]) -> None:
+                 on_control: ControlHandler, latest: Callable[[str], Awaitable[Position]]) -> None:
         self._batcher = batcher
         self._fanout = fanout
         self._sio = sio
@@ -243,12 +243,13 @@ class RedisRoomBus:
         self._was_available = False
         # Called once the subscriptions are back after a loss, with `caught_up()`: what was
         # published meanwhile (a revocation, a room's events) never reached this process.
-        self.on_resubscribed: Callable[[dict[str, int]], Coroutine[Any, Any, None]] | None = None
-        # The room's latest offset, read once a new subscription is confirmed.
+        self.on_resubscribed: Callable[[dict[str, Position]], Coroutine[Any, Any, None]] | None = (
+            None)
+        # The room's latest offset and epoch, read once a new subscription is confirmed.
         self._latest = latest
-        # Per room: the highest offset whose event this process has delivered to its sockets
-        # (or that the room had when this process subscribed).
-        self._last: dict[str, int] = {}
+        # Per room: the highest offset (and its epoch) whose event this process has delivered
+        # to its sockets (or that the room had when this process subscribed).
+        self._last: dict[str, Position] = {}
         # Hold references so background work isn't garbage-collected mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -325,7 +326,7 @@ class RedisRoomBus:
                         "back", why)
         self._available = False
 
-    def caught_up(self) -> dict[str, int]:
+    def caught_up(self) -> dict[str, Position]:
         """Per watched room, the offset its local sockets have had everything up to."""
         return dict(self._last)
 
@@ -349,8 +350,12 @@ class RedisRoomBus:
             self._spawn(self.on_resubscribed(self.caught_up()))
 
     async def _baseline(self, room: str) -> None:
-        offset = await self._latest(room)
-        self._last[room] = max(offset, self._last.get(room, 0))
+        self._advance(room, await self._latest(room))
+
+    def _advance(self, room: str, position: Position) -> None:
+        last = self._last.get(room)
+        if last is None or last.epoch != position.epoch or position.offset > last.offset:
+            self._last[room] = position
 
     def _handle(self, channel: bytes, data: bytes) -> None:
         name = channel.decode()
@@ -359,9 +364,9 @@ class RedisRoomBus:
             return
         skip, _, frame = data.decode().partition("|")
         room = name[self._room_at:]
-        offset = offset_in(frame, room)
-        if offset is not None and offset > self._last.get(room, 0):
-            self._last[room] = offset
+        position = position_in(frame, room)
+        if position is not None:
+            self._advance(room, position)
         self._fanout.deliver(room, frame, skip or None)
 
     def _spawn(self, work: Awaitable[None]) -> None:

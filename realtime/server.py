@@ -86,7 +86,7 @@ def build_realtime(
         metrics.events_out.inc(count)
         metrics.fanout_seconds.observe(seconds)
 
-    engine.install(sio)
+    engine.install(sio, connect_timeout=settings.socket_connect_timeout)
     direct = DirectWrites()
     direct.install(sio)
     sio.direct, sio.on_direct = direct, metrics.direct_writes.inc
@@ -111,7 +111,7 @@ def build_realtime(
         streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
                                    max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
         bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
-                           on_control=on_control, latest=streams.latest)
+                           on_control=on_control, latest=streams.position)
         presence = RedisPresenceStore(redis, batcher, process_id=process_id,
                                       ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
         emitter = StreamEmitter(streams, stores, control=redis_control(batcher), outbox=outbox)
@@ -132,15 +132,27 @@ def build_realtime(
     connections.register(sio, handlers.table())
     if isinstance(bus, RedisRoomBus):
         bus.on_resubscribed = connections.resubscribed
-    sio.eio.inbound = InboundEvents(sio.manager, connections.dispatch, sio.send_text)
+    inbound = InboundEvents(sio, connections.dispatch, sio.send_text, settings=settings)
+    inbound.on_abuse = connections.abuse
+    sio.eio.inbound = inbound
     beat = _Heartbeat(hub, connections)
 
     async def start() -> None:
         await bus.start()
         await beat.start()
 
-    async def stop() -> None:
+    async def drain() -> None:
+        # Events already being handled finish and send their acks (within the budget) before
+        # any socket is disconnected; new ones are refused meanwhile (service_unavailable).
+        hub.stopping = inbound.stopping = True
+        unfinished = await inbound.settle_all(settings.socket_drain_seconds)
+        if unfinished:
+            log.warning("%d events were still being handled after %.1f s: disconnecting "
+                        "their sockets anyway", unfinished, settings.socket_drain_seconds)
         await connections.drain()
+
+    async def stop() -> None:
+        await drain()
         await beat.stop()
         await outbox.close()
         await bus.stop()
@@ -151,7 +163,7 @@ def build_realtime(
                 await presence.forget_self()
 
     return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
-                    drain=connections.drain, outbox=outbox,
+                    drain=drain, outbox=outbox,
                     on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers)
 
 

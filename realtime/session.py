@@ -12,6 +12,8 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
 from core.revocations import TokenRevocations
+from core.store.stores import Stores
+from core.store.users import User
 from core.tokens import Claims, TokenService
 from realtime.contract import ERR_TOKEN_REVOKED, ERR_UNAUTHORIZED
 from realtime.limits import EventBucket
@@ -58,6 +60,15 @@ async def verify_token(
     if await revocations.is_revoked(claims.jti):
         raise TokenRevoked()
     return claims
+
+
+async def active_user(stores: Stores, user_id: str) -> User:
+    """The stored account, refused when it is deactivated or deleted: connect, `join` and
+    `auth:refresh` ask the store, so an ended account gets nothing more on any process."""
+    user = await stores.users.get(user_id)
+    if user is None or not user.active:
+        raise Unauthorized("the account is not active")
+    return user
 
 
 def refuse(exc: RoomcastError) -> socketio.exceptions.ConnectionRefusedError:

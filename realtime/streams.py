@@ -1,12 +1,18 @@
 """Room streams: per-room monotonic offsets and a bounded history for recovery.
 
-Every stored event is framed once as a Socket.IO EVENT packet whose payload carries `room` and
-`offset`. The frame is what goes on the wire, into pub/sub and into the history, so no process
-encodes the same event twice.
+Every stored event is framed once as a Socket.IO EVENT packet whose payload carries `room`,
+`offset` and `epoch`. The frame is what goes on the wire, into pub/sub and into the history, so
+no process encodes the same event twice.
+
+A room's offsets count within an epoch: a random id made with the room's offset counter. Where
+the counter is lost (Redis restarted empty, the embedded server restarted) the room starts
+again at offset 1 in a new epoch, so an offset a client kept from before can never be taken for
+one of the new history: recovery requires the client's epoch to be the room's.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -21,24 +27,58 @@ from realtime.redislink import LuaScript, RedisLink
 
 
 @dataclass(frozen=True)
+class Position:
+    """Where a room's history stands: its latest offset and the epoch offsets count in."""
+
+    offset: int
+    epoch: str
+
+
+@dataclass(frozen=True)
 class Recovery:
     recovered: bool
     frames: list[str]
     offset: int  # the room's latest offset when the history was read
+    epoch: str  # the room's epoch: what the client sends back with `since` next time
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(6)
+
+
+def judge(position: Position, since: int, epoch: str | None) -> Recovery | None:
+    """The answer to `since`/`epoch` that needs no history read, or None to read it.
+
+    Without an epoch only `since: 0` (nothing seen yet) can be recovered; with another epoch
+    than the room's nothing can: the offsets the client counted are not this history's."""
+    if (since > 0 and epoch is None) or (epoch is not None and epoch != position.epoch):
+        return Recovery(False, [], position.offset, position.epoch)
+    if since >= position.offset:
+        return Recovery(since == position.offset, [], position.offset, position.epoch)
+    return None
 
 
 def frame_parts(event: str, room: str, data: dict[str, Any]) -> tuple[bytes, bytes]:
-    """The packet text before and after the offset, which only the stream assigns."""
-    body = {k: v for k, v in data.items() if k not in ("room", "offset")}
+    """The packet text before and after the offset and epoch, which only the stream assigns
+    (`stored_frame` puts them together)."""
+    body = {k: v for k, v in data.items() if k not in ("room", "offset", "epoch")}
     prefix = b'2[' + orjson.dumps(event) + b',{"room":' + orjson.dumps(room) + b',"offset":'
     encoded = orjson.dumps(body)
     suffix = (b"," + encoded[1:] if encoded != b"{}" else b"}") + b"]"
     return prefix, suffix
 
 
-def offset_in(frame: str, room: str) -> int | None:
-    """The offset of a stored event's frame (as `frame_parts` lays it out), None for a
-    volatile frame."""
+EPOCH_MARK = ',"epoch":"'
+
+
+def stored_frame(prefix: bytes, offset: int, epoch: str, suffix: bytes) -> str:
+    """A stored event's frame, as the Redis append script lays it out too."""
+    return (prefix + f'{offset}{EPOCH_MARK}{epoch}"'.encode() + suffix).decode()
+
+
+def position_in(frame: str, room: str) -> Position | None:
+    """The offset and epoch of a stored event's frame (as `stored_frame` lays it out), None
+    for a volatile frame."""
     head = frame.find(',{"room":')
     if head < 0:
         return None
@@ -48,7 +88,13 @@ def offset_in(frame: str, room: str) -> int | None:
     start = end = head + len(marker)
     while end < len(frame) and frame[end].isdigit():
         end += 1
-    return int(frame[start:end]) if end > start else None
+    if end == start or not frame.startswith(EPOCH_MARK, end):
+        return None
+    epoch_at = end + len(EPOCH_MARK)
+    epoch_end = frame.find('"', epoch_at)
+    if epoch_end < 0:
+        return None
+    return Position(int(frame[start:end]), frame[epoch_at:epoch_end])
 
 
 def volatile_frame(event: str, data: Mapping[str, object]) -> str:
@@ -60,55 +106,82 @@ class RoomStreams(Protocol):
         """Assign the next offset, keep the frame and publish it; return (offset, frame)."""
         ...
 
-    async def since(self, room: str, offset: int) -> Recovery: ...
+    async def since(self, room: str, offset: int, epoch: str | None) -> Recovery:
+        """The frames after `offset` when `epoch` is the room's and the history reaches
+        back that far; else `recovered: False` and none."""
+        ...
 
-    async def latest(self, room: str) -> int: ...
+    async def position(self, room: str) -> Position:
+        """The room's latest offset and epoch (an epoch is made for a room without one)."""
+        ...
 
 
 class MemoryRoomStreams:
-    """The embedded default: a ring per room, in this process only."""
+    """The embedded default: a ring per room, in this process only (a restart starts every
+    room in a new epoch)."""
 
     def __init__(self, *, max_len: int, max_age: float) -> None:
         self._max_len = max_len
         self._max_age = max_age
-        self._offsets: dict[str, int] = {}
+        self._positions: dict[str, Position] = {}
         self._rings: dict[str, deque[tuple[int, float, str]]] = {}
 
     async def append(self, room: str, event: str, data: dict[str, Any]) -> tuple[int, str]:
-        offset = self._offsets.get(room, 0) + 1
-        self._offsets[room] = offset
+        current = self._current(room)
+        position = self._positions[room] = Position(current.offset + 1, current.epoch)
         prefix, suffix = frame_parts(event, room, data)
-        frame = (prefix + str(offset).encode() + suffix).decode()
+        frame = stored_frame(prefix, position.offset, position.epoch, suffix)
         ring = self._rings.setdefault(room, deque(maxlen=self._max_len))
-        ring.append((offset, time.time(), frame))
-        return offset, frame
+        ring.append((position.offset, time.time(), frame))
+        return position.offset, frame
 
-    async def since(self, room: str, offset: int) -> Recovery:
-        latest = self._offsets.get(room, 0)
-        if offset >= latest:
-            return Recovery(offset == latest, [], latest)
+    async def since(self, room: str, offset: int, epoch: str | None) -> Recovery:
+        position = self._current(room)
+        answer = judge(position, offset, epoch)
+        if answer is not None:
+            return answer
         oldest = time.time() - self._max_age
-        kept = [(o, frame) for o, t, frame in self._rings.get(room, ()) if o > offset]
-        if not kept or kept[0][0] != offset + 1 or self._too_old(room, offset, oldest):
-            return Recovery(False, [], latest)
-        return Recovery(True, [frame for _, frame in kept], latest)
+        kept = [(o, t, frame) for o, t, frame in self._rings.get(room, ()) if o > offset]
+        if not kept or kept[0][0] != offset + 1 or kept[0][1] < oldest:
+            return Recovery(False, [], position.offset, position.epoch)
+        return Recovery(True, [frame for _, _, frame in kept], position.offset, position.epoch)
 
-    async def latest(self, room: str) -> int:
-        return self._offsets.get(room, 0)
+    async def position(self, room: str) -> Position:
+        return self._current(room)
 
-    def _too_old(self, room: str, offset: int, oldest: float) -> bool:
-        return any(o == offset + 1 and t < oldest for o, t, _ in self._rings.get(room, ()))
+    def _current(self, room: str) -> Position:
+        position = self._positions.get(room)
+        if position is None:
+            position = self._positions[room] = Position(0, new_epoch())
+        return position
 
 
 # INCR the room's offset, add the frame to its capped stream and publish it, atomically, so
-# the order of offsets is the order of delivery on every process.
+# the order of offsets is the order of delivery on every process. The epoch (KEYS[4]) is made
+# with the room's first offset or read (ARGV[6] is a fresh one, used only when there is none).
 _APPEND = LuaScript("""
 local offset = redis.call('INCR', KEYS[1])
-local frame = ARGV[3] .. offset .. ARGV[4]
+local epoch = redis.call('GET', KEYS[4])
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('SET', KEYS[4], epoch)
+end
+local frame = ARGV[3] .. offset .. ',"epoch":"' .. epoch .. '"' .. ARGV[4]
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], offset .. '-0', 'f', frame, 't', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('PUBLISH', KEYS[3], '|' .. frame)
-return offset
+return {offset, epoch}
+""")
+
+# The room's latest offset and its epoch, made now (ARGV[1]) when the room has none yet, so a
+# client joining an empty room already holds the epoch its first events will count in.
+_POSITION = LuaScript("""
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[2], epoch)
+end
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), epoch}
 """)
 
 
@@ -137,30 +210,41 @@ class RedisRoomStreams:
     async def append(self, room: str, event: str, data: dict[str, Any]) -> tuple[int, str]:
         prefix, suffix = frame_parts(event, room, data)
         keys = [self._key("off", room), self._key("stream", room),
-                room_channel(self._prefix, room)]
-        args: list[Any] = [self._max_len, self._max_age, prefix, suffix, f"{time.time():.3f}"]
-        offset = int(await self._link.evalsha(_APPEND, keys, args))
-        return offset, (prefix + str(offset).encode() + suffix).decode()
+                room_channel(self._prefix, room), self._key("epoch", room)]
+        args: list[Any] = [self._max_len, self._max_age, prefix, suffix, f"{time.time():.3f}",
+                           new_epoch()]
+        offset, epoch = await self._link.evalsha(_APPEND, keys, args)
+        return int(offset), stored_frame(prefix, int(offset), _text(epoch), suffix)
 
-    async def since(self, room: str, offset: int) -> Recovery:
-        latest = await self.latest(room)
-        if offset >= latest:
-            return Recovery(offset == latest, [], latest)
+    async def since(self, room: str, offset: int, epoch: str | None) -> Recovery:
+        position = await self.position(room)
+        answer = judge(position, offset, epoch)
+        if answer is not None:
+            return answer
         stream, start = self._key("stream", room), f"{offset + 1}-0"
         entries: Any = await self._batcher.run(lambda pipe: pipe.xrange(stream, min=start))
         oldest = time.time() - self._max_age
+        lost = Recovery(False, [], position.offset, position.epoch)
         if not entries or _offset_of(entries[0][0]) != offset + 1:
-            return Recovery(False, [], latest)
+            return lost
         if float(entries[0][1][b"t"]) < oldest:
-            return Recovery(False, [], latest)
-        return Recovery(True, [fields[b"f"].decode() for _, fields in entries], latest)
+            return lost
+        frames = [fields[b"f"].decode() for _, fields in entries]
+        if position_in(frames[0], room) != Position(offset + 1, position.epoch):
+            return lost  # the stream outlived a reset of the counter (another epoch's)
+        return Recovery(True, frames, position.offset, position.epoch)
 
-    async def latest(self, room: str) -> int:
-        key = self._key("off", room)
-        return int(await self._batcher.run(lambda pipe: pipe.get(key)) or 0)
+    async def position(self, room: str) -> Position:
+        keys = [self._key("off", room), self._key("epoch", room)]
+        offset, epoch = await self._link.evalsha(_POSITION, keys, [new_epoch()])
+        return Position(int(offset), _text(epoch))
 
     def _key(self, kind: str, room: str) -> str:
         return f"{self._prefix}{kind}:{room}"
+
+
+def _text(reply: Any) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 def _offset_of(entry_id: bytes) -> int:

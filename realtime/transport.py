@@ -108,14 +108,17 @@ class TurnWrites:
     line. `close` sends what is waiting first; `abort` drops it, as the transport's own would.
     """
 
-    __slots__ = ("_out", "_turn", "transport")
+    __slots__ = ("_eof", "_out", "_turn", "transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._out: list[bytes] | None = None
         self._turn = _turn(loop)
+        self._eof = False
 
     def write(self, data: bytes) -> None:
+        if self._eof:  # our end of the stream is closed: nothing more goes out
+            return
         out = self._out
         if out is not None:
             out.append(data)
@@ -125,7 +128,7 @@ class TurnWrites:
 
     def flush(self) -> None:
         out, self._out = self._out, None
-        if out and not self.transport.is_closing():
+        if out and not self._eof and not self.transport.is_closing():
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def waiting(self) -> int:
@@ -135,6 +138,13 @@ class TurnWrites:
     def close(self) -> None:
         self.flush()
         self.transport.close()
+
+    def write_eof(self) -> None:
+        """Send what is waiting, then end our half of the stream (the peer may still send)."""
+        self.flush()
+        if not self._eof and self.transport.can_write_eof() and not self.transport.is_closing():
+            self.transport.write_eof()
+        self._eof = True
 
     def abort(self) -> None:
         self._out = None
@@ -272,7 +282,20 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         closing = self.conn.close_sent
         if closing is not None and closing.code == CloseCode.MESSAGE_TOO_BIG:
             self.frame_too_large()
-        super().handle_parser_exception()
+        if not self.detached:
+            super().handle_parser_exception()
+            return
+        # The close frame, then our end of the stream (as websockets' `fail` asks); what the
+        # peer still sends is read and dropped until it hangs up or close_timeout passes.
+        # Closing at once with its bytes unread would make the kernel reset the connection,
+        # and the peer might never read the close frame and its code.
+        transport = self.transport
+        transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if isinstance(transport, TurnWrites):
+            transport.write_eof()
+        if self.close_timer is None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
     def resume_writing(self) -> None:
         super().resume_writing()

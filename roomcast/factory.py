@@ -22,6 +22,7 @@ from core.objects import ObjectStorage
 from core.objects_local import LocalObjectStorage
 from core.objects_s3 import S3ObjectStorage
 from core.passwords import PasswordHasher
+from core.redispool import open_redis
 from core.revocations import MemoryRevocations, RedisRevocations, TokenRevocations
 from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
@@ -90,7 +91,7 @@ def build_services(settings: Settings) -> Services:
     settings.check_production()
     mongo_client, db = open_mongo(settings)
     stores = Stores.over(db)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = open_redis(settings) if settings.redis_url else None
     tokens = TokenService(settings)
     revocations: TokenRevocations = (
         RedisRevocations(redis) if redis is not None else MemoryRevocations()

@@ -36,11 +36,12 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         ws_ping_interval=None, ws_ping_timeout=None,
         timeout_graceful_shutdown=10,
     )
-    server = _DrainingServer(config, services.realtime.drain, services.stop_accepting)
+    server = _DrainingServer(config, services.realtime.drain, services.stop_accepting,
+                             drain_budget=settings.socket_drain_seconds + 5)
     # run() picks the event loop from config.loop ("auto": uvloop when installed, as it is
     # with uvicorn[standard]); the fan-out path spends measurably less per delivery on it.
     server.run()
-    return 0
+    return 0 if server.drained else 1
 
 
 class _DrainingServer(uvicorn.Server):
@@ -49,10 +50,12 @@ class _DrainingServer(uvicorn.Server):
     is left and the app stops, which writes pending Redis writes before it closes Redis."""
 
     def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]] | None,
-                 stop_accepting: Callable[[], None]):
+                 stop_accepting: Callable[[], None], *, drain_budget: float = 10.0):
         super().__init__(config)
         self._drain = drain
         self._stop_accepting = stop_accepting
+        self._drain_budget = drain_budget
+        self.drained = True  # False once a drain failed or ran out of time
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._stop_accepting()
@@ -63,10 +66,15 @@ class _DrainingServer(uvicorn.Server):
             sock.close()
         if self._drain is not None:
             try:
-                await asyncio.wait_for(self._drain(), timeout=5)
+                await asyncio.wait_for(self._drain(), timeout=self._drain_budget)
             except Exception:
+                self.drained = False
                 log.exception("draining the socket connections failed")
         await super().shutdown(sockets)
+        if self.drained:
+            # uvicorn raises the signal it stopped for once it is done, so the process would
+            # end by SIGTERM (status 143) however cleanly it stopped: a clean drain exits 0.
+            self._captured_signals.clear()
 
 
 def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:

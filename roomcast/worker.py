@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -12,23 +13,25 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from taskiq import AsyncBroker
+from taskiq import AsyncBroker, TaskiqMessage
 from taskiq.api import run_receiver_task
 
 from core.objects import ObjectStorage
 from core.settings import Settings
 from core.store.stores import Stores
 from realtime.emitter import Emitter
-from workers.broker import build_broker, register_job_task, stop_in_process
+from workers.broker import build_broker, job_of, register_job_task, stop_in_process
 from workers.deps import WorkerDeps
 from workers.mail.sender import build_mailer
 from workers.queue import TaskiqJobQueue
-from workers.runner import run_job
+from workers.runner import free_to_take, run_job
 from workers.schedule.deps import PeopleDeps
 from workers.schedule.dispatch import TaskiqDispatch
 from workers.schedule.runtime import SchedulerRuntime, build_schedule_source, close_source
 from workers.schedule.tasks import register_people_tasks
+from workers.stream_broker import ReclaimingStreamBroker
 from workers.sweeper import sweep_forever
+from workers.threads import JobThreads
 
 log = logging.getLogger("roomcast.workers")
 
@@ -64,6 +67,8 @@ class JobRuntime:
             await stop_in_process(self.broker)
         else:
             await self.broker.shutdown()
+        if self.deps is not None and self.deps.threads is not None:
+            self.deps.threads.close()
 
 
 def build_job_runtime(
@@ -76,7 +81,9 @@ def build_job_runtime(
     in_process = not (settings.redis_url and settings.mongo_uri)
     broker = build_broker(None if in_process else settings.redis_url,
                           reclaim_idle_ms=settings.job_reclaim_idle_ms)
-    deps = WorkerDeps(settings, stores, objects, emitter) if (runs_jobs or in_process) else None
+    deps = (WorkerDeps(settings, stores, objects, emitter,
+                       threads=JobThreads(settings.job_threads))
+            if (runs_jobs or in_process) else None)
 
     async def run(job_id: str) -> None:
         if runtime.deps is None:
@@ -88,8 +95,18 @@ def build_job_runtime(
     _add_people(runtime, settings, stores, emitter, runs_here=bool(runs_jobs or in_process))
     if deps is not None:
         # A job's end is mailed (to a creator who asked) through the queue all mail takes.
-        runtime.deps = replace(deps, dispatch=runtime.dispatch)
+        runtime.deps = deps = replace(deps, dispatch=runtime.dispatch)
+        if isinstance(broker, ReclaimingStreamBroker):
+            # A killed worker's job is taken once its lease lapses, not after the stream's
+            # idle time (JOB_RECLAIM_IDLE_MS, twice a lease by default).
+            broker.lapsed = functools.partial(_lapsed, deps)
+            broker.lapsed_idle_ms = deps.lease_ms
     return runtime
+
+
+async def _lapsed(deps: WorkerDeps, message: TaskiqMessage) -> bool:
+    job_id = job_of(message)
+    return job_id is not None and await free_to_take(deps, job_id)
 
 
 def _add_people(runtime: JobRuntime, settings: Settings, stores: Stores, emitter: Emitter, *,
@@ -134,8 +151,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None) -> int:
 
 
 async def _work(settings: Settings, concurrency: int) -> None:
-    from redis.asyncio import Redis
-
+    from core.redispool import open_redis
     from core.store.database import close_mongo, open_mongo
     from realtime.emitter import RedisEmitter
     from roomcast.factory import build_object_storage
@@ -143,7 +159,7 @@ async def _work(settings: Settings, concurrency: int) -> None:
     assert settings.redis_url is not None
     mongo_client, db = open_mongo(settings)
     stores = Stores.over(db)
-    redis = Redis.from_url(settings.redis_url)
+    redis = open_redis(settings)
     emitter = RedisEmitter(redis, stores, settings)
     runtime = build_job_runtime(settings, stores=stores, objects=build_object_storage(settings),
                                 emitter=emitter, runs_jobs=True)

@@ -145,5 +145,6 @@ def _title(job: JobDoc) -> str:
     verb = {JobStatus.SUCCEEDED: "finished", JobStatus.FAILED: "failed"}.get(
         job.status, "was cancelled")
     names = {JobKind.INGEST: "Ingestion", JobKind.PREDICTION: "Prediction",
-             JobKind.PREVIEW: "Preview", JobKind.PROJECT_DELETION: "Project deletion"}
+             JobKind.VISUALIZATION: "Chart", JobKind.PREVIEW: "Preview",
+             JobKind.PROJECT_DELETION: "Project deletion"}
     return f"{names.get(job.kind, 'Analysis')} {verb}"

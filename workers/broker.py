@@ -3,7 +3,8 @@
 With REDIS_URL, jobs travel on a Redis stream read by a consumer group: a message stays
 pending until the worker that runs it acknowledges it at the end, so a worker killed mid-job
 does not lose it. A running job's message is kept fresh; one idle longer than
-JOB_RECLAIM_IDLE_MS (its worker died) is claimed by another worker (workers/stream_broker.py).
+JOB_RECLAIM_IDLE_MS (its worker died) is claimed by another worker (workers/stream_broker.py),
+sooner when its job's lease has lapsed.
 The job's lease (workers/runner.py) keeps a redelivered message from running a job that a live
 worker still holds. Without REDIS_URL, tasks run inside `roomcast serve`.
 """
@@ -15,7 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker, TaskiqMessage
 from taskiq_redis import RedisAsyncResultBackend
 
 from workers.stream_broker import ReclaimingStreamBroker
@@ -40,6 +41,13 @@ def build_broker(
     return broker.with_result_backend(
         RedisAsyncResultBackend(redis_url, result_ex_time=RESULT_TTL_SECONDS)
     )
+
+
+def job_of(message: TaskiqMessage) -> str | None:
+    """The job a message runs, None for the other tasks (mail, reminders)."""
+    if message.task_name != TASK_NAME or not message.args:
+        return None
+    return str(message.args[0])
 
 
 def register_job_task(

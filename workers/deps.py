@@ -14,6 +14,7 @@ from core.schedule import Dispatch
 from core.settings import Settings
 from core.store.stores import Stores
 from realtime.emitter import Emitter
+from workers.threads import JobThreads
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class WorkerDeps:
     dispatch: Dispatch | None = None
     # Names this process in job leases, so a job knows which worker holds it.
     worker_id: str = field(default_factory=new_id)
+    # The threads job work runs on (workers/threads.py); None: the default executor.
+    threads: JobThreads | None = None
 
     @property
     def lease_ms(self) -> int:

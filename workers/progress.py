@@ -7,8 +7,10 @@ notices it was cancelled or taken over, and the one place that throttles what cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from core.errors import RoomcastError
@@ -85,6 +87,37 @@ class JobProgressReporter:
                 continue
             if job is None:
                 return  # the next step notices and stops
+
+    @contextlib.asynccontextmanager
+    async def watching(self, halt: Callable[[], None], every: float) -> AsyncIterator[None]:
+        """While the block runs (a long step in a job thread), look for a cancel or a lost
+        lease every `every` seconds and call `halt` when one is seen; `halt` is called too
+        when the block ends by an exception (the worker stopping), so the thread stops with
+        it."""
+        watcher = asyncio.create_task(self._watch(halt, every))
+        try:
+            yield
+        except BaseException:
+            halt()
+            raise
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(self, halt: Callable[[], None], every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                job = await self._deps.stores.jobs.get(self.job.id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("checking job %s for a cancel failed", self.job.id, exc_info=True)
+                continue
+            if job is None or job.cancel_requested or job.lease_owner != self._deps.worker_id:
+                halt()
+                return
 
     @property
     def _beat_interval(self) -> float:

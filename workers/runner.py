@@ -20,12 +20,14 @@ from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
 from workers import deletion
 from workers.announce import announce, announce_leftover, hold_ms, targets
+from workers.charts import job as charts
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
 from workers.ingest import pipeline as ingestion
 from workers.ml import analysis, prediction
 from workers.previews import job as previews
 from workers.progress import JobProgressReporter
+from workers.threads import job_threads
 
 log = logging.getLogger("roomcast.workers")
 
@@ -34,6 +36,7 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.INGEST: (ingestion.ingest, ingestion.discard),
     JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
     JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
+    JobKind.VISUALIZATION: (charts.chart, charts.discard),
     JobKind.PREVIEW: (previews.make_preview, previews.discard),
     JobKind.PROJECT_DELETION: (deletion.delete_project, deletion.discard),
 }
@@ -48,6 +51,11 @@ RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 
 async def run_job(deps: WorkerDeps, job_id: str) -> None:
     """Run the job if it still needs running; return quietly if it is done or gone."""
+    with job_threads(deps.threads):
+        await _run_job(deps, job_id)
+
+
+async def _run_job(deps: WorkerDeps, job_id: str) -> None:
     job = await _claim(deps, job_id)
     if job is None:
         # Finished already, perhaps without its end reaching the rooms (Redis was down).
@@ -64,6 +72,13 @@ async def run_job(deps: WorkerDeps, job_id: str) -> None:
         # The worker is stopping: let another take the job over without waiting for the lease.
         await asyncio.shield(deps.stores.jobs.release(job.id, deps.worker_id))
         raise
+
+
+async def free_to_take(deps: WorkerDeps, job_id: str) -> bool:
+    """Whether no live worker holds the job: never claimed, its lease lapsed, or it is over
+    (its message then only needs acknowledging)."""
+    job = await deps.stores.jobs.get(job_id)
+    return job is None or job.finished or job.lease_until <= epoch_ms()
 
 
 async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:

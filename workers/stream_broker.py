@@ -8,6 +8,9 @@ Three changes to the stock broker:
   consumer every third of the reclaim timeout), so a long job is never reclaimed by another
   worker while its own worker is alive. A worker killed mid-job stops refreshing: its message
   goes idle and is reclaimed as before.
+- A message pending at another consumer whose job has no live holder (its lease lapsed: the
+  worker was killed) is claimed on the next poll, without waiting for the stream's idle time
+  (`JOB_RECLAIM_IDLE_MS`, 60 s) when the lease (`JOB_LEASE_SECONDS`, 30 s) says sooner.
 - After each acknowledgement the stream is trimmed (XTRIM MINID) below the oldest entry still
   needed: the oldest pending one, or the group's last delivered one. taskiq-redis's `maxlen`
   trims by count at XADD and would drop messages nobody has acknowledged yet.
@@ -65,6 +68,9 @@ class ReclaimingStreamBroker(RedisStreamBroker):
         # message id -> stream, of the messages whose task is executing now.
         self._running: dict[Any, Any] = {}
         self.add_middlewares(_MarkRunning(self))
+        # Set where jobs run: whether a message's job is free to take (no live lease holder).
+        self.lapsed: Callable[[TaskiqMessage], Awaitable[bool]] | None = None
+        self.lapsed_idle_ms = self.idle_timeout
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         refreshing = asyncio.create_task(self._keep_fresh())
@@ -93,6 +99,44 @@ class ReclaimingStreamBroker(RedisStreamBroker):
         for message_id, message in claimed[1]:
             if message:  # entries deleted from the stream come back empty
                 yield self._ackable(self.queue_name, message_id, message)
+        if self.lapsed is not None and self.lapsed_idle_ms < self.idle_timeout:
+            for message_id, message in await self._claim_lapsed(redis, self.lapsed):
+                yield self._ackable(self.queue_name, message_id, message)
+
+    async def _claim_lapsed(
+        self, redis: Redis, lapsed: Callable[[TaskiqMessage], Awaitable[bool]]
+    ) -> list[tuple[Any, Any]]:
+        """Claim other consumers' messages idle past a lease whose job nobody holds."""
+        entries: Any = await redis.xpending_range(
+            self.queue_name, self.consumer_group_name, "-", "+",
+            self.unacknowledged_batch_size, idle=self.lapsed_idle_ms)
+        me = self.consumer_name.encode()
+        taken: list[tuple[Any, Any]] = []
+        for entry in entries:
+            if entry["consumer"] == me:
+                continue  # ours: running (kept fresh) or waiting for a free slot here
+            found: Any = await redis.xrange(self.queue_name, entry["message_id"],
+                                            entry["message_id"], count=1)
+            if not found or not await self._is_lapsed(found[0][1], lapsed):
+                continue
+            # min_idle_time again: a consumer that touched it meanwhile keeps it.
+            claimed: Any = await redis.xclaim(
+                self.queue_name, self.consumer_group_name, self.consumer_name,
+                min_idle_time=self.lapsed_idle_ms, message_ids=[entry["message_id"]])
+            taken += [(mid, message) for mid, message in claimed if message]
+        return taken
+
+    async def _is_lapsed(self, message: Any,
+                         lapsed: Callable[[TaskiqMessage], Awaitable[bool]]) -> bool:
+        try:
+            parsed = self.formatter.loads(message=message[b"data"])
+        except Exception:
+            return False  # the stream's own reclaim hands it out after its idle time
+        try:
+            return await lapsed(parsed)
+        except Exception as exc:  # the store is down: leave the message to the idle reclaim
+            log.warning("could not check a pending job's lease: %r", exc)
+            return False
 
     def started(self, task_id: str) -> None:
         """The task of this message began executing: keep its message from going idle."""

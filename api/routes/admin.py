@@ -141,6 +141,8 @@ async def update_user(call: Call[UserAdminPatch, NoModel]) -> UserOut:
         raise NotFound("user not found")
     if fields.get("active") is False:
         await ctx.stores.refresh_tokens.revoke_for_user(user.id, reason="deactivated")
+        # Its sockets on every process end now, not when their tokens expire.
+        await ctx.emitter.user_ended(user.id, "account_deactivated")
     await _audit_changes(ctx, call, user, fields)
     return UserOut.of(updated)
 

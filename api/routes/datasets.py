@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from api.authz import require_member
 from api.context import AppContext
-from api.routes.datasets_rows import read_page
+from api.routes.datasets_rows import table_page
 from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound
@@ -72,11 +72,13 @@ async def get_dataset(call: Call[NoModel, NoModel]) -> DatasetOut:
 
 @router.get("/datasets/{dataset_id}/rows", query=RowsQuery, response=RowsOut, errors=(404,))
 async def preview_rows(call: Call[NoModel, RowsQuery]) -> RowsOut:
-    """A page of the dataset's rows, as typed at ingestion."""
+    """A page of the dataset's current rows (with the records members changed), as typed at
+    ingestion."""
     dataset = await member_dataset(call.ctx, call)
-    rows = await read_page(call.ctx.objects, dataset.object_key, call.query.offset,
-                           call.query.limit)
-    return RowsOut(columns=[c.name for c in dataset.columns], rows=rows, total=dataset.rows,
+    rows, total = await table_page(call.ctx.stores, call.ctx.objects, dataset,
+                                   call.query.offset, call.query.limit)
+    return RowsOut(columns=[c.name for c in dataset.columns], rows=[r.values for r in rows],
+                   total=total,
                    limit=call.query.limit, offset=call.query.offset)
 
 
@@ -93,7 +95,7 @@ async def start_analysis(call: Call[AnalysisParams, NoModel]) -> Response:
         k=params.k if params.algorithm == "kmeans" else None,
         numeric_target=params.task == "regression",
     )
-    stored = params.model_copy(update={"features": features}).model_dump(mode="json")
+    stored = params.model_copy(update={"features": features}).stored()
     job = JobDoc(project_id=dataset.project_id, kind=JobKind.ANALYSIS,
                  created_by=call.user.user_id, dataset_id=dataset.id, params=stored,
                  max_attempts=call.ctx.settings.job_max_attempts)

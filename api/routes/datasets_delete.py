@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from api.authz import require_member
 from api.routes.projects import publish
+from api.routes.visualizations import drop_charts_of
 from api.routing import Call, NoModel, Router
 from core.errors import Forbidden, NotFound
 from core.models import ProjectRole
@@ -24,6 +25,7 @@ async def delete_dataset_route(call: Call[NoModel, NoModel]) -> None:
     role = await require_member(ctx, dataset.project_id, call.user, "dataset")
     if dataset.created_by != call.user.user_id and role != ProjectRole.HEAD:
         raise Forbidden("only its creator or a head of the project may delete it")
+    await drop_charts_of(ctx, dataset.id)  # chart jobs cancelled live, before the cascade
     removed = await delete_dataset(Cascade(ctx.stores, ctx.objects, dataset.project_id),
                                    dataset)
     if not removed["datasets"]:

@@ -1,4 +1,5 @@
-"""A page of a dataset's rows, read from its Parquet object one row group at a time.
+"""A page of a dataset's current rows: its Parquet object, read one row group at a time,
+merged with the records members changed (core/store/records_table.py).
 
 Only the footer and the row groups that hold the page are fetched (ranged reads on S3, seeks
 locally), so paging through a large dataset costs a page, not the whole file.
@@ -7,47 +8,16 @@ locally), so paging through a large dataset costs a page, not the whole file.
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from core.errors import NotFound
 from core.objects import ObjectStorage
-
-
-class RangeFile(io.RawIOBase):
-    """A read-only file over an object, for pyarrow running in a worker thread: every read
-    is a ranged read run on the event loop."""
-
-    def __init__(self, objects: ObjectStorage, key: str, size: int,
-                 loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._objects, self._key, self._size, self._loop = objects, key, size, loop
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        length = min(len(buffer), self._size - self._position)
-        if length <= 0:
-            return 0
-        read = self._objects.read_range(self._key, self._position, length)
-        data = asyncio.run_coroutine_threadsafe(read, self._loop).result()
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+from core.objects_file import RangeFile
+from core.store.datasets import DatasetDoc
+from core.store.records_table import Overlay, Row, merge_page
+from core.store.stores import Stores
 
 
 async def read_page(objects: ObjectStorage, key: str, offset: int,
@@ -73,3 +43,40 @@ def _page(source: RangeFile, offset: int, limit: int) -> list[dict[str, Any]]:
     table = parquet.read_row_groups(groups)
     page: list[dict[str, Any]] = table.slice(offset - first_row, limit).to_pylist()
     return page
+
+
+async def overlay_of(stores: Stores, dataset: DatasetDoc) -> Overlay:
+    return Overlay.of(dataset.rows, await stores.records.for_dataset(dataset.id))
+
+
+async def table_page(stores: Stores, objects: ObjectStorage, dataset: DatasetDoc, offset: int,
+                     limit: int) -> tuple[list[Row], int]:
+    """A page of the current table (Parquet rows merged with the records), and its total.
+    Of the records it reads the deleted rows' numbers, the edited rows among those of the
+    page, and the page's added rows."""
+    records = stores.records
+    overlay = Overlay(dataset.rows, deleted=await records.deleted_rows(dataset.id))
+    start, stop = overlay.base_window(offset, limit)
+    rows: list[Row] = []
+    if stop > start:
+        overlay.edited = {r.row: r for r in await records.edited_between(dataset.id, start,
+                                                                          stop)}
+        base = await read_page(objects, dataset.object_key, start, stop - start)
+        rows = merge_page(overlay, start, base, limit)
+    if len(rows) < limit:
+        skip = max(0, offset - overlay.live_base)
+        rows += [Row(r.row, r.version, r.values or {})
+                 for r in await records.added_page(dataset.id, skip, limit - len(rows))]
+    return rows, overlay.live_base + await records.count_added(dataset.id)
+
+
+async def current_row(stores: Stores, objects: ObjectStorage, dataset: DatasetDoc,
+                      row: int) -> Row:
+    record = await stores.records.get(dataset.id, row)
+    if record is not None and record.values is not None:
+        return Row(row, record.version, record.values)
+    if record is None and 0 <= row < dataset.rows:
+        values = await read_page(objects, dataset.object_key, row, 1)
+        if values:
+            return Row(row, 1, values[0])
+    raise NotFound("record not found")

@@ -104,7 +104,8 @@ async def _checked(call: Call[NoModel, RangeQuery]) -> ProjectEngagement:
     return await engagement(call.ctx, project_id, call.query.since, call.query.until)
 
 
-@router.get("/projects/{project_id}/engagement", query=RangeQuery, response=ProjectEngagement,
+@router.get("/projects/{project_id}/engagement", access="head",
+            query=RangeQuery, response=ProjectEngagement,
             errors=(403, 404))
 async def project_engagement(call: Call[NoModel, RangeQuery]) -> ProjectEngagement:
     """Per member, across the meetings scheduled in the range (at most 366 days): how many
@@ -112,7 +113,8 @@ async def project_engagement(call: Call[NoModel, RangeQuery]) -> ProjectEngageme
     return await _checked(call)
 
 
-@router.get("/projects/{project_id}/engagement.csv", query=RangeQuery, errors=(403, 404),
+@router.get("/projects/{project_id}/engagement.csv", access="head",
+            query=RangeQuery, errors=(403, 404),
             response_media="text/csv")
 async def project_engagement_csv(call: Call[NoModel, RangeQuery]) -> Response:
     """The same as CSV, one row per member (head)."""

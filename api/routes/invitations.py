@@ -64,7 +64,8 @@ class Membership(BaseModel):
     invitation: Invitation
 
 
-@router.post("/projects/{project_id}/invitations", body=InvitationCreate, response=Invitation,
+@router.post("/projects/{project_id}/invitations", access="head",
+             body=InvitationCreate, response=Invitation,
              status=201, errors=(403, 404, 409))
 async def invite(call: Call[InvitationCreate, NoModel]) -> Invitation:
     """Invite an address to the project (head): 409 `already_member` if its account is a
@@ -94,7 +95,8 @@ async def invite(call: Call[InvitationCreate, NoModel]) -> Invitation:
     return invitation
 
 
-@router.get("/projects/{project_id}/invitations", query=PageParams, response=InvitationPage,
+@router.get("/projects/{project_id}/invitations", access="head",
+            query=PageParams, response=InvitationPage,
             errors=(403, 404))
 async def list_invitations(call: Call[NoModel, PageParams]) -> InvitationPage:
     """The project's invitations, oldest first, each with its status (head)."""
@@ -105,7 +107,7 @@ async def list_invitations(call: Call[NoModel, PageParams]) -> InvitationPage:
                           offset=page.offset)
 
 
-@router.delete("/projects/{project_id}/invitations/{invitation_id}", status=204,
+@router.delete("/projects/{project_id}/invitations/{invitation_id}", access="head", status=204,
                errors=(403, 404, 409))
 async def revoke_invitation(call: Call[NoModel, NoModel]) -> None:
     """Revoke a pending invitation (head): its link answers 410 `link_revoked` from now on.

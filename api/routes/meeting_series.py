@@ -36,7 +36,7 @@ async def get_series(call: Call[NoModel, NoModel]) -> MeetingSeries:
     return await load_series(call)
 
 
-@router.post("/meeting-series/{series_id}/cancel", response=SeriesCancelled,
+@router.post("/meeting-series/{series_id}/cancel", access="head", response=SeriesCancelled,
              errors=(403, 404))
 async def cancel_series(call: Call[NoModel, NoModel]) -> SeriesCancelled:
     """Cancel every occurrence still scheduled (head); live and past ones stay as they are.
@@ -57,7 +57,7 @@ async def cancel_series(call: Call[NoModel, NoModel]) -> SeriesCancelled:
     return SeriesCancelled(cancelled=len(cancelled))
 
 
-@router.delete("/meeting-series/{series_id}", status=204, errors=(403, 404, 409))
+@router.delete("/meeting-series/{series_id}", access="head", status=204, errors=(403, 404, 409))
 async def delete_series(call: Call[NoModel, NoModel]) -> None:
     """Delete the series and all its occurrences (head); 409 `invalid_state` while one of
     them is live (end it first), and then nothing is deleted."""

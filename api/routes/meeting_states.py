@@ -61,7 +61,7 @@ def not_in(meeting: Meeting, action: str) -> InvalidState:
 EDITABLE = (MeetingStatus.SCHEDULED, MeetingStatus.LIVE)
 
 
-@router.patch("/meetings/{meeting_id}", body=MeetingUpdate, response=Meeting,
+@router.patch("/meetings/{meeting_id}", access="head", body=MeetingUpdate, response=Meeting,
               errors=(403, 404, 409))
 async def update_meeting(call: Call[MeetingUpdate, NoModel]) -> Meeting:
     """Change a meeting (head): its title and agenda while scheduled or live, its time and
@@ -96,7 +96,8 @@ async def _reload(ctx: AppContext, meeting_id: str) -> Meeting:
     return meeting
 
 
-@router.post("/meetings/{meeting_id}/start", response=Meeting, errors=(403, 404, 409))
+@router.post("/meetings/{meeting_id}/start", access="head",
+             response=Meeting, errors=(403, 404, 409))
 async def start_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     """Start a scheduled meeting (head); `meeting.started` goes to the meeting and project
     rooms. A meeting that is not scheduled answers 409 `invalid_state`."""
@@ -109,7 +110,7 @@ async def start_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     return started
 
 
-@router.post("/meetings/{meeting_id}/end", response=Meeting, errors=(403, 404, 409))
+@router.post("/meetings/{meeting_id}/end", access="head", response=Meeting, errors=(403, 404, 409))
 async def end_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     """End a live meeting (head); `meeting.ended` goes to the meeting and project rooms.
     A meeting that is not live answers 409 `invalid_state`."""
@@ -121,7 +122,8 @@ async def end_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     return ended
 
 
-@router.post("/meetings/{meeting_id}/cancel", response=Meeting, errors=(403, 404, 409))
+@router.post("/meetings/{meeting_id}/cancel", access="head",
+             response=Meeting, errors=(403, 404, 409))
 async def cancel_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     """Cancel a scheduled meeting (head): its reminders are dropped, members are told, and
     `meeting.cancelled` goes to its rooms. A live, ended or cancelled one answers 409."""
@@ -138,7 +140,7 @@ async def cancel_meeting(call: Call[NoModel, NoModel]) -> Meeting:
     return cancelled
 
 
-@router.delete("/meetings/{meeting_id}", status=204, errors=(403, 404, 409))
+@router.delete("/meetings/{meeting_id}", access="head", status=204, errors=(403, 404, 409))
 async def delete_meeting(call: Call[NoModel, NoModel]) -> None:
     """Delete a meeting that is not live (head), with its messages and attendance; a live
     one answers 409 (end it first). `meeting.deleted` goes to its rooms."""
@@ -157,7 +159,8 @@ async def purge_meeting(ctx: AppContext, meeting_id: str) -> None:
     await ctx.stores.attendance.delete_for_meeting(meeting_id)
 
 
-@router.post("/meetings/{meeting_id}/remind", response=Meeting, errors=(403, 404, 409))
+@router.post("/meetings/{meeting_id}/remind", access="head",
+             response=Meeting, errors=(403, 404, 409))
 async def remind_now(call: Call[NoModel, NoModel]) -> Meeting:
     """Remind every member now (head), as each one's preferences say: a `meeting.reminder`
     notification. Only a scheduled or live meeting: a cancelled or ended one answers 409."""

@@ -158,7 +158,7 @@ def when(meeting: Meeting) -> str:
     return f"{meeting.scheduled_at:%Y-%m-%d %H:%M} UTC"
 
 
-@router.post("/projects/{project_id}/meetings", body=MeetingCreate, response=Meeting,
+@router.post("/projects/{project_id}/meetings", access="head", body=MeetingCreate, response=Meeting,
              status=201, errors=(403, 404, 503))
 async def create_meeting(call: Call[MeetingCreate, NoModel]) -> Meeting:
     """Schedule a meeting in the project (head). `scheduled_at` needs a timezone and may not

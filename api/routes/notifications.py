@@ -45,7 +45,8 @@ async def unread_count(call: Call[NoModel, NoModel]) -> UnreadCount:
     return UnreadCount(count=await call.ctx.stores.notifications.unread_count(call.user.user_id))
 
 
-@router.post("/notifications/{notification_id}/read", response=Notification, errors=(404,))
+@router.post("/notifications/{notification_id}/read", access="owner",
+             response=Notification, errors=(404,))
 async def mark_read(call: Call[NoModel, NoModel]) -> Notification:
     """Mark one of the caller's notifications read (another user's answers 404)."""
     marked = await call.ctx.stores.notifications.mark_read(

@@ -141,7 +141,7 @@ async def get_project(call: Call[NoModel, NoModel]) -> ProjectOut:
     return ProjectOut.of(await load_project(call.ctx, project_id), call.user.user_id, role)
 
 
-@router.patch("/projects/{project_id}", body=ProjectUpdate, response=ProjectOut,
+@router.patch("/projects/{project_id}", access="head", body=ProjectUpdate, response=ProjectOut,
               errors=(403, 404))
 async def update_project(call: Call[ProjectUpdate, NoModel]) -> ProjectOut:
     """Rename or describe a project (head or admin)."""
@@ -165,7 +165,8 @@ def project_event(project: Project) -> dict[str, Any]:
     return out
 
 
-@router.delete("/projects/{project_id}", response=JobAccepted, status=202, errors=(403, 404))
+@router.delete("/projects/{project_id}", access="head", response=JobAccepted, status=202,
+               errors=(403, 404))
 async def delete_project(call: Call[NoModel, NoModel]) -> Response:
     """Delete a project and everything under it (head or admin): members are told and lose
     its rooms at once; a `project_deletion` job removes the rest, followed in the caller's
@@ -295,7 +296,7 @@ async def search_members(call: Call[NoModel, MemberSearch]) -> MemberPage:
     return await member_page(call.ctx, project, call.query, call.query.q)
 
 
-@router.get("/projects/{project_id}/candidates", query=CandidateSearch,
+@router.get("/projects/{project_id}/candidates", access="head", query=CandidateSearch,
             response=CandidatePage, errors=(403, 404))
 async def search_candidates(call: Call[NoModel, CandidateSearch]) -> CandidatePage:
     """Active users outside the project whose name or email starts with `q` (at least two
@@ -310,7 +311,7 @@ async def search_candidates(call: Call[NoModel, CandidateSearch]) -> CandidatePa
                          offset=page.offset)
 
 
-@router.post("/projects/{project_id}/members", body=MemberAdd, response=MemberOut,
+@router.post("/projects/{project_id}/members", access="head", body=MemberAdd, response=MemberOut,
              status=201, errors=(403, 404, 409))
 async def add_member(call: Call[MemberAdd, NoModel]) -> MemberOut:
     """Add a user (by id or email) to the project (head); they are notified."""
@@ -341,7 +342,7 @@ async def member_event(ctx: AppContext, project_id: str, event: str, member: Mem
                   {"member": member.model_dump(mode="json"), "by": by, **extra})
 
 
-@router.patch("/projects/{project_id}/members/{user_id}", body=MemberRoleUpdate,
+@router.patch("/projects/{project_id}/members/{user_id}", access="head", body=MemberRoleUpdate,
               response=MemberOut, errors=(403, 404, 409))
 async def change_member_role(call: Call[MemberRoleUpdate, NoModel]) -> MemberOut:
     """Change a member's role (head); the last head cannot step down (409)."""
@@ -357,7 +358,7 @@ async def change_member_role(call: Call[MemberRoleUpdate, NoModel]) -> MemberOut
     return out
 
 
-@router.delete("/projects/{project_id}/members/{user_id}", status=204,
+@router.delete("/projects/{project_id}/members/{user_id}", access="head", status=204,
                errors=(403, 404, 409))
 async def remove_member(call: Call[NoModel, NoModel]) -> None:
     """Remove a member (head), or leave (any member removing themselves). A project keeps at

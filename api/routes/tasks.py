@@ -156,7 +156,7 @@ async def update_task(call: Call[TaskUpdate, NoModel]) -> Task:
     return updated
 
 
-@router.delete("/tasks/{task_id}", status=204, errors=(403, 404))
+@router.delete("/tasks/{task_id}", access="head", status=204, errors=(403, 404))
 async def delete_task(call: Call[NoModel, NoModel]) -> None:
     """Delete a task: its creator or a head of the project."""
     ctx = call.ctx

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from api.authz import require_member
 from api.context import AppContext
+from api.filenames import clean_filename, content_disposition
 from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routes.projects import publish
 from api.routes.upload_stream import FilePart, stream_file
@@ -124,7 +125,7 @@ async def create_upload(call: Call[NoModel, NoModel]) -> Response:
     upload_id = new_id()
     key = f"uploads/{project_id}/{upload_id}"
     part = await _store(call, key)
-    filename = PurePath((part.filename or "file").replace("\\", "/")).name[:255]
+    filename = clean_filename(part.filename)
     fmt = format_of(filename)
     job = JobDoc(project_id=project_id, kind=JobKind.INGEST, created_by=call.user.user_id,
                  upload_id=upload_id, max_attempts=call.ctx.settings.job_max_attempts)
@@ -187,8 +188,7 @@ async def object_response(
         raise NotFound("the file is gone")
     headers = {}
     if filename:
-        safe = filename.replace('"', "").encode("ascii", "replace").decode()
-        headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+        headers["Content-Disposition"] = content_disposition(filename)
     return StreamingResponse(ctx.objects.open_stream(key), media_type=content_type,
                              headers=headers)
 

@@ -106,6 +106,7 @@ async def delete_me(call: Call[NoModel, NoModel]) -> None:
     if call.user.token_jti is not None and call.user.token_exp is not None:
         await ctx.revocations.revoke(call.user.token_jti, expires_at=call.user.token_exp)
     await ctx.stores.users.delete(user.id)
+    await ctx.emitter.user_ended(user.id, "account_deleted")
     await ctx.stores.audit.record(AuditKind.ACCOUNT_DELETED, actor_id=user.id,
                                   subject_id=user.id, ip=client_ip(call.request),
                                   data={"email": user.email})

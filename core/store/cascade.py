@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.objects import ObjectStorage
+from core.store.chart_removal import remove_chart
 from core.store.datasets import DatasetDoc
 from core.store.stores import Stores
 
@@ -53,8 +54,22 @@ async def _dataset_files(cascade: Cascade, dataset: DatasetDoc) -> int:
     return 1 + await cascade.objects.delete_prefix(f"datasets/{dataset.id}/")
 
 
-# Records and visualizations of a dataset add their cleanups here.
+async def _records(cascade: Cascade, dataset: DatasetDoc) -> int:
+    return await cascade.stores.records.delete_for_dataset(dataset.id)
+
+
+async def _visualizations(cascade: Cascade, dataset: DatasetDoc) -> int:
+    # A chart job still running stops at its next check (its job is cancelled, or gone with a
+    # deleted project) and discards what it made.
+    charts = await cascade.stores.visualizations.all_for_dataset(dataset.id)
+    for chart in charts:
+        await remove_chart(cascade.stores, cascade.objects, chart)
+    return len(charts)
+
+
 DATASET_CLEANUPS: tuple[tuple[str, DatasetCleanup], ...] = (
+    ("records", _records),
+    ("visualizations", _visualizations),
     ("dataset files", _dataset_files),
 )
 

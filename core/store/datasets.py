@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from core.errors import ValidationFailed
 from core.ids import utcnow
@@ -46,15 +46,20 @@ class DatasetView(BaseModel):
     columns: list[ColumnSchema]
     created_by: str
     created_at: datetime
+    # Record changes (core/store/records.py): the table's version, one more with each change
+    # (charts of one version are kept).
+    version: int = Field(default=1, description="1 as ingested, one more with each change of "
+                         "its records (`rows` stays the ingested count)")
 
     @classmethod
     def of(cls, dataset: DatasetDoc) -> Self:
-        return cls.model_validate(dataset.model_dump(exclude={"object_key"}))
+        return cls.model_validate(dataset.model_dump(exclude={"object_key", "rows_added"}))
 
 
 class DatasetDoc(DatasetView):
     object_key: str
     created_at: datetime = Field(default_factory=utcnow)
+    rows_added: int = 0  # how many rows members have added (core/store/records.py)
 
     def column(self, name: str) -> ColumnSchema | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -78,6 +83,13 @@ class DatasetRepository(Repository[DatasetDoc]):
     async def delete(self, dataset_id: str) -> bool:
         result = await self._c.delete_one({"_id": dataset_id})
         return bool(result.deleted_count)
+
+    async def bump(self, dataset_id: str, *, added: bool = False) -> DatasetDoc | None:
+        """Count one change of the table (and one added row); the dataset as it is now."""
+        doc = await self._c.find_one_and_update(
+            {"_id": dataset_id}, {"$inc": {"version": 1, "rows_added": int(added)}},
+            return_document=ReturnDocument.AFTER)
+        return None if doc is None else self._load(doc)
 
     async def list_for_project(self, project_id: str, params: PageParams) -> Page[DatasetDoc]:
         return await self._page(

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
@@ -33,6 +33,7 @@ class JobKind(StrEnum):
     INGEST = "ingest"
     ANALYSIS = "analysis"
     PREDICTION = "prediction"
+    VISUALIZATION = "visualization"
     PREVIEW = "preview"  # a document version's thumbnail or first page
     PROJECT_DELETION = "project_deletion"  # everything under a deleted project
 
@@ -300,7 +301,7 @@ class AnalysisParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     algorithm: Algorithm = Field(description="the algorithm to run (see GET /ml/algorithms)")
-    features: list[str] | None = Field(
+    features: list[Annotated[str, StringConstraints(min_length=1, max_length=1000)]] | None = Field(
         default=None, max_length=500,
         description="numeric columns to use; default: every numeric column but the target")
     k: int = Field(default=3, ge=2, le=50, description="number of clusters")
@@ -311,8 +312,9 @@ class AnalysisParams(BaseModel):
     standardize: bool = Field(default=True,
                               description="scale each feature to zero mean and unit variance")
     target: str | None = Field(
-        default=None, description="the column to predict: categorical for classifiers, "
-        "numeric for regressors; never one of the features")
+        default=None, min_length=1, max_length=1000,
+        description="the column to predict: categorical for classifiers, numeric for "
+        "regressors; never one of the features")
     test_fraction: float = Field(default=0.25, ge=0.05, le=0.5,
                                  description="share of rows held out for the scores")
     max_depth: int | None = Field(default=None, ge=1, le=64,
@@ -328,6 +330,15 @@ class AnalysisParams(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> AnalysisParams:
         spec = ALGORITHMS[self.algorithm]
+        foreign = sorted(self.model_fields_set - {"algorithm", *spec.parameters})
+        if foreign:
+            # The algorithm's own schema (GET /ml/algorithms) has no such field: a k for a
+            # tree, a target for k-means would be silently ignored, or worse, used.
+            raise PydanticCustomError(
+                "parameter_not_applicable", "{fields} do not apply to {algorithm}",
+                {"fields": ", ".join(foreign), "algorithm": self.algorithm})
+        if self.features is not None and len(set(self.features)) != len(self.features):
+            raise PydanticCustomError("duplicate_feature", "a feature is listed twice", {})
         if self.target is not None and self.features and self.target in self.features:
             raise PydanticCustomError(
                 "target_in_features", "the target {target} is also listed among the features",
@@ -337,6 +348,20 @@ class AnalysisParams(BaseModel):
                 "criterion_mismatch", "criterion {criterion} does not apply to {algorithm}",
                 {"criterion": self.criterion, "algorithm": self.algorithm})
         return self
+
+    def stored(self) -> dict[str, Any]:
+        """The parameters as a job keeps them: the algorithm's own, defaults filled in."""
+        own = {"algorithm", *ALGORITHMS[self.algorithm].parameters}
+        return {k: v for k, v in self.model_dump(mode="json").items() if k in own}
+
+    @classmethod
+    def from_stored(cls, params: dict[str, Any]) -> AnalysisParams:
+        """Read what a job keeps; a job queued before parameters were checked per algorithm
+        may hold the others too, with their defaults: they are left out."""
+        spec = ALGORITHMS.get(str(params.get("algorithm")))
+        if spec is not None:
+            params = {k: v for k, v in params.items() if k in {"algorithm", *spec.parameters}}
+        return cls.model_validate(params)
 
     @property
     def task(self) -> Task:

@@ -20,6 +20,7 @@ from core.store.models_saved import SavedModelRepository
 from core.store.notifications import NotificationRepository
 from core.store.preferences import PreferenceRepository
 from core.store.projects import ProjectRepository
+from core.store.records import RecordRepository
 from core.store.refresh_tokens import RefreshTokenRepository
 from core.store.reminders import ReminderRepository
 from core.store.schedules import ScheduleRepository
@@ -28,6 +29,7 @@ from core.store.series import SeriesRepository
 from core.store.tasks import TaskRepository
 from core.store.uploads import UploadRepository
 from core.store.users import UserRepository
+from core.store.visualizations import VisualizationRepository
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Stores:
     preferences: PreferenceRepository
     schedules: ScheduleRepository
     models: SavedModelRepository
+    records: RecordRepository
+    visualizations: VisualizationRepository
     documents: DocumentRepository
     document_versions: VersionRepository
     storage_usage: StorageUsage
@@ -83,6 +87,8 @@ class Stores:
             preferences=PreferenceRepository(db),
             schedules=ScheduleRepository(db),
             models=SavedModelRepository(db),
+            records=RecordRepository(db),
+            visualizations=VisualizationRepository(db),
             documents=DocumentRepository(db),
             document_versions=VersionRepository(db),
             storage_usage=StorageUsage(db),

@@ -211,6 +211,10 @@ class FailingEmitter(RecordingEmitter):
         self.calls.append(("revoked", (user_id, project_id)))
         raise ServiceUnavailable("redis is unreachable")
 
+    async def user_ended(self, user_id: str, code: str) -> None:
+        self.calls.append(("ended", (user_id, code)))
+        raise ServiceUnavailable("redis is unreachable")
+
 
 async def test_publish_failures(client: httpx.AsyncClient, services: Services) -> None:
     alice = await make_user(services, "Alice")

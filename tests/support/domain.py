@@ -73,6 +73,10 @@ class RecordingEmitter:
         self.calls.append(("revoked", (user_id, project_id)))
         await self.inner.membership_revoked(user_id, project_id)
 
+    async def user_ended(self, user_id: str, code: str) -> None:
+        self.calls.append(("ended", (user_id, code)))
+        await self.inner.user_ended(user_id, code)
+
     def of(self, kind: str) -> list[Any]:
         return [args for name, args in self.calls if name == kind]
 

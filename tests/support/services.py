@@ -3,6 +3,8 @@ stopped by the tests themselves; `roomcast serve` processes likewise."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -10,10 +12,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +42,22 @@ def wait_until(check: object, *, timeout: float = 15.0, what: str = "service") -
             last = exc
         time.sleep(0.05)
     raise RuntimeError(f"{what} did not become ready in {timeout}s: {last}")
+
+
+async def eventually(check: Callable[[], Any], *, what: str, bound: float = 30.0) -> Any:
+    """Poll `check` (plain or async) until it answers something true; fail after `bound`
+    seconds (a deadline for a condition, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    while True:
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
+            return found
+        if loop.time() > deadline:
+            raise AssertionError(f"never happened within {bound}s: {what}")
+        await asyncio.sleep(0.01)
 
 
 @dataclass

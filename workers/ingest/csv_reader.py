@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -116,6 +117,7 @@ def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
         block_size=BLOCK_BYTES, encoding=encoding, autogenerate_column_names=not header
     )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    _check_width(path, encoding, delimiter)
     names = _column_names(path, read_options, parse)
     if not header:
         # Name generated columns as the other readers do, not pyarrow's f0, f1...
@@ -123,7 +125,10 @@ def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
         read_options = pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding,
                                          column_names=names)
     convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names}, strings_can_be_null=True
+        # Every cell as text; which ones are nulls is decided when typing (infer.NULL_TOKENS),
+        # not by pyarrow's own list, which takes the country code NA for a null.
+        column_types={name: pa.string() for name in names}, null_values=[],
+        strings_can_be_null=False
     )
     with path.open("rb") as raw:
         counting = _Counting(raw)
@@ -134,6 +139,23 @@ def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
                 yield min(counting.position / max(size, 1), 1.0), pa.Table.from_batches([batch])
         except pa.ArrowInvalid as exc:
             raise _translate(exc) from exc
+
+
+def _check_width(path: Path, encoding: str, delimiter: str) -> None:
+    """Refuse a first row wider than MAX_COLUMNS before pyarrow sees the file: pyarrow infers
+    a type for every column of its first block, which for 100,000 columns took a gigabyte."""
+    with path.open("rb") as raw:
+        block = raw.read(BLOCK_BYTES)  # a row is at most one block (limits.py)
+    text = block.decode(encoding, errors="ignore")
+    # The csv module keeps quoted delimiters and newlines inside their field; on a row cut
+    # by the block's end it counts the fields so far, which is enough to refuse.
+    try:
+        first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except csv.Error:
+        return  # a field past the csv module's own limit: pyarrow's checks refuse the file
+    if len(first) > MAX_COLUMNS:
+        raise BadFile("too_many_columns", f"{len(first)} columns or more "
+                      f"(at most {MAX_COLUMNS})")
 
 
 def _column_names(

@@ -50,7 +50,12 @@ def read_dat(path: Path) -> Iterator[tuple[float, pa.Table]]:
 def _header(fields: list[str]) -> list[str] | None:
     if len(fields) > MAX_COLUMNS:
         raise BadFile("too_many_columns", f"{len(fields)} columns (at most {MAX_COLUMNS})")
-    return fields if not all(_numeric(f) for f in fields) else None
+    if all(_numeric(f) for f in fields):
+        return None
+    if len(set(fields)) != len(fields):
+        # A table keeps one column per name: the second `x` would silently replace the first.
+        raise BadFile("invalid_file", "two columns have the same name")
+    return fields
 
 
 def _numeric(text: str) -> bool:

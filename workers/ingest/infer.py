@@ -19,37 +19,85 @@ from workers.ingest.limits import MAX_CELL_CHARS
 
 CATEGORICAL_MAX_DISTINCT = 50
 HISTOGRAM_BINS = 10
+# Cells that mean "no value", compared after trimming. Not pandas' or pyarrow's list: `NA` is
+# a country (Namibia) and a continent code, so it stays text; `None` is a common export of
+# Python tools, so it is a null.
+NULL_TOKENS = ("", "null", "NULL", "Null", "None", "none", "NaN", "nan", "N/A", "n/a", "#N/A")
+# An integer written with a leading zero (a zip or product code): the zero is part of it.
+ZERO_LED = r"^[+-]?0[0-9]+$"
+INTEGER_TEXT = r"^[+-]?[0-9]+$"
+TIMESTAMP = pa.timestamp("us")
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 CANDIDATES: list[tuple[str, pa.DataType]] = [
-    ("integer", pa.int64()), ("float", pa.float64()), ("datetime", pa.timestamp("us")),
+    ("integer", pa.int64()), ("float", pa.float64()), ("datetime", TIMESTAMP),
+    # ISO 8601 with `Z` or an offset, every value of the column: converted to UTC.
+    ("datetime", UTC_TIMESTAMP),
 ]
+# What an upload may ask a column to be (`types`), and the Arrow type each one casts to.
+OVERRIDES: dict[str, pa.DataType] = {
+    "string": pa.string(), "integer": pa.int64(), "float": pa.float64(),
+    "boolean": pa.bool_(), "datetime": TIMESTAMP,
+}
 
 
-def type_columns(table: pa.Table) -> pa.Table:
-    """Cast every text column to its inferred type."""
-    arrays = [_typed(table.column(i)) for i in range(table.num_columns)]
+def type_columns(table: pa.Table, overrides: dict[str, str] | None = None) -> pa.Table:
+    """Cast every text column to its inferred type, or to the type `overrides` names."""
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(table.column_names))
+    if unknown:
+        raise BadFile("unknown_column", f"types were given for columns the file does not "
+                      f"have: {', '.join(unknown)}")
+    arrays = [_typed(table.column(i), overrides.get(name))
+              for i, name in enumerate(table.column_names)]
     return pa.table(arrays, names=table.column_names)
 
 
-def _typed(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArray:
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-        return column
+        return column if wanted is None else _forced(column, wanted)
     longest = pc.max(pc.utf8_length(column)).as_py()
     if longest is not None and longest > MAX_CELL_CHARS:
         raise BadFile("cell_too_large", f"a cell has {longest} characters "
                       f"(at most {MAX_CELL_CHARS})")
     text = pc.utf8_trim_whitespace(column)
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    text = pc.if_else(pc.is_in(text, pa.array(NULL_TOKENS)), pa.scalar(None, pa.string()), text)
+    if wanted is not None:
+        return _forced(text, wanted)
     if text.null_count == len(text):
         return text
-    for _, target in CANDIDATES:
+    if pc.any(pc.match_substring_regex(text, ZERO_LED)).as_py():
+        return text  # 02134 stays 02134 (ask for `integer` to drop the zeros)
+    for kind, target in CANDIDATES:
         try:
             return pc.cast(text, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if kind == "integer" and pc.all(pc.match_substring_regex(
+                    pc.drop_null(text), INTEGER_TEXT)).as_py():
+                return text  # integers past 64 bits: kept exact, as text, not rounded
             continue
     lowered = pc.utf8_lower(text)
     if pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
         return pc.equal(lowered, "true")
     return text
+
+
+def _forced(column: pa.ChunkedArray, wanted: str) -> pa.ChunkedArray:
+    target = OVERRIDES[wanted]
+    try:
+        if wanted == "boolean" and pa.types.is_string(column.type):
+            lowered = pc.utf8_lower(column)
+            if not pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
+                raise pa.ArrowInvalid("not true or false")
+            return pc.equal(lowered, "true")
+        if wanted == "datetime" and pa.types.is_string(column.type):
+            try:
+                return pc.cast(column, TIMESTAMP)
+            except pa.ArrowInvalid:
+                return pc.cast(column, UTC_TIMESTAMP)
+        return pc.cast(column, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BadFile("type_mismatch", f"a column asked to be {wanted} holds a value that "
+                      f"is not: {exc}") from exc
 
 
 def type_name(data_type: pa.DataType) -> str:

@@ -9,3 +9,4 @@ XLSX_MAX_UNCOMPRESSED = 512 * 1024 * 1024
 XLSX_MAX_RATIO = 200
 XLSX_RATIO_FROM = 16 * 1024 * 1024
 CHUNK_ROWS = 50_000
+MAX_SHEET_ROWS = 1_048_576  # the most rows a worksheet can have (Excel's limit)

@@ -6,7 +6,6 @@ and the dataset document, which is what makes a dataset exist, is saved last.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.store.datasets import DatasetDoc
 from core.store.jobs import JobDoc
 from workers.deps import WorkerDeps
 from workers.errors import BadFile, JobFailed
+from workers.ingest.budget import ReadBudget
 from workers.ingest.csv_reader import read_csv
 from workers.ingest.dat_reader import read_dat
 from workers.ingest.formats import check_format
@@ -27,6 +27,7 @@ from workers.ingest.infer import profile, type_columns
 from workers.ingest.mat_reader import read_mat
 from workers.ingest.xlsx_reader import read_xlsx
 from workers.progress import JobProgressReporter
+from workers.threads import in_job_thread
 
 Chunks = Iterator[tuple[float, pa.Table]]
 ROW_GROUP_CELLS = 1 << 20
@@ -43,11 +44,11 @@ def row_group_rows(columns: int) -> int:
     return max(MIN_GROUP_ROWS, min(MAX_GROUP_ROWS, ROW_GROUP_CELLS // max(columns, 1)))
 
 
-def open_reader(kind: str, path: Path) -> Chunks:
+def open_reader(kind: str, path: Path, budget: ReadBudget) -> Chunks:
     if kind == "csv":
         return read_csv(path)
     if kind == "xlsx":
-        return read_xlsx(path)
+        return read_xlsx(path, budget)
     if kind == "dat":
         return read_dat(path)
     return read_mat(path, kind)
@@ -62,15 +63,20 @@ async def ingest(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> 
         source = Path(tmp) / f"source.{upload.format}"
         await report.step("downloading", 2)
         await _download(deps, upload.object_key, source)
-        head = await asyncio.to_thread(_head, source)
+        head = await in_job_thread(_head, source)
         kind = check_format(upload.format, head)
-        table = await _read(open_reader(kind, source), report)
+        budget = ReadBudget(max_cells=deps.settings.ingest_max_cells,
+                            max_seconds=deps.settings.ingest_max_seconds)
+        async with report.watching(budget.halt, deps.settings.job_cancel_poll_ms / 1000):
+            # The XLSX reader charges the budget row by row; the others by the chunk here.
+            per_chunk = None if kind == "xlsx" else budget
+            table = await _read(open_reader(kind, source, budget), report, per_chunk)
         await report.step("profiling", 75)
-        table = await asyncio.to_thread(type_columns, table)
-        columns = await asyncio.to_thread(profile, table)
+        table = await in_job_thread(type_columns, table)
+        columns = await in_job_thread(profile, table)
         await report.step("writing", 85)
         target = Path(tmp) / "data.parquet"
-        await asyncio.to_thread(pq.write_table, table, target, compression="zstd",
+        await in_job_thread(pq.write_table, table, target, compression="zstd",
                                 row_group_size=row_group_rows(table.num_columns))
         # The dataset takes the job's id: a rerun of the job overwrites, never duplicates.
         key = dataset_key(job.id)
@@ -91,13 +97,16 @@ async def discard(deps: WorkerDeps, job: JobDoc) -> None:
     await deps.objects.delete(dataset_key(job.id))
 
 
-async def _read(chunks: Chunks, report: JobProgressReporter) -> pa.Table:
+async def _read(chunks: Chunks, report: JobProgressReporter,
+                per_chunk: ReadBudget | None) -> pa.Table:
     tables: list[pa.Table] = []
     while True:
-        item = await asyncio.to_thread(next, chunks, None)
+        item = await in_job_thread(next, chunks, None)
         if item is None:
             break
         fraction, chunk = item
+        if per_chunk is not None:
+            per_chunk.spend(chunk.num_rows * max(chunk.num_columns, 1))
         tables.append(chunk)
         await report.step("reading", 5 + 65 * fraction)
     if not tables or sum(t.num_rows for t in tables) == 0:
@@ -111,10 +120,10 @@ def _head(path: Path) -> bytes:
 
 
 async def _download(deps: WorkerDeps, key: str, target: Path) -> None:
-    handle = await asyncio.to_thread(target.open, "wb")
+    handle = await in_job_thread(target.open, "wb")
     try:
         async for chunk in deps.objects.open_stream(key):
-            await asyncio.to_thread(handle.write, chunk)
+            await in_job_thread(handle.write, chunk)
     except NotFound as exc:
         raise JobFailed("not_found", "the uploaded file was deleted") from exc
     finally:
@@ -123,9 +132,9 @@ async def _download(deps: WorkerDeps, key: str, target: Path) -> None:
 
 async def _upload(deps: WorkerDeps, source: Path, key: str) -> None:
     async def chunks() -> AsyncIterator[bytes]:
-        handle = await asyncio.to_thread(source.open, "rb")
+        handle = await in_job_thread(source.open, "rb")
         try:
-            while data := await asyncio.to_thread(handle.read, 1 << 20):
+            while data := await in_job_thread(handle.read, 1 << 20):
                 yield data
         finally:
             handle.close()

@@ -15,10 +15,12 @@ from typing import Any
 import pyarrow as pa
 
 from workers.errors import BadFile
+from workers.ingest.budget import ReadBudget
 from workers.ingest.limits import (
     CHUNK_ROWS,
     MAX_CELL_CHARS,
     MAX_COLUMNS,
+    MAX_SHEET_ROWS,
     XLSX_MAX_RATIO,
     XLSX_MAX_UNCOMPRESSED,
     XLSX_RATIO_FROM,
@@ -45,8 +47,15 @@ def check_zip(path: Path) -> None:
         raise BadFile("invalid_file", "the archive has no worksheet")
 
 
-def read_xlsx(path: Path) -> Iterator[tuple[float, pa.Table]]:
-    """Yield (fraction read, chunk) from the first worksheet; its first row is the header."""
+def read_xlsx(path: Path, budget: ReadBudget | None = None) -> Iterator[tuple[float, pa.Table]]:
+    """Yield (fraction read, chunk) from the first worksheet; its first row is the header.
+
+    The sheet's declared dimension is not trusted: openpyxl pads every row to it, so
+    `<dimension ref="A1:XFD1048576"/>` over three cells would make each row 16,384 values
+    wide and the sheet a million rows long. Rows come as wide as their last real cell, no
+    further down than a sheet can reach, and each row is charged to the budget.
+    """
+    budget = budget or ReadBudget.unbounded()
     check_zip(path)
     from openpyxl import load_workbook
 
@@ -56,13 +65,15 @@ def read_xlsx(path: Path) -> Iterator[tuple[float, pa.Table]]:
         raise BadFile("invalid_file", f"the workbook cannot be read: {exc}") from exc
     try:
         sheet = book.worksheets[0]
-        total = max(int(sheet.max_row or 0), 1)
-        rows = sheet.iter_rows(values_only=True)
+        total = min(max(int(sheet.max_row or 0), 1), MAX_SHEET_ROWS)
+        sheet.reset_dimensions()
+        rows = sheet.iter_rows(max_row=MAX_SHEET_ROWS, values_only=True)
         names = _header(next(rows, None))
         chunk: list[tuple[Any, ...]] = []
         seen = 1
         for row in rows:
             seen += 1
+            budget.spend(len(row) + 1)  # a row missing from the sheet costs one
             if all(value is None for value in row):
                 continue
             chunk.append(row)

@@ -25,6 +25,7 @@ from workers.ml.pca import pca
 from workers.ml.plots import clusters_png
 from workers.ml.supervised import Outcome, supervise
 from workers.progress import JobProgressReporter
+from workers.threads import in_job_thread
 
 PICTURES = ("clusters.png", "importances.png", "confusion.png", "predicted.png")
 
@@ -48,7 +49,7 @@ class _Thread:
 
 def job_params(job: JobDoc) -> AnalysisParams:
     try:
-        return AnalysisParams.model_validate(job.params)
+        return AnalysisParams.from_stored(job.params)
     except ValidationError as exc:
         raise BadParameters(str(exc.errors(include_url=False)[0]["msg"])) from exc
 
@@ -69,8 +70,8 @@ async def analyse(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) ->
         data = await deps.objects.get_bytes(dataset.object_key)
     except NotFound as exc:
         raise JobFailed("not_found", "the dataset's rows are gone") from exc
-    table = await asyncio.to_thread(pq.read_table, io.BytesIO(data))
-    rows = await asyncio.to_thread(training_data, table, features, params.target, params.task)
+    table = await in_job_thread(pq.read_table, io.BytesIO(data))
+    rows = await in_job_thread(training_data, table, features, params.target, params.task)
     scaling = Scaling.of(rows.x, params.standardize)
     x = scaling.apply(rows.x)
     try:
@@ -114,13 +115,13 @@ async def _cluster(x: Matrix, params: AnalysisParams, report: JobProgressReporte
         raise BadParameters(f"k={params.k} exceeds the {len(x)} complete rows")
     await report.step("clustering", 10)
     progress = _Thread(report, "clustering", 10, 70)
-    fit = await asyncio.to_thread(
+    fit = await in_job_thread(
         lambda: kmeans(x, params.k, restarts=params.restarts, max_iter=params.max_iter,
                        seed=params.seed, progress=progress))
     await report.step("scoring", 82)
-    score = await asyncio.to_thread(silhouette, x, fit.labels, seed=params.seed)
-    projected, explained = await asyncio.to_thread(pca, np.vstack([x, fit.centers]))
-    png = await asyncio.to_thread(clusters_png, projected[: len(x)], fit.labels,
+    score = await in_job_thread(silhouette, x, fit.labels, seed=params.seed)
+    projected, explained = await in_job_thread(pca, np.vstack([x, fit.centers]))
+    png = await in_job_thread(clusters_png, projected[: len(x)], fit.labels,
                                   projected[len(x):], list(explained))
     result = {
         "k": params.k, "inertia": fit.inertia, "silhouette": score,

@@ -9,7 +9,6 @@ the job's id, like an ingested one.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from workers.ingest.infer import profile
 from workers.ingest.pipeline import dataset_key, row_group_rows
 from workers.ml.matrix import feature_matrix
 from workers.progress import JobProgressReporter
+from workers.threads import in_job_thread
 
 
 def output_columns(fitted: FittedModel, x: np.ndarray[Any, Any]) -> dict[str, pa.Array]:
@@ -92,7 +92,7 @@ async def predict_dataset(deps: WorkerDeps, job: JobDoc,
     await report.step("writing", 85)
     key = dataset_key(job.id)
     await _write(deps, table, key)
-    columns = await asyncio.to_thread(profile, table)
+    columns = await in_job_thread(profile, table)
     dataset = DatasetDoc(
         id=job.id, project_id=job.project_id, upload_id=source.upload_id, job_id=job.id,
         name=f"{source.name} ({saved.algorithm} predictions)", format="predictions",
@@ -114,8 +114,8 @@ async def _predict(fitted: FittedModel, parquet: pq.ParquetFile,
     parts: list[pa.Table] = []
     for index in range(groups):
         await report.step("predicting", 10 + 75 * index / max(groups, 1))
-        part = await asyncio.to_thread(parquet.read_row_group, index)
-        outputs = await asyncio.to_thread(_outputs, fitted, part)
+        part = await in_job_thread(parquet.read_row_group, index)
+        outputs = await in_job_thread(_outputs, fitted, part)
         for name, values in _renamed(outputs, part.column_names).items():
             part = part.append_column(name, values)
         parts.append(part)
@@ -131,7 +131,7 @@ def _outputs(fitted: FittedModel, part: pa.Table) -> dict[str, pa.Array]:
 async def _write(deps: WorkerDeps, table: pa.Table, key: str) -> None:
     with tempfile.TemporaryDirectory(prefix="roomcast-predict-") as tmp:
         target = Path(tmp) / "data.parquet"
-        await asyncio.to_thread(pq.write_table, table, target, compression="zstd",
+        await in_job_thread(pq.write_table, table, target, compression="zstd",
                                 row_group_size=row_group_rows(table.num_columns))
-        data = await asyncio.to_thread(target.read_bytes)
+        data = await in_job_thread(target.read_bytes)
     await deps.objects.put_bytes(key, data, content_type="application/vnd.apache.parquet")

@@ -3,7 +3,6 @@ training split and scored on the held-out rows."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from workers.ml.metrics import accuracy, confusion_matrix, regression_scores, tr
 from workers.ml.plots import confusion_png, importances_png, predicted_png
 from workers.ml.ticker import Progress
 from workers.ml.tree import DecisionTree
+from workers.threads import in_job_thread
 
 
 @dataclass
@@ -54,14 +54,14 @@ async def supervise(x: Matrix, data: TrainingData, features: list[str],
     model = estimator(params)
     n_classes = len(data.classes) if classify else None
     if isinstance(model, DecisionTree):
-        await asyncio.to_thread(model.fit, x[train], y[train], n_classes, progress)
+        await in_job_thread(model.fit, x[train], y[train], n_classes, progress)
     else:
-        await asyncio.to_thread(model.fit, x[train], y[train], progress, n_classes)
-    predicted = await asyncio.to_thread(model.predict, x[test])
+        await in_job_thread(model.fit, x[train], y[train], progress, n_classes)
+    predicted = await in_job_thread(model.predict, x[test])
     importances = model.importances
     common = {"target": params.target, "train_rows": len(train), "test_rows": len(test),
               "importances": dict(zip(features, importances.tolist(), strict=True))}
-    pictures = {"importances.png": await asyncio.to_thread(importances_png, features,
+    pictures = {"importances.png": await in_job_thread(importances_png, features,
                                                            importances)}
     if classify:
         truth: NDArray[np.int64] = y[test].astype(np.int64)
@@ -70,11 +70,11 @@ async def supervise(x: Matrix, data: TrainingData, features: list[str],
         scores: dict[str, Any] = {"accuracy": accuracy(truth, guess)}
         result = {**common, "criterion": params.split_criterion, "classes": data.classes,
                   **scores, "confusion_matrix": matrix.tolist()}
-        pictures["confusion.png"] = await asyncio.to_thread(confusion_png, matrix, data.classes)
+        pictures["confusion.png"] = await in_job_thread(confusion_png, matrix, data.classes)
     else:
         actual: Matrix = y[test].astype(np.float64)
         values: Matrix = predicted.astype(np.float64)
         scores = regression_scores(actual, values)
         result = {**common, **scores}
-        pictures["predicted.png"] = await asyncio.to_thread(predicted_png, actual, values)
+        pictures["predicted.png"] = await in_job_thread(predicted_png, actual, values)
     return Outcome(result, pictures, scores, trees=model.nodes)

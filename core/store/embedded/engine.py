@@ -256,7 +256,9 @@ class EmbeddedEngine:
         _OPEN.pop(self.directory.resolve(), None)
         loop = asyncio.get_running_loop()
         for task in (self._sweeper, self._compacting):
-            if task is not None:
+            # A task of a loop that has closed meanwhile (a caller that ran its own loop) is
+            # gone with it: cancelling would schedule on the closed loop.
+            if task is not None and not task.get_loop().is_closed():
                 task.cancel()
                 if task.get_loop() is loop:
                     with contextlib.suppress(asyncio.CancelledError):

@@ -4,9 +4,11 @@ that keeps everything it had."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -53,6 +55,15 @@ async def fill(http: httpx.AsyncClient, services: Services, head: Caller, other:
     analysis = await http.post(f"{API}/datasets/{dataset_id}/analyses", headers=head.headers,
                                json={"algorithm": "kmeans", "k": 3, "restarts": 1})
     assert (await wait_job(http, member, analysis.json()["job_id"]))["status"] == "succeeded"
+    # A record edited and one added; a chart with its images.
+    edited = await http.patch(f"{API}/datasets/{dataset_id}/records/0", headers={
+        **head.headers, "If-Match": '"1"'}, json={"values": {"label": "edited"}})
+    assert edited.status_code == 200, edited.text
+    assert (await http.post(f"{API}/datasets/{dataset_id}/records", headers=head.headers,
+                            json={"values": {"x": 1.0}})).status_code == 201
+    chart = await http.post(f"{API}/datasets/{dataset_id}/visualizations",
+                            headers=head.headers, json={"kind": "histogram", "x": "x"})
+    assert (await wait_job(http, member, chart.json()["job_id"]))["status"] == "succeeded"
     files = (("photo.png", png()), ("paper.pdf", pdf()), ("paper.pdf", pdf(300, 300)))
     for doc_name, content in files:
         made = (await put(http, project_id, head.headers, doc_name, content)).json()
@@ -82,7 +93,7 @@ async def test_nothing_of_a_deleted_project_is_left(
     assert all(any(doomed in doc for doc in filled.get(name, [])) for name in (
         "meetings", "meeting_messages", "tasks", "reminders", "invitations", "notifications",
         "preferences", "uploads", "datasets", "models", "jobs", "documents",
-        "document_versions", "storage_usage"))
+        "document_versions", "storage_usage", "records", "visualizations"))
     assert len(await stored_keys(services)) > len(keys_before)
 
     events = record_events(services)
@@ -110,10 +121,19 @@ async def test_nothing_of_a_deleted_project_is_left(
                                    (f"user:{head.id}", "project.deleted"),
                                    (f"user:{other.id}", "project.deleted")])
     assert sorted(events.of("revoked")) == sorted([(head.id, doomed), (other.id, doomed)])
-    progress = [data for room, event, data in events.of("emit")
+    def progress() -> list[dict[str, Any]]:
+        return [data for room, event, data in events.of("emit")
                 if room == f"user:{head.id}" and data.get("job_id") == job["id"]]
-    assert progress[0]["stage"] == "queued"
-    assert progress[-1]["status"] == "succeeded"
+
+    # The job is stored as succeeded before its final event is published: wait for that.
+    async def final() -> list[dict[str, Any]]:
+        while True:
+            seen = progress()
+            if seen and seen[-1]["status"] == "succeeded":
+                return seen
+            await asyncio.sleep(0.02)
+
+    assert (await asyncio.wait_for(final(), 30))[0]["stage"] == "queued"
     # Only the head who deleted it follows the job.
     assert (await http.get(f"{API}/jobs/{job['id']}", headers=other.headers)).status_code == 404
 

@@ -26,18 +26,23 @@ from roomcast.factory import Services
 
 
 async def load_seed(stores: Stores, seed: dict[str, Any]) -> None:
+    """Load the seed; upserted, so processes sharing one store (MONGO_URI) may all load it."""
     for user in seed.get("users", []):
-        await stores.users._c.insert_one(stores.users._dump(User.model_validate(user)))
+        await _put(stores.users, User.model_validate(user))
     for project in seed.get("projects", []):
         # The first member is the project's head.
         members = [Member(user_id=uid, role=ProjectRole.HEAD if i == 0 else ProjectRole.MEMBER)
                    for i, uid in enumerate(project.pop("member_ids"))]
-        doc = Project.model_validate({**project, "members": members})
-        await stores.projects._c.insert_one(stores.projects._dump(doc))
+        await _put(stores.projects, Project.model_validate({**project, "members": members}))
     for meeting in seed.get("meetings", []):
-        await stores.meetings._c.insert_one(stores.meetings._dump(Meeting.model_validate(meeting)))
+        await _put(stores.meetings, Meeting.model_validate(meeting))
     for job in seed.get("jobs", []):
-        await stores.jobs._c.insert_one(stores.jobs._dump(JobDoc.model_validate(job)))
+        await _put(stores.jobs, JobDoc.model_validate(job))
+
+
+async def _put(repository: Any, item: Any) -> None:
+    doc = repository._dump(item)
+    await repository._c.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
 
 def main() -> None:
@@ -54,7 +59,7 @@ def main() -> None:
         return services
 
     serve_module.build_services = build_seeded  # type: ignore[assignment]
-    serve_module.serve(Settings(), host=args.host, port=args.port)
+    raise SystemExit(serve_module.serve(Settings(), host=args.host, port=args.port))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
-from realtime.emitter import RedisEmitter
+from realtime.emitter import KEY_PREFIX, RedisEmitter
 from tests.support.services import ROOT, ServerProcess, free_port, wait_until
 
 
@@ -49,10 +49,11 @@ class Seed:
         default_factory=lambda: TokenService(Settings(env="test", _env_file=None))  # type: ignore[call-arg]
     )
 
-    def user(self, name: str = "") -> SeedUser:
+    def user(self, name: str = "", *, role: Role = Role.MEMBER) -> SeedUser:
         user_id = new_id()
         name = name or f"user-{user_id[:6]}"
-        self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name})
+        self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name,
+                           "role": role.value})
         token = self._tokens.issue(sub=user_id, role=Role.MEMBER, typ="access").token
         return SeedUser(user_id, name, token)
 
@@ -217,6 +218,25 @@ async def redis_emitter(redis_url: str, data_dir: Path) -> AsyncIterator[RedisEm
         await emitter.close()
         await redis.aclose()
         await close_mongo(mongo)
+
+
+async def room_epoch(redis_url: str, room: str) -> str:
+    """The epoch a room's offsets count in, as the servers keep it in Redis."""
+    redis = Redis.from_url(redis_url)
+    try:
+        epoch = await redis.get(f"{KEY_PREFIX}epoch:{room}")
+    finally:
+        await redis.aclose()
+    assert epoch is not None, f"{room} has no epoch yet"
+    return bytes(epoch).decode()
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 async def metric(url: str, name: str) -> float:

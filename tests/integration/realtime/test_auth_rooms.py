@@ -132,12 +132,13 @@ async def test_recovery_on_the_embedded_default(seed: Seed, start_server: StartS
     sent = [await a.call("message", {"room": room, "text": t}) for t in ("two", "three")]
 
     b = await socks().connect(server.url, bob.token)
-    ack = await b.join(room, since=first["offset"])
+    epoch = a.named("message")[0]["epoch"]
+    ack = await b.join(room, since=first["offset"], epoch=epoch)
     assert ack["recovered"] is True and ack["offset"] == sent[-1]["offset"]
     assert [m["text"] for m in b.named("message")] == ["two", "three"]
     for text in ("four", "five"):
         await a.call("message", {"room": room, "text": text})
     c = await socks().connect(server.url, bob.token)
-    assert (await c.join(room, since=first["offset"]))["recovered"] is False
+    assert (await c.join(room, since=first["offset"], epoch=epoch))["recovered"] is False
     echoed = [m for m in a.named("message") if m["text"] == "one"]
     assert echoed[0]["client_id"] == "c1" and echoed[0]["user_name"] == "alice"

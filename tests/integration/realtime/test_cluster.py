@@ -130,14 +130,14 @@ async def test_recovery_on_the_other_process(
     first = await a.call("message", {"room": room, "text": "hello"})
     assert first["ok"] is True
     await b.wait_for(lambda: b.named("message"))
-    last_seen = b.named("message")[-1]["offset"]
+    last_seen, epoch = b.named("message")[-1]["offset"], b.named("message")[-1]["epoch"]
     assert last_seen == first["offset"]
     await b.close()
 
     sent = [await a.call("message", {"room": room, "text": f"m{i}"}) for i in range(3)]
     back = await socks().connect(two.url, bob.token)
-    ack = await back.join(room, since=last_seen)
-    assert ack["recovered"] is True and ack["replayed"] == 3
+    ack = await back.join(room, since=last_seen, epoch=epoch)
+    assert ack["recovered"] is True and ack["replayed"] == 3 and ack["epoch"] == epoch
     assert ack["offset"] == sent[-1]["offset"]
     missed = back.named("message")
     assert [m["text"] for m in missed] == ["m0", "m1", "m2"]
@@ -147,7 +147,7 @@ async def test_recovery_on_the_other_process(
     for i in range(20):
         await a.call("message", {"room": room, "text": f"n{i}"})
     late = await socks().connect(two.url, bob.token)
-    stale = await late.join(room, since=last_seen)
+    stale = await late.join(room, since=last_seen, epoch=epoch)
     assert stale["recovered"] is False and stale["replayed"] == 0
     assert late.named("message") == []
 
@@ -191,11 +191,13 @@ async def test_emitter_from_another_process_and_revocation(
         await redis.aclose()
     for sock in (on_one, on_two):
         got = await sock.wait_for(lambda s=sock: s.named("job.progress"))
-        assert got == [{"room": f"project:{project}", "offset": offset, "progress": 10}]
+        assert got == [{"room": f"project:{project}", "offset": offset,
+                        "epoch": got[0]["epoch"], "progress": 10}]
         notes = await sock.wait_for(lambda s=sock: s.named("notification"))
         assert notes[0]["id"] == note["id"] and notes[0]["room"] == f"user:{bob.id}"
     later = await socks().connect(two.url, bob.token)
-    replay = await later.join(f"user:{bob.id}", since=notes[0]["offset"] - 1)
+    replay = await later.join(f"user:{bob.id}", since=notes[0]["offset"] - 1,
+                              epoch=notes[0]["epoch"])
     assert replay["recovered"] is True and replay["replayed"] == 1
     assert [n["id"] for n in later.named("notification")] == [note["id"]]
 

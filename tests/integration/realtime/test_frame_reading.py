@@ -4,118 +4,24 @@ with the protocol's replies and close codes. The client here writes raw bytes on
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import os
-import socket
-from urllib.parse import urlsplit
-
 import orjson
 import pytest
 
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed
+from tests.integration.realtime.wire import (
+    BINARY,
+    CONT,
+    PING,
+    PONG,
+    TEXT,
+    RawWebSocket,
+    ack_of,
+    frame,
+    text,
+)
 
 pytestmark = pytest.mark.slow
-
-TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
-
-
-def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True,
-          rsv: int = 0) -> bytes:
-    """One client frame, as RFC 6455 lays it out."""
-    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
-    size, mask_bit = len(payload), 0x80 if masked else 0
-    if size < 126:
-        head += bytes([mask_bit | size])
-    elif size < 65536:
-        head += bytes([mask_bit | 126]) + size.to_bytes(2, "big")
-    else:
-        head += bytes([mask_bit | 127]) + size.to_bytes(8, "big")
-    if not masked:
-        return head + payload
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def text(packet: str) -> bytes:
-    return frame(TEXT, packet.encode())
-
-
-def ack_of(packet: str) -> tuple[int, dict[str, object]] | None:
-    """(ack id, argument) of a Socket.IO ACK packet, None for any other packet."""
-    if not packet.startswith("43"):
-        return None
-    digits = packet[2:packet.index("[")]
-    argument: dict[str, object] = orjson.loads(packet[2 + len(digits):])[0]
-    return int(digits), argument
-
-
-class RawWebSocket:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, url: str, token: str) -> RawWebSocket:
-        where = urlsplit(url)
-        reader, writer = await asyncio.open_connection(where.hostname, where.port)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each write its own segment
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-                      f"Host: {where.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        assert response.startswith(b"HTTP/1.1 101"), response
-        ws = cls(reader, writer)
-        opcode, opened = await ws.recv()
-        assert opcode == TEXT and opened.startswith(b"0{"), opened
-        ws.writer.write(text("40" + orjson.dumps({"token": token}).decode()))
-        opcode, connected = await ws.recv()
-        assert connected.startswith(b"40{"), connected
-        return ws
-
-    async def recv(self) -> tuple[int, bytes]:
-        """The next server frame (servers do not mask); Engine.IO pings are answered."""
-        while True:
-            head = await asyncio.wait_for(self.reader.readexactly(2), 10)
-            size = head[1] & 0x7F
-            if size == 126:
-                size = int.from_bytes(await self.reader.readexactly(2), "big")
-            elif size == 127:
-                size = int.from_bytes(await self.reader.readexactly(8), "big")
-            payload = await self.reader.readexactly(size)
-            if head[0] & 0x0F == TEXT and payload == b"2":
-                self.writer.write(text("3"))
-                continue
-            return head[0] & 0x0F, payload
-
-    async def acks(self, count: int) -> list[tuple[int, dict[str, object]]]:
-        """The next `count` Socket.IO acks as (ack id, argument); other events are skipped."""
-        found: list[tuple[int, dict[str, object]]] = []
-        while len(found) < count:
-            opcode, payload = await self.recv()
-            ack = ack_of(payload.decode()) if opcode == TEXT else None
-            if ack is not None:
-                found.append(ack)
-        return found
-
-    async def close_code(self) -> int:
-        """Read until the server's close frame; its status code."""
-        while True:
-            opcode, payload = await self.recv()
-            if opcode == CLOSE:
-                return int.from_bytes(payload[:2], "big")
-
-    async def write_in_pieces(self, data: bytes, piece: int) -> None:
-        for start in range(0, len(data), piece):
-            self.writer.write(data[start:start + piece])
-            await self.writer.drain()
-            await asyncio.sleep(0.001)
-
-    def close(self) -> None:
-        self.writer.close()
-
 
 async def test_text_frames_are_read_however_they_arrive(seed: Seed,
                                                         start_server: StartServer) -> None:

@@ -69,7 +69,8 @@ async def test_serve_starts_without_redis_and_subscribes_when_it_comes(
             async with redis_emitter(redis.url, tmp_path) as emitter:
                 offset = await emitter.emit(f"project:{project}", "task.created", {"n": 1})
             got = await sock.wait_for(lambda: sock.named("task.created"))
-            assert got == [{"room": f"project:{project}", "offset": offset, "n": 1}]
+            assert got == [{"room": f"project:{project}", "offset": offset,
+                            "epoch": got[0]["epoch"], "n": 1}]
             assert (await http.get("/health/ready")).status_code == 200
         finally:
             redis.kill()

@@ -12,7 +12,13 @@ import pytest
 
 from realtime.emitter import RedisEmitter
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock, processed, redis_emitter
+from tests.integration.realtime.support import (
+    Seed,
+    Sock,
+    processed,
+    redis_emitter,
+    room_epoch,
+)
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -46,6 +52,7 @@ async def test_rooms_rejoined_at_once_get_their_missed_events_before_live_ones(
         for _ in range(MISSED):
             for room in rooms:
                 latest[room] = await emitter.emit(room, "job.progress", {"n": -1})
+        epochs = {room: await room_epoch(rt_redis.url, room) for room in rooms}
         for trial in range(TRIALS):
             # The client last processed MISSED events ago in every room.
             since = {room: latest[room] - MISSED for room in rooms}
@@ -54,7 +61,8 @@ async def test_rooms_rejoined_at_once_get_their_missed_events_before_live_ones(
             try:
                 await asyncio.sleep(0.05)
                 sock = await socks().connect(server.url, user.token)
-                acks = await asyncio.gather(*(sock.join(room, since=since[room])
+                acks = await asyncio.gather(*(sock.join(room, since=since[room],
+                                                        epoch=epochs[room])
                                               for room in rooms))
                 await asyncio.sleep(0.1)
             finally:
@@ -95,9 +103,10 @@ async def test_history_older_than_the_max_age_is_not_replayed(
     # Both are still in the stream (each event renews its expiry), but the first is too old.
     await asyncio.sleep(max(0.0, first_at + MAX_AGE + 0.2 - loop.time()))
     sock = await socks().connect(server.url, user.token)
-    stale = await sock.join(room, since=old - 1)
+    epoch = await room_epoch(rt_redis.url, room)
+    stale = await sock.join(room, since=old - 1, epoch=epoch)
     assert (stale["recovered"], stale["replayed"], stale["offset"]) == (False, 0, recent)
     assert sock.named("job.progress") == []
-    fresh = await sock.join(room, since=old)
+    fresh = await sock.join(room, since=old, epoch=epoch)
     assert (fresh["recovered"], fresh["replayed"]) == (True, 1)
     assert [e["n"] for e in sock.named("job.progress")] == ["recent"]

@@ -75,7 +75,7 @@ async def test_each_new_dataset_is_announced_once_and_recovered(cluster: Cluster
         away = await Sock().connect(cluster.serve.url, cluster.token)
         try:
             since = ingested[0]["offset"] - 1
-            replay = await away.join(room, since=since)
+            replay = await away.join(room, since=since, epoch=ingested[0]["epoch"])
             assert replay["ok"] and replay["recovered"] is True, replay
             assert [e["dataset"]["id"] for e in away.named("dataset.created")] == [
                 dataset_id, predicted_id]

@@ -138,8 +138,9 @@ async def test_regression_reports_its_scores_and_predicts_values(
                              for a, b in rng.uniform(0, 10, size=(400, 2))]
     dataset_id = await dataset_of(client, member, "prices.csv", ("\n".join(lines) + "\n").encode())
     for algorithm in ("decision_tree_regressor", "random_forest_regressor"):
+        forest = {"n_estimators": 20} if algorithm.startswith("random_forest") else {}
         job = await trained(client, member, dataset_id, algorithm=algorithm, target="price",
-                            n_estimators=20, standardize=False)
+                            standardize=False, **forest)
         result = job["result"]
         assert result["r2"] > 0.9 and result["mae"] < 2.0 and result["rmse"] >= result["mae"]
         assert set(result["importances"]) == {"a", "b"}
@@ -221,10 +222,21 @@ async def test_analysis_parameters_are_checked_up_front(client: httpx.AsyncClien
          "target_in_features"),
         ({"algorithm": "decision_tree", "target": "kind", "criterion": "squared_error"},
          "criterion_mismatch"),
+        ({"algorithm": "kmeans", "target": ""}, "string_too_short"),
+        ({"algorithm": "kmeans", "target": "kind"}, "parameter_not_applicable"),
+        ({"algorithm": "decision_tree", "target": "kind", "k": 3}, "parameter_not_applicable"),
+        ({"algorithm": "random_forest_regressor", "target": "x", "restarts": 2},
+         "parameter_not_applicable"),
+        ({"algorithm": "kmeans", "features": ["x", "x"]}, "duplicate_feature"),
+        ({"algorithm": "kmeans", "features": [""]}, "string_too_short"),
     ):
         answer = await client.post(url, json=body, headers=member.headers)
         assert answer.status_code == 422, answer.text
-        assert answer.json()["error"]["details"][0]["type"] == kind
+        error = answer.json()["error"]
+        assert (error["code"], error["details"][0]["type"]) == ("validation_error", kind), body
+    listed = await client.get(f"/api/v1/projects/{member.project_id}/jobs",
+                              headers=member.headers)
+    assert all(job["kind"] != "analysis" for job in listed.json()["items"])  # none queued
     numeric = await client.post(url, json={"algorithm": "decision_tree_regressor",
                                            "target": "kind"}, headers=member.headers)
     assert numeric.status_code == 422

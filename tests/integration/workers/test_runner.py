@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -20,15 +20,19 @@ from roomcast.factory import Services, build_services
 from tests.integration.workers.conftest import Member, upload, wait_job
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
 from tests.support.domain import RecordingEmitter, make_user
+from tests.support.services import eventually
 from workers.deps import WorkerDeps
 from workers.ingest.pipeline import dataset_key
+from workers.progress import JobProgressReporter
 from workers.runner import run_job
 from workers.sweeper import stale_after_ms, sweep_once
 
 
 async def _services_pausing(make_settings: Any, delay_ms: int) -> AsyncIterator[Services]:
-    """Services whose jobs pause at every step, so a test can act while one runs."""
-    built = build_services(make_settings(job_step_delay_ms=delay_ms))
+    """Services whose jobs pause at every step, and whose every step is due to check for a
+    cancel (the pause outlasts the progress interval), so a test can act while one runs."""
+    built = build_services(make_settings(job_step_delay_ms=delay_ms,
+                                         job_progress_per_second=1000 / delay_ms))
     await built.start()
     try:
         yield built
@@ -38,14 +42,42 @@ async def _services_pausing(make_settings: Any, delay_ms: int) -> AsyncIterator[
 
 @pytest.fixture
 async def slow_services(make_settings: Any) -> AsyncIterator[Services]:
-    async for built in _services_pausing(make_settings, 100):
+    async for built in _services_pausing(make_settings, 5):
         yield built
 
 
-@pytest.fixture
-async def slower_services(make_settings: Any) -> AsyncIterator[Services]:
-    async for built in _services_pausing(make_settings, 400):
-        yield built
+class StepGate:
+    """Holds the first job step that `when` picks until the test opens the gate.
+
+    A step from inside a computation blocks that computation (analysis.py `_Thread`), so
+    whatever the test does while the gate is shut happens at a point it chose, not in a race
+    with the job.
+    """
+
+    def __init__(self, when: Callable[[str, float], bool]) -> None:
+        self.when = when
+        self.reached = asyncio.Event()
+        self.opened = asyncio.Event()
+        self.held: tuple[str, float] | None = None
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> StepGate:
+        original = JobProgressReporter.step
+        gate = self
+
+        async def step(reporter: JobProgressReporter, stage: str, progress: float) -> None:
+            if not gate.reached.is_set() and gate.when(stage, progress):
+                gate.held = (stage, progress)
+                gate.reached.set()
+                await asyncio.wait_for(gate.opened.wait(), 60)
+            await original(reporter, stage, progress)
+
+        monkeypatch.setattr(JobProgressReporter, "step", step)
+        return self
+
+    async def wait(self) -> tuple[str, float]:
+        await asyncio.wait_for(self.reached.wait(), 60)
+        assert self.held is not None
+        return self.held
 
 
 @contextlib.asynccontextmanager
@@ -58,12 +90,16 @@ async def _signed_in(services: Services) -> AsyncIterator[tuple[Member, httpx.As
         yield Member(caller, project.id), http
 
 
-async def test_cancel_stops_a_running_job(slow_services: Services) -> None:
+async def test_cancel_stops_a_running_job(
+    slow_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = StepGate(lambda stage, _: stage == "reading").install(monkeypatch)
     async with _signed_in(slow_services) as (member, http):
         job_id = (await upload(http, member, "p.csv", blobs_csv())).json()["job_id"]
-        await wait_job(http, member, job_id, until=("running",))
+        await gate.wait()  # the job is reading its file and cannot go further
         cancelled = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
         assert cancelled.status_code == 202
+        gate.opened.set()
         job = await wait_job(http, member, job_id)
         assert job["status"] == "cancelled"
         assert job["progress"] < 100
@@ -83,27 +119,28 @@ def noise_csv(rows: int = 20_000, features: int = 6) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def test_cancel_stops_a_decision_tree_inside_its_fit(slower_services: Services) -> None:
-    # Every step, in-fit reports included, pauses: the fit cannot end before the cancel lands.
-    async with _signed_in(slower_services) as (member, http):
+async def test_cancel_stops_a_decision_tree_inside_its_fit(
+    slow_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A report from inside the fit (training spans 10-80) holds the fit's thread until the
+    # cancel is stored: the fit cannot end first, and the cancel can only be seen inside it.
+    gate = StepGate(lambda stage, progress: stage == "training" and 10 < progress < 80)
+    gate.install(monkeypatch)
+    async with _signed_in(slow_services) as (member, http):
         ingest = (await upload(http, member, "noise.csv", noise_csv())).json()["job_id"]
         dataset_id = (await wait_job(http, member, ingest))["result"]["dataset_id"]
         started = await http.post(f"/api/v1/datasets/{dataset_id}/analyses", json={
             "algorithm": "decision_tree", "target": "label"}, headers=member.headers)
         job_id = started.json()["job_id"]
-        while True:  # until the tree reports from inside its fit
-            job = await wait_job(http, member, job_id, until=("running",))
-            assert job["stage"] in ("queued", "loading", "training"), job
-            if job["stage"] == "training" and job["progress"] > 10:
-                break
-            await asyncio.sleep(0.02)
+        _, held_at = await gate.wait()
         cancel = await http.post(f"/api/v1/jobs/{job_id}/cancel", headers=member.headers)
         assert cancel.status_code == 202
+        gate.opened.set()
         done = await wait_job(http, member, job_id)
     assert (done["status"], done["result"]) == ("cancelled", None)
-    assert done["progress"] < 80  # stopped while training (10-80), before scoring
+    assert done["progress"] == int(held_at)  # stopped at that report, before scoring
     for name in ("importances.png", "confusion.png"):
-        assert not await slower_services.ctx.objects.exists(f"artifacts/{job_id}/{name}")
+        assert not await slow_services.ctx.objects.exists(f"artifacts/{job_id}/{name}")
 
 
 async def _ingest_job(services: Services, client: httpx.AsyncClient, member: Member) -> JobDoc:
@@ -219,18 +256,28 @@ async def test_a_dead_letter_removes_what_an_earlier_attempt_left(
 
 
 async def test_a_job_held_by_a_live_worker_waits_for_it(
-    services: Services, client: httpx.AsyncClient, member: Member
+    services: Services, client: httpx.AsyncClient, member: Member,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     job = await _ingest_job(services, client, member)
     held = await services.ctx.stores.jobs.claim(job.id, "live-worker", 60_000)
     assert held is not None
+    jobs = services.ctx.stores.jobs
+    tries: list[str] = []
+
+    async def claim(job_id: str, worker_id: str, lease_ms: int) -> JobDoc | None:
+        tries.append(worker_id)
+        return await type(jobs).claim(jobs, job_id, worker_id, lease_ms)
+
+    monkeypatch.setattr(jobs, "claim", claim)
     waiting = asyncio.create_task(run_job(_deps(services), job.id))
-    await asyncio.sleep(0.3)
-    assert not waiting.done()  # it does not run a job someone else holds
+    await eventually(lambda: len(tries) >= 2, what="a second claim of the held job")
+    assert not waiting.done()  # it tried twice, found the lease held, and still waits
     await services.ctx.stores.jobs.finish(job.id, "live-worker", JobStatus.SUCCEEDED)
     await asyncio.wait_for(waiting, 30)
     final = await services.ctx.stores.jobs.get(job.id)
     assert final is not None and final.attempts == 1
+    assert final.lease_owner == "live-worker"
 
 
 async def test_a_delivery_finding_a_live_holder_drops_out_without_waiting_for_the_job(
@@ -282,15 +329,18 @@ async def test_the_sweeper_re_sends_an_abandoned_job_once(
     assert untouched is not None and untouched.status == JobStatus.QUEUED
 
 
-async def test_a_stopping_worker_releases_its_job(slow_services: Services) -> None:
+async def test_a_stopping_worker_releases_its_job(
+    slow_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with _signed_in(slow_services) as (member, http):
         body = (await upload(http, member, "p.csv", blobs_csv())).json()
         await wait_job(http, member, body["job_id"])
         job = JobDoc(project_id=member.project_id, kind=JobKind.INGEST, created_by=member.caller.id,
                      upload_id=body["upload"]["id"])
         await slow_services.ctx.stores.jobs.create(job)
+        gate = StepGate(lambda stage, _: stage == "reading").install(monkeypatch)
         running = asyncio.create_task(run_job(_deps(slow_services), job.id))
-        await wait_job(http, member, job.id, until=("running",))
+        await gate.wait()  # running, and held there until stopped
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running

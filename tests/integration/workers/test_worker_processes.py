@@ -8,6 +8,7 @@ import asyncio
 import httpx
 import pytest
 
+from tests.integration.realtime.support import Sock
 from tests.integration.workers.cluster import Cluster
 from tests.integration.workers.cluster import job_events as _events
 from tests.integration.workers.cluster import watch as _watch
@@ -99,6 +100,52 @@ async def test_killed_worker_job_finishes_once_elsewhere_and_cancel_stops(cluste
             assert cancelled["status"] == "cancelled" and cancelled["result"] is None
         # A join is a round trip through the server: events published before it have reached
         # the socket by the time it answers, so the count below sees them all.
+        state = await sock.join(f"job:{job_id}")
+        assert state["ok"], state
+        assert len(_events(sock, "job.completed", job_id)) == 1
+    finally:
+        await sock.close()
+
+
+async def _started(http: httpx.AsyncClient, cluster: Cluster, stage: str,
+                   sock: Sock) -> str:
+    """A job that will pass through `stage`: an ingestion, or an analysis of a fresh dataset."""
+    response = await http.post(f"/api/v1/projects/{cluster.project_id}/uploads",
+                               files={"file": ("points.csv", blobs_csv())})
+    job_id: str = response.json()["job_id"]
+    if stage != "training":
+        return job_id
+    await sock.wait_for(lambda: _events(sock, "job.completed", job_id), 60)
+    started = await http.post(f"/api/v1/datasets/{job_id}/analyses", json={
+        "algorithm": "random_forest", "target": "label", "n_estimators": 30})
+    assert started.status_code == 202, started.text
+    return str(started.json()["job_id"])
+
+
+@pytest.mark.parametrize("stage", ["reading", "writing", "training"])
+async def test_a_worker_killed_mid_job_leaves_it_finished_once_after_its_lease(
+    cluster: Cluster, stage: str
+) -> None:
+    # Killed while reading the file, writing the Parquet, or fitting a forest. The stream's
+    # own reclaim waits ten minutes here: only the lapsed lease (2 s in these settings) can
+    # bring the job back within the test's bound.
+    patient = {"JOB_RECLAIM_IDLE_MS": "600000"}
+    first = await asyncio.to_thread(cluster.start_worker, 1, **patient)
+    sock = await _watch(cluster)
+    try:
+        async with httpx.AsyncClient(base_url=cluster.serve.url, headers=cluster.headers,
+                                     timeout=30) as http:
+            job_id = await _started(http, cluster, stage, sock)
+            await sock.wait_for(lambda: [p for p in _events(sock, "job.progress", job_id)
+                                         if p["stage"] == stage], 60)
+            first.kill()  # SIGKILL mid-job: its message stays pending, its lease lapses
+            await asyncio.to_thread(cluster.start_worker, 1, **patient)
+            await sock.wait_for(lambda: _events(sock, "job.completed", job_id), 90)
+            job = (await http.get(f"/api/v1/jobs/{job_id}")).json()
+            assert (job["status"], job["attempts"]) == ("succeeded", 2), job
+            kind = "models" if stage == "training" else "datasets"
+            listed = (await http.get(f"/api/v1/projects/{cluster.project_id}/{kind}")).json()
+            assert [item["id"] for item in listed["items"]].count(job_id) == 1
         state = await sock.join(f"job:{job_id}")
         assert state["ok"], state
         assert len(_events(sock, "job.completed", job_id)) == 1

@@ -8,7 +8,15 @@ import pytest
 from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
 from realtime.redislink import RedisAddress, RedisLink
-from realtime.streams import MemoryRoomStreams, RedisRoomStreams, frame_parts, volatile_frame
+from realtime.streams import (
+    MemoryRoomStreams,
+    Position,
+    RedisRoomStreams,
+    frame_parts,
+    position_in,
+    stored_frame,
+    volatile_frame,
+)
 from tests.support.services import free_port
 
 
@@ -17,13 +25,19 @@ def decode(frame: str) -> list[object]:
     return orjson.loads(frame[1:])  # type: ignore[no-any-return]
 
 
-def test_frame_carries_room_and_offset_and_overrides_them() -> None:
-    prefix, suffix = frame_parts("message", "meeting:ab", {"text": "hi", "offset": 9, "room": "x"})
-    frame = (prefix + b"7" + suffix).decode()
-    assert decode(frame) == ["message", {"room": "meeting:ab", "offset": 7, "text": "hi"}]
+def test_frame_carries_room_offset_and_epoch_and_overrides_them() -> None:
+    prefix, suffix = frame_parts("message", "meeting:ab",
+                                 {"text": "hi", "offset": 9, "room": "x", "epoch": "e"})
+    frame = stored_frame(prefix, 7, "a1b2", suffix)
+    assert decode(frame) == ["message", {"room": "meeting:ab", "offset": 7, "epoch": "a1b2",
+                                         "text": "hi"}]
+    assert position_in(frame, "meeting:ab") == Position(7, "a1b2")
     prefix, suffix = frame_parts("ping", "user:u1", {})
-    assert decode((prefix + b"1" + suffix).decode()) == ["ping", {"room": "user:u1", "offset": 1}]
+    empty = stored_frame(prefix, 1, "e0", suffix)
+    assert decode(empty) == ["ping", {"room": "user:u1", "offset": 1, "epoch": "e0"}]
+    assert position_in(empty, "user:u1") == Position(1, "e0")
     assert decode(volatile_frame("typing", {"a": 1})) == ["typing", {"a": 1}]
+    assert position_in(volatile_frame("typing", {"room": "user:u1"}), "user:u1") is None
 
 
 async def test_memory_stream_offsets_and_recovery() -> None:
@@ -31,23 +45,51 @@ async def test_memory_stream_offsets_and_recovery() -> None:
     offsets = [(await streams.append("project:p", "e", {"n": n}))[0] for n in range(5)]
     assert offsets == [1, 2, 3, 4, 5]
     assert (await streams.append("project:q", "e", {}))[0] == 1
-    assert await streams.latest("project:p") == 5
+    position = await streams.position("project:p")
+    assert position.offset == 5
+    epoch = position.epoch
 
-    kept = await streams.since("project:p", 2)
+    kept = await streams.since("project:p", 2, epoch)
     assert kept.recovered and [decode(f)[1]["n"] for f in kept.frames] == [2, 3, 4]  # type: ignore[index]
-    assert (await streams.since("project:p", 5)).recovered
-    assert (await streams.since("project:p", 5)).frames == []
-    gone = await streams.since("project:p", 1)
+    assert kept.epoch == epoch
+    assert (await streams.since("project:p", 5, epoch)).recovered
+    assert (await streams.since("project:p", 5, epoch)).frames == []
+    gone = await streams.since("project:p", 1, epoch)
     assert not gone.recovered and gone.frames == [] and gone.offset == 5
     # A client ahead of the server (its history was reset) cannot be recovered either.
-    assert not (await streams.since("project:p", 99)).recovered
+    assert not (await streams.since("project:p", 99, epoch)).recovered
+
+
+async def test_memory_stream_epochs() -> None:
+    """Offsets count within an epoch: another epoch, or none with `since` above 0, is never
+    recovered, not even `since == latest`; a restarted process starts new epochs."""
+    streams = MemoryRoomStreams(max_len=10, max_age=3600)
+    for n in range(3):
+        await streams.append("project:p", "e", {"n": n})
+    epoch = (await streams.position("project:p")).epoch
+    assert (await streams.since("project:p", 3, epoch)).recovered
+    assert not (await streams.since("project:p", 3, "f" * 12)).recovered
+    assert not (await streams.since("project:p", 3, None)).recovered
+    assert not (await streams.since("project:p", 1, None)).recovered
+    everything = await streams.since("project:p", 0, None)  # nothing seen yet: all of it
+    assert everything.recovered and len(everything.frames) == 3
+
+    restarted = MemoryRoomStreams(max_len=10, max_age=3600)
+    for n in range(5):
+        await restarted.append("project:p", "e", {"n": n})
+    again = await restarted.since("project:p", 3, epoch)
+    assert not again.recovered and again.frames == [] and again.epoch != epoch
+    # An empty room has its epoch before its first event, which then counts in it.
+    empty = await restarted.position("project:new")
+    _, frame = await restarted.append("project:new", "e", {})
+    assert position_in(frame, "project:new") == Position(1, empty.epoch)
 
 
 async def test_memory_stream_age_limit() -> None:
     streams = MemoryRoomStreams(max_len=10, max_age=0)
     await streams.append("job:j", "e", {})
     await streams.append("job:j", "e", {})
-    assert not (await streams.since("job:j", 0)).recovered
+    assert not (await streams.since("job:j", 0, None)).recovered
 
 
 async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
@@ -63,7 +105,7 @@ async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
         with pytest.raises(ServiceUnavailable):
             await streams.append("project:p", "e", {})
         with pytest.raises(ServiceUnavailable):
-            await streams.since("project:p", 0)
+            await streams.since("project:p", 0, None)
     finally:
         await batcher.close()
         await link.close()

@@ -32,6 +32,9 @@ class ListEmitter:
     async def membership_revoked(self, user_id: str, project_id: str) -> None:
         return None
 
+    async def user_ended(self, user_id: str, code: str) -> None:
+        return None
+
 
 async def _setup(data_dir: Path, **settings: Any) -> tuple[WorkerDeps, JobDoc, ListEmitter]:
     config = Settings(env="test", _env_file=None, data_dir=data_dir, **settings)  # type: ignore[call-arg]

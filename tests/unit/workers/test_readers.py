@@ -153,7 +153,8 @@ def test_dat_with_header_and_comments(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "code"),
-    [("1 2\n3\n", "ragged_rows"), ("1 2\n3 x\n", "invalid_file"), ("# nothing\n", "empty_file")],
+    [("1 2\n3\n", "ragged_rows"), ("1 2\n3 x\n", "invalid_file"), ("# nothing\n", "empty_file"),
+     ("x x y\n1 2 3\n", "invalid_file")],
 )
 def test_dat_bad_files(tmp_path: Path, content: str, code: str) -> None:
     path = tmp_path / "bad.dat"

@@ -1,0 +1,144 @@
+"""SIGTERM with messages in flight, on a real `roomcast serve` process: handlers already running
+finish and their acks are sent before the sockets are disconnected, so every message is acked
+or not stored (none stored but unanswered, which a retrying client would post twice), and the
+process exits with status 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.models import MAX_PAGE_SIZE, PageParams
+from core.settings import Settings
+from core.store.database import close_mongo, open_mongo
+from core.store.stores import Stores
+from tests.integration.realtime.conftest import StartServer
+from tests.integration.realtime.support import Seed
+from tests.integration.realtime.wire import CLOSE, TEXT, RawWebSocket, ack_of, text
+from tests.support.services import redis_server, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+class Received:
+    """What one socket received, in order: its acks by id, and when `session:ending` came."""
+
+    def __init__(self) -> None:
+        self.acks: dict[int, dict[str, object]] = {}
+        self.acks_after_ending: list[int] = []
+        self.ending = False
+        self.joined = asyncio.Event()
+
+    async def read(self, ws: RawWebSocket) -> None:
+        """Until the server closes the connection (or drops it)."""
+        while True:
+            try:
+                opcode, payload = await ws.recv()
+            except (OSError, EOFError, TimeoutError):
+                return
+            if opcode == CLOSE:
+                return
+            if opcode != TEXT:
+                continue
+            packet = payload.decode()
+            found = ack_of(packet)
+            if found is not None:
+                self.acks[found[0]] = found[1]
+                if self.ending:
+                    self.acks_after_ending.append(found[0])
+                if found[0] == 1:
+                    self.joined.set()
+            elif packet.startswith('42["session:ending"'):
+                self.ending = True
+
+
+async def stored_client_ids(data_dir: Path, meeting_id: str) -> set[str]:
+    settings = Settings(env="test", data_dir=data_dir, _env_file=None)
+    mongo, db = open_mongo(settings)
+    try:
+        stores, found, offset = Stores.over(db), set(), 0
+        while True:
+            page = await stores.messages.list_for_meeting(
+                meeting_id, PageParams(limit=MAX_PAGE_SIZE, offset=offset))
+            found |= {m.client_id for m in page.items if m.client_id}
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return found
+    finally:
+        await close_mongo(mongo)
+
+
+def listening(url: str) -> bool:
+    try:
+        httpx.get(url + "/health/live", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+async def test_sigterm_acks_every_message_in_flight_or_stores_none(
+    seed: Seed, start_server: StartServer, tmp_path: Path, long_form: bool
+) -> None:
+    clients, per_client = (60, 30) if long_form else (20, 20)
+    total = clients * per_client
+    users = [seed.user() for _ in range(clients)]
+    meeting_id = seed.meeting(seed.project(*users), users[0])
+    room = f"meeting:{meeting_id}"
+    with redis_server() as redis:
+        server = start_server(redis_url=redis.url)
+        sockets = [await RawWebSocket.open(server.url, user.token) for user in users]
+        received = [Received() for _ in sockets]
+        readers = [asyncio.create_task(r.read(ws)) for r, ws in zip(received, sockets, strict=True)]
+        for ws in sockets:
+            ws.writer.write(text(f'421["join",{{"room":"{room}"}}]'))
+        await asyncio.wait_for(asyncio.gather(*(r.joined.wait() for r in received)), 30)
+        assert all(r.acks.pop(1)["ok"] for r in received)
+        events_before = events_in(server.url)
+        # Redis stalls, so every message's handler is held mid-way (its publish waits) when
+        # SIGTERM comes; it resumes once the server has begun to drain.
+        redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            for n, ws in enumerate(sockets):
+                ws.writer.write(b"".join(
+                    text(f'42{i}["message",{{"room":"{room}","text":"m",'
+                         f'"client_id":"c{n}-{i}"}}]') for i in range(2, 2 + per_client)))
+            await asyncio.to_thread(
+                wait_until, lambda: events_in(server.url) >= events_before + total,
+                timeout=30, what="the server reading every message")
+            server.proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(wait_until, lambda: not listening(server.url), timeout=30,
+                                    what="the server leaving the rotation")
+            in_flight = total - sum(len(r.acks) for r in received)
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(asyncio.gather(*readers), 60)
+        returncode = await asyncio.to_thread(server.proc.wait, 60)
+    for ws in sockets:
+        ws.close()
+
+    acked_ok = {f"c{n}-{i}" for n, r in enumerate(received) for i, ack in r.acks.items()
+                if ack["ok"]}
+    refused = [ack for r in received for ack in r.acks.values() if not ack["ok"]]
+    stored = await stored_client_ids(tmp_path / f"data-{server.port}", meeting_id)
+    assert returncode == 0, server.log()[-3000:]
+    assert in_flight == total  # every handler was held when SIGTERM came
+    # The acks of running handlers are sent before the socket is told to go.
+    assert all(not r.acks_after_ending for r in received), [r.acks_after_ending
+                                                             for r in received]
+    assert stored - acked_ok == set(), f"stored but never acked: {sorted(stored - acked_ok)}"
+    assert acked_ok <= stored
+    assert all(ack["error"]["code"] == "service_unavailable" for ack in refused), refused  # type: ignore[index]
+    assert "Traceback" not in server.log()
+    print(f"\n{total} messages in flight at SIGTERM: {len(acked_ok)} acked and stored, "
+          f"{len(refused)} refused (service_unavailable), {total - len(acked_ok) - len(refused)}"
+          " never answered; 0 stored unacked; exit status 0")
+
+
+def events_in(url: str) -> float:
+    body = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(float(line.split()[-1]) for line in body.splitlines()
+               if line.startswith("roomcast_events_in_total{"))
