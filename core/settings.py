@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     preview_max_page_points: int = Field(default=14_400, ge=72)
     preview_max_seconds: int = Field(default=30, ge=1)
     preview_max_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    # Row predictions: the fitted models each serving process keeps in memory (their arrays'
+    # bytes, least recently used out first; 0 keeps none).
+    model_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_user_per_minute: int = Field(default=1200, ge=1)
     login_max_failures: int = Field(default=5, ge=1)

@@ -43,6 +43,8 @@ RECORD_EVENTS = ("record.created", "record.updated", "record.deleted")  # projec
 VISUALIZATION_EVENTS = ("visualization.created", "visualization.deleted")  # project:{id}
 DOCUMENT_EVENTS = ("document.created", "document.updated", "document.deleted")  # project:{id}
 DATASET_DELETED = "dataset.deleted"  # project:{id} ({dataset_id, by})
+# project:{id} ({dataset, by, job_id}): published once by the job that made it (workers/announce)
+DATASET_CREATED = "dataset.created"
 NOTIFICATION_READ = "notification.read"  # user:{id} ({notification_id}): every tab in step
 NOTIFICATION_READ_ALL = "notification.read_all"  # user:{id} ({updated})
 PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room

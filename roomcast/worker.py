@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -125,15 +125,18 @@ def build_job_runtime(
 
         broker.add_middlewares(OpenTelemetryMiddleware(tracer_provider=tracing.provider))
     task = register_job_task(broker, run)
-    if deps is not None and isinstance(broker, ReclaimingStreamBroker):
-        # A killed worker's job is taken once its lease lapses, not after the stream's idle
-        # time (JOB_RECLAIM_IDLE_MS, twice a lease by default).
-        broker.lapsed = functools.partial(_lapsed, deps)
-        broker.lapsed_idle_ms = deps.lease_ms
     runtime = JobRuntime(broker, TaskiqJobQueue(task), in_process, deps)
     if deps is not None and metrics_registry is not None:
         _add_metrics(runtime, deps, settings, metrics_registry)
     _add_people(runtime, settings, stores, emitter, runs_here=bool(runs_jobs or in_process))
+    if deps is not None:
+        # A job's end is mailed (to a creator who asked) through the queue all mail takes.
+        runtime.deps = deps = replace(deps, dispatch=runtime.dispatch)
+        if isinstance(broker, ReclaimingStreamBroker):
+            # A killed worker's job is taken once its lease lapses, not after the stream's
+            # idle time (JOB_RECLAIM_IDLE_MS, twice a lease by default).
+            broker.lapsed = functools.partial(_lapsed, deps)
+            broker.lapsed_idle_ms = deps.lease_ms
     return runtime
 
 

@@ -98,3 +98,12 @@ async def watch(cluster: Cluster) -> Sock:
 
 def job_events(sock: Sock, event: str, job_id: str) -> list[dict[str, Any]]:
     return [data for data in sock.named(event) if data.get("job_id") == job_id]
+
+
+async def completed(sock: Sock, job_id: str, within: float = 90) -> dict[str, Any]:
+    """The job's `job.completed` event, once it comes; fails on its `job.failed`."""
+    done = await sock.wait_for(lambda: job_events(sock, "job.completed", job_id)
+                               or job_events(sock, "job.failed", job_id), within)
+    event: dict[str, Any] = done[0]
+    assert event["status"] == "succeeded", event
+    return event
