@@ -11,6 +11,7 @@ from api.middleware import build_middleware
 from api.routes import (
     account_links,
     admin,
+    admin_live,
     admin_mail,
     auth,
     calendar,
@@ -49,7 +50,8 @@ ROUTERS = [
     records.router, records_export.router, visualizations.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
-    invitations.router, preferences.router, admin_mail.router, engagement.router,
+    invitations.router, preferences.router, admin_mail.router, admin_live.router,
+    engagement.router,
     # Documents: sharing, finding, downloading.
     documents.router, documents_manage.router, documents_files.router,
     datasets_delete.router,

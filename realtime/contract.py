@@ -51,6 +51,7 @@ PRESENCE_UPDATED = "presence:updated"  # volatile: status or connection count ch
 PRESENCE_TYPING = "presence:typing"  # volatile, never stored
 ROOM_REVOKED = "room:revoked"  # the socket was removed from a room (membership revoked)
 SESSION_ENDING = "session:ending"  # sent right before the server disconnects the socket
+SERVER_ANNOUNCEMENT = "server:announcement"  # volatile, to every socket: an admin's message
 
 # Error codes in acks, `connect_error` data and `session:ending` payloads.
 ERR_UNAUTHORIZED = "unauthorized"
@@ -69,6 +70,7 @@ REASON_SLOW_CONSUMER = "slow_consumer"
 REASON_SHUTDOWN = "server_shutdown"
 REASON_MEMBERSHIP_REVOKED = "membership_revoked"
 REASON_MISSED_EVENTS = "missed_events"
+REASON_ADMIN_DISCONNECT = "disconnected_by_admin"
 REASON_ACCOUNT_DEACTIVATED = "account_deactivated"  # session:ending, on every process
 REASON_ACCOUNT_DELETED = "account_deleted"  # session:ending, on every process
 

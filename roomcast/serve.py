@@ -35,6 +35,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         # uvicorn's WebSocket pings would add a timer per connection and a second ping.
         ws_ping_interval=None, ws_ping_timeout=None,
         timeout_graceful_shutdown=10,
+        # X-Forwarded-For names the client only when it comes from a trusted proxy.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
     server = _DrainingServer(config, services.realtime.drain, services.stop_accepting,
                              drain_budget=settings.socket_drain_seconds + 5)

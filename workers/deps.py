@@ -9,6 +9,7 @@ from core.objects import ObjectStorage
 from core.settings import Settings
 from core.store.stores import Stores
 from realtime.emitter import Emitter
+from workers.metrics import WorkerMetrics
 from workers.threads import JobThreads
 
 
@@ -20,6 +21,7 @@ class WorkerDeps:
     emitter: Emitter
     # Names this process in job leases, so a job knows which worker holds it.
     worker_id: str = field(default_factory=new_id)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     # The threads job work runs on (workers/threads.py); None: the default executor.
     threads: JobThreads | None = None
 

@@ -64,6 +64,8 @@ def cluster_environment(redis_proc: RedisServer, s3_proc: S3Server, mongo_url: s
         "S3_SECURE": "false", "LOG_JSON": "false", "JOB_LEASE_SECONDS": "2",
         "JOB_RECLAIM_IDLE_MS": "1500", "JOB_STEP_DELAY_MS": "150",
         "RATE_LIMIT_USER_PER_MINUTE": "100000", "RATE_LIMIT_IP_PER_MINUTE": "100000",
+        # Workers of parallel tests would compete for the default metrics port.
+        "WORKER_METRICS_PORT": "0",
     }
 
 
