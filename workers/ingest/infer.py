@@ -55,12 +55,17 @@ def type_columns(table: pa.Table, overrides: dict[str, str] | None = None) -> pa
 def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArray:
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         return column if wanted is None else _forced(column, wanted)
-    longest = pc.max(pc.utf8_length(column)).as_py()
+    # A cell has at most as many characters as bytes: count characters only past the bound.
+    widest = pc.max(pc.binary_length(column)).as_py()
+    longest = widest if widest is None or widest <= MAX_CELL_CHARS else pc.max(
+        pc.utf8_length(column)).as_py()
     if longest is not None and longest > MAX_CELL_CHARS:
         raise BadFile("cell_too_large", f"a cell has {longest} characters "
                       f"(at most {MAX_CELL_CHARS})")
     text = pc.utf8_trim_whitespace(column)
-    text = pc.if_else(pc.is_in(text, pa.array(NULL_TOKENS)), pa.scalar(None, pa.string()), text)
+    tokens = pc.is_in(text, pa.array(NULL_TOKENS))
+    if pc.any(tokens).as_py():
+        text = pc.if_else(tokens, pa.scalar(None, pa.string()), text)
     if wanted is not None:
         return _forced(text, wanted)
     if text.null_count == len(text):
@@ -76,10 +81,16 @@ def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArra
                 pc.match_substring_regex(pc.drop_null(text), INTEGER_TEXT)).as_py():
             return text  # integers past 64 bits (int64 refused them): kept exact, as text
         return typed
+    if not _booleans(pc.utf8_lower(text.drop_null().slice(0, 64))):
+        return text  # the first values already say no: skip lowering the whole column
     lowered = pc.utf8_lower(text)
-    if pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
+    if _booleans(lowered):
         return pc.equal(lowered, "true")
     return text
+
+
+def _booleans(lowered: pa.ChunkedArray) -> bool:
+    return bool(pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py())
 
 
 def _zero_led(text: pa.ChunkedArray) -> bool:
@@ -127,9 +138,11 @@ def profile(table: pa.Table) -> list[ColumnSchema]:
 
 def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     kind = type_name(column.type)
-    values = column.drop_null()
+    values = column if column.null_count == 0 else column.drop_null()
     count = len(values)
-    counted = pc.value_counts(values) if count and kind != "float" else None
+    # Counting each value (a hash table with a count per entry) is what a string's `top` and a
+    # categorical column need; the other columns only count distinct values, which is cheaper.
+    counted = pc.value_counts(values) if count and kind == "string" else None
     if counted is not None:
         distinct = len(counted)
     else:
@@ -143,21 +156,26 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     categorical = kind in ("string", "integer", "boolean") and 0 < distinct <= min(
         CATEGORICAL_MAX_DISTINCT, max(count - 1, 1)
     )
+    if categorical and counted is None:
+        counted = pc.value_counts(values)  # at most CATEGORICAL_MAX_DISTINCT entries
     if (categorical or kind == "string") and counted is not None:
         stats.top = _top(counted)
     return ColumnSchema(name=name, type=kind, categorical=categorical, stats=stats)
 
 
 def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
-    array = values.to_numpy().astype(np.float64)
-    finite = array[np.isfinite(array)]
-    if not len(finite):
+    extremes = pc.min_max(values)  # of every value: an infinite one is reported as None
+    if pa.types.is_floating(values.type) and not pc.all(pc.is_finite(values)).as_py():
+        values = values.filter(pc.is_finite(values))  # NaN and infinities left out
+    if not len(values):
         return
-    stats.min = _plain(pc.min(values).as_py())
-    stats.max = _plain(pc.max(values).as_py())
-    stats.mean = float(finite.mean())
-    stats.std = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
-    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+    stats.min = _plain(extremes["min"].as_py())
+    stats.max = _plain(extremes["max"].as_py())
+    # In float64 as before: an int64 sum of large integers would wrap.
+    floats = pc.cast(values, pa.float64(), safe=False)
+    stats.mean = float(pc.mean(floats).as_py())
+    stats.std = float(pc.stddev(floats, ddof=1).as_py()) if len(floats) > 1 else 0.0
+    counts, edges = np.histogram(floats.to_numpy(), bins=HISTOGRAM_BINS)
     stats.histogram = {"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]}
 
 
@@ -165,7 +183,15 @@ def _top(counted: pa.StructArray, limit: int = 10) -> list[dict[str, Any]]:
     # The most frequent values picked in NumPy: a column of a million distinct names must not
     # become a million Python objects to sort. Ties keep the order of first appearance.
     counts = counted.field("counts").to_numpy()
-    best = np.argsort(-counts, kind="stable")[:limit]
+    if len(counts) > limit:
+        # Only the counts at or above the limit-th largest can be in the top: sort those.
+        floor = np.partition(counts, len(counts) - limit)[len(counts) - limit]
+        above = np.flatnonzero(counts > floor)
+        level = np.flatnonzero(counts == floor)[:limit - len(above)]
+        keep = np.concatenate([above, level])
+        best = keep[np.argsort(-counts[keep], kind="stable")]
+    else:
+        best = np.argsort(-counts, kind="stable")
     top = counted.take(pa.array(best)).to_pylist()
     return [{"value": _plain(i["values"]), "count": i["counts"]} for i in top]
 
