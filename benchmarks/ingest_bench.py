@@ -56,11 +56,10 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
 
 def run_roomcast(path: Path) -> dict[str, Any]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from workers.ingest.csv_reader import read_csv
     from workers.ingest.infer import profile, type_columns
-    from workers.ingest.pipeline import row_group_rows
+    from workers.ingest.pipeline import write_parquet
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
@@ -70,8 +69,7 @@ def run_roomcast(path: Path) -> dict[str, Any]:
     table = type_columns(table)
     columns = profile(table)
     with tempfile.TemporaryDirectory() as tmp:
-        pq.write_table(table, Path(tmp) / "d.parquet", compression="zstd",
-                       row_group_size=row_group_rows(table.num_columns))
+        write_parquet(table, columns, Path(tmp) / "d.parquet")
     return {"cpu_s": _cpu() - began, "peak_kib": _peak_kib(), "loaded_kib": loaded,
             "rows": table.num_rows, "types": {c.name: c.type for c in columns}}
 

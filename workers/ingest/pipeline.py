@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import NotFound
-from core.store.datasets import DatasetDoc
+from core.store.datasets import ColumnSchema, DatasetDoc
 from core.store.jobs import JobDoc
 from workers.deps import WorkerDeps
 from workers.errors import BadFile, JobFailed
@@ -32,6 +32,10 @@ from workers.threads import in_job_thread
 Chunks = Iterator[tuple[float, pa.Table]]
 ROW_GROUP_CELLS = 1 << 20
 MIN_GROUP_ROWS, MAX_GROUP_ROWS = 1024, 65_536
+# A column is dictionary-encoded in Parquet when each value repeats this often on average: a
+# column of distinct values (ids, names, measures) would only fill a dictionary page and fall
+# back, after hashing every value for nothing.
+DICTIONARY_REPEATS = 4
 
 
 def dataset_key(dataset_id: str) -> str:
@@ -42,6 +46,15 @@ def row_group_rows(columns: int) -> int:
     """Rows per Parquet row group: about a million cells, so that a page of the preview reads
     one small group rather than the file (pyarrow's default is a million rows)."""
     return max(MIN_GROUP_ROWS, min(MAX_GROUP_ROWS, ROW_GROUP_CELLS // max(columns, 1)))
+
+
+def write_parquet(table: pa.Table, columns: list[ColumnSchema], target: Path) -> None:
+    """The dataset's Parquet file (zstd); `columns` (its profile) says which columns repeat
+    enough for a dictionary."""
+    repeated = [c.name for c in columns
+                if c.stats.distinct * DICTIONARY_REPEATS <= max(c.stats.count, 1)]
+    pq.write_table(table, target, compression="zstd", use_dictionary=repeated,
+                   row_group_size=row_group_rows(table.num_columns))
 
 
 def open_reader(kind: str, path: Path, budget: ReadBudget, header: bool | None = None) -> Chunks:
@@ -77,8 +90,7 @@ async def ingest(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> 
         columns = await in_job_thread(profile, table)
         await report.step("writing", 85)
         target = Path(tmp) / "data.parquet"
-        await in_job_thread(pq.write_table, table, target, compression="zstd",
-                            row_group_size=row_group_rows(table.num_columns))
+        await in_job_thread(write_parquet, table, columns, target)
         # The dataset takes the job's id: a rerun of the job overwrites, never duplicates.
         key = dataset_key(job.id)
         await _upload(deps, target, key)
