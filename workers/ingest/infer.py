@@ -141,12 +141,11 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     values = column if column.null_count == 0 else column.drop_null()
     count = len(values)
     # Counting each value (a hash table with a count per entry) is what a string's `top` and a
-    # categorical column need; the other columns only count distinct values, which is cheaper.
+    # categorical column need; the other columns only take the distinct values, which is cheaper
+    # (and lighter than `count_distinct`, whose hash aggregation took 60 MiB for a million ids).
     counted = pc.value_counts(values) if count and kind == "string" else None
-    if counted is not None:
-        distinct = len(counted)
-    else:
-        distinct = int(pc.count_distinct(values).as_py()) if count else 0
+    source = counted if counted is not None else pc.unique(values) if count else []
+    distinct = len(source)
     stats = ColumnStats(count=count, nulls=column.null_count, distinct=distinct)
     if kind in ("integer", "float") and count:
         _numeric_stats(stats, values)
