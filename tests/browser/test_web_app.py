@@ -326,6 +326,38 @@ def test_operator_page_shows_live_counts_to_admins(pages: Pages, site: Site, wor
     expect(admin.get_by_role("table", name="API keys")).to_contain_text("ci")
 
 
+def test_operator_announces_to_every_app_and_disconnects_a_user(
+        pages: Pages, site: Site, world: World) -> None:
+    bob = pages.sign_in(world.bob, "/")
+    admin = pages.sign_in(site.person("Admin", register=False), "/admin")
+    # Every process's connections, by user: Bob's open tab is among them.
+    by_user = admin.get_by_role("table", name="Connections by user")
+    bob_row = by_user.locator(f"tr[data-user='{world.bob.id}']")
+    expect(bob_row).to_contain_text(world.bob.name)
+    rooms = admin.get_by_role("table", name="Rooms")
+    expect(rooms).to_contain_text(f"user:{world.bob.id}")
+    expect(admin.get_by_role("table", name="Failed jobs")).to_be_visible()
+
+    admin.get_by_label("Message to everyone").fill("Maintenance at noon")
+    admin.get_by_label("Level").select_option("warning")
+    admin.get_by_role("button", name="Announce").click()
+    for page in (bob, admin):
+        banner = page.get_by_role("region", name="Announcement")
+        expect(banner).to_contain_text("Maintenance at noon")
+        expect(banner).to_have_attribute("data-level", "warning")
+    bob.get_by_role("button", name="Dismiss the announcement").click()
+    expect(bob.get_by_role("region", name="Announcement")).to_be_hidden()
+
+    bob_row.get_by_role("button", name=f"Disconnect {world.bob.name}").click()
+    # (Every tab of Bob is closed: this one says so.)
+    closed = bob.get_by_role("alert").filter(has_text="An admin closed this connection").first
+    expect(closed).to_be_visible()
+    # Bob's app reconnects on its own (the account is still active); the admin's stays up.
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+    connected(bob)
+    expect(admin.locator("#connection")).to_have_attribute("data-state", "connected")
+
+
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
   .filter((el) => el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')
                   && !(el.tagName === 'BUTTON' && el.textContent.trim()))
