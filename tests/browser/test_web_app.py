@@ -226,6 +226,45 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, site: Site,
         " return i && i.complete && i.naturalWidth > 0; }")
 
 
+def test_two_members_edit_the_same_row_and_the_second_sees_the_conflict(
+        pages: Pages, site: Site, world: World) -> None:
+    ledger = "item,amount\n" + "".join(f"item{i},{i}\n" for i in range(5))
+    accepted = site.http.post(f"/api/v1/projects/{world.project_id}/uploads",
+                              files={"file": ("ledger.csv", ledger.encode(), "text/csv")},
+                              headers=world.ada.headers)
+    assert accepted.status_code == 202, accepted.text
+    path = f"/projects/{world.project_id}"
+    ada, bob = pages.sign_in(world.ada, path), pages.sign_in(world.bob, path)
+    tables = []
+    for page in (ada, bob):
+        page.get_by_role("button", name="Open ledger.csv").click()
+        dataset = page.get_by_role("region", name="Dataset ledger.csv")
+        tables.append(dataset.get_by_role("table", name="Rows"))
+        expect(tables[-1].locator("tbody tr")).to_have_count(5)
+        dataset.get_by_role("button", name="Edit row 2").click()
+    ada_rows, bob_rows = tables
+    ada.get_by_label("amount of row 2").fill("20")
+    bob.get_by_label("amount of row 2").fill("200")
+    ada.get_by_role("button", name="Save row 2").click()
+    expect(ada_rows.locator("tr[data-row='2']")).to_contain_text("20")
+    expect(ada_rows.locator("tr[data-row='2']")).to_have_attribute("data-version", "2")
+    # Bob edited from version 1: refused, and shown the row as Ada left it.
+    bob.get_by_role("button", name="Save row 2").click()
+    conflict = bob.get_by_role("alert").filter(has_text="Someone else changed this row first")
+    expect(conflict).to_contain_text("Row 2 is now: item = item2, amount = 20")
+    expect(bob_rows.locator("tr[data-row='2'] td").nth(1)).to_have_text("20")
+    expect(ada_rows.locator("tr[data-row='2'] td").nth(1)).to_have_text("20")
+
+    # Add a row and delete another: both tables follow.
+    bob.get_by_label("New item").fill("extra")
+    bob.get_by_label("New amount").fill("7")
+    bob.get_by_role("button", name="Add row").click()
+    bob.get_by_role("button", name="Delete row 0").click()
+    for rows in tables:
+        expect(rows.locator("tr[data-row='5']")).to_contain_text("extra")
+        expect(rows.locator("tr[data-row='0']")).to_have_count(0)
+
+
 def test_a_shared_document_appears_live_with_its_preview_and_downloads(
         pages: Pages, world: World) -> None:
     path = f"/projects/{world.project_id}"
