@@ -69,12 +69,12 @@ def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArra
         try:
             typed = pc.cast(text, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if kind == "integer" and pc.all(pc.match_substring_regex(
-                    pc.drop_null(text), INTEGER_TEXT)).as_py():
-                return text  # integers past 64 bits: kept exact, as text, not rounded
             continue
         if kind in ("integer", "float") and _zero_led(text):
             return text  # 02134 stays 02134 (ask for `integer` to drop the zeros)
+        if kind == "float" and not pc.any(pc.match_substring(text, ".")).as_py() and pc.all(
+                pc.match_substring_regex(pc.drop_null(text), INTEGER_TEXT)).as_py():
+            return text  # integers past 64 bits (int64 refused them): kept exact, as text
         return typed
     lowered = pc.utf8_lower(text)
     if pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
@@ -84,7 +84,9 @@ def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArra
 
 def _zero_led(text: pa.ChunkedArray) -> bool:
     # Only numbers get here: a cheap prefix test first, the exact pattern on what it keeps.
-    maybe = pc.filter(text, pc.starts_with(pc.utf8_ltrim(text, characters="+-"), "0"))
+    led = pc.or_(pc.starts_with(text, "0"),
+                 pc.or_(pc.starts_with(text, "-0"), pc.starts_with(text, "+0")))
+    maybe = pc.filter(text, led)
     return len(maybe) > 0 and bool(pc.any(pc.match_substring_regex(maybe, ZERO_LED)).as_py())
 
 

@@ -78,7 +78,7 @@ async def ingest(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> 
         await report.step("writing", 85)
         target = Path(tmp) / "data.parquet"
         await in_job_thread(pq.write_table, table, target, compression="zstd",
-                                row_group_size=row_group_rows(table.num_columns))
+                            row_group_size=row_group_rows(table.num_columns))
         # The dataset takes the job's id: a rerun of the job overwrites, never duplicates.
         key = dataset_key(job.id)
         await _upload(deps, target, key)
