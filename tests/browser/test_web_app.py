@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import socketio
@@ -401,6 +404,33 @@ UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, tex
   .filter((el) => el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')
                   && !(el.tagName === 'BUTTON' && el.textContent.trim()))
   .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def test_operator_retries_a_failed_job(pages: Pages, site: Site, world: World) -> None:
+    bad = site.http.post(f"/api/v1/projects/{world.project_id}/uploads",
+                         files={"file": ("garbage.csv", bytes(range(256)) * 8, "text/csv")},
+                         headers=world.ada.headers)
+    assert bad.status_code == 202, bad.text
+    job_id = bad.json()["job_id"]
+    first = wait_for_job(site, world.ada, job_id, lambda job: job["status"] == "failed")
+    admin = pages.sign_in(site.person("Admin", register=False), "/admin")
+    failed = admin.get_by_role("table", name="Failed jobs")
+    expect(failed).to_contain_text("invalid_file")
+    failed.get_by_role("button", name=f"Retry job {job_id}").click()
+    expect(admin.get_by_role("status").filter(has_text="Job ingest queued again")).to_be_visible()
+    # The retried job ran again (and failed again: the file is the same).
+    again = first["finished_at"]
+    wait_for_job(site, world.ada, job_id,
+                 lambda job: job["status"] == "failed" and job["finished_at"] != again)
+
+
+def wait_for_job(site: Site, who: Person, job_id: str,
+                 done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while not done(job := site.call(who, "GET", f"/jobs/{job_id}")):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    return job
 
 
 def test_phone_width_keyboard_and_labels(pages: Pages, world: World) -> None:
