@@ -103,6 +103,7 @@ async def test_an_ended_account_cannot_refresh_or_join_on_an_open_socket(
                                       "message": "the account is not active"}}
     assert await sock.call("auth:refresh", {"token": seed.token(alice)}) == refused
     assert await sock.join(room) == refused
+    assert await sock.join(f"user:{alice.id}", since=0) == refused
 
 
 async def test_an_end_missed_while_resubscribing_is_caught_from_the_store(
