@@ -38,6 +38,7 @@ worker: $(STAMP)
 
 test: $(TEST_STAMP)
 	@command -v redis-server >/dev/null || { echo "redis-server is missing: install it with 'apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)"; exit 1; }
+	@command -v promtool >/dev/null || { echo "promtool is missing (it checks ops/prometheus/alerts.yml): install it with 'apt-get install prometheus' (Debian/Ubuntu) or 'brew install prometheus' (macOS)"; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy

@@ -226,6 +226,15 @@ class RedisPresenceStore:
             departures.extend(await self._reap_process(proc))
         return departures
 
+    async def live_processes(self) -> list[str]:
+        """The processes whose liveness key is fresh (this one included once it beat)."""
+        procs = [raw.decode() for raw in
+                 await self._call(self._redis.smembers(self._key("procs", "")))]
+        alive = await self._call(self._redis.exists(*map(self._alive, procs))) if procs else 0
+        if alive == len(procs):
+            return procs
+        return [proc for proc in procs if await self._redis.exists(self._alive(proc))]
+
     async def forget_self(self) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.srem(self._key("procs", ""), self._proc)

@@ -28,6 +28,7 @@ from realtime.emitter import KEY_PREFIX, Emitter, Outbox, StreamEmitter, redis_c
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
 from realtime.inbound import InboundEvents
+from realtime.live_admin import LiveAdmin
 from realtime.manager import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
@@ -54,6 +55,8 @@ class Realtime:
     on_frame_too_large: Callable[[], None] | None = None
     # The client events' handlers (the composition root sets their mention hook).
     handlers: EventHandlers | None = None
+    # Admins' census, disconnects and announcements across processes.
+    live: LiveAdmin | None = None
 
 
 def build_realtime(
@@ -79,6 +82,7 @@ def build_realtime(
         lambda: sum(1 for room in sio.manager.rooms.get("/", {}) if ":" in str(room))
     )
     connections: Connections | None = None
+    live: LiveAdmin | None = None
 
     def on_slow(sid: str) -> None:
         if connections is not None:
@@ -96,6 +100,8 @@ def build_realtime(
                          on_sent=on_sent, direct=direct, on_direct=metrics.direct_writes.inc)
 
     async def on_control(message: dict[str, Any]) -> None:
+        if live is not None and await live.on_control(message):
+            return
         if connections is not None:
             await connections.on_control(message)
 
@@ -128,6 +134,9 @@ def build_realtime(
     hub = Hub(settings, sio, stores=stores, bus=bus, streams=streams, presence=presence,
               fanout=fanout, metrics=metrics)
     connections = Connections(hub, tokens=tokens, revocations=revocations)
+    live = LiveAdmin(hub, process_id=process_id,
+                     control=redis_control(batcher) if batcher is not None else on_control,
+                     redis=redis)
     handlers = EventHandlers(hub, authorizer=RoomAuthorizer(stores), emitter=emitter,
                              tokens=tokens, revocations=revocations,
                              reschedule=connections.schedule_expiry)
@@ -166,7 +175,8 @@ def build_realtime(
 
     return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
                     drain=drain, outbox=outbox,
-                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers)
+                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers,
+                    live=live)
 
 
 class _Heartbeat:

@@ -279,6 +279,8 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.handle_parser_exception()
 
     def handle_parser_exception(self) -> None:
+        if self.detached and self.close_sent:
+            return  # closing already: uvicorn calls again for every later read; dropped
         closing = self.conn.close_sent
         if closing is not None and closing.code == CloseCode.MESSAGE_TOO_BIG:
             self.frame_too_large()
