@@ -69,8 +69,8 @@ class ThrottledLog:
 
 
 class InboundEvents:
-    """Called by each Engine.IO socket (realtime/engine.py) with every Socket.IO packet it
-    receives, and with every other frame through `admit`."""
+    """Called by each Engine.IO socket (realtime/wire/engineio_socket.py) with every Socket.IO
+    packet it receives, and with every other frame through `admit`."""
 
     def __init__(self, sio: Any, dispatch: Dispatch, send_text: SendText, *,
                  settings: Settings) -> None:

@@ -20,20 +20,22 @@ from core.revocations import TokenRevocations
 from core.settings import Settings
 from core.store.stores import Stores
 from core.tokens import TokenService
-from realtime import engine, fastjson
+from realtime import fastjson
 from realtime.batcher import RedisBatcher
 from realtime.connections import Connections
-from realtime.direct import DirectServer, DirectWrites
 from realtime.emitter import KEY_PREFIX, Emitter, Outbox, StreamEmitter, redis_control
+from realtime.fanout import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
 from realtime.inbound import InboundEvents
-from realtime.manager import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.redislink import RedisAddress, RedisLink
 from realtime.rooms import RoomAuthorizer
 from realtime.streams import MemoryRoomStreams, RedisRoomStreams, RoomStreams
+from realtime.wire import engineio_socket
+from realtime.wire.engineio_driver import DirectWrites
+from realtime.wire.socketio_server import DirectServer, room_names
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -74,7 +76,7 @@ def build_realtime(
     metrics = RealtimeMetrics.register(metrics_registry or CollectorRegistry())
     # Counted when scraped: Socket.IO also keeps a room per socket, which these names skip.
     metrics.rooms.set_function(
-        lambda: sum(1 for room in sio.manager.rooms.get("/", {}) if ":" in str(room))
+        lambda: sum(1 for room in room_names(sio) if ":" in str(room))
     )
     connections: Connections | None = None
 
@@ -86,7 +88,7 @@ def build_realtime(
         metrics.events_out.inc(count)
         metrics.fanout_seconds.observe(seconds)
 
-    engine.install(sio, connect_timeout=settings.socket_connect_timeout)
+    engineio_socket.install(sio, connect_timeout=settings.socket_connect_timeout)
     direct = DirectWrites()
     direct.install(sio)
     sio.direct, sio.on_direct = direct, metrics.direct_writes.inc
