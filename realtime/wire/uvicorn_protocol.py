@@ -181,6 +181,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
     detached = False
     reads_frames = False  # frames are read by _read_frames (detached, no extensions)
     _held = b""  # the start of a frame that is not complete yet
+    _parser_failed = False
 
     @classmethod
     def counting(cls, on_too_large: Callable[[], None]) -> type[SocketProtocol]:
@@ -273,6 +274,11 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.handle_parser_exception()
 
     def handle_parser_exception(self) -> None:
+        # websockets keeps its parser_exc once set, so uvicorn's data_received lands here again
+        # for every later read while the peer's remaining bytes are drained: handled once.
+        if self._parser_failed:
+            return
+        self._parser_failed = True
         closing = self.conn.close_sent
         if closing is not None and closing.code == CloseCode.MESSAGE_TOO_BIG:
             self.frame_too_large()
