@@ -62,6 +62,31 @@ def build_realtime(
     revocations: TokenRevocations, redis: Redis | None,
     metrics_registry: CollectorRegistry | None = None,
 ) -> Realtime:
+    """The Socket.IO side, composed: the server on the fenced wire, the room state (Redis or
+    in memory), the per-socket layer, client events, and the order they start and stop in."""
+    metrics = RealtimeMetrics.register(metrics_registry or CollectorRegistry())
+    sio = _socket_server(settings, metrics)
+    late = _LateBound()  # Connections, which needs the hub the fan-out belongs to
+    fanout = LocalFanout(sio, queue_limit=settings.socket_outbound_queue,
+                         on_slow=late.drop_slow, on_sent=metrics.record_sent,
+                         direct=sio.direct, on_direct=metrics.direct_writes.inc)
+    rooms = _room_state(settings, redis, stores=stores, sio=sio, fanout=fanout,
+                        metrics=metrics, on_control=late.on_control)
+    hub = Hub(settings, sio, stores=stores, bus=rooms.bus, streams=rooms.streams,
+              presence=rooms.presence, fanout=fanout, metrics=metrics)
+    connections = late.connections = Connections(hub, tokens=tokens, revocations=revocations)
+    handlers = EventHandlers(hub, authorizer=RoomAuthorizer(stores), emitter=rooms.emitter,
+                             tokens=tokens, revocations=revocations,
+                             reschedule=connections.schedule_expiry)
+    inbound = _client_events(sio, settings, rooms.bus, connections, handlers)
+    life = _Lifecycle(settings, hub, connections, inbound, rooms)
+    return Realtime(sio=sio, emitter=rooms.emitter, startup=[life.start],
+                    shutdown=[life.stop], hub=hub, drain=life.drain, outbox=rooms.outbox,
+                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers)
+
+
+def _socket_server(settings: Settings, metrics: RealtimeMetrics) -> DirectServer:
+    """python-socketio's server with the fenced fast path installed (realtime/wire/)."""
     sio = DirectServer(
         async_mode="asgi",
         cors_allowed_origins=settings.cors_origins or [],
@@ -73,100 +98,115 @@ def build_realtime(
         http_compression=settings.socket_compression,
         logger=False, engineio_logger=False,
     )
-    metrics = RealtimeMetrics.register(metrics_registry or CollectorRegistry())
-    # Counted when scraped: Socket.IO also keeps a room per socket, which these names skip.
-    metrics.rooms.set_function(
-        lambda: sum(1 for room in room_names(sio) if ":" in str(room))
-    )
-    connections: Connections | None = None
-
-    def on_slow(sid: str) -> None:
-        if connections is not None:
-            connections.drop_slow(sid)
-
-    def on_sent(count: int, seconds: float) -> None:
-        metrics.events_out.inc(count)
-        metrics.fanout_seconds.observe(seconds)
-
     engineio_socket.install(sio, connect_timeout=settings.socket_connect_timeout)
     direct = DirectWrites()
     direct.install(sio)
     sio.direct, sio.on_direct = direct, metrics.direct_writes.inc
-    fanout = LocalFanout(sio, queue_limit=settings.socket_outbound_queue, on_slow=on_slow,
-                         on_sent=on_sent, direct=direct, on_direct=metrics.direct_writes.inc)
+    # Counted when scraped: Socket.IO also keeps a room per socket, which these names skip.
+    metrics.rooms.set_function(lambda: sum(1 for room in room_names(sio) if ":" in str(room)))
+    return sio
 
-    async def on_control(message: dict[str, Any]) -> None:
-        if connections is not None:
-            await connections.on_control(message)
+
+class _LateBound:
+    """The per-socket layer, for the fan-out and the room bus made before it."""
+
+    connections: Connections | None = None
+
+    def drop_slow(self, sid: str) -> None:
+        if self.connections is not None:
+            self.connections.drop_slow(sid)
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        if self.connections is not None:
+            await self.connections.on_control(message)
+
+
+@dataclass
+class _RoomState:
+    """Where rooms' events, history and presence live: Redis, or this process's memory."""
 
     bus: RoomBus
     streams: RoomStreams
     presence: PresenceStore
+    emitter: StreamEmitter
+    outbox: Outbox
     batcher: RedisBatcher | None = None
-    process_id = new_id()[:12]
+
+
+def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio: DirectServer,
+                fanout: LocalFanout, metrics: RealtimeMetrics,
+                on_control: Callable[[dict[str, Any]], Awaitable[None]]) -> _RoomState:
+    bus: RoomBus | None = None
     # Retried publishes wait for this process's own subscription, so its sockets get them too.
-    outbox = Outbox(ready=lambda: bus.available, on_pending=metrics.outbox_pending.set,
-                    on_lost=metrics.outbox_lost.inc)
-    if redis is not None:
-        batcher = RedisBatcher(redis)
-        link = RedisLink(RedisAddress.of(redis))
-        streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
-                                   max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
-        bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
-                           on_control=on_control, latest=streams.position)
-        presence = RedisPresenceStore(redis, batcher, process_id=process_id,
-                                      ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
-        emitter = StreamEmitter(streams, stores, control=redis_control(batcher), outbox=outbox)
-    else:
+    outbox = Outbox(ready=lambda: bus is not None and bus.available,
+                    on_pending=metrics.outbox_pending.set, on_lost=metrics.outbox_lost.inc)
+    if redis is None:
         bus = MemoryRoomBus(fanout, on_control)
-        streams = MemoryRoomStreams(max_len=settings.stream_max_len,
-                                    max_age=settings.stream_max_age_seconds)
-        presence = MemoryPresenceStore()
+        streams: RoomStreams = MemoryRoomStreams(max_len=settings.stream_max_len,
+                                                 max_age=settings.stream_max_age_seconds)
         emitter = StreamEmitter(streams, stores, control=on_control, deliver=fanout.deliver,
                                 outbox=outbox)
+        return _RoomState(bus, streams, MemoryPresenceStore(), emitter, outbox)
+    batcher = RedisBatcher(redis)
+    link = RedisLink(RedisAddress.of(redis))
+    redis_streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
+                                     max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
+    bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
+                       on_control=on_control, latest=redis_streams.position)
+    presence = RedisPresenceStore(redis, batcher, process_id=new_id()[:12],
+                                  ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
+    emitter = StreamEmitter(redis_streams, stores, control=redis_control(batcher),
+                            outbox=outbox)
+    return _RoomState(bus, redis_streams, presence, emitter, outbox, batcher)
 
-    hub = Hub(settings, sio, stores=stores, bus=bus, streams=streams, presence=presence,
-              fanout=fanout, metrics=metrics)
-    connections = Connections(hub, tokens=tokens, revocations=revocations)
-    handlers = EventHandlers(hub, authorizer=RoomAuthorizer(stores), emitter=emitter,
-                             tokens=tokens, revocations=revocations,
-                             reschedule=connections.schedule_expiry)
+
+def _client_events(sio: DirectServer, settings: Settings, bus: RoomBus,
+                   connections: Connections, handlers: EventHandlers) -> InboundEvents:
+    """Client packets read off the wire and dispatched to the handlers (realtime/inbound.py)."""
     connections.register(sio, handlers.table())
     if isinstance(bus, RedisRoomBus):
         bus.on_resubscribed = connections.resubscribed
     inbound = InboundEvents(sio, connections.dispatch, sio.send_text, settings=settings)
     inbound.on_abuse = connections.abuse
     sio.eio.inbound = inbound
-    beat = _Heartbeat(hub, connections)
+    return inbound
 
-    async def start() -> None:
-        await bus.start()
-        await beat.start()
 
-    async def drain() -> None:
+class _Lifecycle:
+    """Start, drain and stop, in order."""
+
+    def __init__(self, settings: Settings, hub: Hub, connections: Connections,
+                 inbound: InboundEvents, rooms: _RoomState) -> None:
+        self._settings, self._hub, self._connections = settings, hub, connections
+        self._inbound, self._rooms = inbound, rooms
+        self._beat = _Heartbeat(hub, connections)
+
+    async def start(self) -> None:
+        await self._rooms.bus.start()
+        await self._beat.start()
+
+    async def drain(self) -> None:
         # Events already being handled finish and send their acks (within the budget) before
         # any socket is disconnected; new ones are refused meanwhile (service_unavailable).
-        hub.stopping = inbound.stopping = True
-        unfinished = await inbound.settle_all(settings.socket_drain_seconds)
+        budget = self._settings.socket_drain_seconds
+        self._hub.stopping = self._inbound.stopping = True
+        unfinished = await self._inbound.settle_all(budget)
         if unfinished:
             log.warning("%d events were still being handled after %.1f s: disconnecting "
-                        "their sockets anyway", unfinished, settings.socket_drain_seconds)
-        await connections.drain()
+                        "their sockets anyway", unfinished, budget)
+        await self._connections.drain()
 
-    async def stop() -> None:
-        await drain()
-        await beat.stop()
-        await outbox.close()
-        await bus.stop()
-        if batcher is not None:
-            await batcher.close()
-        if isinstance(presence, RedisPresenceStore):
+    async def stop(self) -> None:
+        rooms = self._rooms
+        await self.drain()
+        await self._beat.stop()
+        await rooms.outbox.close()
+        await rooms.bus.stop()
+        if rooms.batcher is not None:
+            await rooms.batcher.close()
+        if isinstance(rooms.presence, RedisPresenceStore):
             with contextlib.suppress(Exception):
-                await presence.forget_self()
-
-    return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
-                    drain=drain, outbox=outbox,
-                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers)
+                await rooms.presence.forget_self()
 
 
 class _Heartbeat:
