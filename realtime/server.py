@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from core.errors import RoomcastError
 from core.ids import new_id
 from core.revocations import TokenRevocations
-from core.settings import Settings
+from core.settings import Settings, polling_enabled
 from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime import fastjson
@@ -90,7 +90,7 @@ def _socket_server(settings: Settings, metrics: RealtimeMetrics) -> DirectServer
     sio = DirectServer(
         async_mode="asgi",
         cors_allowed_origins=settings.cors_origins or [],
-        transports=["polling", "websocket"] if settings.socket_allow_polling else ["websocket"],
+        transports=["polling", "websocket"] if polling_enabled(settings) else ["websocket"],
         json=fastjson,
         max_http_buffer_size=settings.socket_max_payload_bytes,
         ping_interval=settings.socket_ping_interval,
