@@ -20,6 +20,7 @@ COPY realtime ./realtime
 COPY workers ./workers
 COPY load ./load
 COPY roomcast ./roomcast
+COPY web ./web
 RUN pip install --no-deps . && python -m compileall -q /opt/venv
 
 # --- run: the virtualenv only, as an unprivileged user ---------------------------------------

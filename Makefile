@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# pytest-xdist processes for `make test` (a test file stays in one process); 0 runs serially.
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-long test-pythons lock lint typecheck contracts check worker clean
 
@@ -38,10 +40,11 @@ worker: $(STAMP)
 
 test: $(TEST_STAMP)
 	@command -v redis-server >/dev/null || { echo "redis-server is missing: install it with 'apt-get install redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)"; exit 1; }
+	@command -v promtool >/dev/null || { echo "promtool is missing (it checks ops/prometheus/alerts.yml): install it with 'apt-get install prometheus' (Debian/Ubuntu) or 'brew install prometheus' (macOS)"; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The long forms of the fuzz, fault and soak suites (thousands of cases, minutes each).
 test-long: $(TEST_STAMP)

@@ -11,7 +11,10 @@ from api.middleware import build_middleware
 from api.routes import (
     account_links,
     admin,
+    admin_live,
     admin_mail,
+    admin_realtime,
+    app_options,
     auth,
     calendar,
     datasets,
@@ -49,10 +52,13 @@ ROUTERS = [
     records.router, records_export.router, visualizations.router,
     # People: series, calendars, invitations, links, preferences, mail, engagement.
     meeting_states.router, meeting_series.router, calendar.router, account_links.router,
-    invitations.router, preferences.router, admin_mail.router, engagement.router,
+    invitations.router, preferences.router, admin_mail.router, admin_live.router,
+    engagement.router,
     # Documents: sharing, finding, downloading.
     documents.router, documents_manage.router, documents_files.router,
     datasets_delete.router,
+    # The web app: the sign-up mode, the operator's live counts.
+    admin_realtime.router, app_options.router,
 ]
 
 

@@ -22,11 +22,12 @@ class Principal:
     via: Literal["token", "api_key"]
     token_jti: str | None = None
     token_exp: int | None = None
+    api_key_id: str | None = None
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer address as the ASGI server reports it (a trusted proxy sets it from
-    X-Forwarded-For when the server runs with --proxy-headers)."""
+    """The peer address as the ASGI server reports it (taken from X-Forwarded-For when the
+    peer is one of TRUSTED_PROXIES)."""
     return request.client.host if request.client else None
 
 
@@ -72,4 +73,4 @@ async def _from_api_key(ctx: AppContext, raw_key: str) -> Principal:
     user = await ctx.stores.users.get(resolved.owner_id)
     if user is None or not user.active:
         raise Unauthorized("the API key's account is not active")
-    return Principal(user.id, user.role, "api_key")
+    return Principal(user.id, user.role, "api_key", api_key_id=resolved.id)

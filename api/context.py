@@ -14,6 +14,7 @@ from core.passwords import PasswordHasher
 from core.revocations import TokenRevocations
 from core.schedule import Dispatch
 from core.settings import Settings
+from core.store.models_cache import FittedModelCache
 from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime.emitter import Emitter
@@ -37,6 +38,13 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
     # Queues and schedules mail, reminders and digests (Taskiq, filled by the composition root).
     dispatch: Dispatch | None = None
+    # The models row predictions use, kept between requests (made on first use).
+    fitted_models: FittedModelCache | None = None
+
+    def model_cache(self) -> FittedModelCache:
+        if self.fitted_models is None:
+            self.fitted_models = FittedModelCache(max_bytes=self.settings.model_cache_bytes)
+        return self.fitted_models
 
 
 def context_of(request: Request) -> AppContext:

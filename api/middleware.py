@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import API_KEY_PREFIX, bearer_of
+from api.auth import API_KEY_PREFIX, Principal, bearer_of
 from api.context import AppContext
 from api.errors import error_response, roomcast_error, unexpected_error
 from api.metrics import HttpMetrics, method_label, route_template
@@ -34,6 +34,8 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 # while streaming.
 _UPLOAD_PATH = re.compile(r"^/api/v1/projects/[^/]+/(uploads|documents)(/|$)")
 _UNLIMITED_PREFIXES = ("/health/", "/metrics")
+# Path parameters that grant access by themselves: never written to the access log.
+SECRET_PATH_PARAMS = frozenset({"key", "token", "secret"})
 RATE_WINDOW_SECONDS = 60
 RATE_LIMITER_KEY = "rate_limiter"
 EXPOSED_HEADERS = [
@@ -98,11 +100,36 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
             self.metrics.observe(method, route, status, elapsed)
+            path = loggable_path(scope)
             access_log.info(
-                "%s %s %d", method, scope["path"], status,
-                extra={"method": method, "route": route, "path": scope["path"],
-                       "status": status, "duration_ms": round(elapsed * 1000, 2)},
+                "%s %s %d", method, path, status,
+                extra={"method": method, "route": route, "path": path, "status": status,
+                       "duration_ms": round(elapsed * 1000, 2), **caller_fields(scope)},
             )
+
+
+def loggable_path(scope: Scope) -> str:
+    """The path, with path parameters that are secrets (a calendar feed's key) masked."""
+    path: str = scope["path"]
+    for name, value in (scope.get("path_params") or {}).items():
+        if name in SECRET_PATH_PARAMS and isinstance(value, str) and value:
+            path = path.replace(value, "[redacted]")
+    return path
+
+
+def caller_fields(scope: Scope) -> dict[str, str]:
+    """Who made the request: the client's address (the proxy's X-Forwarded-For only from
+    TRUSTED_PROXIES, applied by the server) and the authenticated user or API key."""
+    fields: dict[str, str] = {}
+    client = scope.get("client")
+    if client:
+        fields["client"] = str(client[0])
+    principal = (scope.get("state") or {}).get("principal")
+    if isinstance(principal, Principal):
+        fields["user_id"] = principal.user_id
+        if principal.api_key_id is not None:
+            fields["api_key_id"] = principal.api_key_id
+    return fields
 
 
 class ErrorEnvelopeMiddleware:

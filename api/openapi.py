@@ -111,6 +111,8 @@ def _responses(e: Endpoint, refs: Refs) -> dict[str, Any]:
     elif e.response_media is not None:
         ok["content"] = {e.response_media: {"schema": {"type": "string"}}}
     responses[str(e.status)] = ok
+    for status in e.also_ok:
+        responses[str(status)] = {**ok, "description": STATUS_TEXT.get(status, "OK")}
     errors = set(e.errors) | DEFAULT_ERRORS
     if e.auth != "none":
         errors |= {401, 429}

@@ -82,6 +82,8 @@ class Endpoint:
     include_in_schema: bool = True
     description: str = ""
     declared_access: Access | None = None
+    # Other success statuses the endpoint answers with the same body (201 or 200, say).
+    also_ok: Sequence[int] = ()
 
     @property
     def access(self) -> Access:
@@ -212,6 +214,7 @@ class Router:
         response_media: str | None = None,
         include_in_schema: bool = True,
         access: Access | None = None,
+        also_ok: Sequence[int] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             doc = inspect.getdoc(handler) or ""
@@ -222,6 +225,7 @@ class Router:
                     tags=self.tags, body=body, query=query, response=response, status=status,
                     auth=auth, errors=errors, raw_body=raw_body, response_media=response_media,
                     include_in_schema=include_in_schema, declared_access=access,
+                    also_ok=also_ok,
                 )
             )
             return handler

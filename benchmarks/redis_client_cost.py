@@ -32,8 +32,9 @@ from realtime.batcher import RedisBatcher
 from realtime.redislink import RedisAddress, RedisLink, RedisSubscriber
 from realtime.streams import _APPEND
 
-KEYS = ["bench:off", "bench:stream", "bench:channel"]
-ARGS = [1000, 3600, b'2["message",{"room":"meeting:m","offset":', b',"text":"hello"}]', "0"]
+KEYS = ["bench:off", "bench:stream", "bench:channel", "bench:epoch"]
+ARGS = [1000, 3600, b'2["message",{"room":"meeting:m","offset":', b',"text":"hello"}]', "0",
+        "e0"]
 
 
 async def cpu_per_call(count: int, call: Callable[[], Awaitable[Any]]) -> float:
@@ -68,7 +69,7 @@ async def redis_py(port: int, count: int) -> dict[str, float]:
     batcher = RedisBatcher(redis)
     found = {
         "append (EVAL), redis-py pipeline": await cpu_per_call(
-            count, lambda: batcher.run(lambda pipe: pipe.eval(_APPEND.body, 3, *KEYS, *ARGS))),
+            count, lambda: batcher.run(lambda pipe: pipe.eval(_APPEND.body, 4, *KEYS, *ARGS))),
         "GET, redis-py call": await cpu_per_call(count, lambda: redis.get("bench:off")),
     }
     pubsub = redis.pubsub()

@@ -16,8 +16,9 @@ from core.errors import InvalidName
 MAX_NAME_CHARS = 255
 # Unicode categories removed from names: controls (Cc), format characters such as the
 # bidirectional overrides and zero-width joiners (Cf), unassigned and private-use (Cn, Co),
-# and lone surrogates (Cs).
-_REMOVED = frozenset({"Cc", "Cf", "Cn", "Co", "Cs"})
+# lone surrogates (Cs), and the line and paragraph separators (Zl, Zp), which break a line
+# as a newline does.
+_REMOVED = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
 
 
 def safe_name(raw: str) -> str:

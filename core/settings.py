@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
 
     # HTTP edge.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Proxies whose X-Forwarded-For names the client (addresses or networks); none by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     # Documents (any file a project shares): the cap on one file, and on what a project keeps
@@ -91,6 +94,9 @@ class Settings(BaseSettings):
     preview_max_page_points: int = Field(default=14_400, ge=72)
     preview_max_seconds: int = Field(default=30, ge=1)
     preview_max_memory_bytes: int = Field(default=1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    # Row predictions: the fitted models each serving process keeps in memory (their arrays'
+    # bytes, least recently used out first; 0 keeps none).
+    model_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_user_per_minute: int = Field(default=1200, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
@@ -153,11 +159,30 @@ class Settings(BaseSettings):
     task_reminder_hour: int = Field(default=9, ge=0, le=23)
     digest_hour: int = Field(default=8, ge=0, le=23)
 
-    @field_validator("cors_origins", mode="before")
+    # Observability (docs/operations.md, "Metrics").
+    worker_metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: no /metrics port
+    worker_metrics_host: str = "127.0.0.1"
+    # How often queue depths and service availability are sampled into the metrics.
+    metrics_sample_seconds: float = Field(default=5.0, gt=0)
+    # Tracing (docs/operations.md, "Tracing"): off unless the OTLP endpoint is set.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ import httpx
 
 from load import report as reporting
 from load import roomcast, runner, slo
+from load.flow import cli as flow_cli
 from load.progress import ProgressLine
 from load.scenarios.base import Options
 from load.scrape import scrape, summarize
@@ -52,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roomcast load",
         description="Drive many Socket.IO clients through a scenario and report connect "
-        "latency, delivery latency, deliveries per second, losses and errors.",
+        "latency, delivery latency, deliveries per second, losses and errors. Scenario files "
+        "for any Socket.IO application: `roomcast load run FILE.yaml` (also `agent` and "
+        "`compare`; each has --help).",
         epilog="Exit codes: 0 done (every --slo met), 1 an --slo objective missed or not "
         "measurable, 2 usage error or refused setup, 3 the run failed.",
     )
@@ -216,6 +219,8 @@ def wire_of(args: argparse.Namespace, opts: Options) -> Wire:
 
 
 def main(argv: Sequence[str]) -> int:
+    if argv[:1] and argv[0] in flow_cli.COMMANDS:
+        return flow_cli.main(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))

@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 
@@ -64,6 +64,7 @@ class SioClient(asyncio.Protocol):
         self.live_since_ns = 0
         self._next_ack = 0
         self._received_ns = 0
+        self.namespace = "/"
         self._lost: asyncio.Future[None] | None = None
         self._reset()
 
@@ -84,9 +85,10 @@ class SioClient(asyncio.Protocol):
 
     async def connect(
         self, url: str, *, auth: dict[str, Any] | None = None, within: float = 10.0,
-        path: str = "/socket.io/",
+        path: str = "/socket.io/", namespace: str = "/", query: dict[str, str] | None = None,
     ) -> None:
-        """Open the WebSocket, read the Engine.IO open packet, connect the default namespace.
+        """Open the WebSocket, read the Engine.IO open packet, connect `namespace` (the
+        default one unless given), with `query` added to the handshake's query string.
         A client whose connection ended may connect again: its `rooms` and `tag` stay."""
         if self._transport is not None:
             await self._let_go()
@@ -99,8 +101,10 @@ class SioClient(asyncio.Protocol):
         self._ready = loop.create_future()
         self._lost = loop.create_future()
         self._auth = auth
+        self.namespace = namespace
+        extra = "".join(f"&{quote(str(k))}={quote(str(v))}" for k, v in (query or {}).items())
         self._request = handshake_request(
-            parts.netloc or host, f"{path}?EIO=4&transport=websocket"
+            parts.netloc or host, f"{path}?EIO=4&transport=websocket{extra}"
         )[0]
         try:
             async with asyncio.timeout(within):
@@ -121,7 +125,7 @@ class SioClient(asyncio.Protocol):
             raise ConnectFailed("network", str(exc)) from None
 
     def emit(self, event: str, *args: Any) -> None:
-        self._send(p.encode_event(event, *args))
+        self._send(p.encode_event(event, *args, namespace=self.namespace))
 
     def emit_acked(
         self, event: str, *args: Any, on_ack: Callable[[list[Any]], None],
@@ -130,7 +134,8 @@ class SioClient(asyncio.Protocol):
         connection ends first). Cheaper than `call` when nobody awaits the answer."""
         self._next_ack += 1
         self._callbacks[self._next_ack] = on_ack
-        self._send(p.encode_event(event, *args, ack_id=self._next_ack))
+        self._send(p.encode_event(event, *args, ack_id=self._next_ack,
+                                  namespace=self.namespace))
 
     async def call(self, event: str, *args: Any, within: float = 10.0) -> list[Any]:
         """Emit with an ack id and wait for the ack's arguments."""
@@ -138,7 +143,7 @@ class SioClient(asyncio.Protocol):
         ack_id = self._next_ack
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._pending[ack_id] = future
-        self._send(p.encode_event(event, *args, ack_id=ack_id))
+        self._send(p.encode_event(event, *args, ack_id=ack_id, namespace=self.namespace))
         try:
             async with asyncio.timeout(within):
                 return await future
@@ -153,7 +158,7 @@ class SioClient(asyncio.Protocol):
         """Leave politely (Socket.IO disconnect, WebSocket close) and drop the transport."""
         if self._transport is not None and not self._transport.is_closing():
             if self.sid is not None:
-                self._send(p.encode_disconnect())
+                self._send(p.encode_disconnect(self.namespace))
             self._transport.write(encode_frame(b"\x03\xe8", OP_CLOSE))
             self._transport.close()
         self._finish("client_close")
@@ -238,7 +243,7 @@ class SioClient(asyncio.Protocol):
 
     def _on_eio(self, payload: bytes) -> None:
         # Fast path for the common case: an event without ack id in the default namespace.
-        if payload[:3] == b'42[' and self.on_event is not None:
+        if payload[:3] == b'42[' and self.on_event is not None and self.namespace == "/":
             data = orjson.loads(payload[2:])
             if isinstance(data, list) and data:
                 self.on_event(self, str(data[0]), data[1:], self._received_ns)
@@ -251,17 +256,19 @@ class SioClient(asyncio.Protocol):
                 self._transport.write(encode_frame(p.PONG))
         elif kind == p.EIO_OPEN:
             self.eio = p.decode_open(payload)
-            self._send(p.encode_connect(self._auth))
+            self._send(p.encode_connect(self._auth, self.namespace))
         elif kind == p.EIO_CLOSE:
             self._finish("server_disconnect")
 
     def _on_sio(self, packet: p.SioPacket) -> None:
+        if packet.namespace != self.namespace:
+            return
         if packet.type == p.SIO_EVENT:
             data = packet.data
             if isinstance(data, list) and data and self.on_event is not None:
                 self.on_event(self, str(data[0]), data[1:], self._received_ns)
             if packet.ack_id is not None:
-                self._send(p.encode_ack(packet.ack_id))
+                self._send(p.encode_ack(packet.ack_id, namespace=self.namespace))
         elif packet.type == p.SIO_ACK:
             callback = self._callbacks.pop(packet.ack_id or 0, None)
             if callback is not None:

@@ -53,11 +53,12 @@ def run(
 
 
 def _run_async(coro: Coroutine[Any, Any, Stats]) -> Stats:
-    with _new_runner() as runner:
+    with new_runner() as runner:
         return runner.run(coro)
 
 
-def _new_runner() -> asyncio.Runner:
+def new_runner() -> asyncio.Runner:
+    """An asyncio runner on uvloop where it is installed (every load process uses one)."""
     try:
         import uvloop
     except ImportError:  # the standard loop works too, at a higher cost per connection

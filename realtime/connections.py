@@ -43,6 +43,7 @@ from realtime.wire.engineio_socket import (
 )
 
 log = logging.getLogger("roomcast.realtime")
+access_log = logging.getLogger("roomcast.access")
 
 
 class Connections:
@@ -61,6 +62,20 @@ class Connections:
         sio.on("*", self.dispatch)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        client = _client_of(environ)
+        try:
+            session = await self._connect(sid, auth)
+        except socketio.exceptions.ConnectionRefusedError as exc:
+            code = exc.error_args.get("data", {}).get("code") if exc.error_args else None
+            access_log.info("socket refused", extra={"event": "socket.refused", "sid": sid,
+                                                     "client": client, "code": code})
+            raise
+        session.client = client
+        access_log.info("socket connected", extra={"event": "socket.connect", "sid": sid,
+                                                   "user_id": session.user_id,
+                                                   "client": client})
+
+    async def _connect(self, sid: str, auth: Any) -> Session:
         hub = self._hub
         if hub.stopping:
             raise refuse(ServiceUnavailable("the server is shutting down: connect to another"))
@@ -84,6 +99,7 @@ class Connections:
         await hub.sio.enter_room(sid, room)
         self.schedule_expiry(session)
         hub.metrics.sockets.inc()
+        return session
 
     def _bucket(self, sid: str) -> EventBucket:
         """The connection's rate bucket, which its frames have counted against since it was
@@ -104,6 +120,10 @@ class Connections:
         hub.fanout.forget(sid)
         if session is None:
             return
+        access_log.info("socket disconnected", extra={
+            "event": "socket.disconnect", "sid": sid, "user_id": session.user_id,
+            "client": session.client, "reason": None if reason is None else str(reason),
+            "duration_s": round(time.monotonic() - session.connected_at, 3)})
         hub.metrics.sockets.dec()
         if session.expiry is not None:
             session.expiry.cancel()
@@ -293,3 +313,9 @@ _ENDED = {
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"loc": list(err["loc"]), "message": err["msg"]}
             for err in exc.errors(include_url=False, include_context=False, include_input=False)]
+
+
+def _client_of(environ: dict[str, Any]) -> str | None:
+    """The peer's address from the ASGI scope (engine.io's REMOTE_ADDR is a placeholder)."""
+    client = (environ.get("asgi.scope") or {}).get("client")
+    return str(client[0]) if client else None

@@ -43,6 +43,8 @@ RECORD_EVENTS = ("record.created", "record.updated", "record.deleted")  # projec
 VISUALIZATION_EVENTS = ("visualization.created", "visualization.deleted")  # project:{id}
 DOCUMENT_EVENTS = ("document.created", "document.updated", "document.deleted")  # project:{id}
 DATASET_DELETED = "dataset.deleted"  # project:{id} ({dataset_id, by})
+# project:{id} ({dataset, by, job_id}): published once by the job that made it (workers/announce)
+DATASET_CREATED = "dataset.created"
 NOTIFICATION_READ = "notification.read"  # user:{id} ({notification_id}): every tab in step
 NOTIFICATION_READ_ALL = "notification.read_all"  # user:{id} ({updated})
 PRESENCE_JOINED = "presence:joined"  # volatile: a user's first connection entered the room
@@ -51,6 +53,7 @@ PRESENCE_UPDATED = "presence:updated"  # volatile: status or connection count ch
 PRESENCE_TYPING = "presence:typing"  # volatile, never stored
 ROOM_REVOKED = "room:revoked"  # the socket was removed from a room (membership revoked)
 SESSION_ENDING = "session:ending"  # sent right before the server disconnects the socket
+SERVER_ANNOUNCEMENT = "server:announcement"  # volatile, to every socket: an admin's message
 
 # Error codes in acks, `connect_error` data and `session:ending` payloads.
 ERR_UNAUTHORIZED = "unauthorized"
@@ -69,6 +72,7 @@ REASON_SLOW_CONSUMER = "slow_consumer"
 REASON_SHUTDOWN = "server_shutdown"
 REASON_MEMBERSHIP_REVOKED = "membership_revoked"
 REASON_MISSED_EVENTS = "missed_events"
+REASON_ADMIN_DISCONNECT = "disconnected_by_admin"
 REASON_ACCOUNT_DEACTIVATED = "account_deactivated"  # session:ending, on every process
 REASON_ACCOUNT_DELETED = "account_deleted"  # session:ending, on every process
 
@@ -242,7 +246,8 @@ class RoomRevokedOut(TypedDict):
 class SessionEndingOut(TypedDict):
     """`session:ending`: sent right before the server disconnects the socket."""
 
-    code: str  # token_expired, rate_limited, server_shutdown, slow_consumer
+    code: str  # token_expired, rate_limited, server_shutdown, slow_consumer, missed_events,
+    # account_deactivated, account_deleted
     message: str
 
 

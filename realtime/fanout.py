@@ -55,6 +55,7 @@ class LocalFanout:
         # missed; per room, so one room's join never releases another room's frames early.
         self._held: dict[str, dict[str, list[Packet]]] = {}
         self._holds: dict[tuple[str, str], int] = {}  # joins in progress per (room, sid)
+        self._holding: dict[str, set[str]] = {}  # sid -> rooms it holds: `forget` reads it
 
     def deliver(self, room: str, frame: str, skip_sid: str | None = None) -> int:
         participants = room_members(self._sio, room)
@@ -117,6 +118,7 @@ class LocalFanout:
         """
         key = (room, sid)
         self._holds[key] = self._holds.get(key, 0) + 1
+        self._holding.setdefault(sid, set()).add(room)
         self._held.setdefault(room, {}).setdefault(sid, [])
 
     def release(self, sid: str, room: str, *, discard: bool = False) -> None:
@@ -126,6 +128,7 @@ class LocalFanout:
         if count > 0:
             self._holds[key] = count
             return
+        self._unhold(sid, room)
         waiting = self._held.get(room)
         frames = waiting.pop(sid, []) if waiting is not None else []
         if waiting is not None and not waiting:
@@ -136,9 +139,18 @@ class LocalFanout:
         for pkt in frames:
             self._put(sid, eio_sid, pkt)
 
+    def _unhold(self, sid: str, room: str) -> None:
+        rooms = self._holding.get(sid)
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._holding[sid]
+
     def forget(self, sid: str) -> None:
-        for room in [room for room, sid_ in self._holds if sid_ == sid]:
-            del self._holds[(room, sid)]
+        # From the socket's own holds: a scan of every hold made each disconnect cost as
+        # much as the joins in progress on the whole server.
+        for room in self._holding.pop(sid, ()):
+            self._holds.pop((room, sid), None)
             waiting = self._held.get(room)
             if waiting is not None:
                 waiting.pop(sid, None)

@@ -59,6 +59,8 @@ class Hub:
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
         self.stopping = False  # shutting down: new connections are refused
+        # Per room, users whose connection count changed and who wait for a presence:updated.
+        self._updates: dict[str, set[str]] = {}
         # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -131,10 +133,34 @@ class Hub:
             left: PresenceLeftOut = {"room": room, "user_id": departure.user_id}
             await self._broadcast(room, PRESENCE_LEFT, left)
             return
-        entry = await self.presence.entry(room, departure.user_id)
-        if entry is not None:
-            change: PresenceChangeOut = {"room": room, "user": entry.wire()}
-            await self._broadcast(room, PRESENCE_UPDATED, change)
+        self._update_later(room, departure.user_id)
+
+    def _update_later(self, room: str, user_id: str) -> None:
+        """Tell the room where a user that still has connections there stands now.
+
+        Departures from one room are answered together: while one snapshot of the room is
+        read, the users whose count changed meanwhile gather for the next, so a mass
+        disconnect reads the room once per batch instead of once per socket (which made it
+        quadratic in the room's size)."""
+        waiting = self._updates.get(room)
+        if waiting is None:
+            waiting = self._updates[room] = set()
+            self.spawn(self._send_updates(room))
+        waiting.add(user_id)
+
+    async def _send_updates(self, room: str) -> None:
+        await asyncio.sleep(0)  # the departures of this loop turn join the batch
+        users = self._updates.pop(room, set())
+        try:
+            entries = await self.presence.snapshot(room)
+        except ServiceUnavailable:  # Redis went away: its return restores presence anyway
+            log.warning("presence of %s could not be read to announce %d departures", room,
+                        len(users))
+            return
+        for entry in entries:
+            if entry.user_id in users:  # absent: the user left meanwhile (presence:left)
+                change: PresenceChangeOut = {"room": room, "user": entry.wire()}
+                await self._broadcast(room, PRESENCE_UPDATED, change)
 
     async def update_status(self, session: Session, room: str, status: str) -> PresenceEntry:
         session.status = status

@@ -8,6 +8,7 @@ a process whose liveness key expired, so a SIGKILLed process's users leave on th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -86,21 +87,32 @@ class MemoryPresenceStore:
 
     def __init__(self) -> None:
         self._rooms: dict[str, dict[str, bytes]] = {}
+        # Per room, per user: the connections recorded, so adding and removing one costs the
+        # same however many the room holds.
+        self._counts: dict[str, dict[str, int]] = {}
+        self._users: dict[str, dict[str, str]] = {}  # room -> sid -> user_id
 
     async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
         conns = self._rooms.setdefault(room, {})
+        counts = self._counts.setdefault(room, {})
+        if sid not in conns:
+            counts[user_id] = counts.get(user_id, 0) + 1
+            self._users.setdefault(room, {})[sid] = user_id
         conns[sid] = _value(user_id, name, status)
-        return sum(1 for v in conns.values() if orjson.loads(v)["u"] == user_id)
+        return counts[user_id]
 
     async def remove(self, room: str, sid: str) -> Departure | None:
         conns = self._rooms.get(room, {})
-        raw = conns.pop(sid, None)
-        if raw is None:
+        if conns.pop(sid, None) is None:
             return None
-        user_id = orjson.loads(raw)["u"]
-        remaining = sum(1 for v in conns.values() if orjson.loads(v)["u"] == user_id)
+        user_id = self._users[room].pop(sid)
+        counts = self._counts[room]
+        remaining = counts[user_id] = counts[user_id] - 1
+        if not remaining:
+            del counts[user_id]
         if not conns:
-            self._rooms.pop(room, None)
+            for rooms in (self._rooms, self._counts, self._users):
+                rooms.pop(room, None)
         return Departure(room, sid, user_id, remaining)
 
     async def snapshot(self, room: str) -> list[PresenceEntry]:
@@ -128,22 +140,36 @@ end
 return tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '1')
 """
 
-_REMOVE = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then
-  redis.call('SREM', KEYS[3], ARGV[2])
-  return {-1, ''}
+# Removes a batch of connections: for each, KEYS holds (pres, presc, conns) and ARGV
+# (field, member), ARGV[1] the count; answers (connections left, user) per removal, -1 for a
+# connection that was not recorded.
+_REMOVE_MANY = """
+local out = {}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local pres, presc, conns = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local field, member = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  local value = redis.call('HGET', pres, field)
+  redis.call('SREM', conns, member)
+  if not value then
+    out[#out + 1] = -1
+    out[#out + 1] = ''
+  else
+    local user = cjson.decode(value)['u']
+    redis.call('HDEL', pres, field)
+    local left = redis.call('HINCRBY', presc, user, -1)
+    if left <= 0 then
+      redis.call('HDEL', presc, user)
+      left = 0
+    end
+    out[#out + 1] = left
+    out[#out + 1] = user
+  end
 end
-local user = cjson.decode(value)['u']
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[2])
-local left = redis.call('HINCRBY', KEYS[2], user, -1)
-if left <= 0 then
-  redis.call('HDEL', KEYS[2], user)
-  left = 0
-end
-return {left, user}
+return out
 """
+REMOVE_BATCH = 256  # removals per script call
+
+_Removal = tuple[str, str, str, "asyncio.Future[Departure | None]"]  # room, sid, proc, answer
 
 
 class RedisPresenceStore:
@@ -155,6 +181,10 @@ class RedisPresenceStore:
         self._ttl_ms = max(1, int(ttl * 500))  # liveness lasts half the bound: see heartbeat
         self._prefix = prefix
         self._registered = False
+        # Removals wait here while the previous batch is in Redis, then go as one script: a
+        # mass disconnect costs one round trip and one script per batch, not per socket.
+        self._removals: list[_Removal] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
         keys = self._keys(room, self._proc)
@@ -196,6 +226,15 @@ class RedisPresenceStore:
             departures.extend(await self._reap_process(proc))
         return departures
 
+    async def live_processes(self) -> list[str]:
+        """The processes whose liveness key is fresh (this one included once it beat)."""
+        procs = [raw.decode() for raw in
+                 await self._call(self._redis.smembers(self._key("procs", "")))]
+        alive = await self._call(self._redis.exists(*map(self._alive, procs))) if procs else 0
+        if alive == len(procs):
+            return procs
+        return [proc for proc in procs if await self._redis.exists(self._alive(proc))]
+
     async def forget_self(self) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.srem(self._key("procs", ""), self._proc)
@@ -208,34 +247,50 @@ class RedisPresenceStore:
         # Read after the entries: a join records its room before its entry, so nothing added
         # since the read can be missing from `live`.
         keep = live()
-        departures = []
-        for member in members:
-            room, _, sid = member.decode().partition("\t")
-            if (room, sid) in keep:
-                continue
-            departure = await self._remove(room, sid, self._proc)
-            if departure is not None:
-                departures.append(departure)
-        return departures
+        pairs = [member.decode().partition("\t") for member in members]
+        found = await asyncio.gather(*(self._remove(room, sid, self._proc)
+                                       for room, _, sid in pairs if (room, sid) not in keep))
+        return [departure for departure in found if departure is not None]
 
     async def _reap_process(self, proc: str) -> list[Departure]:
         members: set[bytes] = await self._call(self._redis.smembers(self._key("conns", proc)))
-        departures = []
-        for member in members:
-            room, _, sid = member.decode().partition("\t")
-            departure = await self._remove(room, sid, proc)
-            if departure is not None:
-                departures.append(departure)
+        pairs = [member.decode().partition("\t") for member in members]
+        found = await asyncio.gather(*(self._remove(room, sid, proc) for room, _, sid in pairs))
         await self._redis.delete(self._key("conns", proc))
-        return departures
+        return [departure for departure in found if departure is not None]
 
     async def _remove(self, room: str, sid: str, proc: str) -> Departure | None:
-        keys = self._keys(room, proc)
-        args = [f"{proc}/{sid}", f"{room}\t{sid}"]
-        left, user = await self._batcher.run(lambda pipe: pipe.eval(_REMOVE, 3, *keys, *args))
-        if int(left) < 0:
-            return None
-        return Departure(room, sid, user.decode(), int(left))
+        answer: asyncio.Future[Departure | None] = asyncio.get_running_loop().create_future()
+        self._removals.append((room, sid, proc, answer))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(), name="roomcast-presence-removals")
+        return await answer
+
+    async def _flush(self) -> None:
+        while self._removals:
+            batch = self._removals[:REMOVE_BATCH]
+            del self._removals[:REMOVE_BATCH]
+            try:
+                out = await self._remove_batch(batch)
+            except Exception as exc:  # each waiting removal gets it (ServiceUnavailable)
+                for *_, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            for i, (room, sid, _, answer) in enumerate(batch):
+                left, user = int(out[2 * i]), out[2 * i + 1]
+                if not answer.done():
+                    answer.set_result(None if left < 0 else
+                                      Departure(room, sid, user.decode(), left))
+
+    async def _remove_batch(self, batch: list[_Removal]) -> Any:
+        keys: list[str] = []
+        args: list[Any] = [len(batch)]
+        for room, sid, proc, _ in batch:
+            keys.extend(self._keys(room, proc))
+            args.extend((f"{proc}/{sid}", f"{room}\t{sid}"))
+        return await self._batcher.run(
+            lambda pipe: pipe.eval(_REMOVE_MANY, len(keys), *keys, *args))
 
     def _keys(self, room: str, proc: str) -> list[str]:
         return [self._key("pres", room), self._key("presc", room), self._key("conns", proc)]

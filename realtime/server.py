@@ -28,6 +28,7 @@ from realtime.fanout import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
 from realtime.inbound import InboundEvents
+from realtime.live_admin import LiveAdmin
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.redislink import RedisAddress, RedisLink
@@ -35,6 +36,7 @@ from realtime.rooms import RoomAuthorizer
 from realtime.streams import MemoryRoomStreams, RedisRoomStreams, RoomStreams
 from realtime.wire import engineio_socket
 from realtime.wire.engineio_driver import DirectWrites
+from realtime.wire.socketio_manager import IndexedManager
 from realtime.wire.socketio_server import DirectServer, room_names
 
 log = logging.getLogger("roomcast.realtime")
@@ -55,6 +57,8 @@ class Realtime:
     on_frame_too_large: Callable[[], None] | None = None
     # The client events' handlers (the composition root sets their mention hook).
     handlers: EventHandlers | None = None
+    # Admins' census, disconnects and announcements across processes.
+    live: LiveAdmin | None = None
 
 
 def build_realtime(
@@ -70,11 +74,14 @@ def build_realtime(
     fanout = LocalFanout(sio, queue_limit=settings.socket_outbound_queue,
                          on_slow=late.drop_slow, on_sent=metrics.record_sent,
                          direct=sio.direct, on_direct=metrics.direct_writes.inc)
+    process_id = new_id()[:12]
     rooms = _room_state(settings, redis, stores=stores, sio=sio, fanout=fanout,
-                        metrics=metrics, on_control=late.on_control)
+                        metrics=metrics, on_control=late.on_control, process_id=process_id)
     hub = Hub(settings, sio, stores=stores, bus=rooms.bus, streams=rooms.streams,
               presence=rooms.presence, fanout=fanout, metrics=metrics)
     connections = late.connections = Connections(hub, tokens=tokens, revocations=revocations)
+    late.live = live = LiveAdmin(hub, process_id=process_id, redis=redis, control=(
+        redis_control(rooms.batcher) if rooms.batcher is not None else late.on_control))
     handlers = EventHandlers(hub, authorizer=RoomAuthorizer(stores), emitter=rooms.emitter,
                              tokens=tokens, revocations=revocations,
                              reschedule=connections.schedule_expiry)
@@ -82,13 +89,15 @@ def build_realtime(
     life = _Lifecycle(settings, hub, connections, inbound, rooms)
     return Realtime(sio=sio, emitter=rooms.emitter, startup=[life.start],
                     shutdown=[life.stop], hub=hub, drain=life.drain, outbox=rooms.outbox,
-                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers)
+                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers,
+                    live=live)
 
 
 def _socket_server(settings: Settings, metrics: RealtimeMetrics) -> DirectServer:
     """python-socketio's server with the fenced fast path installed (realtime/wire/)."""
     sio = DirectServer(
         async_mode="asgi",
+        client_manager=IndexedManager(),  # a disconnect finds its socket's rooms in an index
         cors_allowed_origins=settings.cors_origins or [],
         transports=["polling", "websocket"] if polling_enabled(settings) else ["websocket"],
         json=fastjson,
@@ -108,15 +117,19 @@ def _socket_server(settings: Settings, metrics: RealtimeMetrics) -> DirectServer
 
 
 class _LateBound:
-    """The per-socket layer, for the fan-out and the room bus made before it."""
+    """The per-socket layer and the admins' live views, for the fan-out and the room bus made
+    before them."""
 
     connections: Connections | None = None
+    live: LiveAdmin | None = None
 
     def drop_slow(self, sid: str) -> None:
         if self.connections is not None:
             self.connections.drop_slow(sid)
 
     async def on_control(self, message: dict[str, Any]) -> None:
+        if self.live is not None and await self.live.on_control(message):
+            return
         if self.connections is not None:
             await self.connections.on_control(message)
 
@@ -135,7 +148,8 @@ class _RoomState:
 
 def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio: DirectServer,
                 fanout: LocalFanout, metrics: RealtimeMetrics,
-                on_control: Callable[[dict[str, Any]], Awaitable[None]]) -> _RoomState:
+                on_control: Callable[[dict[str, Any]], Awaitable[None]],
+                process_id: str) -> _RoomState:
     bus: RoomBus | None = None
     # Retried publishes wait for this process's own subscription, so its sockets get them too.
     outbox = Outbox(ready=lambda: bus is not None and bus.available,
@@ -153,7 +167,7 @@ def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio:
                                      max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
     bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
                        on_control=on_control, latest=redis_streams.position)
-    presence = RedisPresenceStore(redis, batcher, process_id=new_id()[:12],
+    presence = RedisPresenceStore(redis, batcher, process_id=process_id,
                                   ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
     emitter = StreamEmitter(redis_streams, stores, control=redis_control(batcher),
                             outbox=outbox)

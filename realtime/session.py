@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ class Session:
     status: str = "online"
     expiry: asyncio.TimerHandle | None = None
     closing: bool = False
+    # For the access log: the client's address and when the socket connected (monotonic).
+    client: str | None = None
+    connected_at: float = field(default_factory=time.monotonic)
 
 
 class TokenRevoked(Unauthorized):

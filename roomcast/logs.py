@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from core.logcontext import request_id_var
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "request_id_var"]
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "request_id_var",
+           "use_trace_ids"]
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "color_message", "request_id",
@@ -19,6 +21,14 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
 # uvicorn's own loggers are routed through ours; its access log is replaced by roomcast.access.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 _UVICORN_ACCESS = "uvicorn.access"
+# The current trace and span ids, once tracing is on (use_trace_ids); None costs nothing.
+_trace_ids: Callable[[], tuple[str, str] | None] | None = None
+
+
+def use_trace_ids(source: Callable[[], tuple[str, str] | None] | None) -> None:
+    """Write `trace_id` and `span_id` into every JSON line logged inside a span."""
+    global _trace_ids
+    _trace_ids = source
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,6 +47,8 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get() or getattr(record, "request_id", None)
         if request_id:
             entry["request_id"] = request_id
+        if _trace_ids is not None and (ids := _trace_ids()) is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

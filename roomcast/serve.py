@@ -35,6 +35,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         # uvicorn's WebSocket pings would add a timer per connection and a second ping.
         ws_ping_interval=None, ws_ping_timeout=None,
         timeout_graceful_shutdown=10,
+        # X-Forwarded-For names the client only when it comes from a trusted proxy.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
     server = _DrainingServer(config, services.realtime.drain, services.stop_accepting,
                              drain_budget=settings.socket_drain_seconds + 5)
@@ -100,7 +103,8 @@ async def _announce(settings: Settings, services: object, host: str, port: int) 
     ctx = services.ctx
     admin = await ensure_first_admin(settings, ctx.stores, ctx.passwords)
     url = settings.public_url or f"http://{host}:{port}"
-    lines = [f"Roomcast is serving on {url}  (REST {url}/api/v1, docs {url}/api/v1/docs)"]
+    lines = [f"Roomcast is serving on {url}  (REST {url}/api/v1, docs {url}/api/v1/docs)",
+             f"Open {url}/ in a browser for the web app"]
     if admin is not None and admin.password is not None:
         lines.append(f"Sign in as {admin.email} with password {admin.password} "
                      "(generated now; set ROOMCAST_ADMIN_EMAIL/ROOMCAST_ADMIN_PASSWORD to choose)")

@@ -1,9 +1,11 @@
-"""Announcing a job's end once: the final event into its rooms, the creator's notification.
+"""Announcing a job's end once: the dataset it made (`dataset.created`), the final event into
+its rooms, the creator's notification.
 
 Progress events may be dropped (the next one supersedes them); the final event may not. When a
 worker finishes a job, the same conditional update records, on the job document, every target
-still owed the announcement (`announce_pending`: the job's and the project's rooms, and the
-notification) and that this worker is announcing it (`announce_until`). Each target is struck
+still owed the announcement (`announce_pending`: the dataset it stored, the job's and the
+project's rooms, and the notification, which the creator's preferences may turn off or also
+mail) and that this worker is announcing it (`announce_until`). Each target is struck
 off once published. A worker that cannot reach Redis retries with backoff for up to
 JOB_LEASE_SECONDS, then leaves the rest recorded; a redelivery of the job's message, or the
 sweeper, publishes it later. A target is published again only if a process died between
@@ -15,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from pymongo.errors import PyMongoError
 
 from core.errors import RoomcastError
+from core.notices import Notices
+from core.store.datasets import DatasetView
 from core.store.jobs import NOTIFICATION, JobDoc, JobKind, JobStatus
 from workers.deps import WorkerDeps
 from workers.progress import job_payload, job_rooms
@@ -34,6 +39,11 @@ FINAL_EVENTS = {
 # realtime/ only through the emitter, whose `notify` would store a second copy on a retry.
 USER_ROOM = "user:{}"
 NOTIFICATION_EVENT = "notification"
+# The announcement target for the dataset a job stored (realtime.contract.DATASET_CREATED, into
+# the project's room), owed by the kinds that store one and published only if they succeeded.
+DATASET = "dataset"
+DATASET_CREATED = "dataset.created"
+DATASET_KINDS = (JobKind.INGEST, JobKind.PREDICTION)
 FIRST_DELAY = 0.2
 MAX_DELAY = 5.0
 
@@ -44,7 +54,10 @@ UNNOTIFIED = (JobKind.PREVIEW, JobKind.PROJECT_DELETION)
 
 
 def targets(job: JobDoc) -> list[str]:
-    return job_rooms(job) if job.kind in UNNOTIFIED else [*job_rooms(job), NOTIFICATION]
+    # The dataset first: when a room hears the job completed, its dataset has been announced.
+    made = [DATASET] if job.kind in DATASET_KINDS else []
+    notified = [] if job.kind in UNNOTIFIED else [NOTIFICATION]
+    return [*made, *job_rooms(job), *notified]
 
 
 def hold_ms(deps: WorkerDeps) -> int:
@@ -90,17 +103,42 @@ async def announce_leftover(deps: WorkerDeps, job_id: str) -> None:
 
 
 async def _publish(deps: WorkerDeps, job: JobDoc, target: str) -> None:
+    if target == DATASET:
+        await _publish_dataset(deps, job)
+        return
     if target != NOTIFICATION:
         await deps.emitter.emit(target, FINAL_EVENTS[job.status], final_payload(job))
         return
-    # The notification takes the job's id, so a retry finds it stored instead of adding one.
+    # As the creator's preferences say (channel for the kind, muted project), like every
+    # notification. It takes the job's id, and its mail an id made from it, so a retry finds
+    # them stored instead of adding others.
+    notices = Notices(deps.stores, deps.post, partial(_deliver_once, deps))
+    await notices.send(
+        job.created_by, FINAL_EVENTS[job.status], _title(job), job.error_message or "",
+        {"job_id": job.id, "project_id": job.project_id, "status": job.status.value},
+        notice_id=job.id)
+
+
+async def _deliver_once(deps: WorkerDeps, user_id: str, *, kind: str, title: str, body: str,
+                        data: dict[str, Any], notice_id: str | None) -> dict[str, Any]:
+    assert notice_id is not None
     stored = await deps.stores.notifications.create_once(
-        job.id, job.created_by, kind=FINAL_EVENTS[job.status], title=_title(job),
-        body=job.error_message or "",
-        data={"job_id": job.id, "project_id": job.project_id, "status": job.status.value},
-    )
-    await deps.emitter.emit(USER_ROOM.format(job.created_by), NOTIFICATION_EVENT,
-                            stored.model_dump(mode="json"))
+        notice_id, user_id, kind=kind, title=title, body=body, data=data)
+    payload: dict[str, Any] = stored.model_dump(mode="json")
+    await deps.emitter.emit(USER_ROOM.format(user_id), NOTIFICATION_EVENT, payload)
+    return payload
+
+
+async def _publish_dataset(deps: WorkerDeps, job: JobDoc) -> None:
+    dataset_id = (job.result or {}).get("dataset_id")
+    if job.status != JobStatus.SUCCEEDED or not dataset_id:
+        return
+    dataset = await deps.stores.datasets.get(dataset_id)
+    if dataset is None:
+        return  # deleted before it was announced: `dataset.deleted` told the room
+    payload = {"dataset": DatasetView.of(dataset).model_dump(mode="json"),
+               "by": job.created_by, "job_id": job.id}
+    await deps.emitter.emit(f"project:{job.project_id}", DATASET_CREATED, payload)
 
 
 def _title(job: JobDoc) -> str:

@@ -69,6 +69,8 @@ class JobProgressReporter:
         if not (stage_changed or due or now - self._last_beat >= self._beat_interval):
             return
         await self._beat(stage=stage, progress=value)
+        if stage_changed:
+            self._deps.metrics.job_stage(self.job, stage)
         if stage_changed or due:
             self._last_emit = now
             await broadcast(self._deps, self.job, "job.progress")

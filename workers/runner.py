@@ -66,12 +66,15 @@ async def _run_job(deps: WorkerDeps, job_id: str) -> None:
         await _dead_letter(deps, job, JobFailed(
             "too_many_attempts", f"no worker finished it in {job.max_attempts} attempts"))
         return
+    deps.metrics.job_started(job)
     try:
         await _run_claimed(deps, job)
     except asyncio.CancelledError:
         # The worker is stopping: let another take the job over without waiting for the lease.
         await asyncio.shield(deps.stores.jobs.release(job.id, deps.worker_id))
         raise
+    finally:
+        deps.metrics.job_left(job)
 
 
 async def free_to_take(deps: WorkerDeps, job_id: str) -> bool:
@@ -102,6 +105,7 @@ async def _run_claimed(deps: WorkerDeps, job: JobDoc) -> None:
                         job.id, attempts, exc, delay)
             await asyncio.sleep(delay)
             await deps.stores.jobs.count_attempt(job.id, deps.worker_id)
+            deps.metrics.job_retried(job)
 
 
 async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
@@ -172,6 +176,7 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
 async def _dead_letter(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
     """Fail the job for good, first removing what an earlier (crashed) attempt wrote."""
     _, discard = HANDLERS[job.kind]
+    deps.metrics.job_dead_lettered(job)
     try:
         await discard(deps, job)
     except TRANSIENT as error:
@@ -194,5 +199,6 @@ async def _end(deps: WorkerDeps, job: JobDoc, status: JobStatus, **fields: Any) 
         announce_until=epoch_ms() + hold_ms(deps), **fields)
     if final is None:
         return None
+    deps.metrics.job_ended(job, status)
     await announce(deps, final, patience=deps.settings.job_lease_seconds)
     return final

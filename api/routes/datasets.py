@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -15,29 +14,14 @@ from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound
 from core.models import Page, PageParams
-from core.store.datasets import ColumnSchema, DatasetDoc, analysis_columns
+from core.store.datasets import DatasetDoc, DatasetView, analysis_columns
 from core.store.jobs import AnalysisParams, JobDoc, JobKind
 
 router = Router(tags=["datasets"])
 
 
-class DatasetOut(BaseModel):
-    id: str
-    project_id: str
-    upload_id: str
-    job_id: str
-    name: str
-    format: str
-    rows: int
-    columns: list[ColumnSchema]
-    created_by: str
-    created_at: datetime
-    version: int = Field(default=1, description="1 as ingested, one more with each change of "
-                         "its records (`rows` stays the ingested count)")
-
-    @classmethod
-    def of(cls, dataset: DatasetDoc) -> DatasetOut:
-        return cls.model_validate(dataset.model_dump())
+class DatasetOut(DatasetView):
+    pass
 
 
 class DatasetPage(Page[DatasetOut]):

@@ -50,7 +50,7 @@ class DocumentUploaded(BaseModel):
 
 @router.post("/projects/{project_id}/documents", query=UploadParams,
              response=DocumentUploaded, status=201, raw_body="multipart/form-data",
-             errors=(400, 404, 413, 422, 503))
+             also_ok=(200,), errors=(400, 404, 413, 422, 503))
 async def upload_document(call: Call[NoModel, UploadParams]) -> Response:
     """Share a file (part `file`, any type): a new document, or a new version of the one with
     the same name in the same folder."""

@@ -22,7 +22,7 @@ from core.errors import NotFound, ValidationFailed
 from core.models import Page, PageParams
 from core.store.datasets import NUMERIC_TYPES, DatasetDoc
 from core.store.jobs import JobDoc, JobKind
-from core.store.models_fitted import FittedModel, load_fitted
+from core.store.models_fitted import FittedModel
 from core.store.models_saved import SavedModelDoc, Task
 
 router = Router(tags=["models"])
@@ -112,6 +112,7 @@ async def delete_model(call: Call[NoModel, NoModel]) -> None:
     """Delete a saved model and its files (datasets it predicted stay)."""
     saved = await member_model(call.ctx, call)
     await call.ctx.stores.models.delete(saved.id)
+    call.ctx.model_cache().drop(saved.id)
     for key in (saved.arrays_key, saved.meta_key, saved.labels_key):
         if key:
             await call.ctx.objects.delete(key)
@@ -138,7 +139,7 @@ async def predict(call: Call[PredictBody, NoModel]) -> Response:
         return await _predict_dataset(call, saved)
     assert call.body.rows is not None
     x = feature_rows(call.body.rows, saved.features)
-    fitted = await load_fitted(call.ctx.objects, saved)
+    fitted = await call.ctx.model_cache().get(call.ctx.objects, saved)
     return json_response(await asyncio.to_thread(_predictions, fitted, saved, x))
 
 

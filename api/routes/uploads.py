@@ -5,22 +5,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import PurePath
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from api.authz import require_member
 from api.context import AppContext
-from api.filenames import clean_filename, content_disposition
 from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routes.projects import publish
 from api.routes.upload_stream import FilePart, stream_file
 from api.routing import Call, NoModel, Router, json_response
-from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from core.errors import (
+    InvalidName,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from core.filenames import content_disposition, safe_name
 from core.ids import new_id
 from core.models import Page, PageParams
 from core.store.jobs import JobDoc, JobKind
-from core.store.uploads import UploadDoc
+from core.store.uploads import ColumnType, UploadDoc
 
 router = Router(tags=["uploads"])
 
@@ -81,7 +88,7 @@ def refuse_foreign(head: bytes) -> None:
             raise UnsupportedMediaType(f"the file is {what}, not a data file")
 
 
-async def _store(call: Call[NoModel, NoModel], key: str) -> FilePart:
+async def _store(call: Call[NoModel, Any], key: str) -> FilePart:
     ctx = call.ctx
     limit = ctx.settings.upload_max_bytes
     declared = int(call.request.headers.get("content-length") or 0)
@@ -116,16 +123,42 @@ def _check(part: FilePart) -> None:
     refuse_foreign(part.head)
 
 
-@router.post("/projects/{project_id}/uploads", response=UploadAccepted, status=202,
-             raw_body="multipart/form-data", errors=(400, 404, 413, 415, 503))
-async def create_upload(call: Call[NoModel, NoModel]) -> Response:
+class UploadOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    header: bool | None = Field(
+        default=None, description="whether the first row names the columns (CSV, DAT, XLSX); "
+        "default: it does, unless every cell of it is a number")
+    types: str | None = Field(
+        default=None, max_length=100_000,
+        description='a JSON object naming the type of some columns, e.g. {"zip": "string"}: '
+        "string, integer, float, boolean or datetime")
+
+    def column_types(self) -> dict[str, ColumnType]:
+        if self.types is None:
+            return {}
+        try:
+            return _TYPES.validate_json(self.types)
+        except ValidationError as exc:
+            raise ValidationFailed("types must be a JSON object of column name to type", details=[
+                {"loc": ["query", "types", *e["loc"]], "type": e["type"], "message": e["msg"]}
+                for e in exc.errors(include_url=False)]) from exc
+
+
+_TYPES: TypeAdapter[dict[str, ColumnType]] = TypeAdapter(dict[str, ColumnType])
+
+
+@router.post("/projects/{project_id}/uploads", query=UploadOptions, response=UploadAccepted,
+             status=202, raw_body="multipart/form-data", errors=(400, 404, 413, 415, 422, 503))
+async def create_upload(call: Call[NoModel, UploadOptions]) -> Response:
     """Upload a data file (part `file`: CSV, TSV, XLSX, DAT or MAT); its ingestion starts."""
     project_id = call.path["project_id"]
     await require_member(call.ctx, project_id, call.user)
+    types = call.query.column_types()
     upload_id = new_id()
     key = f"uploads/{project_id}/{upload_id}"
     part = await _store(call, key)
-    filename = clean_filename(part.filename)
+    filename = _upload_name(part.filename)
     fmt = format_of(filename)
     job = JobDoc(project_id=project_id, kind=JobKind.INGEST, created_by=call.user.user_id,
                  upload_id=upload_id, max_attempts=call.ctx.settings.job_max_attempts)
@@ -133,6 +166,7 @@ async def create_upload(call: Call[NoModel, NoModel]) -> Response:
         id=upload_id, project_id=project_id, uploaded_by=call.user.user_id, filename=filename,
         format=fmt, content_type=CONTENT_TYPES[fmt], size=part.size,
         sha256=part.sha256.hexdigest(), object_key=key, job_id=job.id,
+        header=call.query.header, types=types,
     )
     await call.ctx.stores.uploads.create(upload)
     await publish(call.ctx, f"project:{project_id}", "upload.created",
@@ -142,6 +176,14 @@ async def create_upload(call: Call[NoModel, NoModel]) -> Response:
     body = UploadAccepted(job_id=job.id, status=job.status, location=job_location(job.id),
                           upload=UploadOut.of(upload))
     return json_response(body, 202, headers={"Location": job_location(job.id)})
+
+
+def _upload_name(raw: str | None) -> str:
+    """The name kept for an upload (core/filenames.py); `file` when nothing of it is left."""
+    try:
+        return safe_name(raw or "")
+    except InvalidName:
+        return "file"
 
 
 @router.get("/projects/{project_id}/uploads", query=PageParams, response=UploadPage,

@@ -83,7 +83,7 @@ async def member_chart(ctx: AppContext, call: Call[Any, Any]) -> VisualizationDo
 
 
 @router.post("/datasets/{dataset_id}/visualizations", body=ChartSpec,
-             response=VisualizationOut, status=202, errors=(404, 422, 503))
+             response=VisualizationOut, status=202, also_ok=(200,), errors=(404, 422, 503))
 async def create_visualization(call: Call[ChartSpec, NoModel]) -> Response:
     """Chart the dataset's current table: 202 and a job, or 200 with the chart made before
     of the same spec and dataset version (or 202 with the job still making it)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -33,7 +33,9 @@ class ColumnSchema(BaseModel):
     stats: ColumnStats
 
 
-class DatasetDoc(BaseModel):
+class DatasetView(BaseModel):
+    """A dataset as clients see it: `GET /datasets/{id}` and the `dataset.created` event."""
+
     id: str
     project_id: str
     upload_id: str
@@ -42,13 +44,22 @@ class DatasetDoc(BaseModel):
     format: str
     rows: int
     columns: list[ColumnSchema]
-    object_key: str
     created_by: str
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime
     # Record changes (core/store/records.py): the table's version, one more with each change
-    # (charts of one version are kept), and how many rows members have added.
-    version: int = 1
-    rows_added: int = 0
+    # (charts of one version are kept).
+    version: int = Field(default=1, description="1 as ingested, one more with each change of "
+                         "its records (`rows` stays the ingested count)")
+
+    @classmethod
+    def of(cls, dataset: DatasetDoc) -> Self:
+        return cls.model_validate(dataset.model_dump(exclude={"object_key", "rows_added"}))
+
+
+class DatasetDoc(DatasetView):
+    object_key: str
+    created_at: datetime = Field(default_factory=utcnow)
+    rows_added: int = 0  # how many rows members have added (core/store/records.py)
 
     def column(self, name: str) -> ColumnSchema | None:
         return next((c for c in self.columns if c.name == name), None)

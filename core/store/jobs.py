@@ -115,6 +115,9 @@ class JobRepository(Repository[JobDoc]):
 
     async def ensure_indexes(self) -> None:
         await self._c.create_index([("project_id", ASCENDING), ("created_at", DESCENDING)])
+        # The queue-depth sample (queued jobs, the oldest first) and the admins' list by status.
+        await self._c.create_index([("status", ASCENDING), ("enqueued_ms", ASCENDING)])
+        await self._c.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
 
     async def create(self, job: JobDoc) -> JobDoc:
         await self._c.insert_one(self._dump(job))
@@ -195,6 +198,38 @@ class JobRepository(Repository[JobDoc]):
             {"_id": 1, "enqueued_ms": 1},
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
+
+    async def page_by_status(self, params: PageParams, status: JobStatus | None = None,
+                             kind: JobKind | None = None) -> Page[JobDoc]:
+        """Every project's jobs, newest first, optionally of one status and kind (admins)."""
+        query: dict[str, Any] = {}
+        if status is not None:
+            query["status"] = status.value
+        if kind is not None:
+            query["kind"] = kind.value
+        return await self._page(query, params, [("created_at", DESCENDING), ("_id", ASCENDING)])
+
+    async def requeue_failed(self, job_id: str) -> JobDoc | None:
+        """Make a failed job queued again from its first attempt; None unless it is failed."""
+        doc = await self._c.find_one_and_update(
+            {"_id": job_id, "status": JobStatus.FAILED.value},
+            {"$set": {
+                "status": JobStatus.QUEUED.value, "stage": "queued", "progress": 0,
+                "attempts": 0, "error_code": None, "error_message": None, "result": None,
+                "cancel_requested": False, "lease_owner": None, "lease_until": 0,
+                "announce_pending": [], "announce_until": 0, "enqueued_ms": epoch_ms(),
+                "updated_at": utcnow(), "started_at": None, "finished_at": None,
+            }},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else self._load(doc)
+
+    async def queued_summary(self) -> tuple[int, int | None]:
+        """How many jobs wait for a worker, and when the oldest of them was last sent (ms)."""
+        query = {"status": JobStatus.QUEUED.value}
+        count = await self._c.count_documents(query)
+        oldest = await self._c.find_one(query, {"enqueued_ms": 1}, sort=[("enqueued_ms", 1)])
+        return count, None if oldest is None else int(oldest["enqueued_ms"])
 
     async def mark_enqueued(self, job_id: str, older_than_ms: int) -> bool:
         """Record a re-send; False if another process re-sent it first."""

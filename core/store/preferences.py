@@ -34,9 +34,11 @@ KINDS: dict[str, Channel] = {
     "meeting.cancelled": Channel.IN_APP,
     "meeting.reminder": Channel.EMAIL,
     "mention": Channel.IN_APP,
+    # A job's end, to its creator (workers/announce.py).
+    "job.completed": Channel.IN_APP,
+    "job.failed": Channel.IN_APP,
+    "job.cancelled": Channel.IN_APP,
 }
-# Not listed: a job's end (job.completed, job.failed, job.cancelled) always notifies its
-# creator in-app; the job runner sends it (workers/announce.py) without reading preferences.
 # About membership itself: delivered even from a muted project.
 UNMUTED_KINDS = frozenset({"project.added", "project.removed"})
 DEFAULT_REMINDER_MINUTES = 15

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING
@@ -10,6 +11,8 @@ from pymongo import ASCENDING, DESCENDING
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
 from core.store.base import Repository
+
+ColumnType = Literal["string", "integer", "float", "boolean", "datetime"]
 
 
 class UploadDoc(BaseModel):
@@ -24,6 +27,10 @@ class UploadDoc(BaseModel):
     object_key: str
     job_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # How to read it, as the upload asked: whether the first row names the columns (None:
+    # decided from the file), and types for some columns instead of inferred ones.
+    header: bool | None = None
+    types: dict[str, ColumnType] = Field(default_factory=dict)
 
 
 class UploadRepository(Repository[UploadDoc]):

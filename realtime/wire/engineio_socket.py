@@ -64,7 +64,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _connect_timer: asyncio.TimerHandle | None = None
     bucket: Any = None  # the connection's EventBucket (realtime/inbound.py), from its first frame
     ending = False  # closing after the client's CLOSE or DISCONNECT: acks of running events first
-    connecting = False  # a CONNECT is being handled
+    waiting: list[str] | None = None  # packets behind a CONNECT that is being answered
     close_code = CLOSE_NORMAL  # the WebSocket close code `_flush` closes with
 
     def schedule_ping(self) -> None:

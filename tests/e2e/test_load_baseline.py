@@ -172,3 +172,19 @@ def test_every_scenario_has_help() -> None:
         assert ("--reconnect" in done.stdout) == (scenario in ("fanout", "rooms")), scenario
     assert "--drop-rate" in load("recovery", "--help").stdout
     assert "--rows" in load("jobs", "--help").stdout
+
+
+def test_the_rooms_scenario_as_a_file(baseline_url: str, tmp_path: Path) -> None:
+    """examples/generic/rooms.yaml: the built-in `rooms` on the scenario engine."""
+    report_path = tmp_path / "rooms-file.json"
+    done = load("run", str(ROOT / "examples" / "generic" / "rooms.yaml"), "--url", baseline_url,
+                "--json", str(report_path), "--slo", "lost==0,errors==0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    assert report["steps"]["emit:broadcast"]["count"] == 1000
+    broadcast = report["events"]["broadcast"]
+    # 100 users in rooms of 10, 10 messages each, to the 9 others.
+    assert broadcast["received"] == 1000 * 9
+    assert broadcast["delivery_latency_ms"]["count"] == 1000 * 9
+    assert broadcast["lost"] == broadcast["out_of_order"] == 0
+    assert report["steps"]["emit:broadcast"]["rate_per_s"] < 1000  # over the active seconds

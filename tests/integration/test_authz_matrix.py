@@ -38,6 +38,8 @@ PUBLIC = {
     "GET /api/v1/calendar/{key}.ics", "POST /api/v1/auth/password-reset",
     "POST /api/v1/auth/password-reset/confirm", "POST /api/v1/auth/verify-email",
     "POST /api/v1/invitations/preview",
+    # The sign-up mode and whether OpenID Connect is on: what a sign-in page shows.
+    "GET /api/v1/auth/options",
 }
 LATER = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 # A body that passes validation, for each endpoint a denial must reach past its parsing.

@@ -25,7 +25,7 @@ from api.routing import Call, NoModel, Router
 from core.models import Role
 from core.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from roomcast.factory import Services, build_services
-from roomcast.logs import JsonFormatter
+from tests.support.logs import json_log_lines
 
 MakeClient = Callable[..., Any]
 
@@ -337,18 +337,8 @@ async def test_metrics_count_by_route_template(make_client: MakeClient) -> None:
 
 @pytest.fixture
 def json_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
+    with json_log_lines() as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
 
 
 async def test_access_log_and_handler_logs_carry_the_request_id(

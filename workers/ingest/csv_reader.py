@@ -58,21 +58,20 @@ def _decodes(path: Path, encoding: str) -> bool:
 
 
 def detect_dialect(text: str) -> tuple[str, bool]:
-    """The delimiter and whether the first line is a header."""
+    """The delimiter and whether the first line is a header.
+
+    The first line is a header unless every cell of it is a number, as pandas and pyarrow
+    read files by default: `csv.Sniffer.has_header` took `name,2020,2021` for data. An upload
+    that knows better says `header=true|false`.
+    """
     sample = "\n".join(text.splitlines()[:50])
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    try:
-        header = csv.Sniffer().has_header(sample)
-    except csv.Error:
-        header = True
     first = next(csv.reader([sample.splitlines()[0] if sample else ""], delimiter=delimiter), [])
-    # A first line with no numbers at all is a header in practice, whatever the heuristic says.
-    if first and not any(_is_number(cell) for cell in first):
-        header = True
+    header = not (first and all(_is_number(cell) for cell in first))
     return delimiter, header
 
 
@@ -104,15 +103,17 @@ class _Counting:
         self.closed = True
 
 
-def read_csv(path: Path) -> Iterator[tuple[float, pa.Table]]:
-    """Yield (fraction read, chunk) until the file is consumed."""
+def read_csv(path: Path, header: bool | None = None) -> Iterator[tuple[float, pa.Table]]:
+    """Yield (fraction read, chunk) until the file is consumed; `header` None: decided from
+    the first line."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
     encoding = detect_encoding(path)
     # The sample may end inside a multi-byte character: ignore only what cannot be decoded.
     text = head.decode(encoding, errors="ignore")
-    delimiter, header = detect_dialect(text)
+    delimiter, detected = detect_dialect(text)
+    header = detected if header is None else header
     read_options = pacsv.ReadOptions(
         block_size=BLOCK_BYTES, encoding=encoding, autogenerate_column_names=not header
     )

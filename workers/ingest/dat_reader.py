@@ -16,7 +16,8 @@ from workers.errors import BadFile
 from workers.ingest.limits import CHUNK_ROWS, MAX_CELL_CHARS, MAX_COLUMNS
 
 
-def read_dat(path: Path) -> Iterator[tuple[float, pa.Table]]:
+def read_dat(path: Path, header: bool | None = None) -> Iterator[tuple[float, pa.Table]]:
+    """Yield (fraction read, chunk); `header` None: the first line is one unless all numbers."""
     size = max(path.stat().st_size, 1)
     names: list[str] | None = None
     chunk: list[list[str]] = []
@@ -31,7 +32,7 @@ def read_dat(path: Path) -> Iterator[tuple[float, pa.Table]]:
                 continue
             fields = line.split()
             if names is None:
-                names = _header(fields)
+                names = _header(fields, header)
                 if names is not None:
                     continue
                 names = [f"column_{i + 1}" for i in range(len(fields))]
@@ -47,10 +48,10 @@ def read_dat(path: Path) -> Iterator[tuple[float, pa.Table]]:
     yield 1.0, _table(names, chunk, 0)
 
 
-def _header(fields: list[str]) -> list[str] | None:
+def _header(fields: list[str], header: bool | None) -> list[str] | None:
     if len(fields) > MAX_COLUMNS:
         raise BadFile("too_many_columns", f"{len(fields)} columns (at most {MAX_COLUMNS})")
-    if all(_numeric(f) for f in fields):
+    if header is False or (header is None and all(_numeric(f) for f in fields)):
         return None
     if len(set(fields)) != len(fields):
         # A table keeps one column per name: the second `x` would silently replace the first.

@@ -65,20 +65,29 @@ def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArra
         return _forced(text, wanted)
     if text.null_count == len(text):
         return text
-    if pc.any(pc.match_substring_regex(text, ZERO_LED)).as_py():
-        return text  # 02134 stays 02134 (ask for `integer` to drop the zeros)
     for kind, target in CANDIDATES:
         try:
-            return pc.cast(text, target)
+            typed = pc.cast(text, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if kind == "integer" and pc.all(pc.match_substring_regex(
-                    pc.drop_null(text), INTEGER_TEXT)).as_py():
-                return text  # integers past 64 bits: kept exact, as text, not rounded
             continue
+        if kind in ("integer", "float") and _zero_led(text):
+            return text  # 02134 stays 02134 (ask for `integer` to drop the zeros)
+        if kind == "float" and not pc.any(pc.match_substring(text, ".")).as_py() and pc.all(
+                pc.match_substring_regex(pc.drop_null(text), INTEGER_TEXT)).as_py():
+            return text  # integers past 64 bits (int64 refused them): kept exact, as text
+        return typed
     lowered = pc.utf8_lower(text)
     if pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py():
         return pc.equal(lowered, "true")
     return text
+
+
+def _zero_led(text: pa.ChunkedArray) -> bool:
+    # Only numbers get here: a cheap prefix test first, the exact pattern on what it keeps.
+    led = pc.or_(pc.starts_with(text, "0"),
+                 pc.or_(pc.starts_with(text, "-0"), pc.starts_with(text, "+0")))
+    maybe = pc.filter(text, led)
+    return len(maybe) > 0 and bool(pc.any(pc.match_substring_regex(maybe, ZERO_LED)).as_py())
 
 
 def _forced(column: pa.ChunkedArray, wanted: str) -> pa.ChunkedArray:
@@ -120,7 +129,11 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     kind = type_name(column.type)
     values = column.drop_null()
     count = len(values)
-    distinct = int(pc.count_distinct(values).as_py()) if count else 0
+    counted = pc.value_counts(values) if count and kind != "float" else None
+    if counted is not None:
+        distinct = len(counted)
+    else:
+        distinct = int(pc.count_distinct(values).as_py()) if count else 0
     stats = ColumnStats(count=count, nulls=column.null_count, distinct=distinct)
     if kind in ("integer", "float") and count:
         _numeric_stats(stats, values)
@@ -130,8 +143,8 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     categorical = kind in ("string", "integer", "boolean") and 0 < distinct <= min(
         CATEGORICAL_MAX_DISTINCT, max(count - 1, 1)
     )
-    if categorical or kind == "string":
-        stats.top = _top(values)
+    if (categorical or kind == "string") and counted is not None:
+        stats.top = _top(counted)
     return ColumnSchema(name=name, type=kind, categorical=categorical, stats=stats)
 
 
@@ -148,10 +161,13 @@ def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
     stats.histogram = {"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]}
 
 
-def _top(values: pa.ChunkedArray, limit: int = 10) -> list[dict[str, Any]]:
-    counted = pc.value_counts(values).to_pylist()
-    counted.sort(key=lambda item: -item["counts"])
-    return [{"value": _plain(i["values"]), "count": i["counts"]} for i in counted[:limit]]
+def _top(counted: pa.StructArray, limit: int = 10) -> list[dict[str, Any]]:
+    # The most frequent values picked in NumPy: a column of a million distinct names must not
+    # become a million Python objects to sort. Ties keep the order of first appearance.
+    counts = counted.field("counts").to_numpy()
+    best = np.argsort(-counts, kind="stable")[:limit]
+    top = counted.take(pa.array(best)).to_pylist()
+    return [{"value": _plain(i["values"]), "count": i["counts"]} for i in top]
 
 
 def _plain(value: Any) -> Any:

@@ -44,13 +44,13 @@ def row_group_rows(columns: int) -> int:
     return max(MIN_GROUP_ROWS, min(MAX_GROUP_ROWS, ROW_GROUP_CELLS // max(columns, 1)))
 
 
-def open_reader(kind: str, path: Path, budget: ReadBudget) -> Chunks:
+def open_reader(kind: str, path: Path, budget: ReadBudget, header: bool | None = None) -> Chunks:
     if kind == "csv":
-        return read_csv(path)
+        return read_csv(path, header=header)
     if kind == "xlsx":
-        return read_xlsx(path, budget)
+        return read_xlsx(path, budget, header=header)
     if kind == "dat":
-        return read_dat(path)
+        return read_dat(path, header=header)
     return read_mat(path, kind)
 
 
@@ -70,14 +70,15 @@ async def ingest(deps: WorkerDeps, job: JobDoc, report: JobProgressReporter) -> 
         async with report.watching(budget.halt, deps.settings.job_cancel_poll_ms / 1000):
             # The XLSX reader charges the budget row by row; the others by the chunk here.
             per_chunk = None if kind == "xlsx" else budget
-            table = await _read(open_reader(kind, source, budget), report, per_chunk)
+            table = await _read(open_reader(kind, source, budget, upload.header), report,
+                                per_chunk)
         await report.step("profiling", 75)
-        table = await in_job_thread(type_columns, table)
+        table = await in_job_thread(type_columns, table, dict(upload.types))
         columns = await in_job_thread(profile, table)
         await report.step("writing", 85)
         target = Path(tmp) / "data.parquet"
         await in_job_thread(pq.write_table, table, target, compression="zstd",
-                                row_group_size=row_group_rows(table.num_columns))
+                            row_group_size=row_group_rows(table.num_columns))
         # The dataset takes the job's id: a rerun of the job overwrites, never duplicates.
         key = dataset_key(job.id)
         await _upload(deps, target, key)

@@ -47,7 +47,8 @@ def check_zip(path: Path) -> None:
         raise BadFile("invalid_file", "the archive has no worksheet")
 
 
-def read_xlsx(path: Path, budget: ReadBudget | None = None) -> Iterator[tuple[float, pa.Table]]:
+def read_xlsx(path: Path, budget: ReadBudget | None = None,
+              header: bool | None = None) -> Iterator[tuple[float, pa.Table]]:
     """Yield (fraction read, chunk) from the first worksheet; its first row is the header.
 
     The sheet's declared dimension is not trusted: openpyxl pads every row to it, so
@@ -68,8 +69,15 @@ def read_xlsx(path: Path, budget: ReadBudget | None = None) -> Iterator[tuple[fl
         total = min(max(int(sheet.max_row or 0), 1), MAX_SHEET_ROWS)
         sheet.reset_dimensions()
         rows = sheet.iter_rows(max_row=MAX_SHEET_ROWS, values_only=True)
-        names = _header(next(rows, None))
+        first = next(rows, None)
         chunk: list[tuple[Any, ...]] = []
+        if header is False and first is not None:  # the first row is data: generated names
+            width = len(_header(tuple(f"c{i}" if v is not None else None
+                                      for i, v in enumerate(first))))
+            names = [f"column_{i + 1}" for i in range(width)]
+            chunk.append(first)
+        else:
+            names = _header(first)
         seen = 1
         for row in rows:
             seen += 1

@@ -122,7 +122,7 @@ async def _cluster(x: Matrix, params: AnalysisParams, report: JobProgressReporte
     score = await in_job_thread(silhouette, x, fit.labels, seed=params.seed)
     projected, explained = await in_job_thread(pca, np.vstack([x, fit.centers]))
     png = await in_job_thread(clusters_png, projected[: len(x)], fit.labels,
-                                  projected[len(x):], list(explained))
+                              projected[len(x):], list(explained))
     result = {
         "k": params.k, "inertia": fit.inertia, "silhouette": score,
         "iterations": fit.iterations,

@@ -132,6 +132,6 @@ async def _write(deps: WorkerDeps, table: pa.Table, key: str) -> None:
     with tempfile.TemporaryDirectory(prefix="roomcast-predict-") as tmp:
         target = Path(tmp) / "data.parquet"
         await in_job_thread(pq.write_table, table, target, compression="zstd",
-                                row_group_size=row_group_rows(table.num_columns))
+                            row_group_size=row_group_rows(table.num_columns))
         data = await in_job_thread(target.read_bytes)
     await deps.objects.put_bytes(key, data, content_type="application/vnd.apache.parquet")

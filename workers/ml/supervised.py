@@ -62,7 +62,7 @@ async def supervise(x: Matrix, data: TrainingData, features: list[str],
     common = {"target": params.target, "train_rows": len(train), "test_rows": len(test),
               "importances": dict(zip(features, importances.tolist(), strict=True))}
     pictures = {"importances.png": await in_job_thread(importances_png, features,
-                                                           importances)}
+                                                       importances)}
     if classify:
         truth: NDArray[np.int64] = y[test].astype(np.int64)
         guess: NDArray[np.int64] = predicted.astype(np.int64)

@@ -49,11 +49,14 @@ class Seed:
         default_factory=lambda: TokenService(Settings(env="test", _env_file=None))  # type: ignore[call-arg]
     )
 
-    def user(self, name: str = "", *, role: Role = Role.MEMBER) -> SeedUser:
+    def user(self, name: str = "", *, role: Role = Role.MEMBER, active: bool = True,
+             stored: bool = True) -> SeedUser:
+        """A user and a token; `stored=False` leaves the account out (a deleted account)."""
         user_id = new_id()
         name = name or f"user-{user_id[:6]}"
-        self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name,
-                           "role": role.value})
+        if stored:
+            self.users.append({"id": user_id, "email": f"{user_id}@example.com", "name": name,
+                               "role": role.value, "active": active})
         token = self._tokens.issue(sub=user_id, role=Role.MEMBER, typ="access").token
         return SeedUser(user_id, name, token)
 

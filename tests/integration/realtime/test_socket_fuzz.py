@@ -8,6 +8,7 @@ under `--long`."""
 from __future__ import annotations
 
 import json
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,9 +149,14 @@ def run_fuzz(server: ServerProcess, token: str, room: str, examples: int) -> Lin
               derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
     def raw_texts(body: str) -> None:
-        # Any Socket.IO text, with an ack id so an event among them must be answered.
-        ack_id, link.next_id = link.next_id, link.next_id + 1
-        problem = link.exchange(f"42{ack_id}{body}", ack_id)
+        # Any Socket.IO text, with an ack id so an event among them must be answered (digits
+        # at the start of the body lengthen the id; over 18 digits it closes the connection).
+        link.next_id += 1
+        frame = f"42{link.next_id}{body}"
+        digits = re.match(r"\d+", frame[2:])
+        assert digits is not None
+        ack_id = int(digits.group()) if len(digits.group()) <= 18 else None
+        problem = link.exchange(frame, ack_id)
         if problem is not None:
             failures.append(problem)
 

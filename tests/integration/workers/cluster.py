@@ -64,6 +64,8 @@ def cluster_environment(redis_proc: RedisServer, s3_proc: S3Server, mongo_url: s
         "S3_SECURE": "false", "LOG_JSON": "false", "JOB_LEASE_SECONDS": "2",
         "JOB_RECLAIM_IDLE_MS": "1500", "JOB_STEP_DELAY_MS": "150",
         "RATE_LIMIT_USER_PER_MINUTE": "100000", "RATE_LIMIT_IP_PER_MINUTE": "100000",
+        # Workers of parallel tests would compete for the default metrics port.
+        "WORKER_METRICS_PORT": "0",
     }
 
 
@@ -96,3 +98,12 @@ async def watch(cluster: Cluster) -> Sock:
 
 def job_events(sock: Sock, event: str, job_id: str) -> list[dict[str, Any]]:
     return [data for data in sock.named(event) if data.get("job_id") == job_id]
+
+
+async def completed(sock: Sock, job_id: str, within: float = 90) -> dict[str, Any]:
+    """The job's `job.completed` event, once it comes; fails on its `job.failed`."""
+    done = await sock.wait_for(lambda: job_events(sock, "job.completed", job_id)
+                               or job_events(sock, "job.failed", job_id), within)
+    event: dict[str, Any] = done[0]
+    assert event["status"] == "succeeded", event
+    return event

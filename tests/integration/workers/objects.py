@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ class CountingObjects:
         self._inner = inner
         self.taken = 0  # bytes put_stream took from its stream
         self.read = 0  # bytes read back, whole objects or ranges
+        self.gets: Counter[str] = Counter()  # whole objects read, by key
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -32,6 +34,7 @@ class CountingObjects:
     async def get_bytes(self, key: str) -> bytes:
         data = await self._inner.get_bytes(key)
         self.read += len(data)
+        self.gets[key] += 1
         return data
 
     async def read_range(self, key: str, start: int, length: int) -> bytes:

@@ -1,5 +1,5 @@
-"""A job's end reaches its rooms and its creator once, even when Redis is down as it ends:
-stopped around the end of a job, then started again."""
+"""A job's end (and the dataset it made) reaches its rooms and its creator once, even when
+Redis is down as it ends: stopped around the end of a job, then started again."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.integration.workers.conftest import Member, upload
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
 from tests.support.domain import make_user
 from tests.support.services import RedisServer, start_redis
+from workers.announce import DATASET
 from workers.deps import WorkerDeps
 from workers.runner import run_job
 from workers.sweeper import announce_leftovers
@@ -102,7 +103,8 @@ async def _end_job_without_redis(outage: Outage) -> JobDoc:
     job: JobDoc = await _until(finished, "the job finished")
     assert job.status == JobStatus.SUCCEEDED
     # Nothing of the end got out, and the job says so.
-    assert job.announce_pending == [f"job:{job_id}", f"project:{job.project_id}", NOTIFICATION]
+    assert job.announce_pending == [DATASET, f"job:{job_id}", f"project:{job.project_id}",
+                                    NOTIFICATION]
     return job
 
 
@@ -121,6 +123,12 @@ async def _assert_announced_once(outage: Outage, job: JobDoc) -> None:
     published = await _published(outage, job)
     for room in (f"job:{job.id}", f"project:{job.project_id}"):
         assert sum('"job.completed"' in frame for frame in published[room]) == 1, published
+    project_room = published[f"project:{job.project_id}"]
+    created = [frame for frame in project_room if '"dataset.created"' in frame]
+    assert len(created) == 1 and job.id in created[0], project_room
+    # Before the job's end, so a room that hears of the end knows the dataset already.
+    assert project_room.index(created[0]) < next(
+        i for i, frame in enumerate(project_room) if '"job.completed"' in frame)
     notices = [f for f in published[f"user:{job.created_by}"] if job.id in f]
     assert len(notices) == 1 and '"kind":"job.completed"' in notices[0]
     stored = (await outage.http.get("/api/v1/notifications",

@@ -5,25 +5,17 @@ and predicts a new upload, its progress watched live."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.workers.cluster import Cluster
+from tests.integration.workers.cluster import completed as _finished
 from tests.integration.workers.cluster import job_events as _events
 from tests.integration.workers.cluster import watch as _watch
 from tests.integration.workers.test_models import labelled_csv
 
 pytestmark = pytest.mark.slow
-
-
-async def _finished(sock: Any, job_id: str) -> dict[str, Any]:
-    done = await sock.wait_for(lambda: _events(sock, "job.completed", job_id)
-                               or _events(sock, "job.failed", job_id), 90)
-    event: dict[str, Any] = done[0]
-    assert event["status"] == "succeeded", event
-    return event
 
 
 async def test_train_on_a_worker_then_predict_rows_and_a_new_upload(cluster: Cluster) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 import httpx
 import numpy as np
@@ -14,6 +15,7 @@ from scipy.io import savemat
 from roomcast.factory import Services
 from tests.integration.workers.conftest import Member, upload, wait_job
 from tests.support.domain import RecordingEmitter, make_user
+from tests.support.services import eventually
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -72,6 +74,13 @@ async def test_csv_to_dataset_to_kmeans_to_png(
     png = await client.get(picture["url"], headers=member.headers)
     assert png.status_code == 200 and png.content.startswith(PNG)
 
+    def notices() -> list[Any]:
+        return [args for kind, args in recorder.calls if kind == "emit"
+                and args[0] == f"user:{member.caller.id}" and args[1] == "notification"
+                and args[2]["data"]["job_id"] == analysis["id"]]
+
+    # The job reads as succeeded as soon as it is stored so; its announcement follows.
+    await eventually(notices, what="the job's notification")
     events = [(room, event, data) for kind, (room, event, data) in
               [(k, args) for k, args in recorder.calls if k == "emit"]]
     done = [e for e in events if e[1] == "job.completed" and e[2]["job_id"] == analysis["id"]]

@@ -167,6 +167,9 @@ async def test_a_redelivered_job_neither_reruns_nor_announces_twice(
     await run_job(dataclasses.replace(deps, worker_id="another"), job.id)
     done = [c for c in recording.calls if c[0] == "emit" and c[1][1] == "job.completed"]
     assert len(done) == 2  # one event, into job:{id} and project:{id}
+    created = [c[1] for c in recording.calls if c[0] == "emit" and c[1][1] == "dataset.created"]
+    assert [(room, data["dataset"]["id"]) for room, _, data in created] == [
+        (f"project:{member.project_id}", job.id)]
     stored = await services.ctx.stores.jobs.get(job.id)
     assert stored is not None and stored.attempts == 1
 

@@ -249,3 +249,24 @@ async def test_reconnects_give_up_after_their_attempts() -> None:
         assert stats.errors == {"reconnect:refused": 3, "reconnect:gave_up": 1}
     finally:
         await server.stop()
+
+
+async def test_a_namespace_is_connected_and_only_its_packets_count() -> None:
+    events: list[tuple[str, list[Any]]] = []
+    client, transport = handshaken(events)
+    client.namespace = "/chat"
+    client.data_received(UPGRADE + server_frame(b"0{}"))
+    client.data_received(server_frame(b'40{"sid":"default"}'))  # another namespace: ignored
+    assert client._ready is not None and not client._ready.done()
+    client.data_received(server_frame(b'40/chat,{"sid":"s2"}'))
+    assert client.sid == "s2"
+    client.data_received(server_frame(b'42["elsewhere"]') + server_frame(b'42/chat,["here",1]'))
+    assert events == [("here", [1])]
+    client.emit("say", "hi")
+    call = asyncio.ensure_future(client.call("join", "r"))
+    await asyncio.sleep(0)
+    client.data_received(server_frame(b'43/chat,1[{"ok":true}]'))
+    assert await call == [{"ok": True}]
+    client.close()
+    assert transport.packets() == [b'40/chat,{"token":"t"}', b'42/chat,["say","hi"]',
+                                   b'42/chat,1["join","r"]', b"41/chat,"]

@@ -1,0 +1,84 @@
+"""Signing up, staying signed in past the access token's expiry (refreshed over REST and on
+the live socket, one tab refreshing for all), and signing out of every tab at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Page, WebSocket, expect
+
+from tests.browser.conftest import PASSWORD, Pages, Site, connected
+
+# Access tokens live 10 s here (the least allowed), so the app refreshes them within the test.
+SERVER_ENV = {"ACCESS_TOKEN_TTL_SECONDS": "10"}
+
+
+def stored(page: Page, key: str) -> object:
+    return page.evaluate(f"() => JSON.parse(localStorage.getItem('roomcast.session')).{key}")
+
+
+def test_register_refresh_across_expiry_and_sign_out(pages: Pages, site: Site) -> None:
+    sockets: list[WebSocket] = []
+    page = pages.open("Dana", "/register")
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.get_by_label("Name").fill("Dana")
+    page.get_by_label("Email").fill("dana@browser.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    connected(page)
+
+    second = pages.open("Dana", "/notifications")
+    second.on("websocket", lambda ws: sockets.append(ws))
+    connected(second)
+    first_token, first_exp = stored(page, "access_token"), stored(page, "access_exp")
+    # Past the first token's expiry: the app refreshed before it and told each socket with
+    # auth:refresh, so no socket was ended and reconnected, and the session was not closed
+    # by two tabs presenting the same refresh token.
+    page.wait_for_function(f"() => Date.now() > {first_exp} + 3000", timeout=40_000)
+    assert stored(page, "access_token") != first_token
+    for tab in (page, second):
+        connected(tab)
+        expect(tab.locator("#connection")).to_have_text("Connected")
+    assert len(sockets) == 2
+    assert not any(ws.is_closed() for ws in sockets)
+    assert site.http.get("/api/v1/users/me", headers={
+        "Authorization": f"Bearer {stored(page, 'access_token')}"}).status_code == 200
+
+    # The confirmation mail's link opens the app's page, which confirms the address.
+    confirm = pages.open("Dana", site.mailed_link("dana@browser.test", "/verify-email"))
+    expect(confirm.get_by_text("dana@browser.test is confirmed")).to_be_visible()
+    confirm.close()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(second.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_after_a_server_restart_the_room_is_reloaded_over_rest(pages: Pages, site: Site) -> None:
+    """The restarted server's room history is empty, so the rejoin with `since` answers
+    `recovered: false`: the app says so and reloads the messages from REST, each once."""
+    erin, finn = site.person("Erin"), site.person("Finn")
+    project = site.call(erin, "POST", "/projects", json={"name": "Restart"})
+    site.call(erin, "POST", f"/projects/{project['id']}/members", json={"email": finn.email})
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    meeting = site.call(erin, "POST", f"/projects/{project['id']}/meetings",
+                        json={"title": "Weekly", "scheduled_at": soon})
+    room = f"/meetings/{meeting['id']}"
+    erin_page, finn_page = pages.sign_in(erin, room), pages.sign_in(finn, room)
+    for text in ("one", "two"):
+        erin_page.get_by_role("textbox", name="Message").fill(text)
+        erin_page.get_by_role("button", name="Send").click()
+        expect(finn_page.locator(".chat li", has_text=text)).to_have_count(1)
+
+    site.server.stop()
+    for tab in (erin_page, finn_page):
+        expect(tab.locator("#connection")).to_have_text("Reconnecting…")
+    site.start_again()
+    connected(finn_page)
+    connected(erin_page)
+    expect(finn_page.get_by_role("status").filter(has_text="reloaded")).to_have_count(1)
+    erin_page.get_by_role("textbox", name="Message").fill("three")
+    erin_page.get_by_role("button", name="Send").click()
+    expect(finn_page.locator(".chat li", has_text="three")).to_have_count(1)
+    assert finn_page.locator(".chat li p").all_inner_texts() == ["one", "two", "three"]
