@@ -39,6 +39,7 @@ from realtime.packets import (
     ack_text,
     parse_packet,
 )
+from realtime.wire.socketio_server import handle_connect
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -189,7 +190,7 @@ class InboundEvents:
 
     async def _connect(self, socket: Any, auth: Any) -> None:
         try:
-            await self._sio._handle_connect(socket.sid, "/", auth)
+            await handle_connect(self._sio, socket.sid, auth)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

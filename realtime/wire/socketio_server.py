@@ -27,6 +27,13 @@ def room_members(sio: socketio.AsyncServer, room: str) -> dict[str, str] | None:
     return members
 
 
+async def handle_connect(sio: socketio.AsyncServer, eio_sid: str, auth: Any) -> None:
+    """A CONNECT to the default namespace, answered by python-socketio's private
+    `AsyncServer._handle_connect` (the connect handler, the CONNECT or CONNECT_ERROR packet):
+    Roomcast reads the packet itself (realtime/packets.py) and hands on only this."""
+    await sio._handle_connect(eio_sid, NAMESPACE, auth)
+
+
 def room_names(sio: socketio.AsyncServer) -> Iterable[Any]:
     """Every room of the namespace on this process (Socket.IO's per-socket rooms included)."""
     rooms: dict[Any, Any] = sio.manager.rooms.get(NAMESPACE, {})

@@ -34,3 +34,13 @@ async def test_manager_rooms_maps_namespace_room_sid_to_engineio_sid() -> None:
     assert manager.rooms["/"]["project:p1"] == {sid: "eio-1"}, recheck(
         "the layout of `manager.rooms` (namespace -> room -> sid -> Engine.IO sid)",
         f"{OURS} (room_members, room_names)", "python-socketio", VERIFIED)
+
+
+def test_handle_connect_is_unchanged() -> None:
+    ours = f"{OURS} (handle_connect, called by realtime/inbound.py)"
+    assert_signature(socketio.AsyncServer._handle_connect, "(self, eio_sid, namespace, data)",
+                     what="AsyncServer._handle_connect", ours=ours, package="python-socketio",
+                     verified=VERIFIED)
+    assert_source(socketio.AsyncServer._handle_connect, "c97c480cf777de36",
+                  what="AsyncServer._handle_connect", ours=ours, package="python-socketio",
+                  verified=VERIFIED)
