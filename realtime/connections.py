@@ -105,7 +105,7 @@ class Connections:
         """The connection's rate bucket, which its frames have counted against since it was
         opened (realtime/inbound.py): a new CONNECT on the same WebSocket gets no new burst."""
         sio = self._hub.sio
-        socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
+        socket = engine_socket(sio, sio.manager.eio_sid_from_sid(sid, "/"))
         bucket = getattr(socket, "bucket", None)
         if not isinstance(bucket, EventBucket):
             settings = self._hub.settings

@@ -26,7 +26,14 @@ from realtime.batcher import RedisBatcher
 from realtime.redislink import RedisAddress, RedisLink, RedisSubscriber
 from realtime.streams import Position, position_in, room_channel
 from realtime.wire.engineio_driver import DirectWrites
-from realtime.wire.engineio_socket import Packet, backlog, enqueue, message_packet
+from realtime.wire.engineio_socket import (
+    Packet,
+    backlog,
+    engine_socket,
+    engine_sockets,
+    enqueue,
+    message_packet,
+)
 from realtime.wire.frames import text_frame
 from realtime.wire.socketio_server import room_members
 
@@ -84,7 +91,7 @@ class LocalFanout:
         replaying, and each socket takes the prepared frame unless something waits before it
         (then the Engine.IO packet, made once, goes on its queue)."""
         data = text_frame(frame)
-        sockets = self._sio.eio.sockets
+        sockets = engine_sockets(self._sio)
         write = direct.write
         pkt: Packet | None = None
         sent = written = 0
@@ -163,7 +170,7 @@ class LocalFanout:
         if held is not None and sid in held:
             held[sid].append(pkt)
             return True
-        socket = self._sio.eio.sockets.get(eio_sid)
+        socket = engine_socket(self._sio, eio_sid)
         if socket is None or socket.closed:
             return False
         if data is not None and self._direct is not None and self._direct.write(socket, data):

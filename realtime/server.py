@@ -182,7 +182,7 @@ def _client_events(sio: DirectServer, settings: Settings, bus: RoomBus,
         bus.on_resubscribed = connections.resubscribed
     inbound = InboundEvents(sio, connections.dispatch, sio.send_text, settings=settings)
     inbound.on_abuse = connections.abuse
-    sio.eio.inbound = inbound
+    engineio_socket.attach_inbound(sio, inbound)
     return inbound
 
 

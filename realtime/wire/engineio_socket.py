@@ -339,6 +339,17 @@ def message_packet(frame: str) -> Packet:
     return pkt
 
 
+def engine_sockets(sio: socketio.AsyncServer) -> dict[str, Any]:
+    """Engine.IO's socket table, Engine.IO sid -> socket (read in the fan-out's loop)."""
+    sockets: dict[str, Any] = sio.eio.sockets
+    return sockets
+
+
+def attach_inbound(sio: socketio.AsyncServer, inbound: Any) -> None:
+    """Give every LeanSocket the reader of its Socket.IO packets (realtime/inbound.py)."""
+    sio.eio.inbound = inbound
+
+
 def engine_socket(sio: socketio.AsyncServer, eio_sid: str | None) -> Any:
     """The Engine.IO socket of `eio_sid`, None when it is gone."""
     return sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
