@@ -39,6 +39,7 @@ from realtime.packets import (
     ack_text,
     parse_packet,
 )
+from realtime.wire.socketio_server import handle_connect
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -69,8 +70,8 @@ class ThrottledLog:
 
 
 class InboundEvents:
-    """Called by each Engine.IO socket (realtime/engine.py) with every Socket.IO packet it
-    receives, and with every other frame through `admit`."""
+    """Called by each Engine.IO socket (realtime/wire/engineio_socket.py) with every Socket.IO
+    packet it receives, and with every other frame through `admit`."""
 
     def __init__(self, sio: Any, dispatch: Dispatch, send_text: SendText, *,
                  settings: Settings) -> None:
@@ -189,7 +190,7 @@ class InboundEvents:
 
     async def _connect(self, socket: Any, auth: Any) -> None:
         try:
-            await self._sio._handle_connect(socket.sid, "/", auth)
+            await handle_connect(self._sio, socket.sid, auth)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
