@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# pytest-xdist processes for `make test` (a test file stays in one process); 0 runs serially.
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-long test-pythons lock lint typecheck contracts check worker clean
 
@@ -42,7 +44,7 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The long forms of the fuzz, fault and soak suites (thousands of cases, minutes each).
 test-long: $(TEST_STAMP)

@@ -19,4 +19,4 @@ def tests(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("lint-imports")
     session.run("mypy")
-    session.run("pytest", "-q", *session.posargs)
+    session.run("pytest", "-q", "-n", "2", "--dist", "loadfile", *session.posargs)

@@ -68,13 +68,14 @@ async def memory(kind: str, url: str, count: int) -> None:
 def receive_path(samples: int = 200_000) -> None:
     from load.client import SioClient
     from load.stats import Stats
+    from realtime.wire.frames import TEXT, encode_frame
 
     stats = Stats(0)
     client = SioClient(on_event=lambda c, e, args, ns: stats.delivered(args[0]["ts"], ns))
     client._upgraded = True  # bytes go straight to the frame parser
     body = {"room": "load-0", "ts": time.monotonic_ns(), "seq": 1, "from": -1}
     packet = b'42["broadcast",' + orjson.dumps(body) + b"]"
-    frames = (bytes([0x81, len(packet)]) + packet) * 10
+    frames = encode_frame(TEXT, packet) * 10
     began = time.perf_counter()
     for _ in range(samples // 10):
         client.data_received(frames)

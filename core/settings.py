@@ -104,7 +104,10 @@ class Settings(BaseSettings):
     login_backoff_max_seconds: float = Field(default=300.0, ge=0)
 
     # Realtime.
-    socket_allow_polling: bool = False
+    # None: long-polling (then the upgrade to WebSocket) on a single process (no REDIS_URL),
+    # where the official client's defaults need it; off with REDIS_URL, where several
+    # processes would need sticky sessions (docs/operations.md). True or False decides.
+    socket_allow_polling: bool | None = None
     socket_compression: bool = False
     socket_max_payload_bytes: int = Field(default=64 * 1024, ge=256)
     socket_events_per_second: float = Field(default=20.0, gt=0)
@@ -232,3 +235,10 @@ def _check_previous_kid(name: str, has_key: bool, kid: str | None, current_kid: 
     if kid and kid == current_kid:
         raise ConfigError(f"JWT_PREVIOUS_KID and JWT_KID are both {kid!r}: give the new key a "
                           "new JWT_KID, or every token signed before the rotation fails")
+
+
+def polling_enabled(settings: Settings) -> bool:
+    """Whether Socket.IO's long-polling transport is served (SOCKET_ALLOW_POLLING)."""
+    if settings.socket_allow_polling is not None:
+        return settings.socket_allow_polling
+    return settings.redis_url is None

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import socketio
-from engineio import packet as eio_packet
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import PyMongoError
 
@@ -20,7 +19,6 @@ from core.errors import RoomcastError, ServiceUnavailable
 from core.revocations import TokenRevocations
 from core.tokens import TokenService
 from realtime import contract as c
-from realtime import engine
 from realtime.emitter import CONTROL_END_USER, CONTROL_REVOKE
 from realtime.handlers import Handler
 from realtime.hub import Hub
@@ -35,6 +33,14 @@ from realtime.session import (
     verify_token,
 )
 from realtime.streams import Position, volatile_frame
+from realtime.wire.engineio_socket import (
+    close_socket,
+    drop_unsent,
+    engine_socket,
+    enqueue,
+    message_packet,
+    takes_writes,
+)
 
 log = logging.getLogger("roomcast.realtime")
 access_log = logging.getLogger("roomcast.access")
@@ -99,7 +105,7 @@ class Connections:
         """The connection's rate bucket, which its frames have counted against since it was
         opened (realtime/inbound.py): a new CONNECT on the same WebSocket gets no new burst."""
         sio = self._hub.sio
-        socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
+        socket = engine_socket(sio, sio.manager.eio_sid_from_sid(sid, "/"))
         bucket = getattr(socket, "bucket", None)
         if not isinstance(bucket, EventBucket):
             settings = self._hub.settings
@@ -177,7 +183,7 @@ class Connections:
         async def end() -> None:
             await hub.end_session(sid, c.ERR_RATE_LIMITED, "too many events: disconnected")
             if eio_sid is not None:
-                engine.close_socket(hub.sio, eio_sid, CLOSE_POLICY)
+                close_socket(hub.sio, eio_sid, CLOSE_POLICY)
 
         hub.spawn(end())
 
@@ -207,22 +213,18 @@ class Connections:
 
     async def _close_transport(self, sid: str) -> None:
         eio_sid = self._hub.sio.manager.eio_sid_from_sid(sid, "/")
-        socket = self._hub.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        socket = engine_socket(self._hub.sio, eio_sid)
         if socket is None:
             return
         # Drop what the client never read, then close without waiting for it to drain.
-        while not socket.queue.empty():
-            socket.queue.get_nowait()
-            socket.queue.task_done()
-        protocol = getattr(socket, "_protocol", None)
-        if protocol is None or protocol.writable.is_set():
+        drop_unsent(socket)
+        if takes_writes(socket):
             # The connection still takes writes (a burst overran the queue, the client did not
             # stall): tell it why. A stalled one would never read it, nor let the close through.
             ending = c.session_ending(c.REASON_SLOW_CONSUMER,
                                       "too many events queued for this connection")
-            socket.queue.put_nowait(eio_packet.Packet(
-                eio_packet.MESSAGE, volatile_frame(c.SESSION_ENDING, ending)))
-        socket.queue.put_nowait(None)
+            enqueue(socket, message_packet(volatile_frame(c.SESSION_ENDING, ending)))
+        enqueue(socket, None)
         await socket.close(wait=False, abort=True)
 
     async def on_control(self, message: dict[str, Any]) -> None:

@@ -246,7 +246,8 @@ class RoomRevokedOut(TypedDict):
 class SessionEndingOut(TypedDict):
     """`session:ending`: sent right before the server disconnects the socket."""
 
-    code: str  # token_expired, rate_limited, server_shutdown, slow_consumer
+    code: str  # token_expired, rate_limited, server_shutdown, slow_consumer, missed_events,
+    # account_deactivated, account_deleted
     message: str
 
 

@@ -53,6 +53,9 @@ class EventHandlers:
         }
 
     async def join(self, session: Session, data: c.JoinIn) -> c.JoinAck:
+        # The account as the store has it now: one deactivated or deleted joins nothing, even
+        # before the end of its sessions has reached this process.
+        await active_user(self._hub.stores, session.user_id)
         if data.room == c.user_room(session.user_id):
             return await self._recover_user_room(session, data)
         # One join of a room at a time per socket, from before its membership check: a
@@ -68,7 +71,6 @@ class EventHandlers:
 
     async def _join(self, session: Session, data: c.JoinIn,
                     entering: Entering) -> c.JoinAck:
-        await active_user(self._hub.stores, session.user_id)
         grant = await self._authorizer.grant(data.room, session.user_id)
         hub = self._hub
         was_in = grant.room in session.rooms

@@ -33,7 +33,7 @@ from realtime.contract import (
     RoomRevokedOut,
     session_ending,
 )
-from realtime.manager import LocalFanout, RoomBus
+from realtime.fanout import LocalFanout, RoomBus
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import Departure, PresenceStore
 from realtime.rooms import RoomGrant

@@ -39,6 +39,7 @@ from realtime.packets import (
     ack_text,
     parse_packet,
 )
+from realtime.wire.socketio_server import handle_connect
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -69,8 +70,8 @@ class ThrottledLog:
 
 
 class InboundEvents:
-    """Called by each Engine.IO socket (realtime/engine.py) with every Socket.IO packet it
-    receives, and with every other frame through `admit`."""
+    """Called by each Engine.IO socket (realtime/wire/engineio_socket.py) with every Socket.IO
+    packet it receives, and with every other frame through `admit`."""
 
     def __init__(self, sio: Any, dispatch: Dispatch, send_text: SendText, *,
                  settings: Settings) -> None:
@@ -116,6 +117,14 @@ class InboundEvents:
     # Socket.IO packets.
 
     def __call__(self, socket: Any, text: str) -> None:
+        waiting: list[str] | None = getattr(socket, "waiting", None)
+        if waiting is not None:
+            # A CONNECT is being answered: what follows it waits for it, in order (bounded).
+            if len(waiting) >= self._burst:
+                socket.refuse(CLOSE_POLICY, "too many packets before the CONNECT was answered")
+                return
+            waiting.append(text)
+            return
         try:
             pkt = parse_packet(text)
         except BadPacket as exc:
@@ -128,10 +137,10 @@ class InboundEvents:
         elif not self.admit(socket):
             return
         elif pkt.kind == CONNECT:
-            if getattr(socket, "connecting", False) or self._connected_sid(socket) is not None:
+            if self._connected_sid(socket) is not None:
                 self._bad(socket, BadPacket("a CONNECT on a connected namespace"))
                 return
-            socket.connecting = True  # until this one is answered: one session per socket
+            socket.waiting = []  # until this one is answered (one session per socket)
             self._spawn(socket, self._connect(socket, pkt.data))
         elif pkt.kind == DISCONNECT:
             socket.finish(CLOSE_NORMAL)
@@ -181,14 +190,16 @@ class InboundEvents:
 
     async def _connect(self, socket: Any, auth: Any) -> None:
         try:
-            await self._sio._handle_connect(socket.sid, "/", auth)
+            await handle_connect(self._sio, socket.sid, auth)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("%s: connecting failed: %r", socket.sid, exc)
             socket.refuse(CLOSE_PROTOCOL, "connecting failed")
         finally:
-            socket.connecting = False
+            waiting, socket.waiting = socket.waiting, None
+        for text in waiting or ():  # sent behind the CONNECT: handled as it left them
+            self(socket, text)
 
     async def _run(self, sid: str, eio_sid: str, ack_id: int | None, data: list[Any]) -> None:
         try:

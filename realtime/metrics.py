@@ -107,6 +107,11 @@ class RealtimeMetrics:
     oversized_frames: Counter
     session_endings: Counter
 
+    def record_sent(self, count: int, seconds: float) -> None:
+        """One local fan-out: `count` frames queued or written in `seconds`."""
+        self.events_out.inc(count)
+        self.fanout_seconds.observe(seconds)
+
     @classmethod
     def register(cls, registry: CollectorRegistry) -> RealtimeMetrics:
         events_in = LoopCounters("roomcast_events_in", "Events received from clients", "event")

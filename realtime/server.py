@@ -17,25 +17,27 @@ from redis.exceptions import RedisError
 from core.errors import RoomcastError
 from core.ids import new_id
 from core.revocations import TokenRevocations
-from core.settings import Settings
+from core.settings import Settings, polling_enabled
 from core.store.stores import Stores
 from core.tokens import TokenService
-from realtime import engine, fastjson
+from realtime import fastjson
 from realtime.batcher import RedisBatcher
 from realtime.connections import Connections
-from realtime.direct import DirectServer, DirectWrites
 from realtime.emitter import KEY_PREFIX, Emitter, Outbox, StreamEmitter, redis_control
+from realtime.fanout import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
 from realtime.inbound import InboundEvents
 from realtime.live_admin import LiveAdmin
-from realtime.manager import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.redislink import RedisAddress, RedisLink
 from realtime.rooms import RoomAuthorizer
-from realtime.sidrooms import IndexedManager
 from realtime.streams import MemoryRoomStreams, RedisRoomStreams, RoomStreams
+from realtime.wire import engineio_socket
+from realtime.wire.engineio_driver import DirectWrites
+from realtime.wire.socketio_manager import IndexedManager
+from realtime.wire.socketio_server import DirectServer, room_names
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -64,11 +66,40 @@ def build_realtime(
     revocations: TokenRevocations, redis: Redis | None,
     metrics_registry: CollectorRegistry | None = None,
 ) -> Realtime:
+    """The Socket.IO side, composed: the server on the fenced wire, the room state (Redis or
+    in memory), the per-socket layer, client events, and the order they start and stop in."""
+    metrics = RealtimeMetrics.register(metrics_registry or CollectorRegistry())
+    sio = _socket_server(settings, metrics)
+    late = _LateBound()  # Connections, which needs the hub the fan-out belongs to
+    fanout = LocalFanout(sio, queue_limit=settings.socket_outbound_queue,
+                         on_slow=late.drop_slow, on_sent=metrics.record_sent,
+                         direct=sio.direct, on_direct=metrics.direct_writes.inc)
+    process_id = new_id()[:12]
+    rooms = _room_state(settings, redis, stores=stores, sio=sio, fanout=fanout,
+                        metrics=metrics, on_control=late.on_control, process_id=process_id)
+    hub = Hub(settings, sio, stores=stores, bus=rooms.bus, streams=rooms.streams,
+              presence=rooms.presence, fanout=fanout, metrics=metrics)
+    connections = late.connections = Connections(hub, tokens=tokens, revocations=revocations)
+    late.live = live = LiveAdmin(hub, process_id=process_id, redis=redis, control=(
+        redis_control(rooms.batcher) if rooms.batcher is not None else late.on_control))
+    handlers = EventHandlers(hub, authorizer=RoomAuthorizer(stores), emitter=rooms.emitter,
+                             tokens=tokens, revocations=revocations,
+                             reschedule=connections.schedule_expiry)
+    inbound = _client_events(sio, settings, rooms.bus, connections, handlers)
+    life = _Lifecycle(settings, hub, connections, inbound, rooms)
+    return Realtime(sio=sio, emitter=rooms.emitter, startup=[life.start],
+                    shutdown=[life.stop], hub=hub, drain=life.drain, outbox=rooms.outbox,
+                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers,
+                    live=live)
+
+
+def _socket_server(settings: Settings, metrics: RealtimeMetrics) -> DirectServer:
+    """python-socketio's server with the fenced fast path installed (realtime/wire/)."""
     sio = DirectServer(
         async_mode="asgi",
         client_manager=IndexedManager(),  # a disconnect finds its socket's rooms in an index
         cors_allowed_origins=settings.cors_origins or [],
-        transports=["polling", "websocket"] if settings.socket_allow_polling else ["websocket"],
+        transports=["polling", "websocket"] if polling_enabled(settings) else ["websocket"],
         json=fastjson,
         max_http_buffer_size=settings.socket_max_payload_bytes,
         ping_interval=settings.socket_ping_interval,
@@ -76,107 +107,120 @@ def build_realtime(
         http_compression=settings.socket_compression,
         logger=False, engineio_logger=False,
     )
-    metrics = RealtimeMetrics.register(metrics_registry or CollectorRegistry())
-    # Counted when scraped: Socket.IO also keeps a room per socket, which these names skip.
-    metrics.rooms.set_function(
-        lambda: sum(1 for room in sio.manager.rooms.get("/", {}) if ":" in str(room))
-    )
-    connections: Connections | None = None
-    live: LiveAdmin | None = None
-
-    def on_slow(sid: str) -> None:
-        if connections is not None:
-            connections.drop_slow(sid)
-
-    def on_sent(count: int, seconds: float) -> None:
-        metrics.events_out.inc(count)
-        metrics.fanout_seconds.observe(seconds)
-
-    engine.install(sio, connect_timeout=settings.socket_connect_timeout)
+    engineio_socket.install(sio, connect_timeout=settings.socket_connect_timeout)
     direct = DirectWrites()
     direct.install(sio)
     sio.direct, sio.on_direct = direct, metrics.direct_writes.inc
-    fanout = LocalFanout(sio, queue_limit=settings.socket_outbound_queue, on_slow=on_slow,
-                         on_sent=on_sent, direct=direct, on_direct=metrics.direct_writes.inc)
+    # Counted when scraped: Socket.IO also keeps a room per socket, which these names skip.
+    metrics.rooms.set_function(lambda: sum(1 for room in room_names(sio) if ":" in str(room)))
+    return sio
 
-    async def on_control(message: dict[str, Any]) -> None:
-        if live is not None and await live.on_control(message):
+
+class _LateBound:
+    """The per-socket layer and the admins' live views, for the fan-out and the room bus made
+    before them."""
+
+    connections: Connections | None = None
+    live: LiveAdmin | None = None
+
+    def drop_slow(self, sid: str) -> None:
+        if self.connections is not None:
+            self.connections.drop_slow(sid)
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        if self.live is not None and await self.live.on_control(message):
             return
-        if connections is not None:
-            await connections.on_control(message)
+        if self.connections is not None:
+            await self.connections.on_control(message)
+
+
+@dataclass
+class _RoomState:
+    """Where rooms' events, history and presence live: Redis, or this process's memory."""
 
     bus: RoomBus
     streams: RoomStreams
     presence: PresenceStore
+    emitter: StreamEmitter
+    outbox: Outbox
     batcher: RedisBatcher | None = None
-    process_id = new_id()[:12]
+
+
+def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio: DirectServer,
+                fanout: LocalFanout, metrics: RealtimeMetrics,
+                on_control: Callable[[dict[str, Any]], Awaitable[None]],
+                process_id: str) -> _RoomState:
+    bus: RoomBus | None = None
     # Retried publishes wait for this process's own subscription, so its sockets get them too.
-    outbox = Outbox(ready=lambda: bus.available, on_pending=metrics.outbox_pending.set,
-                    on_lost=metrics.outbox_lost.inc)
-    if redis is not None:
-        batcher = RedisBatcher(redis)
-        link = RedisLink(RedisAddress.of(redis))
-        streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
-                                   max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
-        bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
-                           on_control=on_control, latest=streams.position)
-        presence = RedisPresenceStore(redis, batcher, process_id=process_id,
-                                      ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
-        emitter = StreamEmitter(streams, stores, control=redis_control(batcher), outbox=outbox)
-    else:
+    outbox = Outbox(ready=lambda: bus is not None and bus.available,
+                    on_pending=metrics.outbox_pending.set, on_lost=metrics.outbox_lost.inc)
+    if redis is None:
         bus = MemoryRoomBus(fanout, on_control)
-        streams = MemoryRoomStreams(max_len=settings.stream_max_len,
-                                    max_age=settings.stream_max_age_seconds)
-        presence = MemoryPresenceStore()
+        streams: RoomStreams = MemoryRoomStreams(max_len=settings.stream_max_len,
+                                                 max_age=settings.stream_max_age_seconds)
         emitter = StreamEmitter(streams, stores, control=on_control, deliver=fanout.deliver,
                                 outbox=outbox)
+        return _RoomState(bus, streams, MemoryPresenceStore(), emitter, outbox)
+    batcher = RedisBatcher(redis)
+    link = RedisLink(RedisAddress.of(redis))
+    redis_streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
+                                     max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
+    bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
+                       on_control=on_control, latest=redis_streams.position)
+    presence = RedisPresenceStore(redis, batcher, process_id=process_id,
+                                  ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
+    emitter = StreamEmitter(redis_streams, stores, control=redis_control(batcher),
+                            outbox=outbox)
+    return _RoomState(bus, redis_streams, presence, emitter, outbox, batcher)
 
-    hub = Hub(settings, sio, stores=stores, bus=bus, streams=streams, presence=presence,
-              fanout=fanout, metrics=metrics)
-    connections = Connections(hub, tokens=tokens, revocations=revocations)
-    live = LiveAdmin(hub, process_id=process_id,
-                     control=redis_control(batcher) if batcher is not None else on_control,
-                     redis=redis)
-    handlers = EventHandlers(hub, authorizer=RoomAuthorizer(stores), emitter=emitter,
-                             tokens=tokens, revocations=revocations,
-                             reschedule=connections.schedule_expiry)
+
+def _client_events(sio: DirectServer, settings: Settings, bus: RoomBus,
+                   connections: Connections, handlers: EventHandlers) -> InboundEvents:
+    """Client packets read off the wire and dispatched to the handlers (realtime/inbound.py)."""
     connections.register(sio, handlers.table())
     if isinstance(bus, RedisRoomBus):
         bus.on_resubscribed = connections.resubscribed
     inbound = InboundEvents(sio, connections.dispatch, sio.send_text, settings=settings)
     inbound.on_abuse = connections.abuse
-    sio.eio.inbound = inbound
-    beat = _Heartbeat(hub, connections)
+    engineio_socket.attach_inbound(sio, inbound)
+    return inbound
 
-    async def start() -> None:
-        await bus.start()
-        await beat.start()
 
-    async def drain() -> None:
+class _Lifecycle:
+    """Start, drain and stop, in order."""
+
+    def __init__(self, settings: Settings, hub: Hub, connections: Connections,
+                 inbound: InboundEvents, rooms: _RoomState) -> None:
+        self._settings, self._hub, self._connections = settings, hub, connections
+        self._inbound, self._rooms = inbound, rooms
+        self._beat = _Heartbeat(hub, connections)
+
+    async def start(self) -> None:
+        await self._rooms.bus.start()
+        await self._beat.start()
+
+    async def drain(self) -> None:
         # Events already being handled finish and send their acks (within the budget) before
         # any socket is disconnected; new ones are refused meanwhile (service_unavailable).
-        hub.stopping = inbound.stopping = True
-        unfinished = await inbound.settle_all(settings.socket_drain_seconds)
+        budget = self._settings.socket_drain_seconds
+        self._hub.stopping = self._inbound.stopping = True
+        unfinished = await self._inbound.settle_all(budget)
         if unfinished:
             log.warning("%d events were still being handled after %.1f s: disconnecting "
-                        "their sockets anyway", unfinished, settings.socket_drain_seconds)
-        await connections.drain()
+                        "their sockets anyway", unfinished, budget)
+        await self._connections.drain()
 
-    async def stop() -> None:
-        await drain()
-        await beat.stop()
-        await outbox.close()
-        await bus.stop()
-        if batcher is not None:
-            await batcher.close()
-        if isinstance(presence, RedisPresenceStore):
+    async def stop(self) -> None:
+        rooms = self._rooms
+        await self.drain()
+        await self._beat.stop()
+        await rooms.outbox.close()
+        await rooms.bus.stop()
+        if rooms.batcher is not None:
+            await rooms.batcher.close()
+        if isinstance(rooms.presence, RedisPresenceStore):
             with contextlib.suppress(Exception):
-                await presence.forget_self()
-
-    return Realtime(sio=sio, emitter=emitter, startup=[start], shutdown=[stop], hub=hub,
-                    drain=drain, outbox=outbox,
-                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers,
-                    live=live)
+                await rooms.presence.forget_self()
 
 
 class _Heartbeat:

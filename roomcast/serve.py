@@ -81,12 +81,10 @@ class _DrainingServer(uvicorn.Server):
 
 
 def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:
-    """Roomcast's detachable WebSocket protocol (realtime/transport.py) on uvicorn's sans-I/O
-    one; uvicorn's older websockets protocol where that is missing."""
-    try:
-        from realtime.transport import SocketProtocol
-    except ImportError:
-        return "websockets"
+    """Roomcast's detachable WebSocket protocol (realtime/wire/uvicorn_protocol.py) on
+    uvicorn's sans-I/O one."""
+    from realtime.wire.uvicorn_protocol import SocketProtocol
+
     return SocketProtocol if on_too_large is None else SocketProtocol.counting(on_too_large)
 
 

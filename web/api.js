@@ -27,6 +27,9 @@ const READABLE = {
   service_unavailable: "The server cannot do that right now: try again shortly.",
   store_unavailable: "The server's store is unreachable: try again shortly.",
   not_joined: "Not in that room (reconnecting?).",
+  version_conflict: "Someone else changed this row first: its current values are shown, edit again from them.",
+  version_required: "The change did not say which version of the row it was made from.",
+  invalid_record: "A value does not fit its column.",
   internal: "Something went wrong on the server (it has been logged).",
 };
 
@@ -44,7 +47,7 @@ export class ApiError extends Error {
 
 export function describeError(code, message, details) {
   const fields = details?.fields || (Array.isArray(details) ? details : null);
-  if (code === "validation_error" && fields?.length) {
+  if ((code === "validation_error" || code === "invalid_record") && fields?.length) {
     return "Please check: " + fields.map((f) => `${(f.loc || []).filter((p) => p !== "body").join(".")}: ${f.message}`).join("; ");
   }
   const known = READABLE[code];
@@ -99,10 +102,11 @@ export async function refreshTokens(staleAccess) {
   return navigator.locks ? navigator.locks.request("roomcast-refresh", run) : run();
 }
 
-async function request(path, { method = "GET", body, query, form, auth = true, blob = false } = {}) {
+async function request(path, { method = "GET", body, query, form, auth = true, blob = false, ifMatch } = {}) {
   const url = new URL(BASE + path, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   const headers = {};
+  if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
   const token = auth ? session.get()?.access_token : null;
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
@@ -145,6 +149,9 @@ export const get = (path, query) => api(path, { query });
 export const post = (path, body) => api(path, { method: "POST", body });
 export const patch = (path, body) => api(path, { method: "PATCH", body });
 export const del = (path) => api(path, { method: "DELETE" });
+// A change made from a known version of a row (Records): 409 version_conflict if it moved on.
+export const patchFrom = (path, body, version) => api(path, { method: "PATCH", body, ifMatch: version });
+export const delFrom = (path, version) => api(path, { method: "DELETE", ifMatch: version });
 
 // Upload one file as multipart (docs/pipeline.md); its job reports progress on the socket.
 export const upload = (projectId, file) => {

@@ -138,11 +138,23 @@ function startLive() {
     }, 300);
   });
   live.on("session:ending", ({ code, message }) => {
-    if (code !== "token_expired") notify(`The server is disconnecting: ${message || code}`, "error");
+    if (code === "disconnected_by_admin") notify("An admin closed this connection: reconnecting…", "error");
+    else if (code !== "token_expired") notify(`The server is disconnecting: ${message || code}`, "error");
   });
+  live.on("server:announcement", announce);
   live.on("room:revoked", ({ room }) => notify(`You were removed from ${room.split(":")[0]} ${room}.`, "error"));
   live.on("live:signed-out", () => endSession("Your session has ended: please sign in again."));
   scheduleRefresh();
+}
+
+// An admin's message to every open app: a banner above the page until dismissed.
+function announce({ message, level, at }) {
+  const banner = document.getElementById("announcement");
+  const time = at ? new Date(at).toLocaleTimeString() : "";
+  replace(banner, h("strong", {}, "Announcement"), ` ${time}: ${message} `,
+    button("Dismiss", () => { banner.hidden = true; }, { class: "link", "aria-label": "Dismiss the announcement" }));
+  banner.dataset.level = level || "info";
+  banner.hidden = false;
 }
 
 function scheduleRefresh() {

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import client_ip
 from api.context import AppContext
-from api.patches import Patch
+from api.patch_bodies import Patch
 from api.routes.users import UserOut, active_admin_count
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, NotFound

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from api.authz import require_member
 from api.context import AppContext
-from api.patches import Patch
+from api.patch_bodies import Patch
 from api.routes.documents_common import (
     Description,
     DocumentOut,

@@ -12,7 +12,7 @@ from pydantic import field_validator
 
 from api.authz import check_head
 from api.context import AppContext
-from api.patches import Patch
+from api.patch_bodies import Patch
 from api.routes.meetings import (
     Duration,
     announce,

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from api.authz import require_member
-from api.patches import Patch
+from api.patch_bodies import Patch
 from api.routing import Call, NoModel, Router
 from core.store.preferences import KINDS, Channel, Preferences
 from core.store.reminders import MEETING_LEADS

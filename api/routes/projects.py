@@ -24,7 +24,7 @@ from starlette.responses import Response
 from api.authz import require_head, require_member
 from api.context import AppContext
 from api.membership import drop_member, purge_project
-from api.patches import NoNulls, Patch
+from api.patch_bodies import NoNulls, Patch
 from api.routes.jobs_common import JobAccepted, job_location
 from api.routes.people import notify
 from api.routing import Call, NoModel, Router, json_response

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from api.auth import Principal
 from api.authz import check_head, require_member
 from api.context import AppContext
-from api.patches import Patch
+from api.patch_bodies import Patch
 from api.routes.people import notify, planner
 from api.routes.projects import Day, Name, Text, publish
 from api.routing import Call, NoModel, Router

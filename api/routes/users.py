@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from api.auth import client_ip
 from api.context import AppContext
 from api.membership import leave_all_projects
-from api.patches import Patch
+from api.patch_bodies import Patch
 from api.routing import Call, NoModel, Router
 from core.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from core.models import PageParams, Role

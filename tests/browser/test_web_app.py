@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import socketio
@@ -226,6 +229,45 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, site: Site,
         " return i && i.complete && i.naturalWidth > 0; }")
 
 
+def test_two_members_edit_the_same_row_and_the_second_sees_the_conflict(
+        pages: Pages, site: Site, world: World) -> None:
+    ledger = "item,amount\n" + "".join(f"item{i},{i}\n" for i in range(5))
+    accepted = site.http.post(f"/api/v1/projects/{world.project_id}/uploads",
+                              files={"file": ("ledger.csv", ledger.encode(), "text/csv")},
+                              headers=world.ada.headers)
+    assert accepted.status_code == 202, accepted.text
+    path = f"/projects/{world.project_id}"
+    ada, bob = pages.sign_in(world.ada, path), pages.sign_in(world.bob, path)
+    tables = []
+    for page in (ada, bob):
+        page.get_by_role("button", name="Open ledger.csv").click()
+        dataset = page.get_by_role("region", name="Dataset ledger.csv")
+        tables.append(dataset.get_by_role("table", name="Rows"))
+        expect(tables[-1].locator("tbody tr")).to_have_count(5)
+        dataset.get_by_role("button", name="Edit row 2").click()
+    ada_rows, bob_rows = tables
+    ada.get_by_label("amount of row 2").fill("20")
+    bob.get_by_label("amount of row 2").fill("200")
+    ada.get_by_role("button", name="Save row 2").click()
+    expect(ada_rows.locator("tr[data-row='2']")).to_contain_text("20")
+    expect(ada_rows.locator("tr[data-row='2']")).to_have_attribute("data-version", "2")
+    # Bob edited from version 1: refused, and shown the row as Ada left it.
+    bob.get_by_role("button", name="Save row 2").click()
+    conflict = bob.get_by_role("alert").filter(has_text="Someone else changed this row first")
+    expect(conflict).to_contain_text("Row 2 is now: item = item2, amount = 20")
+    expect(bob_rows.locator("tr[data-row='2'] td").nth(1)).to_have_text("20")
+    expect(ada_rows.locator("tr[data-row='2'] td").nth(1)).to_have_text("20")
+
+    # Add a row and delete another: both tables follow.
+    bob.get_by_label("New item").fill("extra")
+    bob.get_by_label("New amount").fill("7")
+    bob.get_by_role("button", name="Add row").click()
+    bob.get_by_role("button", name="Delete row 0").click()
+    for rows in tables:
+        expect(rows.locator("tr[data-row='5']")).to_contain_text("extra")
+        expect(rows.locator("tr[data-row='0']")).to_have_count(0)
+
+
 def test_a_shared_document_appears_live_with_its_preview_and_downloads(
         pages: Pages, world: World) -> None:
     path = f"/projects/{world.project_id}"
@@ -326,10 +368,69 @@ def test_operator_page_shows_live_counts_to_admins(pages: Pages, site: Site, wor
     expect(admin.get_by_role("table", name="API keys")).to_contain_text("ci")
 
 
+def test_operator_announces_to_every_app_and_disconnects_a_user(
+        pages: Pages, site: Site, world: World) -> None:
+    bob = pages.sign_in(world.bob, "/")
+    admin = pages.sign_in(site.person("Admin", register=False), "/admin")
+    # Every process's connections, by user: Bob's open tab is among them.
+    by_user = admin.get_by_role("table", name="Connections by user")
+    bob_row = by_user.locator(f"tr[data-user='{world.bob.id}']")
+    expect(bob_row).to_contain_text(world.bob.name)
+    rooms = admin.get_by_role("table", name="Rooms")
+    expect(rooms).to_contain_text(f"user:{world.bob.id}")
+    expect(admin.get_by_role("table", name="Failed jobs")).to_be_visible()
+
+    admin.get_by_label("Message to everyone").fill("Maintenance at noon")
+    admin.get_by_label("Level").select_option("warning")
+    admin.get_by_role("button", name="Announce").click()
+    for page in (bob, admin):
+        banner = page.get_by_role("region", name="Announcement")
+        expect(banner).to_contain_text("Maintenance at noon")
+        expect(banner).to_have_attribute("data-level", "warning")
+    bob.get_by_role("button", name="Dismiss the announcement").click()
+    expect(bob.get_by_role("region", name="Announcement")).to_be_hidden()
+
+    bob_row.get_by_role("button", name=f"Disconnect {world.bob.name}").click()
+    # (Every tab of Bob is closed: this one says so.)
+    closed = bob.get_by_role("alert").filter(has_text="An admin closed this connection").first
+    expect(closed).to_be_visible()
+    # Bob's app reconnects on its own (the account is still active); the admin's stays up.
+    expect(bob.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+    connected(bob)
+    expect(admin.locator("#connection")).to_have_attribute("data-state", "connected")
+
+
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
   .filter((el) => el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')
                   && !(el.tagName === 'BUTTON' && el.textContent.trim()))
   .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def test_operator_retries_a_failed_job(pages: Pages, site: Site, world: World) -> None:
+    bad = site.http.post(f"/api/v1/projects/{world.project_id}/uploads",
+                         files={"file": ("garbage.csv", bytes(range(256)) * 8, "text/csv")},
+                         headers=world.ada.headers)
+    assert bad.status_code == 202, bad.text
+    job_id = bad.json()["job_id"]
+    first = wait_for_job(site, world.ada, job_id, lambda job: job["status"] == "failed")
+    admin = pages.sign_in(site.person("Admin", register=False), "/admin")
+    failed = admin.get_by_role("table", name="Failed jobs")
+    expect(failed).to_contain_text("invalid_file")
+    failed.get_by_role("button", name=f"Retry job {job_id}").click()
+    expect(admin.get_by_role("status").filter(has_text="Job ingest queued again")).to_be_visible()
+    # The retried job ran again (and failed again: the file is the same).
+    again = first["finished_at"]
+    wait_for_job(site, world.ada, job_id,
+                 lambda job: job["status"] == "failed" and job["finished_at"] != again)
+
+
+def wait_for_job(site: Site, who: Person, job_id: str,
+                 done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while not done(job := site.call(who, "GET", f"/jobs/{job_id}")):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    return job
 
 
 def test_phone_width_keyboard_and_labels(pages: Pages, world: World) -> None:

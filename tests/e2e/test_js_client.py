@@ -31,13 +31,17 @@ def node_client() -> Path:
     return JS_DIR / "client.mjs"
 
 
+@pytest.mark.parametrize("transports", ["websocket", "default"])
 async def test_official_js_client(seed: Seed, start_server: StartServer,
-                                  socks: Callable[[], Sock], node_client: Path) -> None:
+                                  socks: Callable[[], Sock], node_client: Path,
+                                  transports: str) -> None:
+    """`transports: ["websocket"]`, and the client's defaults (`io(url, { auth })`: long-polling
+    first, then the upgrade), against a single process on its default settings."""
     alice, bob = seed.user("alice"), seed.user("bob")
     room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
     server = start_server()
     node = await asyncio.create_subprocess_exec(
-        "node", str(node_client), server.url, alice.token, room,
+        "node", str(node_client), server.url, alice.token, room, transports,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     lines: list[dict[str, Any]] = []
@@ -58,6 +62,13 @@ async def test_official_js_client(seed: Seed, start_server: StartServer,
         assert [p["user_id"] for p in joined["ack"]["presence"]] == [alice.id]
         unknown = await asyncio.wait_for(read_until("unknown"), 30)
         assert unknown["ack"]["error"]["code"] == "unknown_event"
+
+        opened = [line for line in lines if line["step"] == "open"]
+        assert opened[-1]["transport"] == ("polling" if transports == "default" else "websocket")
+        if transports == "default":
+            upgraded = [line for line in lines if line["step"] == "upgrade"] or [
+                await asyncio.wait_for(read_until("upgrade"), 30)]
+            assert upgraded[0]["transport"] == "websocket"
 
         b = await socks().connect(server.url, bob.token)
         await b.join(room)

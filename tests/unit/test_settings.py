@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 
 import roomcast.serve
 from core.errors import ConfigError
+from core.settings import polling_enabled
 from core.tokens import TokenService
 from roomcast.cli import main
 
@@ -137,3 +138,14 @@ def test_a_key_file_that_cannot_be_read_is_refused_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"roomcast: refusing to start: JWT_PRIVATE_KEY_FILE="
                           f"{tmp_path / 'missing.pem'} cannot be read"), err
+
+
+@pytest.mark.parametrize(("env", "polling"), [
+    ({}, True),  # one process on the embedded default: the official client's defaults work
+    ({"redis_url": "redis://127.0.0.1:1/0"}, False),  # several processes: no sticky sessions
+    ({"redis_url": "redis://127.0.0.1:1/0", "socket_allow_polling": True}, True),
+    ({"socket_allow_polling": False}, False),
+])
+def test_long_polling_by_default_on_a_single_process(make_settings: Any, env: dict[str, Any],
+                                                     polling: bool) -> None:
+    assert polling_enabled(make_settings(**env)) is polling

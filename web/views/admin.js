@@ -1,6 +1,7 @@
-// The operator page (admins): this server's live socket counts, users and API keys.
+// The operator page (admins): this server's live socket counts, every process's connections
+// and rooms (disconnect a user, announce to everyone), failed jobs (retry), users and API keys.
 import { get, post, patch, del } from "../api.js";
-import { h, replace, field, button, attempt, formData, when } from "../dom.js";
+import { h, replace, field, button, attempt, formData, when, notify } from "../dom.js";
 
 export async function page(app) {
   if (app.user.role !== "admin") {
@@ -10,6 +11,12 @@ export async function page(app) {
   const users = h("table", { class: "table", "aria-label": "Users" });
   const keys = h("table", { class: "table", "aria-label": "API keys" });
   const newKey = h("p", { role: "status" });
+  const connections = h("table", { class: "table", "aria-label": "Connections by user" });
+  const processes = h("p", { class: "muted" });
+  const rooms = h("table", { class: "table", "aria-label": "Rooms" });
+  const jobs = h("table", { class: "table", "aria-label": "Failed jobs" });
+  const sent = h("p", { role: "status" });
+  const names = new Map(); // user id -> name, from the users table
   let previous;
 
   const tick = async () => {
@@ -25,8 +32,46 @@ export async function page(app) {
     ].map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", { dataset: { metric: k } }, String(v)))));
     previous = now;
   };
+  const loadLive = async () => {
+    const [conn, live] = await Promise.all([get("/admin/live/connections", { limit: 200 }), get("/admin/live/rooms", { limit: 200 })]);
+    replace(processes, `${conn.sockets} sockets of ${conn.users} users on ${conn.processes.length} process(es)`,
+      conn.complete ? "" : " (a process did not answer in time: its sockets are missing)");
+    replace(connections, h("thead", {}, h("tr", {}, ["User", "Sockets", "Processes", ""].map((c) => h("th", {}, c)))),
+      h("tbody", {}, conn.by_user.map((u) => {
+        const name = names.get(u.user_id) || u.user_id;
+        return h("tr", { dataset: { user: u.user_id } }, h("td", {}, name), h("td", {}, String(u.sockets)),
+          h("td", {}, String(u.processes)),
+          h("td", {}, button("Disconnect", async () => {
+            if (await attempt(() => post(`/admin/live/users/${u.user_id}/disconnect`))) notify(`${name}'s sockets are being closed.`);
+          }, { class: "link", "aria-label": `Disconnect ${name}` })));
+      })));
+    replace(rooms, h("thead", {}, h("tr", {}, ["Room", "Users", "Sockets"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, live.rooms.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.room)),
+        h("td", {}, String(r.users)), h("td", {}, String(r.sockets))))));
+  };
+  const loadJobs = async () => {
+    const page = await get("/admin/jobs", { status: "failed", limit: 50 });
+    replace(jobs, h("thead", {}, h("tr", {}, ["Kind", "Project", "Error", "Created", ""].map((c) => h("th", {}, c)))),
+      h("tbody", {}, page.items.length ? page.items.map((j) => h("tr", {},
+        h("td", {}, j.kind), h("td", {}, h("code", {}, j.project_id || "")),
+        h("td", { title: j.error_message || "" }, j.error_code || ""), h("td", {}, when(j.created_at)),
+        h("td", {}, button("Retry", async () => {
+          if (await attempt(() => post(`/admin/jobs/${j.id}/retry`))) { notify(`Job ${j.kind} queued again.`); loadJobs(); }
+        }, { class: "link", "aria-label": `Retry job ${j.id}` })))) : h("tr", {}, h("td", { colspan: 5 }, "No failed jobs."))));
+  };
+  const announceForm = h("form", { class: "row" },
+    field("Message to everyone", h("input", { name: "message", required: true, maxlength: 1000 })),
+    field("Level", h("select", { name: "level" }, ["info", "warning", "critical"].map((l) => h("option", { value: l }, l)))),
+    h("button", { type: "submit" }, "Announce"));
+  announceForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!await attempt(() => post("/admin/live/announcements", formData(announceForm)))) return;
+    announceForm.reset();
+    replace(sent, "Sent to every connected app.");
+  });
   const loadUsers = async () => {
     const page = await get("/admin/users", { limit: 200 });
+    for (const u of page.items) names.set(u.id, u.name);
     replace(users, h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Active", "Created"].map((c) => h("th", {}, c)))),
       h("tbody", {}, page.items.map((u) => h("tr", {},
         h("td", {}, u.name), h("td", {}, u.email),
@@ -61,9 +106,16 @@ export async function page(app) {
   replace(app.main, h("h1", {}, "Operator"),
     h("section", { class: "panel" }, h("h2", {}, "This server, live"), counts,
       h("p", { class: "muted" }, "Counts of the process this page reaches, read every 2 seconds.")),
+    h("section", { class: "panel" }, h("h2", {}, "Every process, live"), processes,
+      h("div", { class: "scroll" }, connections), h("h3", {}, "Rooms"), h("div", { class: "scroll" }, rooms),
+      button("Refresh", () => attempt(loadLive), { class: "secondary" })),
+    h("section", { class: "panel" }, h("h2", {}, "Announce to everyone"), announceForm, sent),
+    h("section", { class: "panel" }, h("h2", {}, "Failed jobs"), h("div", { class: "scroll" }, jobs)),
     h("section", { class: "panel" }, h("h2", {}, "Users"), h("div", { class: "scroll" }, users)),
     h("section", { class: "panel" }, h("h2", {}, "API keys"), keyForm, newKey, h("div", { class: "scroll" }, keys)));
   const timer = setInterval(() => tick().catch(() => {}), 2000);
-  app.cleanup(() => clearInterval(timer));
-  await Promise.all([tick(), loadUsers(), loadKeys()]);
+  const liveTimer = setInterval(() => loadLive().catch(() => {}), 5000);
+  app.cleanup(() => { clearInterval(timer); clearInterval(liveTimer); });
+  await Promise.all([tick(), loadUsers(), loadKeys(), loadJobs()]);
+  await attempt(loadLive);
 }

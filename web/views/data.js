@@ -1,7 +1,7 @@
-// A dataset's statistics and rows, starting an analysis, and an analysis result with its
-// pictures (fetched with the bearer token, shown as blob: URLs).
-import { get, post, pictureUrl } from "../api.js";
-import { h, replace, field, attempt } from "../dom.js";
+// A dataset's statistics and rows (edited as Records), starting an analysis, and an analysis
+// result with its pictures (fetched with the bearer token, shown as blob: URLs).
+import { get, post, pictureUrl, patchFrom, delFrom } from "../api.js";
+import { h, replace, field, attempt, button } from "../dom.js";
 
 const NUMERIC = new Set(["integer", "float"]);
 let algorithms;
@@ -9,27 +9,14 @@ let algorithms;
 const fmt = (v) => (typeof v === "number" ? String(Number(v.toPrecision(5))) : v ?? "");
 
 export async function datasetPanel(app, datasetId, onJob) {
-  const [dataset, rows] = await Promise.all([get(`/datasets/${datasetId}`), get(`/datasets/${datasetId}/rows`, { limit: 10 })]);
+  const [dataset, records] = await Promise.all([get(`/datasets/${datasetId}`), get(`/datasets/${datasetId}/records`, { limit: 10 })]);
   algorithms ??= (await get("/ml/algorithms")).algorithms;
   const stats = h("table", { class: "table", "aria-label": "Column statistics" },
     h("thead", {}, h("tr", {}, ["Column", "Type", "Count", "Nulls", "Distinct", "Min", "Max", "Mean", "Std"].map((c) => h("th", {}, c)))),
     h("tbody", {}, dataset.columns.map((c) => h("tr", {},
       h("td", {}, c.name), h("td", {}, c.type + (c.categorical ? " (categorical)" : "")),
       [c.stats.count, c.stats.nulls, c.stats.distinct, c.stats.min, c.stats.max, c.stats.mean, c.stats.std].map((v) => h("td", {}, fmt(v)))))));
-  const table = h("table", { class: "table", "aria-label": "Rows" });
-  const renderRows = (page) => replace(table,
-    h("thead", {}, h("tr", {}, page.columns.map((c) => h("th", {}, c)))),
-    h("tbody", {}, page.rows.map((r) => h("tr", {}, page.columns.map((c) => h("td", {}, fmt(r[c])))))));
-  renderRows(rows);
-  // A member edited, added or deleted a row (Records): show the current rows.
-  let reload;
-  for (const event of ["record.created", "record.updated", "record.deleted"]) {
-    app.cleanup(app.live.on(event, (e) => {
-      if (e.dataset_id !== datasetId || !e.room?.startsWith("project:")) return;
-      clearTimeout(reload);
-      reload = setTimeout(() => get(`/datasets/${datasetId}/rows`, { limit: 10 }).then(renderRows).catch(() => {}), 200);
-    }));
-  }
+  const rows = recordsPart(app, dataset, records);
 
   const numeric = dataset.columns.filter((c) => NUMERIC.has(c.type));
   const algorithm = h("select", { name: "algorithm" }, algorithms.map((a) => h("option", { value: a.name }, a.title || a.name)));
@@ -65,9 +52,116 @@ export async function datasetPanel(app, datasetId, onJob) {
     h("h2", { tabindex: "-1" }, `Dataset: ${dataset.name}`),
     h("p", {}, `${dataset.rows} rows · ${dataset.columns.length} columns · ${dataset.format}`),
     h("h3", {}, "Statistics"), h("div", { class: "scroll" }, stats),
-    h("h3", {}, `First ${rows.rows.length} rows`), h("div", { class: "scroll" }, table),
+    h("h3", {}, "First rows"), rows,
     h("h3", {}, "Analyse"), form,
     h("h3", {}, "Charts"), charts);
+}
+
+// A cell's text as its column's JSON value (docs/rest.md, "Values"); empty clears it.
+function valueOf(column, text) {
+  const t = text.trim();
+  if (t === "") return null;
+  if (column.type === "integer" && /^-?\d+$/.test(t)) return Number(t);
+  if (column.type === "float" && t !== "" && !Number.isNaN(Number(t))) return Number(t);
+  if (column.type === "boolean" && (t === "true" || t === "false")) return t === "true";
+  return t; // the server says which value does not fit (422 invalid_record)
+}
+
+// The first rows as Records: edit a row (from its version, If-Match), add and delete rows. A
+// change another member stored first is refused (409 version_conflict): the row shows its
+// current values and the message says so. Other members' changes (record.*) reload the rows,
+// after the row being edited here is saved or cancelled.
+function recordsPart(app, dataset, first) {
+  const { columns } = dataset;
+  const base = `/datasets/${dataset.id}/records`;
+  const table = h("table", { class: "table", "aria-label": "Rows" });
+  const message = h("p", { class: "error", role: "alert", hidden: true });
+  let items = first.items;
+  let editing = null; // the row number being edited
+  let stale = false;
+  const say = (text) => { replace(message, text); message.hidden = !text; };
+  const reload = async () => {
+    if (editing !== null) { stale = true; return; }
+    stale = false;
+    items = (await get(base, { limit: 10 })).items;
+    render();
+  };
+  const done = () => { editing = null; if (stale) reload().catch(() => {}); else render(); };
+  const failed = (err, record) => {
+    if (err?.code !== "version_conflict") { say(err?.readable ? err.readable() : String(err)); return; }
+    const current = err.details?.current;
+    items = current ? items.map((r) => (r.row === record.row ? current : r)) : items.filter((r) => r.row !== record.row);
+    say(current
+      ? `${err.readable()} Row ${record.row} is now: ${columns.map((c) => `${c.name} = ${fmt(current.values[c.name]) === "" ? "(empty)" : fmt(current.values[c.name])}`).join(", ")}.`
+      : `Row ${record.row} was deleted by someone else meanwhile.`);
+  };
+  const save = async (record, inputs) => {
+    const values = {};
+    columns.forEach((c, i) => {
+      const text = inputs[i].value;
+      if (text !== (record.values[c.name] === null || record.values[c.name] === undefined ? "" : String(record.values[c.name]))) values[c.name] = valueOf(c, text);
+    });
+    try {
+      const saved = await patchFrom(`${base}/${record.row}`, { values }, record.version);
+      items = items.map((r) => (r.row === record.row ? saved : r));
+      say("");
+    } catch (err) {
+      failed(err, record);
+    }
+    done();
+  };
+  const remove = async (record) => {
+    try {
+      await delFrom(`${base}/${record.row}`, record.version);
+      items = items.filter((r) => r.row !== record.row);
+      say("");
+    } catch (err) {
+      failed(err, record);
+    }
+    render();
+  };
+  const row = (record) => {
+    if (editing !== record.row) {
+      return h("tr", { dataset: { row: record.row, version: record.version } },
+        columns.map((c) => h("td", {}, fmt(record.values[c.name]))),
+        h("td", { class: "actions" },
+          button("Edit", () => { editing = record.row; render(); }, { class: "link", "aria-label": `Edit row ${record.row}` }),
+          button("Delete", () => remove(record), { class: "link", "aria-label": `Delete row ${record.row}` })));
+    }
+    const inputs = columns.map((c) => h("input", {
+      value: record.values[c.name] ?? "", "aria-label": `${c.name} of row ${record.row}`, size: 8,
+    }));
+    return h("tr", { dataset: { row: record.row, version: record.version }, class: "editing" },
+      inputs.map((i) => h("td", {}, i)),
+      h("td", { class: "actions" },
+        button("Save", () => save(record, inputs), { "aria-label": `Save row ${record.row}` }),
+        button("Cancel", done, { class: "link", "aria-label": `Cancel editing row ${record.row}` })));
+  };
+  const render = () => replace(table,
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.name)), h("th", {}, ""))),
+    h("tbody", {}, items.map(row)));
+  render();
+  for (const event of ["record.created", "record.updated", "record.deleted"]) {
+    let timer;
+    app.cleanup(app.live.on(event, (e) => {
+      if (e.dataset_id !== dataset.id || !e.room?.startsWith("project:")) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => reload().catch(() => {}), 200);
+    }));
+  }
+  const fresh = columns.map(() => h("input", { size: 8 }));
+  const add = h("form", { class: "row", "aria-label": "Add a row" },
+    columns.map((c, i) => field(`New ${c.name}`, fresh[i])),
+    h("button", { type: "submit" }, "Add row"));
+  add.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = Object.fromEntries(columns.map((c, i) => [c.name, valueOf(c, fresh[i].value)]));
+    const made = await attempt(() => post(base, { values }), message);
+    if (!made) return;
+    add.reset();
+    say(`Row ${made.row} added.`);
+  });
+  return h("div", {}, message, h("div", { class: "scroll" }, table), add);
 }
 
 const CHART_KINDS = ["histogram", "bar", "line", "scatter", "box", "heatmap"];

@@ -1,10 +1,13 @@
 // Drives the official socket.io-client v4 against a Roomcast server; prints one JSON line per
-// step. Usage: node client.mjs URL TOKEN ROOM
+// step. Usage: node client.mjs URL TOKEN ROOM [default]
+// With "default", the client keeps its own transport defaults (long-polling first, then the
+// upgrade to WebSocket), as `io(url, { auth })` in Socket.IO's docs.
 import { io } from "socket.io-client";
 
-const [url, token, room] = process.argv.slice(2);
+const [url, token, room, mode] = process.argv.slice(2);
 const out = (line) => console.log(JSON.stringify(line));
-const options = { transports: ["websocket"], reconnection: false };
+const options = mode === "default" ? { reconnection: false }
+  : { transports: ["websocket"], reconnection: false };
 
 const refused = io(url, { ...options, auth: { token: "not-a-token" } });
 refused.on("connect_error", (err) => {
@@ -23,6 +26,11 @@ function run() {
         socket.close();
       });
     }
+  });
+  socket.io.on("open", () => {
+    const engine = socket.io.engine;
+    out({ step: "open", transport: engine.transport.name });
+    engine.on("upgrade", (transport) => out({ step: "upgrade", transport: transport.name }));
   });
   socket.on("connect", async () => {
     const ack = await socket.emitWithAck("join", { room });

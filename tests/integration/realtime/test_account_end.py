@@ -11,6 +11,7 @@ import httpx
 import pytest
 import socketio
 from pymongo import MongoClient
+from redis.asyncio import Redis
 
 from core.models import Role
 from tests.integration.realtime.conftest import StartServer
@@ -102,3 +103,26 @@ async def test_an_ended_account_cannot_refresh_or_join_on_an_open_socket(
                                       "message": "the account is not active"}}
     assert await sock.call("auth:refresh", {"token": seed.token(alice)}) == refused
     assert await sock.join(room) == refused
+    assert await sock.join(f"user:{alice.id}", since=0) == refused
+
+
+async def test_an_end_missed_while_resubscribing_is_caught_from_the_store(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
+) -> None:
+    admin, alice = seed.user("admin", role=Role.ADMIN), seed.user("alice")
+    server = start_server(redis_url=rt_redis.url)
+    sock = await socks().connect(server.url, alice.token)
+    redis = Redis.from_url(rt_redis.url)
+    try:
+        # The server's subscription drops and comes back half a second later: the end of the
+        # account, published in between, never reaches it.
+        assert await redis.client_kill_filter(_type="pubsub") >= 1
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            r = await http.patch(f"/api/v1/admin/users/{alice.id}", json={"active": False},
+                                 headers={"Authorization": f"Bearer {admin.token}"})
+        assert r.status_code == 200
+        await sock.wait_for(lambda: not sock.client.connected)
+    finally:
+        await redis.aclose()
+    assert [e["code"] for e in sock.named("session:ending")] == ["account_deactivated"]
+    assert "account ended while pub/sub was down" in server.log()

@@ -1,6 +1,7 @@
-"""A connection's incoming frames as Roomcast's transport reads them (realtime/transport.py):
-text frames however TCP splits or joins them, every other frame through websockets' parser
-with the protocol's replies and close codes. The client here writes raw bytes on a socket."""
+"""A connection's incoming frames as Roomcast's transport reads them
+(realtime/wire/uvicorn_protocol.py): text frames however TCP splits or joins them, every other frame
+through websockets' parser with the protocol's replies and close codes. The client here writes raw
+bytes on a socket."""
 
 from __future__ import annotations
 

@@ -104,3 +104,20 @@ async def test_one_session_per_websocket(seed: Seed, start_server: StartServer) 
     assert int.from_bytes(payload[:2], "big") == 1002
     assert sum(a.startswith(b"40{") for a in answers) <= 1, answers
     ws.close()
+
+
+async def test_a_connect_brings_no_fresh_burst(seed: Seed, start_server: StartServer) -> None:
+    alice = seed.user("alice")
+    server = start_server(socket_events_per_second="0.01", socket_event_burst="5",
+                          socket_abuse_disconnect_after="50")
+    ws = await RawWebSocket.open(server.url, None)
+    # The burst is spent before the CONNECT (frames count from the first one on) ...
+    await write_all(ws, text("6") * 5)
+    await write_all(ws, text("40" + orjson.dumps({"token": alice.token}).decode()))
+    _, connected = await ws.recv()
+    assert connected.startswith(b"40{"), connected
+    # ... so the first event after it is over the rate: the bucket is the WebSocket's.
+    await write_all(ws, text('421["leave",{"room":"project:x"}]'))
+    result = await outcome(ws, 1)
+    assert result[0] == "ack" and result[1]["error"]["code"] == "rate_limited", result  # type: ignore[index]
+    ws.close()

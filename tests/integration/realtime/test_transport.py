@@ -14,7 +14,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from realtime.streams import volatile_frame
-from realtime.transport import SocketProtocol
+from realtime.wire.uvicorn_protocol import SocketProtocol
 from roomcast.factory import Services, build_services, create_asgi
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, Sock
@@ -35,7 +35,7 @@ def server_tasks() -> list[str]:
             continue
         where = code.co_filename
         if ("uvicorn/protocols" in where or "engineio/async_socket" in where
-                or where.endswith("realtime/engine.py")):
+                or where.endswith("realtime/wire/engineio_socket.py")):
             found.append(code.co_qualname)
     return found
 
@@ -75,7 +75,7 @@ async def test_connections_hold_no_task_and_get_their_frames(
     assert len(sockets) == CONNECTIONS
     # Every socket is driven from callbacks: no ASGI task, no reader, no writer per connection.
     assert all(s._protocol is not None for s in sockets)
-    # ... and reads its text frames itself (realtime/transport.py's _read_frames).
+    # ... and reads its text frames itself (realtime/wire/uvicorn_protocol.py's _read_frames).
     assert all(s._protocol.reads_frames for s in sockets)
     assert len(server_tasks()) - len(before) < CONNECTIONS / 4, server_tasks()
 
@@ -169,7 +169,7 @@ async def test_frames_of_one_turn_reach_each_socket_in_one_write_and_in_order(
     await asyncio.sleep(0.2)
     counters = []
     for socket in services.realtime.sio.eio.sockets.values():
-        joined = socket._protocol.transport  # realtime/transport.py's TurnWrites
+        joined = socket._protocol.transport  # realtime/wire/uvicorn_protocol.py's TurnWrites
         joined.transport = CountingTransport(joined.transport)
         counters.append(joined.transport)
     hub = services.realtime.hub

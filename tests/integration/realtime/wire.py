@@ -11,24 +11,17 @@ from urllib.parse import urlsplit
 
 import orjson
 
-TEXT, BINARY, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
+from realtime.wire.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, encode_frame, frame_header
+
+__all__ = ["BINARY", "CLOSE", "CONT", "PING", "PONG", "TEXT"]
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True,
           rsv: int = 0) -> bytes:
-    """One client frame, as RFC 6455 lays it out."""
-    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
-    size, mask_bit = len(payload), 0x80 if masked else 0
-    if size < 126:
-        head += bytes([mask_bit | size])
-    elif size < 65536:
-        head += bytes([mask_bit | 126]) + size.to_bytes(2, "big")
-    else:
-        head += bytes([mask_bit | 127]) + size.to_bytes(8, "big")
-    if not masked:
-        return head + payload
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    """One client frame (masked with a random key unless `masked` is False), laid out by the
+    server's own codec."""
+    return encode_frame(opcode, payload, fin=fin, mask=os.urandom(4) if masked else None,
+                        rsv=rsv)
 
 
 def text(packet: str) -> bytes:
@@ -75,12 +68,11 @@ class RawWebSocket:
         """The next server frame (servers do not mask); Engine.IO pings are answered."""
         while True:
             head = await asyncio.wait_for(self.reader.readexactly(2), 10)
-            size = head[1] & 0x7F
-            if size == 126:
-                size = int.from_bytes(await self.reader.readexactly(2), "big")
-            elif size == 127:
-                size = int.from_bytes(await self.reader.readexactly(8), "big")
-            payload = await self.reader.readexactly(size)
+            extended = {126: 2, 127: 8}.get(head[1] & 0x7F, 0)
+            head += await self.reader.readexactly(extended)
+            header = frame_header(head)
+            assert header is not None, head
+            payload = await self.reader.readexactly(header[0])
             if head[0] & 0x0F == TEXT and payload == b"2":
                 self.writer.write(text("3"))
                 continue

@@ -16,6 +16,7 @@ from load.scenarios.base import wait_for
 from load.scenarios.reconnect import Backoff, Reconnects
 from load.stats import Stats
 from load.wire import entered
+from realtime.wire.frames import TEXT, encode_frame
 from tests.support.services import free_port
 
 
@@ -54,7 +55,8 @@ class FakeTransport:
 
 
 def server_frame(text: bytes) -> bytes:
-    return bytes([0x81, len(text)]) + text
+    """A text frame as the server writes it (its own codec)."""
+    return encode_frame(TEXT, text)
 
 
 UPGRADE = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"

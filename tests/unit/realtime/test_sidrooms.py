@@ -1,6 +1,6 @@
 """The indexed room manager keeps exactly the rooms python-socketio's own manager keeps, through
 connects, joins, leaves, closed rooms and disconnects (the canary for a python-socketio upgrade:
-realtime/sidrooms.py replaces its disconnect)."""
+realtime/wire/socketio_manager.py replaces its disconnect)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import socketio
 
-from realtime.sidrooms import IndexedManager
+from realtime.wire.socketio_manager import IndexedManager
 
 NS = "/"
 

@@ -1,4 +1,5 @@
-"""A detached connection's writes joined per loop turn (realtime/transport.py's TurnWrites)."""
+"""A detached connection's writes joined per loop turn (TurnWrites,
+realtime/wire/uvicorn_protocol.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 
 import pytest
 
-from realtime.transport import TurnWrites
+from realtime.wire.uvicorn_protocol import TurnWrites
 
 
 class Recorder:

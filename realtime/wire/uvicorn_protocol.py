@@ -1,4 +1,10 @@
-"""Roomcast's WebSocket transport: uvicorn's sans-I/O WebSocket protocol, detachable from ASGI.
+"""Stands in for uvicorn 0.55.0's `WebSocketsSansIOProtocol` (subclassed; `run_asgi` and
+`send_receive_event_to_app` copied and changed, the transport swapped for `TurnWrites`) and
+reads websockets 17.4's parser state (`ServerProtocol.parser`, a generator, through its code
+object's name `at_eof`). Re-check on upgrade: tests/canary/test_uvicorn.py,
+tests/canary/test_websockets.py.
+
+Roomcast's WebSocket transport: uvicorn's sans-I/O WebSocket protocol, detachable from ASGI.
 
 Under ASGI a WebSocket connection is a task that lives as long as the connection: uvicorn's
 `run_asgi` awaits the application, which awaits each incoming message from an `asyncio.Queue`
@@ -11,8 +17,8 @@ control) with one addition: once the application has accepted the connection it 
 it, giving three callbacks: `on_message` (each complete text or binary message, called from
 `data_received`), `on_writable` (the transport's buffer drained) and `on_lost` (the connection
 ended). When the application then returns, the connection stays open and the task ends; the
-Engine.IO socket (`realtime/engine.py`) drives it from these callbacks. A connection that is
-not detached behaves exactly as under uvicorn's own protocol.
+Engine.IO socket (`realtime/wire/engineio_socket.py`) drives it from these callbacks. A
+connection that is not detached behaves exactly as under uvicorn's own protocol.
 
 A detached connection's writes are joined per loop turn (`TurnWrites`): every frame written to
 it while the loop runs its ready callbacks (a room's messages handled in that turn, the acks
@@ -42,11 +48,9 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import CloseCode
 from websockets.protocol import State
+from websockets.speedups import apply_mask
 
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # websockets built without its C extension
-    from websockets.utils import apply_mask
+from realtime.wire.frames import MASKED, TEXT_FIN, frame_header
 
 
 class _Discard:
@@ -160,10 +164,6 @@ class TurnWrites:
         return getattr(self.transport, name)
 
 
-TEXT_FIN = 0x81  # the first byte of an unfragmented text frame without extension bits
-MASKED = 0x80
-
-
 def _waits_for_a_frame(conn: Any) -> bool:
     """websockets' parser holds nothing: no bytes buffered, no fragmented message under way,
     and it waits at the start of a frame (not between a header it read and its payload)."""
@@ -181,6 +181,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
     detached = False
     reads_frames = False  # frames are read by _read_frames (detached, no extensions)
     _held = b""  # the start of a frame that is not complete yet
+    _parser_failed = False
 
     @classmethod
     def counting(cls, on_too_large: Callable[[], None]) -> type[SocketProtocol]:
@@ -219,23 +220,17 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             if self.close_sent or self.on_message is None or conn.state is not State.OPEN:
                 self._stop_reading(data[start:])  # closing: websockets' parser takes over
                 return
-            first, second = data[start], data[start + 1]
-            length, head = second & 0x7F, start + 2
-            if length == 126:
-                if size - start < 4:
-                    break
-                length, head = int.from_bytes(data[head:head + 2], "big"), head + 2
-            elif length == 127:
-                if size - start < 10:
-                    break
-                length, head = int.from_bytes(data[head:head + 8], "big"), head + 8
-            if not second & MASKED or (limit is not None and length > limit):
+            header = frame_header(data, start)
+            if header is None:
+                break
+            length, head = header
+            if not data[start + 1] & MASKED or (limit is not None and length > limit):
                 self._stop_reading(data[start:])  # refused from its header: 1002 or 1009
                 return
             end = head + 4 + length
             if end > size:
                 break
-            if first == TEXT_FIN and conn.current_size is None:
+            if data[start] == TEXT_FIN and conn.current_size is None:
                 try:
                     text = apply_mask(data[head + 4:end], data[head:head + 4]).decode()
                 except UnicodeDecodeError:
@@ -279,8 +274,11 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.handle_parser_exception()
 
     def handle_parser_exception(self) -> None:
-        if self.detached and self.close_sent:
-            return  # closing already: uvicorn calls again for every later read; dropped
+        # websockets keeps its parser_exc once set, so uvicorn's data_received lands here again
+        # for every later read while the peer's remaining bytes are drained: handled once.
+        if self._parser_failed:
+            return
+        self._parser_failed = True
         closing = self.conn.close_sent
         if closing is not None and closing.code == CloseCode.MESSAGE_TOO_BIG:
             self.frame_too_large()

@@ -1,4 +1,7 @@
-"""Engine.IO sockets with fewer tasks and timers per connection.
+"""Stands in for python-engineio 4.15.1's `AsyncSocket` WebSocket path (`_websocket_handler`,
+`schedule_ping`, `poll`, `receive`, `close`): sockets are swapped to `LeanSocket` as
+`AsyncServer.sockets` registers them, and their `queue` is read and drained here.
+Re-check on upgrade: tests/canary/test_engineio.py.
 
 python-engineio's socket, for every WebSocket connection, keeps a task per ping cycle (a
 sleeping `_send_ping`), a writer task whose wait for the next packet is an `asyncio.wait_for`
@@ -11,8 +14,8 @@ same `receive`, `close` and upgrade from polling) and changes only that bookkeep
 
 - the next ping is a timer (`loop.call_later`), not a task;
 - the WebSocket writer waits on the queue without a timeout (pings keep it busy anyway);
-- a WebSocket served by Roomcast's transport (`realtime/transport.py`) is detached from ASGI
-  once accepted: incoming messages arrive in a callback, queued packets are written as they are
+- a WebSocket served by Roomcast's transport (`realtime/wire/uvicorn_protocol.py`) is detached from
+  ASGI once accepted: incoming messages arrive in a callback, queued packets are written as they are
   put (or when the transport drains), and the end of the connection is a callback too, so the
   connection holds no task at all. Any other WebSocket is read with a plain `await`, no task or
   timer per packet.
@@ -34,10 +37,12 @@ from typing import Any
 import socketio
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
+from engineio.packet import Packet as Packet  # re-exported: the fan-out holds packets
 
-from realtime.direct import CountingQueue, ws_frame
 from realtime.packets import CLOSE_NORMAL, CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_UNSUPPORTED
-from realtime.transport import SocketProtocol
+from realtime.wire.asyncio_queue import CountingQueue
+from realtime.wire.frames import ws_frame
+from realtime.wire.uvicorn_protocol import SocketProtocol
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -59,7 +64,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _connect_timer: asyncio.TimerHandle | None = None
     bucket: Any = None  # the connection's EventBucket (realtime/inbound.py), from its first frame
     ending = False  # closing after the client's CLOSE or DISCONNECT: acks of running events first
-    connecting = False  # a CONNECT is being handled
+    waiting: list[str] | None = None  # packets behind a CONNECT that is being answered
     close_code = CLOSE_NORMAL  # the WebSocket close code `_flush` closes with
 
     def schedule_ping(self) -> None:
@@ -113,7 +118,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             self._hanging_up = True
             self._reader.cancel()
 
-    # A detached WebSocket (realtime/transport.py): no task of its own. Incoming messages arrive
+    # A detached WebSocket (uvicorn_protocol.py): no task of its own. Incoming messages arrive
     # in `_on_message`, outgoing packets are written as they are queued (`_flush`), and the
     # end of the connection arrives in `_on_lost`.
 
@@ -326,3 +331,50 @@ def close_socket(sio: socketio.AsyncServer, eio_sid: str, code: int) -> None:
         socket.queue.put_nowait(None)
         sio.eio.start_background_task(socket.close, wait=False, abort=True,
                                       reason=sio.eio.reason.SERVER_DISCONNECT)
+
+
+def message_packet(frame: str) -> Packet:
+    """The Engine.IO MESSAGE packet carrying an encoded Socket.IO packet."""
+    pkt: Packet = Packet(packet.MESSAGE, frame)
+    return pkt
+
+
+def engine_sockets(sio: socketio.AsyncServer) -> dict[str, Any]:
+    """Engine.IO's socket table, Engine.IO sid -> socket (read in the fan-out's loop)."""
+    sockets: dict[str, Any] = sio.eio.sockets
+    return sockets
+
+
+def attach_inbound(sio: socketio.AsyncServer, inbound: Any) -> None:
+    """Give every LeanSocket the reader of its Socket.IO packets (realtime/inbound.py)."""
+    sio.eio.inbound = inbound
+
+
+def engine_socket(sio: socketio.AsyncServer, eio_sid: str | None) -> Any:
+    """The Engine.IO socket of `eio_sid`, None when it is gone."""
+    return sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+
+
+def backlog(socket: Any) -> int:
+    """Packets on the socket's outbound queue."""
+    size: int = socket.queue.qsize()
+    return size
+
+
+def enqueue(socket: Any, pkt: Any) -> None:
+    """Put an Engine.IO packet (or None: the end) on the socket's outbound queue."""
+    socket.queue.put_nowait(pkt)
+
+
+def drop_unsent(socket: Any) -> None:
+    """Drop what the client never read from the socket's outbound queue."""
+    queue = socket.queue
+    while not queue.empty():
+        queue.get_nowait()
+        queue.task_done()
+
+
+def takes_writes(socket: Any) -> bool:
+    """The connection still takes writes (not stalled by flow control)."""
+    protocol = getattr(socket, "_protocol", None)
+    return protocol is None or bool(protocol.writable.is_set())

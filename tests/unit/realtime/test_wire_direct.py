@@ -9,7 +9,9 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from realtime.direct import CountingQueue, DirectWrites, text_frame
+from realtime.wire.asyncio_queue import CountingQueue
+from realtime.wire.engineio_driver import DirectWrites
+from realtime.wire.frames import text_frame
 
 
 def parse(data: bytes) -> Frame:

@@ -1,4 +1,8 @@
-"""Writing a broadcast's WebSocket frame straight to each connection's transport.
+"""Stands in for python-engineio 4.15.1's ASGI WebSocket driver (`engineio.async_drivers.asgi.
+WebSocket`, chosen from the private `AsyncServer._async` table) and its `create_queue`, and
+reaches uvicorn 0.55's `WebSocketsSansIOProtocol` through `send.__self__`, to write a
+broadcast's WebSocket frame straight to each connection's transport.
+Re-check on upgrade: tests/canary/test_engineio.py, tests/canary/test_uvicorn.py.
 
 python-engineio sends every packet through the socket's queue, a writer task per socket, the
 ASGI `send` call and uvicorn's WebSocket protocol, which frames the same text again for every
@@ -16,80 +20,15 @@ packet goes through the queue as before, which is also where a slow client's bac
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from typing import Any
 
 import socketio
 from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-try:
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-except ImportError:  # an older uvicorn: every packet takes the queue
-    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
-
-MESSAGE = "4"  # the Engine.IO MESSAGE packet type that prefixes every Socket.IO packet
-
-
-def ws_frame(data: str | bytes) -> bytes:
-    """One unmasked, unfragmented RFC 6455 frame: text for a str, binary for bytes."""
-    if isinstance(data, str):
-        payload, opcode = data.encode(), 0x81
-    else:
-        payload, opcode = data, 0x82
-    size = len(payload)
-    if size < 126:
-        header = bytes((opcode, size))
-    elif size < 65536:
-        header = bytes((opcode, 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((opcode, 127)) + size.to_bytes(8, "big")
-    return header + payload
-
-
-def text_frame(frame: str) -> bytes:
-    """The text frame carrying a Socket.IO packet as an Engine.IO message."""
-    return ws_frame(MESSAGE + frame)
-
-
-class _Line(list[Any]):
-    """A list with the one deque method asyncio.Queue uses: an empty deque costs about 600
-    bytes and an empty list 56, and an idle socket's queue and its waiters are empty."""
-
-    __slots__ = ()
-
-    def popleft(self) -> Any:
-        return self.pop(0)
-
-
-class CountingQueue(asyncio.Queue[Any]):
-    """A socket's outbound queue that knows how many of its packets are not written yet.
-
-    Its storage and waiter lines are lists: they hold at most the outbound limit
-    (SOCKET_OUTBOUND_QUEUE) and one waiter, so taking the first item stays cheap.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._getters: Any = _Line()
-        self._putters: Any = _Line()
-        self.unsent = 0
-        # Called after every put when the socket writes from callbacks (realtime/engine.py).
-        self.on_put: Any = None
-
-    def head(self) -> Any:
-        """The next packet to be taken (the queue must not be empty)."""
-        return self._queue[0]
-
-    def _init(self, maxsize: int) -> None:
-        self._queue: Any = _Line()
-
-    def put_nowait(self, item: Any) -> None:
-        super().put_nowait(item)
-        self.unsent += 1  # asyncio.Queue.put ends in put_nowait, so both are counted
-        if self.on_put is not None:
-            self.on_put()
+from realtime.wire.asyncio_queue import CountingQueue
 
 
 class DirectWrites:
@@ -101,8 +40,6 @@ class DirectWrites:
 
     def install(self, sio: socketio.AsyncServer) -> None:
         """Make Engine.IO's WebSocket wrapper register each connection here."""
-        if WebSocketsSansIOProtocol is None:
-            return
         registry = self
 
         class TrackedWebSocket(AsgiWebSocket):  # type: ignore[misc]
@@ -147,7 +84,7 @@ class DirectWrites:
 
     def write(self, socket: Any, data: bytes) -> bool:
         """Write the prepared frame if it is safe now; False means: use the queue."""
-        detached = socket._protocol  # set while realtime/engine.py drives the connection
+        detached = socket._protocol  # set while engineio_socket.py drives the connection
         if detached is not None:
             if socket.queue.unsent or detached.close_sent or not detached.writable.is_set():
                 return False
@@ -173,35 +110,6 @@ def _settle(send: Any) -> None:
     """Drop what uvicorn keeps of a finished WebSocket handshake (the request and response
     objects with their headers); nothing reads them after the connection is accepted."""
     protocol = getattr(send, "__self__", None)
-    if (WebSocketsSansIOProtocol is not None and isinstance(protocol, WebSocketsSansIOProtocol)
-            and protocol.handshake_complete):
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
         protocol.request = None  # type: ignore[assignment]
         protocol.response = None  # type: ignore[assignment]
-
-
-class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server, sending each text packet to one socket (acks, the connect
-    answer, a single socket's events) through the same direct write when it is safe."""
-
-    direct: DirectWrites | None = None
-    on_direct: Any = None  # called with 1 for each packet written directly
-
-    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
-        if self.direct is not None:
-            encoded = pkt.encode()
-            if isinstance(encoded, str):
-                await self.send_text(eio_sid, encoded)
-                return
-        await super()._send_packet(eio_sid, pkt)
-
-    async def send_text(self, eio_sid: str, encoded: str) -> None:
-        """Send one encoded Socket.IO text packet to one socket: written directly when it is
-        safe, through Engine.IO's queue otherwise."""
-        direct = self.direct
-        socket = self.eio.sockets.get(eio_sid)
-        if (direct is not None and socket is not None and not socket.closed
-                and direct.write(socket, text_frame(encoded))):
-            if self.on_direct is not None:
-                self.on_direct(1)
-            return
-        await self.eio.send(eio_sid, encoded)

@@ -2,8 +2,8 @@
 
 A frame is a Socket.IO packet already encoded once. Local delivery frames it once for
 WebSocket and writes those bytes to each participant's transport when that is safe
-(realtime/direct.py); otherwise it puts one shared Engine.IO packet object on the participant's
-outbound queue (no task and no encoding per recipient).
+(realtime/wire/engineio_driver.py); otherwise it puts one shared Engine.IO packet object on
+the participant's outbound queue (no task and no encoding per recipient).
 Across processes, each room has its own channel and a process subscribes to it only while it
 has a member in the room, so it never handles traffic for rooms it does not serve.
 """
@@ -19,14 +19,23 @@ from typing import Any, Protocol
 
 import orjson
 import socketio
-from engineio import packet as eio_packet
 from redis.asyncio import Redis
 
 from core.errors import ServiceUnavailable
 from realtime.batcher import RedisBatcher
-from realtime.direct import DirectWrites, text_frame
 from realtime.redislink import RedisAddress, RedisLink, RedisSubscriber
 from realtime.streams import Position, position_in, room_channel
+from realtime.wire.engineio_driver import DirectWrites
+from realtime.wire.engineio_socket import (
+    Packet,
+    backlog,
+    engine_socket,
+    engine_sockets,
+    enqueue,
+    message_packet,
+)
+from realtime.wire.frames import text_frame
+from realtime.wire.socketio_server import room_members
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -51,12 +60,12 @@ class LocalFanout:
         self._on_sent = on_sent
         # room -> sid -> live frames held while that socket's join of that room replays what it
         # missed; per room, so one room's join never releases another room's frames early.
-        self._held: dict[str, dict[str, list[eio_packet.Packet]]] = {}
+        self._held: dict[str, dict[str, list[Packet]]] = {}
         self._holds: dict[tuple[str, str], int] = {}  # joins in progress per (room, sid)
         self._holding: dict[str, set[str]] = {}  # sid -> rooms it holds: `forget` reads it
 
     def deliver(self, room: str, frame: str, skip_sid: str | None = None) -> int:
-        participants = self._sio.manager.rooms.get("/", {}).get(room)
+        participants = room_members(self._sio, room)
         if not participants:
             return 0
         started = time.perf_counter()
@@ -64,7 +73,7 @@ class LocalFanout:
         if held is None and self._direct is not None:
             sent = self._deliver_direct(self._direct, participants, frame, skip_sid)
         else:
-            pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
+            pkt = message_packet(frame)
             data = text_frame(frame) if self._direct is not None else None
             sent = 0
             for sid, eio_sid in list(participants.items()):
@@ -82,9 +91,9 @@ class LocalFanout:
         replaying, and each socket takes the prepared frame unless something waits before it
         (then the Engine.IO packet, made once, goes on its queue)."""
         data = text_frame(frame)
-        sockets = self._sio.eio.sockets
+        sockets = engine_sockets(self._sio)
         write = direct.write
-        pkt: eio_packet.Packet | None = None
+        pkt: Packet | None = None
         sent = written = 0
         for sid, eio_sid in list(participants.items()):
             if sid == skip_sid:
@@ -96,7 +105,7 @@ class LocalFanout:
                 written += 1
                 continue
             if pkt is None:
-                pkt = eio_packet.Packet(eio_packet.MESSAGE, frame)
+                pkt = message_packet(frame)
             if self._enqueue(sid, socket, pkt):
                 sent += 1
         self._direct_count += written
@@ -106,7 +115,7 @@ class LocalFanout:
         eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is None:
             return False
-        return self._put(sid, eio_sid, eio_packet.Packet(eio_packet.MESSAGE, frame))
+        return self._put(sid, eio_sid, message_packet(frame))
 
     def hold(self, sid: str, room: str) -> None:
         """Buffer the room's live frames for the socket while its missed events are replayed.
@@ -155,13 +164,13 @@ class LocalFanout:
                 if not waiting:
                     del self._held[room]
 
-    def _put(self, sid: str, eio_sid: str, pkt: eio_packet.Packet, *,
-             held: dict[str, list[eio_packet.Packet]] | None = None,
+    def _put(self, sid: str, eio_sid: str, pkt: Packet, *,
+             held: dict[str, list[Packet]] | None = None,
              data: bytes | None = None) -> bool:
         if held is not None and sid in held:
             held[sid].append(pkt)
             return True
-        socket = self._sio.eio.sockets.get(eio_sid)
+        socket = engine_socket(self._sio, eio_sid)
         if socket is None or socket.closed:
             return False
         if data is not None and self._direct is not None and self._direct.write(socket, data):
@@ -169,11 +178,11 @@ class LocalFanout:
             return True
         return self._enqueue(sid, socket, pkt)
 
-    def _enqueue(self, sid: str, socket: Any, pkt: eio_packet.Packet) -> bool:
-        if socket.queue.qsize() >= self._limit:
+    def _enqueue(self, sid: str, socket: Any, pkt: Packet) -> bool:
+        if backlog(socket) >= self._limit:
             self._on_slow(sid)
             return False
-        socket.queue.put_nowait(pkt)
+        enqueue(socket, pkt)
         return True
 
 
@@ -305,7 +314,7 @@ class RedisRoomBus:
         channel = room_channel(self._prefix, room)
         if channel not in self._confirmed or channel in self._pending:
             return
-        if self._sio.manager.rooms.get("/", {}).get(room):
+        if room_members(self._sio, room):
             return
         del self._confirmed[channel]
         self._last.pop(room, None)

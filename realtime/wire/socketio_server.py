@@ -1,0 +1,68 @@
+"""Stands in for python-socketio 5.18.1's `AsyncServer._send_packet` (every packet to one
+socket: acks, the connect answer, one socket's events) and reads its `manager.rooms` table
+(namespace -> room -> sid -> Engine.IO sid) for the fan-out.
+
+Why: a packet to one socket goes out through the direct write (engineio_driver.py) when that
+is safe, instead of Engine.IO's queue and writer task; and a room's fan-out iterates the
+manager's own table rather than keeping a copy of every membership.
+Re-check on upgrade: tests/canary/test_socketio.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import socketio
+
+from realtime.wire.engineio_driver import DirectWrites
+from realtime.wire.frames import text_frame
+
+NAMESPACE = "/"
+
+
+def room_members(sio: socketio.AsyncServer, room: str) -> dict[str, str] | None:
+    """The room's members on this process, sid -> Engine.IO sid (None or empty: nobody)."""
+    members: dict[str, str] | None = sio.manager.rooms.get(NAMESPACE, {}).get(room)
+    return members
+
+
+async def handle_connect(sio: socketio.AsyncServer, eio_sid: str, auth: Any) -> None:
+    """A CONNECT to the default namespace, answered by python-socketio's private
+    `AsyncServer._handle_connect` (the connect handler, the CONNECT or CONNECT_ERROR packet):
+    Roomcast reads the packet itself (realtime/packets.py) and hands on only this."""
+    await sio._handle_connect(eio_sid, NAMESPACE, auth)
+
+
+def room_names(sio: socketio.AsyncServer) -> Iterable[Any]:
+    """Every room of the namespace on this process (Socket.IO's per-socket rooms included)."""
+    rooms: dict[Any, Any] = sio.manager.rooms.get(NAMESPACE, {})
+    return rooms.keys()
+
+
+class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, sending each text packet to one socket (acks, the connect
+    answer, a single socket's events) through the same direct write when it is safe."""
+
+    direct: DirectWrites | None = None
+    on_direct: Any = None  # called with 1 for each packet written directly
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        if self.direct is not None:
+            encoded = pkt.encode()
+            if isinstance(encoded, str):
+                await self.send_text(eio_sid, encoded)
+                return
+        await super()._send_packet(eio_sid, pkt)
+
+    async def send_text(self, eio_sid: str, encoded: str) -> None:
+        """Send one encoded Socket.IO text packet to one socket: written directly when it is
+        safe, through Engine.IO's queue otherwise."""
+        direct = self.direct
+        socket = self.eio.sockets.get(eio_sid)
+        if (direct is not None and socket is not None and not socket.closed
+                and direct.write(socket, text_frame(encoded))):
+            if self.on_direct is not None:
+                self.on_direct(1)
+            return
+        await self.eio.send(eio_sid, encoded)

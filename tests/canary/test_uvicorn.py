@@ -1,0 +1,49 @@
+"""uvicorn internals that realtime/wire/uvicorn_protocol.py copies or extends."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from tests.canary.upstream import assert_source, recheck
+
+VERIFIED = "0.55.0"
+OURS = "realtime/wire/uvicorn_protocol.py (SocketProtocol)"
+
+# run_asgi and send_receive_event_to_app are copied into SocketProtocol and changed; the
+# others are extended around a call to the original.
+FOLLOWED = [
+    ("run_asgi", "662375aa38d9044c"),
+    ("send_receive_event_to_app", "a2b10de91477dc1d"),
+    ("handle_parser_exception", "ff5cf13c764fb332"),
+    ("data_received", "d6884fcae2995115"),
+]
+
+
+def test_the_verified_release_is_installed() -> None:
+    assert version("uvicorn") == VERIFIED, recheck("its release", OURS, "uvicorn", VERIFIED)
+
+
+@pytest.mark.parametrize(("name", "expected"), FOLLOWED, ids=[row[0] for row in FOLLOWED])
+def test_copied_and_extended_functions_are_unchanged(name: str, expected: str) -> None:
+    assert_source(getattr(WebSocketsSansIOProtocol, name), expected,
+                  what=f"WebSocketsSansIOProtocol.{name}", ours=OURS, package="uvicorn",
+                  verified=VERIFIED)
+
+
+def test_protocol_attributes_read_or_swapped() -> None:
+    # Set in __init__ or connection_made: found in the source rather than on an instance.
+    import inspect
+
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    for name in ("self.transport", "self.queue", "self.conn", "self.close_sent",
+                 "self.close_timer", "self.read_paused", "self.handshake_complete",
+                 "self.writable", "self.frames", "self.curr_msg_data_type", "self.request",
+                 "self.response", "self.loop", "self.close_timeout"):
+        assert name in source, recheck(f"WebSocketsSansIOProtocol's attribute {name}", OURS,
+                                       "uvicorn", VERIFIED)
+    for method in ("resume_writing", "connection_lost", "send_500_response", "handle_events"):
+        assert callable(getattr(WebSocketsSansIOProtocol, method, None)), recheck(
+            f"WebSocketsSansIOProtocol.{method}", OURS, "uvicorn", VERIFIED)
