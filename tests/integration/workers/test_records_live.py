@@ -86,10 +86,12 @@ async def test_two_editors_one_wins_the_other_gets_409_and_both_see_the_row(
                 assert offsets == sorted(set(offsets))
             # A client that was away rejoins with the last offset it saw and gets the changes.
             room = f"project:{cluster.project_id}"
-            before = min(e["offset"] for e in updates(first, dataset_id, 5)) - 1
+            seen_first = updates(first, dataset_id, 5)
+            before = min(e["offset"] for e in seen_first) - 1
             late = await Sock().connect(cluster.serve.url, token)
             try:
-                rejoined = await late.join(room, since=before)
+                # The offset counts in the room history's epoch, which the events carry.
+                rejoined = await late.join(room, since=before, epoch=seen_first[0]["epoch"])
                 assert rejoined["recovered"] is True
                 replayed = await late.wait_for(
                     lambda: [e for e in updates(late, dataset_id, 5) if e["version"] == 3])
