@@ -69,7 +69,7 @@ def grouped(codes: Codes, count: int, values: Floats | None, how: str) -> Floats
     codes, values = codes[order], values[order]
     bounds = np.searchsorted(codes, np.arange(count + 1))
     reduce = {"min": np.min, "max": np.max}.get(how, np.median)
-    for code in np.flatnonzero(np.diff(bounds)):
+    for code in np.flatnonzero(np.diff(bounds)).tolist():
         out[code] = float(reduce(values[bounds[code]:bounds[code + 1]]))
     return out
 
@@ -130,7 +130,7 @@ def line(frame: Frame) -> Values:
     finite = np.isfinite(x)
     if not finite.any():
         return []
-    low, high = float(x[finite].min()), float(x[finite].max())
+    low, high = float(np.min(x[finite])), float(np.max(x[finite]))
     span = (high - low) or 1.0
     bucket = np.clip(((x - low) / span * spec.bins).astype(np.int64, copy=False),
                      0, spec.bins - 1)
