@@ -75,8 +75,10 @@ async def test_a_reminder_fires_inside_serve_and_is_mailed_to_a_file(
     mailed = await until(lambda: _async([m for m in mails(services)
                                          if "Standup starts" in str(m["Subject"])]))
     assert mailed[0]["To"] == ada.user.email
-    assert any("written to" in r.getMessage() and ".eml" in r.getMessage()
-               for r in caplog.records)
+    # The file is written before the line that names it is logged: wait for the line too.
+    assert await until(lambda: _async([r for r in caplog.records
+                                       if "written to" in r.getMessage()
+                                       and ".eml" in r.getMessage()]))
     record = await services.ctx.stores.reminders.get(
         reminder_id(ReminderKind.MEETING, meeting["id"], 5))
     assert record is not None and record.state == "sent"

@@ -85,6 +85,8 @@ async def _render(deps: WorkerDeps, kind: str, source: Path, target: Path,
                   report: JobProgressReporter) -> None:
     settings = deps.settings
     errors = target.with_name("errors.txt")
+    # Said before the child starts: a quick render must not skip its stage in the rooms.
+    await report.step("rendering", 30)
     with errors.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workers.previews.render", kind, str(source), str(target),
