@@ -111,7 +111,7 @@ users:
 phases: [{{duration: {a.ramp}, arrival_rate: {a.users / a.ramp}}}]
 grace: {a.count / a.rate + 20}
 """)
-    return [str(ROOT / ".venv/bin/roomcast"), "load", "run", str(scenario), "--json",
+    return [sys.executable, "-m", "roomcast.cli", "load", "run", str(scenario), "--json",
             str(work / "roomcast.json")]
 
 

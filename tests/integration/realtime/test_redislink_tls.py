@@ -28,13 +28,21 @@ def _openssl(*args: str) -> None:
 
 
 def _certificates(where: Path) -> None:
-    """A private CA, and a certificate it signed for 127.0.0.1 and localhost."""
+    """A private CA, and a certificate it signed for 127.0.0.1 and localhost, with the
+    extensions Python 3.13's strict verification asks for."""
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
              "/CN=roomcast test CA", "-keyout", str(where / "ca.key"),
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-addext", "subjectKeyIdentifier=hash",
              "-out", str(where / "ca.pem"))
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
              "-keyout", str(where / "redis.key"), "-out", str(where / "redis.csr"))
-    (where / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (where / "san.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n")
     _openssl("x509", "-req", "-in", str(where / "redis.csr"), "-CA", str(where / "ca.pem"),
              "-CAkey", str(where / "ca.key"), "-CAcreateserial", "-days", "1",
              "-extfile", str(where / "san.ext"), "-out", str(where / "redis.pem"))
