@@ -19,11 +19,11 @@ import httpx
 
 from load import report as reporting
 from load import roomcast, runner, slo
+from load.contract import GenericWire, Wire
 from load.flow import cli as flow_cli
 from load.progress import ProgressLine
 from load.scenarios.base import Options
 from load.scrape import scrape, summarize
-from load.wire import GenericWire, Wire
 
 SCENARIO_HELP = {
     "connect": ("a connect storm at a controlled rate; connect latency and failures",

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from load import protocol as p
+from load import packets as p
 from load.frames import (
     OP_CLOSE,
     OP_PING,

@@ -26,7 +26,7 @@ import httpx
 import orjson
 
 from load.client import SioClient
-from load.wire import JoinFailed, entered
+from load.contract import JoinFailed, entered
 
 API = "/api/v1"
 

@@ -14,11 +14,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from load.client import Clock
+from load.contract import Wire
 from load.scenarios import connect, fanout, jobs, presence, recovery, rooms
 from load.scenarios.base import LocalSync, Options, Sync, WorkerContext
 from load.scenarios.reconnect import Reconnects
 from load.stats import Stats
-from load.wire import Wire
 
 Scenario = Callable[[WorkerContext], Coroutine[Any, Any, None]]
 Progress = Callable[[dict[str, int]], None]

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from load.client import Clock, ConnectFailed, EventHandler, SioClient
+from load.contract import Wire
 from load.scenarios.reconnect import Reconnects
 from load.stats import Stats
-from load.wire import Wire
 
 
 @dataclass(frozen=True)

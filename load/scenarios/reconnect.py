@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from load.client import Clock, ConnectFailed, SioClient
+from load.contract import Wire
 from load.stats import Stats
-from load.wire import Wire
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from load.client import ConnectFailed, SioClient
+from load.contract import entered
 from load.frames import OP_TEXT, FrameParser
 from load.scenarios.base import wait_for
 from load.scenarios.reconnect import Backoff, Reconnects
 from load.stats import Stats
-from load.wire import entered
 from realtime.wire.frames import TEXT, encode_frame
 from tests.support.services import free_port
 

@@ -8,7 +8,7 @@ import struct
 import orjson
 import pytest
 
-from load import protocol as p
+from load import packets as p
 from load.frames import OP_CLOSE, OP_TEXT, FrameError, FrameParser, _xor, encode_frame
 
 
