@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from pydantic import BaseModel
-from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 from starlette.exceptions import HTTPException
@@ -14,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routing import json_response
-from core.errors import RateLimited, RoomcastError
+from core.errors import RateLimited, RoomcastError, StoreFailed
 
 log = logging.getLogger("roomcast.api")
 
@@ -71,11 +70,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def store_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, ConnectionFailure):
-        log.error("document store unreachable: %s", exc)
-        return error_response(request, 503, "store_unavailable",
-                              "the document store is unavailable")
-    log.exception("document store error")
+    # Its message holds the store's own words (a key, a query): for the log, not the client.
+    log.error("document store error", exc_info=exc)
     return error_response(request, 500, "internal", "internal error")
 
 
@@ -94,7 +90,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     RoomcastError: roomcast_error,
     HTTPException: http_error,
-    PyMongoError: store_error,
+    StoreFailed: store_error,
     RedisConnectionError: redis_error,
     RedisTimeout: redis_error,
     Exception: unexpected_error,

@@ -112,16 +112,54 @@ class RateLimited(RoomcastError):
         self.retry_after = retry_after
 
 
-class StoreUnavailable(RoomcastError):
-    code = "store_unavailable"
-    http_status = 503
-    default_message = "the document store is unavailable"
-
-
 class ServiceUnavailable(RoomcastError):
     code = "service_unavailable"
     http_status = 503
     default_message = "a service Roomcast needs is unavailable"
+
+
+# The document store's errors: core/store raises these and nothing else (core/store/errors.py
+# translates PyMongo's), so no other package needs to know the driver's exceptions.
+
+
+class StoreUnavailable(RoomcastError):
+    """The document store cannot be reached or cannot answer in time (no primary, a dropped
+    connection, a timeout): worth another attempt later."""
+
+    code = "store_unavailable"
+    http_status = 503
+    default_message = "the document store cannot be reached"
+
+
+class StoreNotWritable(StoreUnavailable, ServiceUnavailable):
+    """The embedded store cannot make writes durable (its disk failed or is full, or it is
+    closing); answered as `service_unavailable`, as it always has been."""
+
+    code = "service_unavailable"
+    default_message = "the embedded store cannot write to its disk"
+
+
+class StoreFailed(RoomcastError):
+    """The document store refused an operation for a reason a retry repeats (a bad query,
+    a document too large, a failed validation): a bug or bad data, answered as internal."""
+
+    code = "internal"
+    http_status = 500
+    default_message = "internal error"
+
+
+class DuplicateKey(StoreFailed):
+    """A write that a unique index refused. The repositories catch it where a duplicate has a
+    meaning (an email taken, a write repeated); one that escapes them is a bug."""
+
+
+class PartialWrite(StoreFailed):
+    """An unordered insert of several documents in which some were refused: `failed` maps the
+    position of each refused document to its error; the others were written."""
+
+    def __init__(self, failed: dict[int, StoreFailed]) -> None:
+        super().__init__(f"{len(failed)} of the documents were not written")
+        self.failed = failed
 
 
 class InvalidState(Conflict):

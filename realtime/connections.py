@@ -13,7 +13,6 @@ from typing import Any
 
 import socketio
 from pydantic import BaseModel, ValidationError
-from pymongo.errors import PyMongoError
 
 from core.errors import RoomcastError, ServiceUnavailable
 from core.revocations import TokenRevocations
@@ -25,6 +24,7 @@ from realtime.hub import Hub
 from realtime.limits import EventBucket
 from realtime.packets import CLOSE_POLICY
 from realtime.session import (
+    STORE_ERRORS,
     Session,
     active_user,
     auth_token,
@@ -84,10 +84,10 @@ class Connections:
         try:
             claims = await verify_token(self._tokens, self._revocations, auth_token(auth))
             user = await active_user(hub.stores, claims.sub)
+        except STORE_ERRORS as exc:
+            raise refuse(store_unavailable(exc)) from exc
         except RoomcastError as exc:
             raise refuse(exc) from exc
-        except PyMongoError as exc:
-            raise refuse(store_unavailable(exc)) from exc
         session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
                           exp=claims.exp, bucket=self._bucket(sid))
         room = c.user_room(user.id)
@@ -130,7 +130,7 @@ class Connections:
         for room in list(session.rooms):
             try:
                 await hub.exit_room(session, room)
-            except (RoomcastError, PyMongoError) as exc:  # Redis or the store is down
+            except RoomcastError as exc:  # Redis or the store is down
                 log.warning("leaving %s on disconnect failed: %r", room, exc)
             except Exception:
                 log.exception("leaving %s on disconnect failed", room)
@@ -156,10 +156,10 @@ class Connections:
                                          fields=_field_errors(exc)))
         try:
             return await handler(session, data)
+        except STORE_ERRORS as exc:
+            return self._refused(c.error(c.ERR_UNAVAILABLE, store_unavailable(exc).message))
         except RoomcastError as exc:
             return self._refused(c.error(exc.code, exc.message))
-        except PyMongoError as exc:
-            return self._refused(c.error(c.ERR_UNAVAILABLE, store_unavailable(exc).message))
         except Exception:
             log.exception("handler for %r failed", event)
             return self._refused(c.error(c.ERR_INTERNAL, "internal error"))

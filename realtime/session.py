@@ -9,9 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
-from pymongo.errors import ConnectionFailure, PyMongoError
 
-from core.errors import RoomcastError, ServiceUnavailable, Unauthorized
+from core.errors import (
+    RoomcastError,
+    ServiceUnavailable,
+    StoreFailed,
+    StoreUnavailable,
+    Unauthorized,
+)
 from core.revocations import TokenRevocations
 from core.store.stores import Stores
 from core.store.users import User
@@ -83,13 +88,19 @@ def refuse(exc: RoomcastError) -> socketio.exceptions.ConnectionRefusedError:
     )
 
 
-def store_unavailable(exc: PyMongoError) -> ServiceUnavailable:
-    """A document store failure as the socket edge answers it: retry later."""
-    if isinstance(exc, ConnectionFailure):  # unreachable, timed out, no primary
-        log.warning("the document store cannot be reached: %s", exc.__class__.__name__)
-    else:  # an answer from the store that Roomcast did not expect: worth a traceback
-        log.error("the document store failed", exc_info=exc)
-    return ServiceUnavailable("the document store cannot be reached")
+# The document store's errors as core/store raises them; the socket edge answers both alike.
+STORE_ERRORS = (StoreUnavailable, StoreFailed)
+
+
+def store_unavailable(exc: StoreUnavailable | StoreFailed) -> ServiceUnavailable:
+    """A document store failure as the socket edge answers it: `service_unavailable`, retry
+    later (the code the socket contract has always given it)."""
+    if isinstance(exc, StoreUnavailable):  # unreachable, timed out, no primary, disk full
+        log.warning("the document store cannot be reached: %s", exc.message)
+        return ServiceUnavailable(exc.message)
+    # An answer from the store that Roomcast did not expect: worth a traceback.
+    log.error("the document store failed", exc_info=exc)
+    return ServiceUnavailable(StoreUnavailable.default_message)
 
 
 def auth_token(auth: Any) -> object:

@@ -25,6 +25,7 @@ from bson.codec_options import CodecOptions
 from core.errors import ConfigError
 from core.ids import utcnow
 from core.objects import ObjectStorage
+from core.store.collection import Database
 from core.store.schema import META_COLLECTION, SCHEMA_VERSION
 from core.store.stores import Stores
 
@@ -50,7 +51,7 @@ class Summary:
                 f"{self.objects} objects ({self.object_bytes} bytes)")
 
 
-async def _documents(db: Any, name: str) -> AsyncIterator[bytes]:
+async def _documents(db: Database, name: str) -> AsyncIterator[bytes]:
     async for doc in db[name].find({}).sort([("_id", 1)]):
         yield bson.encode(doc, codec_options=CODEC)
 

@@ -20,8 +20,6 @@ import time
 from functools import partial
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
 from core.errors import RoomcastError
 from core.notices import Notices
 from core.store.datasets import DatasetView
@@ -82,7 +80,7 @@ async def announce(deps: WorkerDeps, job: JobDoc, *, patience: float) -> bool:
             try:
                 await _publish(deps, job, target)
                 break
-            except (RoomcastError, PyMongoError) as exc:
+            except RoomcastError as exc:
                 if time.monotonic() + delay > deadline:
                     log.warning("the end of job %s is not announced to %s yet (%s); left for "
                                 "a redelivery or the sweeper", job.id, target, exc)

@@ -46,7 +46,7 @@ class QueueDepthSampler:
             count, oldest_ms = await self._jobs.queued_summary()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the store's errors vary by backend; try again next time
+        except Exception as exc:  # the store down, or anything else: try again next time
             self._failed("store", exc)
             return
         self._metrics.jobs_queued.set(count)

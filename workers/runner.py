@@ -13,8 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
-
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
@@ -40,11 +38,11 @@ HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[
     JobKind.PREVIEW: (previews.make_preview, previews.discard),
     JobKind.PROJECT_DELETION: (deletion.delete_project, deletion.discard),
 }
-# Outages, worth another attempt. Any other PyMongo error (a duplicate key, a bad query) is a
-# bug or bad data that a retry repeats: the job fails at once as an internal error.
+# Outages, worth another attempt. The store's other errors (StoreFailed: a duplicate key, a
+# bad query) are a bug or bad data that a retry repeats: the job fails at once as an internal
+# error.
 TRANSIENT: tuple[type[BaseException], ...] = (
     TransientJobError, ServiceUnavailable, StoreUnavailable, ConnectionError, TimeoutError,
-    ConnectionFailure, ExecutionTimeout, WTimeoutError,
 )
 RERAISED: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT)
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from core.models import Page, PageParams
-from core.store.database import Database
+from core.store.collection import Database
 from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 M = TypeVar("M", bound=BaseModel)

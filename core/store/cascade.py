@@ -17,6 +17,7 @@ from typing import Any
 
 from core.objects import ObjectStorage
 from core.store.chart_removal import remove_chart
+from core.store.collection import Collection
 from core.store.datasets import DatasetDoc
 from core.store.stores import Stores
 
@@ -29,7 +30,7 @@ class Cascade:
     # The deletion's own job document, which stays as its record.
     keep_job_id: str | None = None
 
-    def collection(self, name: str) -> Any:
+    def collection(self, name: str) -> Collection:
         return self.stores.db[name]
 
     async def ids(self, name: str, query: dict[str, Any]) -> list[str]:

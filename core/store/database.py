@@ -8,19 +8,19 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from core.settings import Settings
+from core.store.collection import Database
 from core.store.embedded.client import EmbeddedClient
 from core.store.embedded.engine import open_engine
 
-# Both clients expose PyMongo's async API surface that the repositories use.
-Database = Any
 
-
-def open_mongo(settings: Settings) -> tuple[Any, Database]:
+def open_mongo(settings: Settings) -> tuple[AsyncMongoClient[dict[str, Any]] | EmbeddedClient,
+                                            Database]:
     """Create the client and return it with the database. MongoDB's connects lazily; the
     embedded store is opened here: it takes its directory's lock and loads what it holds
     (DataDirInUse, StoreDamaged)."""
+    client: AsyncMongoClient[dict[str, Any]] | EmbeddedClient
     if settings.mongo_uri:
-        client: Any = AsyncMongoClient(
+        client = AsyncMongoClient(
             settings.mongo_uri,
             tz_aware=True,
             serverSelectionTimeoutMS=settings.mongo_timeout_ms,
@@ -31,7 +31,7 @@ def open_mongo(settings: Settings) -> tuple[Any, Database]:
         engine = open_engine(embedded_directory(settings), settings.mongo_db,
                                 compact_bytes=settings.store_journal_max_bytes)
         client = EmbeddedClient(engine, settings.mongo_db)
-    return client, client[settings.mongo_db]
+    return client, Database(client[settings.mongo_db])
 
 
 def embedded_directory(settings: Settings) -> Path:
@@ -45,7 +45,3 @@ async def close_mongo(client: Any) -> None:
     result = close()
     if hasattr(result, "__await__"):
         await result
-
-
-async def ping(db: Database) -> None:
-    await db.command("ping")

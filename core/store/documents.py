@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
+from core.errors import DuplicateKey
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
 from core.store.base import Repository
-from core.store.database import Database
+from core.store.collection import Database
 from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 
@@ -123,7 +123,7 @@ class DocumentRepository(Repository[DocumentDoc]):
                 return found, False
             try:
                 await self._c.insert_one(self._dump(document))
-            except DuplicateKeyError:
+            except DuplicateKey:
                 continue
             return document, True
         raise RuntimeError("a document kept appearing and disappearing")

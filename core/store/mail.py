@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
+from core.errors import DuplicateKey
 from core.ids import epoch_ms, new_id, utcnow
 from core.models import Page, PageParams
 from core.store.base import Repository
@@ -54,7 +54,7 @@ class MailRepository(Repository[OutgoingMail]):
         that retries, with a deterministic id, queues it once)."""
         try:
             await self._c.insert_one(self._dump(mail))
-        except DuplicateKeyError:
+        except DuplicateKey:
             existing = await self.get(mail.id)
             if existing is not None:
                 return existing

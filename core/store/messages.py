@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, WriteError
 
+from core.errors import PartialWrite
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
 from core.store.base import Repository
@@ -109,10 +109,8 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
         failed: dict[int, Exception] = {}
         try:
             await self._c.insert_many([doc for doc, _ in group], ordered=False)
-        except BulkWriteError as exc:  # the others were written (ordered=False)
-            for error in exc.details.get("writeErrors", []):
-                failed[error["index"]] = WriteError(error.get("errmsg", "write failed"),
-                                                    error.get("code"), error)
+        except PartialWrite as exc:  # the others were written (ordered=False)
+            failed = dict(exc.failed)
         except Exception as exc:  # nothing was written: every message gets the error
             failed = dict.fromkeys(range(len(group)), exc)
         for index, (_, stored) in enumerate(group):

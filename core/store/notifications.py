@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
+from core.errors import DuplicateKey
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
 from core.store.base import Repository
@@ -62,7 +62,7 @@ class NotificationRepository(Repository[Notification]):
         )
         try:
             await self._c.insert_one(self._dump(notification))
-        except DuplicateKeyError:
+        except DuplicateKey:
             existing = await self.get(notification_id)
             if existing is not None:
                 return existing

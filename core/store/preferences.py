@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from core.ids import new_secret, utcnow
 from core.store.base import Repository
@@ -89,8 +89,7 @@ class PreferenceRepository(Repository[Preferences]):
         doc = self._dump(merged)
         doc.pop("_id")
         doc.pop("last_digest_at")
-        stored = await self._c.find_one_and_update(
-            {"_id": user_id}, {"$set": doc}, upsert=True, return_document=ReturnDocument.AFTER)
+        stored = await self._c.find_one_and_upsert({"_id": user_id}, {"$set": doc})
         return self._load(stored)
 
     async def with_digests(self, after: str, limit: int) -> list[Preferences]:

@@ -16,9 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, DuplicateKey, ValidationFailed
 from core.ids import utcnow
 from core.store.base import Repository
 from core.store.datasets import DatasetDoc
@@ -96,7 +95,7 @@ class RecordRepository(Repository[RecordDoc]):
                           project_id=dataset.project_id, row=row, version=2, **fields)
         try:
             await self._c.insert_one(self._dump(first))
-        except DuplicateKeyError:
+        except DuplicateKey:
             return None
         return first
 

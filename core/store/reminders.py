@@ -76,14 +76,13 @@ class ReminderRepository(Repository[Reminder]):
     async def plan(self, kind: ReminderKind, subject_id: str, project_id: str, due_at: datetime,
                    lead_minutes: int = 0) -> Reminder:
         """Owe this reminder at `due_at` (a new version of it, pending again)."""
-        doc = await self._c.find_one_and_update(
+        doc = await self._c.find_one_and_upsert(
             {"_id": reminder_id(kind, subject_id, lead_minutes)},
             {"$set": {"kind": kind.value, "subject_id": subject_id, "project_id": project_id,
                       "lead_minutes": lead_minutes, "due_at": due_at,
                       "state": ReminderState.PENDING.value, "lease_until": 0, "owner": None,
                       "delivered": [], "updated_at": utcnow(), VERSION_FIELD: SCHEMA_VERSION},
              "$inc": {"version": 1}},
-            upsert=True, return_document=ReturnDocument.AFTER,
         )
         return self._load(doc)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from core.store.database import Database
+from core.store.collection import Database
 from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.ids import utcnow
+from core.store.collection import Database
 
 SCHEMA_VERSION = 1
 VERSION_FIELD = "_v"
@@ -51,7 +52,7 @@ class Step:
 
 
 class MigrationRunner:
-    def __init__(self, db: Any, collections: Sequence[str],
+    def __init__(self, db: Database, collections: Sequence[str],
                  migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self._db = db
         self._collections = list(collections)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from core.store.api_keys import ApiKeyRepository
 from core.store.attendance import AttendanceRepository
 from core.store.audit import AuditRepository
-from core.store.database import Database, ping
+from core.store.collection import Database
 from core.store.datasets import DatasetRepository
 from core.store.documents import DocumentRepository, StorageUsage, VersionRepository
 from core.store.invitations import InvitationRepository
@@ -107,4 +107,4 @@ class Stores:
         return MigrationRunner(self.db, self.collection_names())
 
     async def ping(self) -> None:
-        await ping(self.db)
+        await self.db.ping()

@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
-from core.errors import Conflict
+from core.errors import Conflict, DuplicateKey
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams, Role
 from core.store.base import Repository
@@ -50,7 +49,7 @@ class UserRepository(Repository[User]):
                     password_hash=password_hash, oidc_subject=oidc_subject)
         try:
             await self._c.insert_one(self._dump(user))
-        except DuplicateKeyError as exc:
+        except DuplicateKey as exc:
             raise Conflict("an account with this email exists") from exc
         return user
 

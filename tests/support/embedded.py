@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from core.store.embedded.client import EmbeddedClient
+from core.store.collection import Database
+from core.store.embedded.client import EmbeddedClient, EmbeddedDatabase
 from core.store.embedded.engine import open_engine
 
 
-def embedded_database(directory: Path, name: str = "roomcast") -> Any:
+def embedded_driver(directory: Path, name: str = "roomcast") -> EmbeddedDatabase:
+    """The embedded store's own database object, beneath the errors' translation."""
     engine = open_engine(directory, name, compact_bytes=64 * 1024 * 1024)
     return EmbeddedClient(engine, name)[name]
+
+
+def embedded_database(directory: Path, name: str = "roomcast") -> Database:
+    return Database(embedded_driver(directory, name))

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError, WriteError
+from pymongo.errors import ServerSelectionTimeoutError
 
+from core.errors import DuplicateKey, StoreUnavailable
+from core.store.collection import Collection, Database
 from core.store.messages import MeetingMessageRepository, NewMessage
-from tests.support.embedded import embedded_database
+from tests.support.embedded import embedded_driver
 
 
 def _message(n: int, meeting: str = "m" * 32) -> NewMessage:
@@ -19,9 +21,10 @@ def _message(n: int, meeting: str = "m" * 32) -> NewMessage:
                       user_name="Ada", text=f"message {n}", client_id=None)
 
 
-class Collection:
-    """The real embedded collection, counting `insert_many` calls; `hold` stops them until
-    released, `fail` makes the next one raise."""
+class CountingCollection:
+    """The real embedded collection, beneath the store's error translation, counting
+    `insert_many` calls; `hold` stops them until released, `fail` makes the next one raise
+    (a driver error, as PyMongo raises it)."""
 
     def __init__(self, real: Any) -> None:
         self.real = real
@@ -43,15 +46,15 @@ class Collection:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> tuple[MeetingMessageRepository, Collection]:
-    db: Any = embedded_database(tmp_path)
-    repository = MeetingMessageRepository(db)
-    collection = Collection(repository._c)
-    repository._c = collection
+def repo(tmp_path: Path) -> tuple[MeetingMessageRepository, CountingCollection]:
+    driver = embedded_driver(tmp_path)
+    repository = MeetingMessageRepository(Database(driver))
+    collection = CountingCollection(driver[repository.collection_name])
+    repository._c = Collection(collection)
     return repository, collection
 
 
-async def _writing(collection: Collection, groups: int = 1) -> None:
+async def _writing(collection: CountingCollection, groups: int = 1) -> None:
     """Let the loop run until `groups` writes have started."""
     for _ in range(100):
         if len(collection.groups) >= groups:
@@ -60,12 +63,12 @@ async def _writing(collection: Collection, groups: int = 1) -> None:
     raise AssertionError(f"{groups} writes did not start: {collection.groups}")
 
 
-async def _stored_ids(collection: Collection) -> list[str]:
+async def _stored_ids(collection: CountingCollection) -> list[str]:
     return sorted([doc["_id"] async for doc in collection.real.find({})])
 
 
 async def test_messages_sent_together_are_one_write_and_all_stored(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     messages = [_message(n) for n in range(50)]
@@ -78,7 +81,7 @@ async def test_messages_sent_together_are_one_write_and_all_stored(
 
 
 async def test_messages_sent_during_a_write_go_in_the_next_one(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     collection.hold = asyncio.Event()
@@ -96,7 +99,7 @@ async def test_messages_sent_during_a_write_go_in_the_next_one(
 
 
 async def test_a_group_is_at_most_max_group_messages(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     total = MeetingMessageRepository.MAX_GROUP * 2 + 3
@@ -106,7 +109,7 @@ async def test_a_group_is_at_most_max_group_messages(
 
 
 async def test_one_bad_message_fails_alone(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     taken = _message(0)
@@ -117,21 +120,21 @@ async def test_one_bad_message_fails_alone(
     results = await asyncio.gather(*(repository.create(m) for m in group),
                                    return_exceptions=True)
     assert results[0] is group[0] and results[2] is group[2]
-    assert isinstance(results[1], WriteError) and results[1].code == 11000
+    assert isinstance(results[1], DuplicateKey)
     assert await _stored_ids(collection) == sorted([taken.id, group[0].id, group[2].id])
     stored = await collection.real.find_one({"_id": taken.id})
     assert stored["text"] == "message 0"  # the refused one did not overwrite it
 
 
 async def test_a_store_that_is_down_fails_the_whole_group_and_the_next_write_works(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     collection.fail = ServerSelectionTimeoutError("no MongoDB within 2000 ms")
     group = [_message(n) for n in range(4)]
     results = await asyncio.gather(*(repository.create(m) for m in group),
                                    return_exceptions=True)
-    assert all(isinstance(r, ServerSelectionTimeoutError) for r in results)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
     assert await _stored_ids(collection) == []
     after = _message(9)
     assert await repository.create(after) is after
@@ -139,7 +142,7 @@ async def test_a_store_that_is_down_fails_the_whole_group_and_the_next_write_wor
 
 
 async def test_a_sender_that_goes_away_does_not_stop_the_others(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     collection.hold = asyncio.Event()
@@ -156,7 +159,7 @@ async def test_a_sender_that_goes_away_does_not_stop_the_others(
 
 
 async def test_a_cancelled_writer_cancels_what_waits_for_it(
-    repo: tuple[MeetingMessageRepository, Collection],
+    repo: tuple[MeetingMessageRepository, CountingCollection],
 ) -> None:
     repository, collection = repo
     collection.hold = asyncio.Event()

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, ScheduleSource
 from taskiq.kicker import AsyncKicker
 
 from core.errors import ServiceUnavailable
 
-UNREACHABLE = (RedisError, OSError, PyMongoError)
+# The store schedule source raises the store's own errors (core.errors), which pass as they are.
+UNREACHABLE = (RedisError, OSError)
 
 
 class TaskiqDispatch:

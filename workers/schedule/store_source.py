@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pymongo.errors import PyMongoError
 from taskiq import ScheduledTask, ScheduleSource
 
-from core.errors import StoreUnavailable
 from core.ids import utcnow
 from core.store.schedules import ScheduleRepository
 
@@ -29,17 +27,11 @@ class StoreScheduleSource(ScheduleSource):
         return [ScheduledTask.model_validate(doc) for doc in docs]
 
     async def add_schedule(self, schedule: ScheduledTask) -> None:
-        try:
-            await self._schedules.put(schedule.schedule_id, schedule.time,
-                                      schedule.model_dump(mode="json"))
-        except PyMongoError as exc:
-            raise StoreUnavailable() from exc
+        await self._schedules.put(schedule.schedule_id, schedule.time,
+                                  schedule.model_dump(mode="json"))
 
     async def delete_schedule(self, schedule_id: str) -> None:
-        try:
-            await self._schedules.delete(schedule_id)
-        except PyMongoError as exc:
-            raise StoreUnavailable() from exc
+        await self._schedules.delete(schedule_id)
 
     async def post_send(self, task: ScheduledTask) -> None:
         if task.time is not None:  # a one-off: done once sent

@@ -7,13 +7,27 @@ what it changed durable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
 from core.store.embedded.engine import EmbeddedEngine
 from core.store.embedded.mongomock_collection import TrackedCollection
+
+T = TypeVar("T")
+# What mongomock refuses with Python's own errors (an unknown operator, a value of the wrong
+# type, a feature it lacks), MongoDB refuses with OperationFailure: raised as MongoDB does, so
+# both backends fail alike (core/store/errors.py translates them once).
+REFUSALS = (ValueError, TypeError, NotImplementedError)
+
+
+def as_mongodb(op: Callable[[], T]) -> T:
+    try:
+        return op()
+    except REFUSALS as exc:
+        raise OperationFailure(f"the embedded store refused it: {exc}") from exc
 
 
 class EmbeddedCursor:
@@ -40,7 +54,7 @@ class EmbeddedCursor:
         if self._rows is None:
             self._rows = iter(self._cursor)
         try:
-            row: dict[str, Any] = next(self._rows)
+            row: dict[str, Any] = as_mongodb(lambda: next(self._rows))
         except StopIteration:
             raise StopAsyncIteration from None
         return row
@@ -62,14 +76,14 @@ class EmbeddedCollection:
         return EmbeddedCursor(self._c.find(*args, **kwargs))
 
     async def find_one(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self._c.find_one(*args, **kwargs)
+        found: dict[str, Any] | None = as_mongodb(lambda: self._c.find_one(*args, **kwargs))
         return found
 
     async def count_documents(self, filter: Mapping[str, Any], **kwargs: Any) -> int:  # noqa: A002
-        return int(self._c.count_documents(filter, **kwargs))
+        return int(as_mongodb(lambda: self._c.count_documents(filter, **kwargs)))
 
     async def distinct(self, key: str, filter: Mapping[str, Any] | None = None) -> list[Any]:  # noqa: A002
-        found: list[Any] = self._c.distinct(key, filter)
+        found: list[Any] = as_mongodb(lambda: self._c.distinct(key, filter))
         return found
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> EmbeddedCursor:
@@ -80,39 +94,42 @@ class EmbeddedCollection:
 
     # Writes.
 
+    async def _write(self, op: Callable[[], T]) -> T:
+        return await self._engine.write(self._c, lambda: as_mongodb(op))
+
     async def insert_one(self, document: dict[str, Any], **kwargs: Any) -> Any:
-        return await self._engine.write(self._c, lambda: self._c.insert_one(document, **kwargs))
+        return await self._write(lambda: self._c.insert_one(document, **kwargs))
 
     async def insert_many(self, documents: list[dict[str, Any]], ordered: bool = True,
                           **kwargs: Any) -> Any:
-        return await self._engine.write(
-            self._c, lambda: self._c.insert_many(documents, ordered=ordered, **kwargs))
+        return await self._write(
+            lambda: self._c.insert_many(documents, ordered=ordered, **kwargs))
 
     async def update_one(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._engine.write(self._c, lambda: self._c.update_one(*args, **kwargs))
+        return await self._write(lambda: self._c.update_one(*args, **kwargs))
 
     async def update_many(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._engine.write(self._c, lambda: self._c.update_many(*args, **kwargs))
+        return await self._write(lambda: self._c.update_many(*args, **kwargs))
 
     async def replace_one(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._engine.write(self._c, lambda: self._c.replace_one(*args, **kwargs))
+        return await self._write(lambda: self._c.replace_one(*args, **kwargs))
 
     async def delete_one(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._engine.write(self._c, lambda: self._c.delete_one(*args, **kwargs))
+        return await self._write(lambda: self._c.delete_one(*args, **kwargs))
 
     async def delete_many(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._engine.write(self._c, lambda: self._c.delete_many(*args, **kwargs))
+        return await self._write(lambda: self._c.delete_many(*args, **kwargs))
 
     async def find_one_and_update(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         if kwargs.get("return_document") is True:  # PyMongo reads True as AFTER too
             kwargs["return_document"] = ReturnDocument.AFTER
-        found: dict[str, Any] | None = await self._engine.write(
-            self._c, lambda: self._c.find_one_and_update(*args, **kwargs))
+        found: dict[str, Any] | None = await self._write(
+            lambda: self._c.find_one_and_update(*args, **kwargs))
         return found
 
     async def find_one_and_delete(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._engine.write(
-            self._c, lambda: self._c.find_one_and_delete(*args, **kwargs))
+        found: dict[str, Any] | None = await self._write(
+            lambda: self._c.find_one_and_delete(*args, **kwargs))
         return found
 
     async def drop(self) -> None:

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import ServiceUnavailable
+from core.errors import StoreNotWritable
 from core.ids import utcnow
 from core.store.embedded.frames import BadFrame, decode, frame, iter_frames
 from core.store.embedded.journal import Journal, sync_directory
@@ -131,7 +131,7 @@ class EmbeddedEngine:
     # Writes.
 
     async def write(self, target: TrackedCollection, op: Callable[[], T]) -> T:
-        """Run a write and return once what it changed is on disk; raises ServiceUnavailable
+        """Run a write and return once what it changed is on disk; raises StoreNotWritable
         when it cannot be (the change stays in memory and reaches the disk with a later one)."""
         self._start_background()
         target.changed = {}
@@ -162,10 +162,10 @@ class EmbeddedEngine:
         return frame({"c": target.name, "p": puts, "r": removes})
 
     def check(self) -> None:
-        """Raise ServiceUnavailable while writes cannot reach the disk."""
+        """Raise StoreNotWritable while writes cannot reach the disk."""
         failure = self._journal.failure
         if failure is not None:
-            raise ServiceUnavailable(f"the embedded store cannot write to {self.directory}: "
+            raise StoreNotWritable(f"the embedded store cannot write to {self.directory}: "
                                      f"{failure.strerror or failure}")
 
     # Snapshots.
@@ -243,7 +243,7 @@ class EmbeddedEngine:
         while True:
             try:
                 await self.sweep()
-            except ServiceUnavailable as exc:
+            except StoreNotWritable as exc:
                 log.warning("expired documents are kept until the disk takes writes: %s", exc)
             await asyncio.sleep(TTL_SWEEP_SECONDS)
 

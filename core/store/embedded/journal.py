@@ -16,7 +16,7 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
-from core.errors import ServiceUnavailable
+from core.errors import StoreNotWritable
 
 _sync = getattr(os, "fdatasync", os.fsync)
 Waiter = asyncio.Future[None]
@@ -53,7 +53,7 @@ class Journal:
         done: Waiter = asyncio.get_running_loop().create_future()
         with self._changed:
             if self._closing:
-                raise ServiceUnavailable("the embedded store is closing")
+                raise StoreNotWritable("the embedded store is closing")
             self._frames.append(frame)
             self._waiting.append(done)
             self.size += len(frame)
@@ -97,7 +97,7 @@ class Journal:
             self._frames.insert(0, data)
             self._stalled = True
             waiting, self._waiting = waiting + self._waiting, []
-        _settle(waiting, ServiceUnavailable(
+        _settle(waiting, StoreNotWritable(
             f"the embedded store could not write {self.path}: {exc.strerror or exc}"))
 
     def _write(self, data: bytes) -> None:

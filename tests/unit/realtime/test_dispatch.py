@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from core.revocations import MemoryRevocations
 from core.settings import Settings
 from core.store.database import open_mongo
+from core.store.errors import translated
 from core.store.stores import Stores
 from core.tokens import TokenService
 from realtime.contract import RefreshIn
@@ -34,10 +35,16 @@ def dispatch(tmp_path: Any) -> Any:
         raise RuntimeError("a bug")
 
     async def no_store(session: Session, data: Any) -> dict[str, Any]:
-        raise ServerSelectionTimeoutError("no servers found")
+        with translated():  # as every store call is: core.store.collection
+            raise ServerSelectionTimeoutError("no servers found")
+
+    async def duplicate(session: Session, data: Any) -> dict[str, Any]:
+        with translated():
+            raise DuplicateKeyError("E11000 duplicate key error")
 
     connections._table["boom"] = (RefreshIn, boom)
     connections._table["no_store"] = (RefreshIn, no_store)
+    connections._table["duplicate"] = (RefreshIn, duplicate)
     return handler
 
 
@@ -50,6 +57,16 @@ async def test_a_store_failure_is_service_unavailable(dispatch: Any) -> None:
     ack = await dispatch("no_store", "s1", {"token": "x"})
     assert ack == {"ok": False, "error": {"code": "service_unavailable",
                                           "message": "the document store cannot be reached"}}
+
+
+async def test_a_refused_store_write_is_service_unavailable_without_its_details(
+    dispatch: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    ack = await dispatch("duplicate", "s1", {"token": "x"})
+    assert ack == {"ok": False, "error": {"code": "service_unavailable",
+                                          "message": "the document store cannot be reached"}}
+    logged = [r for r in caplog.records if r.message == "the document store failed"]
+    assert logged and "E11000" in str(logged[0].exc_info[1])  # the log keeps the details
 
 
 async def test_payload_shapes_are_validated(dispatch: Any) -> None:
