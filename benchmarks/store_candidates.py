@@ -136,13 +136,15 @@ def install(name: str) -> None:
     """Make `open_mongo` (without MONGO_URI) open candidate `name` in this process."""
     import core.store.database as database
     import roomcast.factory as factory
+    from core.store.collection import Database
 
     real = database.open_mongo
 
     def open_mongo(settings: Any) -> tuple[Any, Any]:
         if settings.mongo_uri or name == "journal":
             return real(settings)
-        return open_candidate(name, settings.data_dir / name, settings.mongo_db)
+        client, db = open_candidate(name, settings.data_dir / name, settings.mongo_db)
+        return client, Database(db)  # the repositories' typed API, as open_mongo gives it
 
     database.open_mongo = open_mongo
     factory.open_mongo = open_mongo  # type: ignore[attr-defined]

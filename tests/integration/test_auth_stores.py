@@ -36,7 +36,7 @@ async def stores(request: pytest.FixtureRequest, make_settings: Any) -> AsyncIte
         yield services.ctx.stores
     finally:
         if request.param == "mongo":
-            await services.ctx.stores.db.client.drop_database(overrides["mongo_db"])
+            await services.ctx.stores.db.drop()
         await services.close()
 
 

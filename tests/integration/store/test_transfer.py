@@ -79,7 +79,7 @@ async def test_export_then_import_into_mongodb_and_s3_is_equal(
             await import_store(stores, objects, dump)
             after = await contents(stores, objects)
         finally:
-            await stores.db.client.drop_database(settings.mongo_db)
+            await stores.db.drop()
     assert after == before
 
 
