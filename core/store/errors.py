@@ -5,8 +5,8 @@ PyMongo's errors too). Outside core/store nobody catches a driver exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 from bson.errors import BSONError
@@ -52,10 +52,21 @@ def _write_errors(details: Mapping[str, Any]) -> dict[int, StoreFailed]:
     return failed
 
 
-@contextmanager
-def translated() -> Iterator[None]:
-    """Raise ours for any driver error raised inside, chained to it (the log shows both)."""
-    try:
-        yield
-    except (PyMongoError, BSONError) as exc:
-        raise translate(exc) from exc
+class Translated:
+    """`with translated():` raises ours for any driver error raised inside, chained to it (the
+    log shows both). A plain class rather than a generator: it is entered on every store call."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, PyMongoError | BSONError):
+            raise translate(exc) from exc
+
+
+_TRANSLATED = Translated()
+
+
+def translated() -> Translated:
+    return _TRANSLATED
