@@ -58,7 +58,9 @@ async def roomcast_error(request: Request, exc: Exception) -> Response:
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if exc.http_status >= 500:
-        log.warning("request failed: %s", exc.message, extra={"code": exc.code})
+        # The library error behind it (the store's "no servers found"), said in the log only.
+        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+        log.warning("request failed: %s%s", exc.message, cause, extra={"code": exc.code})
     return error_response(request, exc.http_status, exc.code, exc.message, exc.details, headers)
 
 
@@ -70,7 +72,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def store_error(request: Request, exc: Exception) -> Response:
-    # Its message holds the store's own words (a key, a query): for the log, not the client.
+    # A bug or bad data: the traceback, with the store's own words, goes to the log only.
     log.error("document store error", exc_info=exc)
     return error_response(request, 500, "internal", "internal error")
 

@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import API_KEY_PREFIX, Principal, bearer_of
 from api.context import AppContext
-from api.errors import error_response, roomcast_error, unexpected_error
+from api.errors import error_response, roomcast_error, store_error, unexpected_error
 from api.metrics import HttpMetrics, method_label, route_template
-from core.errors import PayloadTooLarge, RoomcastError
+from core.errors import PayloadTooLarge, RoomcastError, StoreFailed
 from core.ids import new_id
 from core.logcontext import request_id_var
 from core.ratelimit import MemoryRateLimiter, RateDecision, RateLimiter, RedisRateLimiter
@@ -156,7 +156,12 @@ class ErrorEnvelopeMiddleware:
         except Exception as exc:
             if response_started:
                 raise
-            handler = roomcast_error if isinstance(exc, RoomcastError) else unexpected_error
+            if isinstance(exc, StoreFailed):  # as the app's handlers answer it (api/errors.py)
+                handler = store_error
+            elif isinstance(exc, RoomcastError):
+                handler = roomcast_error
+            else:
+                handler = unexpected_error
             response = await handler(Request(scope), exc)
             await response(scope, receive, send)
 

@@ -141,11 +141,18 @@ class StoreNotWritable(StoreUnavailable, ServiceUnavailable):
 
 class StoreFailed(RoomcastError):
     """The document store refused an operation for a reason a retry repeats (a bad query,
-    a document too large, a failed validation): a bug or bad data, answered as internal."""
+    a document too large, a failed validation): a bug or bad data, answered as internal.
+    `message` (what any edge answers) stays `internal error`; `reason`, the store's own words
+    (a key, a query), is what `str()` gives, for the log."""
 
     code = "internal"
     http_status = 500
     default_message = "internal error"
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__()
+        self.reason = reason or self.message
+        self.args = (self.reason,)
 
 
 class DuplicateKey(StoreFailed):

@@ -96,7 +96,7 @@ def store_unavailable(exc: StoreUnavailable | StoreFailed) -> ServiceUnavailable
     """A document store failure as the socket edge answers it: `service_unavailable`, retry
     later (the code the socket contract has always given it)."""
     if isinstance(exc, StoreUnavailable):  # unreachable, timed out, no primary, disk full
-        log.warning("the document store cannot be reached: %s", exc.message)
+        log.warning("the document store cannot be reached: %r", exc.__cause__ or exc)
         return ServiceUnavailable(exc.message)
     # An answer from the store that Roomcast did not expect: worth a traceback.
     log.error("the document store failed", exc_info=exc)

@@ -39,8 +39,6 @@ def translate(exc: PyMongoError | BSONError) -> StoreUnavailable | StoreFailed:
     if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError) or any(
             exc.has_error_label(label) for label in RETRYABLE_LABELS):
         return StoreUnavailable()
-    # The driver's words stay in the message, for the log and a job's error: the REST and
-    # socket edges answer `internal error` without them.
     return StoreFailed(str(exc))
 
 

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from api.errors import EXCEPTION_HANDLERS
+from api.middleware import ErrorEnvelopeMiddleware
 from core.errors import (
     DuplicateKey,
     PartialWrite,
@@ -68,7 +69,8 @@ def test_what_a_retry_repeats_is_a_failure(error: Exception) -> None:
     translated = translate(error)
     assert type(translated) is StoreFailed
     assert (translated.code, translated.http_status) == ("internal", 500)
-    assert str(error) in translated.message  # for the log, never the client
+    assert translated.message == "internal error"  # what any edge may answer
+    assert str(error) in str(translated)  # for the log
 
 
 def test_a_duplicate_key_is_a_failure_not_an_outage() -> None:
@@ -87,7 +89,7 @@ def test_a_partial_write_says_which_documents_failed_and_why() -> None:
     assert sorted(translated.failed) == [1, 3]
     assert type(translated.failed[1]) is DuplicateKey
     assert type(translated.failed[3]) is StoreFailed
-    assert "validation" in translated.failed[3].message
+    assert "validation" in str(translated.failed[3])
 
 
 # The embedded store: mongomock raises PyMongo's errors, and they come out as ours.
@@ -189,3 +191,23 @@ async def test_rest_codes_of_the_store_errors() -> None:
     assert (refused.status_code, refused.json()["error"]) == (500, {
         "code": "internal", "message": "internal error", "details": None, "request_id": None})
     assert (disk.status_code, disk.json()["error"]["code"]) == (503, "service_unavailable")
+
+
+async def test_rest_codes_of_store_errors_raised_outside_the_routes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Raised in a middleware (before the app's handlers): the envelope middleware answers,
+    and logs a refused write with its traceback, as the app's handler does."""
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise {"/down": StoreUnavailable(), "/refused": DuplicateKey("E11000 dup key: a@x")}[
+            scope["path"]]
+
+    transport = httpx.ASGITransport(app=ErrorEnvelopeMiddleware(failing))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        down, refused = [await http.get(path) for path in ("/down", "/refused")]
+    assert (down.status_code, down.json()["error"]["code"]) == (503, "store_unavailable")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (500, "internal")
+    assert refused.json()["error"]["message"] == "internal error"
+    logged = [r for r in caplog.records if r.message == "document store error"]
+    assert logged and logged[0].exc_info and "a@x" in str(logged[0].exc_info[1])
