@@ -89,6 +89,7 @@ def connect_rows(url: str, token: str, clients: int, pid: int) -> list[dict[str,
                                    if transports == "default" else "WebSocket only"),
             "p50": statistics.median(times), "p99": quantile(times, 0.99),
             "connected_p50": statistics.median(result["connect_ms"]),
+            "upgraded_first": result["upgraded_first"] if transports == "default" else None,
             "cpu_ms_per": 1000 * cpu / clients,
         })
     return rows
@@ -101,10 +102,11 @@ def fanout_rows(url: str, token: str, clients: int, rate: float, seconds: float,
         result, cpu = run_node("fanout", url, token, f"meeting:{MEETING}", transports,
                                str(clients), str(rate), str(seconds), server_pid=pid)
         latencies = result["latency_ms"]
+        dropped = "".join(f", {n} dropped ({why})" for why, n in result["dropped"].items())
         rows.append({
             "case": f"fan-out to {clients} {transports} clients",
             "p50": statistics.median(latencies), "p99": quantile(latencies, 0.99),
-            "delivered": f"{result['delivered']}/{result['expected']}",
+            "delivered": f"{result['delivered']}/{result['expected']}{dropped}",
             "cpu_ms_per": 1000 * cpu / max(1, result["delivered"]),
         })
     return rows
@@ -115,7 +117,9 @@ def table(rows: list[dict[str, Any]]) -> str:
              "| --- | ---: | ---: | ---: | --- |"]
     for row in rows:
         note = (f"delivered {row['delivered']}" if "delivered" in row
-                else f"`connect` event p50 {row['connected_p50']:.1f} ms")
+                else f"`connect` event p50 {row['connected_p50']:.1f} ms" + (
+                    "" if row["upgraded_first"] is None
+                    else f", {row['upgraded_first']} on WebSocket by then"))
         per = "delivery" if "delivered" in row else "connection (open and close)"
         lines.append(f"| {row['case']} | {row['p50']:.1f} | {row['p99']:.1f} | "
                      f"{row['cpu_ms_per']:.3f} / {per} | {note} |")

@@ -31,6 +31,7 @@ function upgraded(socket) {
 
 async function connect(transports, count) {
   const connectMs = [], upgradeMs = [], sockets = [];
+  let upgradedFirst = 0; // on WebSocket already when `connect` fired
   for (let n = 0; n < count; n++) {
     const began = performance.now();
     const socket = client(transports);
@@ -38,12 +39,13 @@ async function connect(transports, count) {
     await opened(socket);
     connectMs.push(performance.now() - began);
     if (transports === "default") {
+      if (socket.io.engine.transport.name === "websocket") upgradedFirst++;
       await upgraded(socket);
       upgradeMs.push(performance.now() - began);
     }
   }
   sockets.forEach((socket) => socket.close());
-  return { connect_ms: connectMs, upgrade_ms: upgradeMs };
+  return { connect_ms: connectMs, upgrade_ms: upgradeMs, upgraded_first: upgradedFirst };
 }
 
 async function fanout(room, transports, count, rate, seconds) {
@@ -56,7 +58,9 @@ async function fanout(room, transports, count, rate, seconds) {
   }
   await Promise.all(receivers.map((socket) => socket.emitWithAck("join", { room })));
   let arrived = 0;
+  const disconnects = {}; // reason -> count: a client dropped midway delivers no more
   for (const socket of receivers) {
+    socket.on("disconnect", (reason) => { disconnects[reason] = (disconnects[reason] || 0) + 1; });
     socket.on("message", (data) => {
       latencies.push(performance.now() - Number(data.text));
       arrived++;
@@ -79,13 +83,14 @@ async function fanout(room, transports, count, rate, seconds) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const span = (performance.now() - began) / 1000;
+  const dropped = { ...disconnects };
   sender.close();
   receivers.forEach((socket) => socket.close());
-  return { expected, delivered: arrived, span_s: span, latency_ms: latencies };
+  return { expected, delivered: arrived, span_s: span, latency_ms: latencies, dropped };
 }
 
 const result = mode === "connect"
   ? await connect(rest[0], Number(rest[1]))
   : await fanout(rest[0], rest[1], Number(rest[2]), Number(rest[3]), Number(rest[4]));
-console.log(JSON.stringify(result));
-process.exit(0);
+// Exit once the line is written: a pipe takes it in parts, and exiting earlier cuts it short.
+process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(0));
