@@ -12,7 +12,7 @@ WebSocket requests, CORS preflights and everything outside the Socket.IO path pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs
 
 import orjson
@@ -42,8 +42,10 @@ class PollingRefusal:
     """Refuses long-polling with `polling_disabled` in front of the Socket.IO app."""
 
     def __init__(self, app: ASGIApp, *, cors_origins: Sequence[str],
+                 on_refused: Callable[[], None] | None = None,
                  path: str = "/socket.io/") -> None:
         self._app = app
+        self._on_refused = on_refused
         self._path = path
         self._cors_origins = frozenset(cors_origins)
         self._body = orjson.dumps(REFUSAL)
@@ -52,6 +54,8 @@ class PollingRefusal:
         if not is_polling(scope, self._path):
             await self._app(scope, receive, send)
             return
+        if self._on_refused is not None:
+            self._on_refused()
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(self._body)).encode()),
                    (b"cache-control", b"no-store")]

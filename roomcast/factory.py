@@ -185,7 +185,8 @@ def create_asgi(services: Services) -> ASGIApp:
                                     socketio_path="socket.io")
     if not polling_enabled(settings):
         # Long-polling answered with its reason instead of Engine.IO's bare 400.
-        app = PollingRefusal(app, cors_origins=settings.cors_origins)
+        app = PollingRefusal(app, cors_origins=settings.cors_origins,
+                             on_refused=services.realtime.on_polling_refused)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

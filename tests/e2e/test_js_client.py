@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock
+from tests.integration.realtime.support import Seed, Sock, metric
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -116,3 +116,5 @@ async def test_official_js_client_is_told_why_polling_is_refused(
         "connect_error", "xhr poll error", 400)
     assert orjson.loads(refused["body"])["code"] == "polling_disabled"
     assert connected == {"step": "connect", "transport": "websocket"}
+    # One polling request from each client, counted for operators.
+    assert await metric(server.url, "roomcast_polling_refused_total") == 2

@@ -26,9 +26,12 @@ def client(**options: Any) -> httpx.AsyncClient:
 @pytest.mark.parametrize("query", ["EIO=4&transport=polling", "EIO=4",
                                    "EIO=4&transport=polling&sid=abc"])
 async def test_a_polling_request_is_refused_with_polling_disabled(query: str) -> None:
-    async with client(cors_origins=[]) as http:
+    refused: list[None] = []
+    async with client(cors_origins=[], on_refused=lambda: refused.append(None)) as http:
         answer = await http.get(f"/socket.io/?{query}")
         posted = await http.post(f"/socket.io/?{query}", content=b"40")
+        await http.get("/socket.io/?EIO=4&transport=websocket")  # passed on, not counted
+    assert len(refused) == 2
     for refused in (answer, posted):
         assert refused.status_code == 400
         assert refused.headers["content-type"] == "application/json"
