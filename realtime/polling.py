@@ -1,11 +1,12 @@
 """The answer to a long-polling request where long-polling is not served.
 
-With several processes (`REDIS_URL` set) and `SOCKET_ALLOW_POLLING` unset or false, Engine.IO
-would answer the official client's first request (`GET /socket.io/?EIO=4&transport=polling`)
-with a bare 400 "Invalid transport", which the client reports as "xhr poll error" and nothing
-more. This answers it instead with a 400 whose JSON body says why and what to do, shaped like
-the `data` of a refused CONNECT (`{code, message}`): the client's `connect_error` carries it in
-`err.context.responseText` (`err.description` is the status). docs/protocol.md, "Transport".
+Where polling is off (with `REDIS_URL` unless `SOCKET_ALLOW_POLLING=true`, anywhere with
+`SOCKET_ALLOW_POLLING=false`), python-engineio would answer the official client's first request
+(`GET /socket.io/?EIO=4&transport=polling`) with a bare 400 "Invalid transport", which the
+client reports as "xhr poll error" and nothing more. This answers it instead with a 400 whose
+JSON body says why and what to do, shaped like the `data` of a refused CONNECT
+(`{code, message}`): the client's `connect_error` carries it in `err.context.responseText`
+(`err.description` is the status). docs/protocol.md, "Transport".
 
 WebSocket requests, CORS preflights and everything outside the Socket.IO path pass through.
 """
