@@ -41,6 +41,7 @@ from realtime.wire.engineio_socket import (
     message_packet,
     takes_writes,
 )
+from realtime.wire.socketio_server import engine_sid, participants
 
 log = logging.getLogger("roomcast.realtime")
 access_log = logging.getLogger("roomcast.access")
@@ -105,7 +106,7 @@ class Connections:
         """The connection's rate bucket, which its frames have counted against since it was
         opened (realtime/inbound.py): a new CONNECT on the same WebSocket gets no new burst."""
         sio = self._hub.sio
-        socket = engine_socket(sio, sio.manager.eio_sid_from_sid(sid, "/"))
+        socket = engine_socket(sio, engine_sid(sio, sid))
         bucket = getattr(socket, "bucket", None)
         if not isinstance(bucket, EventBucket):
             settings = self._hub.settings
@@ -178,7 +179,7 @@ class Connections:
         session = hub.sessions.get(sid)
         if session is None or session.closing:
             return
-        eio_sid = hub.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = engine_sid(hub.sio, sid)
 
         async def end() -> None:
             await hub.end_session(sid, c.ERR_RATE_LIMITED, "too many events: disconnected")
@@ -212,7 +213,7 @@ class Connections:
         self._hub.spawn(self._close_transport(sid))
 
     async def _close_transport(self, sid: str) -> None:
-        eio_sid = self._hub.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = engine_sid(self._hub.sio, sid)
         socket = engine_socket(self._hub.sio, eio_sid)
         if socket is None:
             return
@@ -238,14 +239,14 @@ class Connections:
         """The account was deactivated or deleted: every socket of it here ends now."""
         hub = self._hub
         why = _ENDED.get(code, "the account can no longer be used")
-        sids = [sid for sid, _ in hub.sio.manager.get_participants("/", c.user_room(user_id))]
+        sids = participants(hub.sio, c.user_room(user_id))
         await asyncio.gather(*(hub.end_session(sid, code, why) for sid in sids),
                              return_exceptions=True)
 
     async def _revoke(self, user_id: str, project_id: str) -> None:
         hub = self._hub
         room = c.user_room(user_id)
-        for sid, _ in list(hub.sio.manager.get_participants("/", room)):
+        for sid in participants(hub.sio, room):
             session = hub.sessions.get(sid)
             if session is not None:
                 await self._revoke_in(session, project_id)

@@ -67,6 +67,8 @@ ERR_RATE_LIMITED = "rate_limited"
 ERR_UNKNOWN_EVENT = "unknown_event"
 ERR_UNAVAILABLE = "service_unavailable"
 ERR_INTERNAL = "internal"
+# The body of the HTTP 400 answering a long-polling request where polling is not served.
+ERR_POLLING_DISABLED = "polling_disabled"
 # Reasons in `session:ending`.
 REASON_SLOW_CONSUMER = "slow_consumer"
 REASON_SHUTDOWN = "server_shutdown"

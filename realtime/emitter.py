@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from core.store.stores import Stores
 from realtime.batcher import RedisBatcher
 from realtime.contract import NOTIFICATION, user_room
 from realtime.redislink import RedisAddress, RedisLink
-from realtime.streams import RedisRoomStreams, RoomStreams
+from realtime.streams import Clock, RedisRoomStreams, RoomStreams
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -237,12 +238,14 @@ def redis_control(batcher: RedisBatcher) -> Control:
 class RedisEmitter(StreamEmitter):
     """A write-only emitter for processes without a socket server (workers)."""
 
-    def __init__(self, redis: Redis, stores: Stores, settings: Settings) -> None:
+    def __init__(self, redis: Redis, stores: Stores, settings: Settings, *,
+                 clock: Clock = time.time) -> None:
         self.batcher = RedisBatcher(redis)
         self.link = RedisLink(RedisAddress.of(redis))
         streams = RedisRoomStreams(redis, self.batcher, link=self.link,
                                    max_len=settings.stream_max_len,
-                                   max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
+                                   max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX,
+                                   clock=clock)
         super().__init__(streams, stores, control=redis_control(self.batcher))
 
     async def close(self) -> None:

@@ -35,7 +35,7 @@ from realtime.wire.engineio_socket import (
     message_packet,
 )
 from realtime.wire.frames import text_frame
-from realtime.wire.socketio_server import room_members
+from realtime.wire.socketio_server import engine_sid, room_members
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -112,7 +112,7 @@ class LocalFanout:
         return sent + written
 
     def send_to(self, sid: str, frame: str) -> bool:
-        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = engine_sid(self._sio, sid)
         if eio_sid is None:
             return False
         return self._put(sid, eio_sid, message_packet(frame))
@@ -140,7 +140,7 @@ class LocalFanout:
         frames = waiting.pop(sid, []) if waiting is not None else []
         if waiting is not None and not waiting:
             del self._held[room]
-        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = engine_sid(self._sio, sid)
         if discard or eio_sid is None:
             return
         for pkt in frames:

@@ -39,6 +39,7 @@ from realtime.presence import Departure, PresenceStore
 from realtime.rooms import RoomGrant
 from realtime.session import Session
 from realtime.streams import Position, RoomStreams, volatile_frame
+from realtime.wire.socketio_server import participants
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -192,7 +193,7 @@ class Hub:
         published into its rooms meanwhile, from the rooms' history; where the history no
         longer reaches back, tell the socket to reconnect (its rejoin says recovered: false)."""
         for room, position in caught_up.items():
-            sids = [sid for sid, _ in self.sio.manager.get_participants("/", room)]
+            sids = participants(self.sio, room)
             if not sids:
                 continue
             for sid in sids:

@@ -39,7 +39,7 @@ from realtime.packets import (
     ack_text,
     parse_packet,
 )
-from realtime.wire.socketio_server import handle_connect
+from realtime.wire.socketio_server import connected_sid, handle_connect
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -76,7 +76,6 @@ class InboundEvents:
     def __init__(self, sio: Any, dispatch: Dispatch, send_text: SendText, *,
                  settings: Settings) -> None:
         self._sio = sio
-        self._manager = sio.manager
         self._dispatch = dispatch
         self._send_text = send_text
         self._rate = settings.socket_events_per_second
@@ -182,11 +181,7 @@ class InboundEvents:
         return self._connected_sid(socket) is not None
 
     def _connected_sid(self, socket: Any) -> str | None:
-        manager = self._manager
-        sid: str | None = manager.sid_from_eio_sid(socket.sid, "/")
-        if sid is None or not manager.is_connected(sid, "/"):
-            return None
-        return sid
+        return connected_sid(self._sio, socket.sid)
 
     async def _connect(self, socket: Any, auth: Any) -> None:
         try:

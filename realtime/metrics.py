@@ -105,6 +105,7 @@ class RealtimeMetrics:
     outbox_pending: Gauge
     outbox_lost: Counter
     oversized_frames: Counter
+    polling_refused: Counter
     session_endings: Counter
 
     def record_sent(self, count: int, seconds: float) -> None:
@@ -148,6 +149,10 @@ class RealtimeMetrics:
             oversized_frames=Counter(
                 "roomcast_oversized_frames",
                 "Connections closed (1009) for a frame over SOCKET_MAX_PAYLOAD_BYTES",
+                registry=registry),
+            polling_refused=Counter(
+                "roomcast_polling_refused",
+                "Long-polling requests answered polling_disabled (polling is not served)",
                 registry=registry),
             session_endings=Counter(
                 "roomcast_session_endings",

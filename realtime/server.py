@@ -55,6 +55,8 @@ class Realtime:
     outbox: Outbox | None = None
     # Counts a connection closed for a frame over SOCKET_MAX_PAYLOAD_BYTES (the transport's).
     on_frame_too_large: Callable[[], None] | None = None
+    # Counts a long-polling request answered polling_disabled (realtime/polling.py).
+    on_polling_refused: Callable[[], None] | None = None
     # The client events' handlers (the composition root sets their mention hook).
     handlers: EventHandlers | None = None
     # Admins' census, disconnects and announcements across processes.
@@ -89,7 +91,8 @@ def build_realtime(
     life = _Lifecycle(settings, hub, connections, inbound, rooms)
     return Realtime(sio=sio, emitter=rooms.emitter, startup=[life.start],
                     shutdown=[life.stop], hub=hub, drain=life.drain, outbox=rooms.outbox,
-                    on_frame_too_large=metrics.oversized_frames.inc, handlers=handlers,
+                    on_frame_too_large=metrics.oversized_frames.inc,
+                    on_polling_refused=metrics.polling_refused.inc, handlers=handlers,
                     live=live)
 
 

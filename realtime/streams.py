@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +24,10 @@ from redis.asyncio import Redis
 
 from realtime.batcher import RedisBatcher
 from realtime.redislink import LuaScript, RedisLink
+
+# The wall clock stamping each stored event and judging its age against the history's maximum
+# age (seconds since the epoch). Injected so tests can move it instead of waiting.
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -120,9 +124,10 @@ class MemoryRoomStreams:
     """The embedded default: a ring per room, in this process only (a restart starts every
     room in a new epoch)."""
 
-    def __init__(self, *, max_len: int, max_age: float) -> None:
+    def __init__(self, *, max_len: int, max_age: float, clock: Clock = time.time) -> None:
         self._max_len = max_len
         self._max_age = max_age
+        self._clock = clock
         self._positions: dict[str, Position] = {}
         self._rings: dict[str, deque[tuple[int, float, str]]] = {}
 
@@ -132,7 +137,7 @@ class MemoryRoomStreams:
         prefix, suffix = frame_parts(event, room, data)
         frame = stored_frame(prefix, position.offset, position.epoch, suffix)
         ring = self._rings.setdefault(room, deque(maxlen=self._max_len))
-        ring.append((position.offset, time.time(), frame))
+        ring.append((position.offset, self._clock(), frame))
         return position.offset, frame
 
     async def since(self, room: str, offset: int, epoch: str | None) -> Recovery:
@@ -140,7 +145,7 @@ class MemoryRoomStreams:
         answer = judge(position, offset, epoch)
         if answer is not None:
             return answer
-        oldest = time.time() - self._max_age
+        oldest = self._clock() - self._max_age
         kept = [(o, t, frame) for o, t, frame in self._rings.get(room, ()) if o > offset]
         if not kept or kept[0][0] != offset + 1 or kept[0][1] < oldest:
             return Recovery(False, [], position.offset, position.epoch)
@@ -198,8 +203,9 @@ class RedisRoomStreams:
 
     def __init__(
         self, redis: Redis, batcher: RedisBatcher, *, link: RedisLink, max_len: int,
-        max_age: int, prefix: str,
+        max_age: int, prefix: str, clock: Clock = time.time,
     ) -> None:
+        self._clock = clock
         self._redis = redis
         self._batcher = batcher
         self._link = link
@@ -211,8 +217,8 @@ class RedisRoomStreams:
         prefix, suffix = frame_parts(event, room, data)
         keys = [self._key("off", room), self._key("stream", room),
                 room_channel(self._prefix, room), self._key("epoch", room)]
-        args: list[Any] = [self._max_len, self._max_age, prefix, suffix, f"{time.time():.3f}",
-                           new_epoch()]
+        stamp = f"{self._clock():.3f}"
+        args: list[Any] = [self._max_len, self._max_age, prefix, suffix, stamp, new_epoch()]
         offset, epoch = await self._link.evalsha(_APPEND, keys, args)
         return int(offset), stored_frame(prefix, int(offset), _text(epoch), suffix)
 
@@ -223,7 +229,7 @@ class RedisRoomStreams:
             return answer
         stream, start = self._key("stream", room), f"{offset + 1}-0"
         entries: Any = await self._batcher.run(lambda pipe: pipe.xrange(stream, min=start))
-        oldest = time.time() - self._max_age
+        oldest = self._clock() - self._max_age
         lost = Recovery(False, [], position.offset, position.epoch)
         if not entries or _offset_of(entries[0][0]) != offset + 1:
             return lost

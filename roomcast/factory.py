@@ -29,12 +29,13 @@ from core.objects_s3 import S3ObjectStorage
 from core.passwords import PasswordHasher
 from core.redispool import open_redis
 from core.revocations import MemoryRevocations, RedisRevocations, TokenRevocations
-from core.settings import Settings
+from core.settings import Settings, polling_enabled
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
 from core.tracing import Tracing, current_ids, emit_call, object_call
 from realtime.emitter import OUTBOX_KEY
+from realtime.polling import PollingRefusal
 from realtime.server import Realtime, build_realtime
 from roomcast.logs import use_trace_ids
 from roomcast.probes import DependencyProbe
@@ -180,8 +181,12 @@ def create_asgi(services: Services) -> ASGIApp:
     media = ((f"{'https' if settings.s3_secure else 'http'}://{settings.s3_endpoint}",)
              if settings.s3_endpoint else ())
     web = WebApp(served, root=web_root(), media_origins=media)
-    app = socketio.ASGIApp(services.realtime.sio, other_asgi_app=web,
-                           socketio_path="socket.io")
+    app: ASGIApp = socketio.ASGIApp(services.realtime.sio, other_asgi_app=web,
+                                    socketio_path="socket.io")
+    if not polling_enabled(settings):
+        # Long-polling answered with its reason instead of Engine.IO's bare 400.
+        app = PollingRefusal(app, cors_origins=settings.cors_origins,
+                             on_refused=services.realtime.on_polling_refused)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -1,6 +1,9 @@
 """Stands in for python-socketio 5.18.1's `AsyncServer._send_packet` (every packet to one
 socket: acks, the connect answer, one socket's events) and reads its `manager.rooms` table
-(namespace -> room -> sid -> Engine.IO sid) for the fan-out.
+(namespace -> room -> sid -> Engine.IO sid) for the fan-out. Also the one place that asks the
+manager how a Socket.IO sid and its Engine.IO sid map to each other (`eio_sid_from_sid`,
+`sid_from_eio_sid`, `is_connected`) and who is in a room (`get_participants`): undocumented
+methods, so the rest of realtime/ goes through `engine_sid`, `connected_sid` and `participants`.
 
 Why: a packet to one socket goes out through the direct write (engineio_driver.py) when that
 is safe, instead of Engine.IO's queue and writer task; and a room's fan-out iterates the
@@ -25,6 +28,26 @@ def room_members(sio: socketio.AsyncServer, room: str) -> dict[str, str] | None:
     """The room's members on this process, sid -> Engine.IO sid (None or empty: nobody)."""
     members: dict[str, str] | None = sio.manager.rooms.get(NAMESPACE, {}).get(room)
     return members
+
+
+def engine_sid(sio: socketio.AsyncServer, sid: str) -> str | None:
+    """The Engine.IO sid of a socket connected to the namespace (None once it is gone)."""
+    eio_sid: str | None = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+    return eio_sid
+
+
+def connected_sid(sio: socketio.AsyncServer, eio_sid: str) -> str | None:
+    """The Socket.IO sid on an Engine.IO socket whose CONNECT was accepted, else None."""
+    manager = sio.manager
+    sid: str | None = manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+    if sid is None or not manager.is_connected(sid, NAMESPACE):
+        return None
+    return sid
+
+
+def participants(sio: socketio.AsyncServer, room: str) -> list[str]:
+    """The sids in a room on this process, as a list (the room may change while it is used)."""
+    return [sid for sid, _ in sio.manager.get_participants(NAMESPACE, room)]
 
 
 async def handle_connect(sio: socketio.AsyncServer, eio_sid: str, auth: Any) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
+import pytest
 import socketio
 
+from realtime.wire.socketio_server import connected_sid, engine_sid, participants
 from tests.canary.upstream import assert_signature, assert_source, recheck
 
 VERIFIED = "5.18.1"
@@ -44,3 +46,36 @@ def test_handle_connect_is_unchanged() -> None:
     assert_source(socketio.AsyncServer._handle_connect, "c97c480cf777de36",
                   what="AsyncServer._handle_connect", ours=ours, package="python-socketio",
                   verified=VERIFIED)
+
+
+MAPPINGS = {  # the manager's methods realtime/wire/socketio_server.py asks, with their signature
+    "eio_sid_from_sid": "(self, sid, namespace)",
+    "sid_from_eio_sid": "(self, eio_sid, namespace)",
+    "is_connected": "(self, sid, namespace)",
+    "get_participants": "(self, namespace, room)",
+}
+
+
+@pytest.mark.parametrize(("name", "signature"), MAPPINGS.items())
+def test_the_manager_methods_asked_keep_their_signature(name: str, signature: str) -> None:
+    assert_signature(getattr(socketio.AsyncManager, name), signature,
+                     what=f"AsyncManager.{name}",
+                     ours=f"{OURS} (engine_sid, connected_sid, participants)",
+                     package="python-socketio", verified=VERIFIED)
+
+
+async def test_the_manager_maps_sids_both_ways_and_lists_a_rooms_participants() -> None:
+    sio = socketio.AsyncServer(async_mode="asgi")
+    sid = await sio.manager.connect("eio-1", "/")
+    await sio.manager.enter_room(sid, "/", "project:p1", eio_sid="eio-1")
+    ours = f"{OURS} (engine_sid, connected_sid, participants)"
+    assert engine_sid(sio, sid) == "eio-1", recheck(
+        "`AsyncManager.eio_sid_from_sid`", ours, "python-socketio", VERIFIED)
+    assert connected_sid(sio, "eio-1") == sid, recheck(
+        "`AsyncManager.sid_from_eio_sid` or `is_connected`", ours, "python-socketio", VERIFIED)
+    assert participants(sio, "project:p1") == [sid], recheck(
+        "`AsyncManager.get_participants`", ours, "python-socketio", VERIFIED)
+    await sio.manager.disconnect(sid, "/")
+    assert (engine_sid(sio, sid), connected_sid(sio, "eio-1"),
+            participants(sio, "project:p1")) == (None, None, []), recheck(
+        "what the manager answers for a disconnected socket", ours, "python-socketio", VERIFIED)

@@ -1,5 +1,5 @@
 """The end-to-end tests start seeded servers like the realtime integration tests do."""
 
-from tests.integration.realtime.conftest import seed, socks, start_server
+from tests.integration.realtime.conftest import rt_redis, seed, socks, start_server
 
-__all__ = ["seed", "socks", "start_server"]
+__all__ = ["rt_redis", "seed", "socks", "start_server"]

@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock
+from tests.integration.realtime.support import Seed, Sock, metric
+from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +90,31 @@ async def test_official_js_client(seed: Seed, start_server: StartServer,
         if node.returncode is None:
             node.kill()
             await node.wait()
+
+
+async def test_official_js_client_is_told_why_polling_is_refused(
+    seed: Seed, start_server: StartServer, node_client: Path, rt_redis: RedisServer,
+) -> None:
+    """Several processes (`REDIS_URL`) without `SOCKET_ALLOW_POLLING`: the client's defaults
+    get `polling_disabled` in `connect_error` (not only "xhr poll error"), and the same client
+    with `tryAllTransports: true` connects over WebSocket."""
+    alice = seed.user("alice")
+    server = start_server(redis_url=rt_redis.url)
+    node = await asyncio.create_subprocess_exec(
+        "node", str(node_client.parent / "polling_refused.mjs"), server.url, alice.token,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(node.communicate(), 60)
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
+    assert node.returncode == 0, err.decode()
+    refused, connected = [orjson.loads(line) for line in out.splitlines()]
+    assert (refused["step"], refused["message"], refused["description"]) == (
+        "connect_error", "xhr poll error", 400)
+    assert orjson.loads(refused["body"])["code"] == "polling_disabled"
+    assert connected == {"step": "connect", "transport": "websocket"}
+    # One polling request from each client, counted for operators.
+    assert await metric(server.url, "roomcast_polling_refused_total") == 2

@@ -207,14 +207,30 @@ def processed(offsets: list[int], since: int) -> list[int]:
     return kept
 
 
+class ShiftedClock:
+    """The wall clock moved by `shift` seconds, and moved on by `advance`: what an emitter
+    stamps through it is as old, to a server reading the real clock, as the test says."""
+
+    def __init__(self, shift: float = 0.0) -> None:
+        self.shift = shift
+
+    def __call__(self) -> float:
+        return time.time() + self.shift
+
+    def advance(self, seconds: float) -> None:
+        self.shift += seconds
+
+
 @asynccontextmanager
-async def redis_emitter(redis_url: str, data_dir: Path) -> AsyncIterator[RedisEmitter]:
-    """The emitter a worker process builds: publishing into rooms from outside the servers."""
+async def redis_emitter(redis_url: str, data_dir: Path,
+                        clock: Callable[[], float] = time.time) -> AsyncIterator[RedisEmitter]:
+    """The emitter a worker process builds: publishing into rooms from outside the servers
+    (`clock` stamps what it stores in the rooms' history)."""
     settings = Settings(env="test", redis_url=redis_url, data_dir=data_dir,
                         _env_file=None)  # type: ignore[call-arg]
     redis = Redis.from_url(redis_url)
     mongo, db = open_mongo(settings)
-    emitter = RedisEmitter(redis, Stores.over(db), settings)
+    emitter = RedisEmitter(redis, Stores.over(db), settings, clock=clock)
     try:
         yield emitter
     finally:

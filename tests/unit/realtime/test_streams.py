@@ -92,6 +92,21 @@ async def test_memory_stream_age_limit() -> None:
     assert not (await streams.since("job:j", 0, None)).recovered
 
 
+async def test_memory_stream_replays_only_what_is_younger_than_the_max_age() -> None:
+    now = [1_000_000.0]
+    streams = MemoryRoomStreams(max_len=10, max_age=60, clock=lambda: now[0])
+    await streams.append("job:j", "e", {"n": 1})
+    now[0] += 30
+    await streams.append("job:j", "e", {"n": 2})
+    epoch = (await streams.position("job:j")).epoch
+    assert len((await streams.since("job:j", 0, epoch)).frames) == 2  # both within 60 s
+    now[0] += 31  # the first is 61 s old, the second 31 s
+    assert not (await streams.since("job:j", 0, epoch)).recovered
+    recent = await streams.since("job:j", 1, epoch)
+    assert recent.recovered and [position_in(f, "job:j") for f in recent.frames] == [
+        Position(2, epoch)]
+
+
 async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
