@@ -31,6 +31,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServiceDied(RuntimeError):
+    """The process a wait was for has exited: waiting longer cannot help."""
+
+
 def wait_until(check: object, *, timeout: float = 15.0, what: str = "service") -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -38,6 +42,8 @@ def wait_until(check: object, *, timeout: float = 15.0, what: str = "service") -
         try:
             if check():  # type: ignore[operator]
                 return
+        except ServiceDied:
+            raise
         except Exception as exc:
             last = exc
         time.sleep(0.05)
@@ -181,11 +187,13 @@ def start_roomcast(
     if command == "serve":
         def ready() -> bool:
             if proc.poll() is not None:
-                raise RuntimeError(f"roomcast serve exited early:\n{server.log()}")
+                raise ServiceDied(f"roomcast serve exited early:\n{server.log()}")
             return httpx.get(server.url + ready_path, timeout=1).status_code == 200
 
         try:
-            wait_until(ready, timeout=30, what=f"roomcast serve on {port}")
+            # A process that dies is reported at once; the wait itself is long because on a
+            # machine whose cores are all busy, importing the stack alone can take tens of seconds.
+            wait_until(ready, timeout=90, what=f"roomcast serve on {port}")
         except Exception:
             server.stop()
             raise
