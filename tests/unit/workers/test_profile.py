@@ -1,0 +1,35 @@
+"""Column statistics: distinct counts as pyarrow's `unique` counts them, on every layout."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from workers.ingest.infer import profile
+
+NAN_PAYLOAD = np.array([0x7FF8000000000001], np.uint64).view(np.float64)[0]
+
+
+@pytest.mark.parametrize("column", [
+    pa.chunked_array([[0.0, -0.0, float("nan"), float("nan"), NAN_PAYLOAD, float("inf"), 1.0,
+                       None]]),
+    pa.chunked_array([pa.array([5, 1, 5, None, 7, 2]).slice(1), pa.array([2, -3, None])]),
+    pa.chunked_array([pa.array(np.arange(300, dtype=np.uint8) % 251)]),
+    pa.chunked_array([pa.array(np.array([1.5, 2.5, 1.5, -1.0], np.float32))]),
+    pa.chunked_array([pa.array([datetime(2024, 1, d % 5 + 1, tzinfo=UTC) for d in range(9)])]),
+    pa.chunked_array([pa.array([True, False, None, True])]),
+    pa.chunked_array([pa.array(["b", "a", "b", None])]),
+], ids=["float64", "int64-sliced", "uint8", "float32", "timestamp", "bool", "string"])
+def test_distinct_counts_equal_pyarrows(column: pa.ChunkedArray) -> None:
+    (schema,) = profile(pa.table({"x": column}))
+    assert schema.stats.distinct == len(pc.unique(column.drop_null()))
+    assert schema.stats.count == len(column) - column.null_count
+
+
+def test_a_column_of_nulls_has_no_distinct_values() -> None:
+    (schema,) = profile(pa.table({"x": pa.array([None, None], pa.float64())}))
+    assert (schema.stats.count, schema.stats.distinct) == (0, 0)
