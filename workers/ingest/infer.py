@@ -16,10 +16,12 @@ import pyarrow.compute as pc
 from core.store.datasets import ColumnSchema, ColumnStats
 from workers.errors import BadFile
 from workers.ingest.cells import CellBytes
+from workers.ingest.distinct import count_distinct, value_counts
 from workers.ingest.limits import MAX_CELL_CHARS
 
 CATEGORICAL_MAX_DISTINCT = 50
 HISTOGRAM_BINS = 10
+TOP_VALUES = 10
 # Cells that mean "no value", compared after trimming. Not pandas' or pyarrow's list: `NA` is
 # a country (Namibia) and a continent code, so it stays text; `None` is a common export of
 # Python tools, so it is a null.
@@ -79,7 +81,7 @@ def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArra
 
 def _check_cell_size(column: pa.ChunkedArray, cells: CellBytes) -> None:
     # A cell has at most as many characters as bytes: count characters only past the bound.
-    widest = int(cells.lengths.max()) if len(cells.lengths) else 0
+    widest = cells.widest()
     longest = widest if widest <= MAX_CELL_CHARS else pc.max(pc.utf8_length(column)).as_py()
     if longest is not None and longest > MAX_CELL_CHARS:
         raise BadFile("cell_too_large", f"a cell has {longest} characters "
@@ -174,10 +176,13 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     kind = type_name(column.type)
     values = column if column.null_count == 0 else column.drop_null()
     count = len(values)
-    # Counting each value (a hash table with a count per entry) is what a string's `top` and a
-    # categorical column need; the others only need how many distinct values there are.
-    counted = pc.value_counts(values) if count and kind == "string" else None
-    distinct = len(counted) if counted is not None else _distinct(values) if count else 0
+    # Counting each value is what a string's `top` and a categorical column need; the others
+    # only need how many distinct values there are.
+    counted = None
+    if count and kind == "string":
+        distinct, counted = value_counts(values, TOP_VALUES)
+    else:
+        distinct = count_distinct(values) if count else 0
     stats = ColumnStats(count=count, nulls=column.null_count, distinct=distinct)
     if kind in ("integer", "float") and count:
         _numeric_stats(stats, values)
@@ -192,26 +197,6 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     if (categorical or kind == "string") and counted is not None:
         stats.top = _top(counted)
     return ColumnSchema(name=name, type=kind, categorical=categorical, stats=stats)
-
-
-def _distinct(values: pa.ChunkedArray) -> int:
-    """How many distinct values a column without nulls holds. Fixed-width values are sorted as
-    integers of their width and the changes counted (NumPy's vectorised sort is several times
-    faster than a hash table): equal bits, equal values, as in pyarrow's `unique` (-0.0 and 0.0
-    are two values, and so are NaNs of different payloads)."""
-    width = values.type.bit_width if _fixed_width(values.type) else 0
-    if width not in (8, 16, 32, 64):
-        return len(pc.unique(values))
-    as_int = np.dtype(f"int{width}")
-    flat = np.concatenate([np.frombuffer(chunk.buffers()[1], as_int)[
-        chunk.offset:chunk.offset + len(chunk)] for chunk in values.chunks])
-    flat.sort()
-    return 1 + int(np.count_nonzero(flat[1:] != flat[:-1]))
-
-
-def _fixed_width(data_type: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type)
-                or pa.types.is_temporal(data_type))
 
 
 def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
@@ -230,7 +215,7 @@ def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
     stats.histogram = {"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]}
 
 
-def _top(counted: pa.StructArray, limit: int = 10) -> list[dict[str, Any]]:
+def _top(counted: pa.StructArray, limit: int = TOP_VALUES) -> list[dict[str, Any]]:
     # The most frequent values picked in NumPy: a column of a million distinct names must not
     # become a million Python objects to sort. Ties keep the order of first appearance.
     counts = counted.field("counts").to_numpy()

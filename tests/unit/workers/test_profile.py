@@ -33,3 +33,29 @@ def test_distinct_counts_equal_pyarrows(column: pa.ChunkedArray) -> None:
 def test_a_column_of_nulls_has_no_distinct_values() -> None:
     (schema,) = profile(pa.table({"x": pa.array([None, None], pa.float64())}))
     assert (schema.stats.count, schema.stats.distinct) == (0, 0)
+
+
+def _names(count: int) -> list[str]:
+    rng = np.random.default_rng(7)
+    letters = rng.integers(ord("a"), ord("z") + 1, size=(count, 12), dtype=np.uint8)
+    return [row.tobytes().decode() for row in letters]
+
+
+@pytest.mark.parametrize("values", [
+    _names(9_000),  # all different
+    _names(9_000) + ["late duplicate"] * 2,  # equal values past the first ones
+    [f"id-{i:08d}-end" for i in range(9_000)],  # different only past the first eight bytes
+    [""] + ["a" * n for n in range(1, 5_000)] + ["\0" * n for n in range(1, 5_000)],
+], ids=["distinct", "late-duplicate", "middle", "prefixes"])
+def test_text_distinct_counts_and_top_equal_a_full_count(values: list[str]) -> None:
+    column = pa.chunked_array([values[:5_000], values[5_000:]])
+    (schema,) = profile(pa.table({"x": column}))
+    counted = pc.value_counts(column)
+    assert schema.stats.distinct == len(counted)
+    counts = dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(),
+                      strict=True))
+    assert schema.stats.top is not None and len(schema.stats.top) == 10
+    for entry in schema.stats.top:
+        assert counts[entry["value"]] == entry["count"]
+    if len(counted) == len(values):  # ties: the first values, in order
+        assert [e["value"] for e in schema.stats.top] == values[:10]
