@@ -10,6 +10,7 @@ are exact; whenever they cannot be sure, the hash table does the work.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 from numpy.lib.stride_tricks import as_strided
 
 Words = npt.NDArray[np.uint64]
+Floats = npt.NDArray[np.float64]
 # The text fingerprints are tried when the first values are all different.
 HEAD_VALUES = 4096
 # Keeps the first n bytes of a little-endian word: _KEEP[n] for n in 0..8.
@@ -34,11 +36,72 @@ def count_distinct(values: pa.ChunkedArray) -> int:
     width = values.type.bit_width if _fixed_width(values.type) else 0
     if width not in (8, 16, 32, 64):
         return len(pc.unique(values))
-    as_int = np.dtype(f"int{width}")
-    flat = np.concatenate([np.frombuffer(chunk.buffers()[1], as_int)[
-        chunk.offset:chunk.offset + len(chunk)] for chunk in values.chunks])
+    flat = _flat(values, np.dtype(f"int{width}"))
     flat.sort()
-    return 1 + int(np.count_nonzero(flat[1:] != flat[:-1]))
+    return _changes(flat)
+
+
+def sorted_numbers(values: pa.ChunkedArray) -> tuple[int, Finite]:
+    """For an integer or float column without nulls: how many distinct values it holds (as
+    `count_distinct` counts them) and its finite values in float64, sorted (for a histogram
+    without another pass). One sort serves both."""
+    integer = pa.types.is_integer(values.type)
+    kind = ("uint" if pa.types.is_unsigned_integer(values.type) else "int") if integer else "float"
+    flat = _flat(values, np.dtype(f"{kind}{values.type.bit_width}"))
+    if integer:
+        flat.sort()
+        return _changes(flat), Finite(flat.astype(np.float64))  # monotonic: still sorted
+    # NaNs of different payloads are different values, and so are -0.0 and 0.0, though they
+    # compare equal; NumPy's vectorised sort may rewrite either (its min/max steps return one
+    # of two equal operands), so they are told apart before it.
+    nan = np.isnan(flat)
+    nans = int(np.count_nonzero(nan))
+    payloads = len(np.unique(flat[nan].view(f"int{flat.dtype.itemsize * 8}"))) if nans else 0
+    signs = len(np.unique(np.signbit(flat[flat == 0])))
+    # With both zeros, which one is the smallest or largest value is the order's business.
+    extremes = _extremes(flat) if signs == 2 else None
+    flat.sort()  # NaNs last
+    body = flat[:len(flat) - nans]
+    distinct = _changes(body) + payloads + max(signs - 1, 0)
+    finite = body[np.searchsorted(body, -np.inf, "right"):np.searchsorted(body, np.inf, "left")]
+    return distinct, Finite(np.asarray(finite, np.float64), extremes)
+
+
+@dataclass(frozen=True)
+class Finite:
+    """The finite values of a column in float64, sorted, and (when the sort alone cannot say)
+    its smallest and largest as NumPy's `min` and `max` find them in the column's order."""
+
+    ordered: Floats
+    extremes: tuple[float, float] | None = None
+
+    def histogram(self, bins: int) -> tuple[npt.NDArray[np.intp], Floats]:
+        """`np.histogram(values, bins)`: the same edges, and the same counts (bins closed on
+        the left, the last on both sides), found by bisection in the sorted values."""
+        ordered = self.ordered
+        extremes = self.extremes or (ordered[0], ordered[-1])
+        edges: Floats = np.histogram_bin_edges(ordered, bins, range=extremes)
+        inner = np.searchsorted(ordered, edges[1:-1], "left")
+        counts = np.diff(np.concatenate([[0], inner, [len(ordered)]]))
+        return counts, edges
+
+
+def _extremes(flat: npt.NDArray[np.floating[Any]]) -> tuple[float, float] | None:
+    finite = np.asarray(flat[np.isfinite(flat)], np.float64)
+    return (finite.min(), finite.max()) if len(finite) else None
+
+
+def _flat(values: pa.ChunkedArray, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    # A copy (the buffers are read-only), which the caller sorts in place.
+    return np.concatenate([np.frombuffer(chunk.buffers()[1], dtype)[
+        chunk.offset:chunk.offset + len(chunk)] for chunk in values.chunks])
+
+
+def _changes(ordered: npt.NDArray[Any]) -> int:
+    """How many distinct values a sorted array holds."""
+    if not len(ordered):
+        return 0
+    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
 
 def value_counts(values: pa.ChunkedArray, limit: int) -> tuple[int, pa.StructArray]:

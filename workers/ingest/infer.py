@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from core.store.datasets import ColumnSchema, ColumnStats
 from workers.errors import BadFile
 from workers.ingest.cells import CellBytes
-from workers.ingest.distinct import count_distinct, value_counts
+from workers.ingest.distinct import Finite, count_distinct, sorted_numbers, value_counts
 from workers.ingest.limits import MAX_CELL_CHARS
 
 CATEGORICAL_MAX_DISTINCT = 50
@@ -179,13 +179,16 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     # Counting each value is what a string's `top` and a categorical column need; the others
     # only need how many distinct values there are.
     counted = None
+    finite = None
     if count and kind == "string":
         distinct, counted = value_counts(values, TOP_VALUES)
+    elif count and kind in ("integer", "float"):
+        distinct, finite = sorted_numbers(values)
     else:
         distinct = count_distinct(values) if count else 0
     stats = ColumnStats(count=count, nulls=column.null_count, distinct=distinct)
-    if kind in ("integer", "float") and count:
-        _numeric_stats(stats, values)
+    if finite is not None:
+        _numeric_stats(stats, values, finite)
     elif kind == "datetime" and count:
         stats.min = pc.min(values).as_py().isoformat()
         stats.max = pc.max(values).as_py().isoformat()
@@ -199,7 +202,7 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     return ColumnSchema(name=name, type=kind, categorical=categorical, stats=stats)
 
 
-def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
+def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray, finite: Finite) -> None:
     extremes = pc.min_max(values)  # of every value: an infinite one is reported as None
     if pa.types.is_floating(values.type) and not pc.all(pc.is_finite(values)).as_py():
         values = values.filter(pc.is_finite(values))  # NaN and infinities left out
@@ -211,7 +214,7 @@ def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
     floats = pc.cast(values, pa.float64(), safe=False)
     stats.mean = float(pc.mean(floats).as_py())
     stats.std = float(pc.stddev(floats, ddof=1).as_py()) if len(floats) > 1 else 0.0
-    counts, edges = np.histogram(floats.to_numpy(), bins=HISTOGRAM_BINS)
+    counts, edges = finite.histogram(HISTOGRAM_BINS)
     stats.histogram = {"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]}
 
 

@@ -59,3 +59,18 @@ def test_text_distinct_counts_and_top_equal_a_full_count(values: list[str]) -> N
         assert counts[entry["value"]] == entry["count"]
     if len(counted) == len(values):  # ties: the first values, in order
         assert [e["value"] for e in schema.stats.top] == values[:10]
+
+
+@pytest.mark.parametrize("values", [
+    [0.0, -0.0, -1.0, -1.0],  # both zeros: the largest is whichever NumPy's max finds
+    [-0.0] * 40 + [0.0] * 40 + [3.0, float("inf"), float("nan")],
+    [5.0] * 3,  # one value: a bin of width one around it
+    list(np.random.default_rng(1).normal(size=5_000)),
+], ids=["zeros-last", "zeros-first", "constant", "normal"])
+def test_histograms_equal_numpys(values: list[float]) -> None:
+    (schema,) = profile(pa.table({"x": pa.array(values, pa.float64())}))
+    finite = np.array([v for v in values if np.isfinite(v)])
+    counts, edges = np.histogram(finite, bins=10)
+    assert schema.stats.histogram is not None
+    assert [repr(e) for e in schema.stats.histogram["edges"]] == [repr(float(e)) for e in edges]
+    assert schema.stats.histogram["counts"] == [float(c) for c in counts]
