@@ -127,7 +127,10 @@ def read_csv(path: Path, header: bool | None = None) -> Iterator[tuple[float, pa
         # Every cell as text; which ones are nulls is decided when typing (infer.NULL_TOKENS),
         # not by pyarrow's own list, which takes the country code NA for a null.
         column_types={name: pa.string() for name in names}, null_values=[],
-        strings_can_be_null=False
+        strings_can_be_null=False,
+        # The whole file has just been decoded as UTF-8 (scan): no need to check each cell
+        # again. Other encodings reach pyarrow transcoded, and a BOM vouches for nothing.
+        check_utf8=encoding != "utf-8",
     )
     # A native file: pyarrow reads it without a Python call and a copy per block, and its
     # position says how far the reader has got, for progress.
