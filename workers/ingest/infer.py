@@ -36,11 +36,11 @@ CANDIDATES: list[tuple[str, pa.DataType]] = [
     # ISO 8601 with `Z` or an offset, every value of the column: converted to UTC.
     ("datetime", UTC_TIMESTAMP),
 ]
-# What an upload may ask a column to be (`types`), and the Arrow type each one casts to.
 # Rows whose cells are tried first, before a cast or test of the whole column.
 HEAD_ROWS = 64
 TRUE_SPELLINGS = ("true", "True", "TRUE")
 BOOLEAN_SPELLINGS = (*TRUE_SPELLINGS, "false", "False", "FALSE")
+# What an upload may ask a column to be (`types`), and the Arrow type each one casts to.
 OVERRIDES: dict[str, pa.DataType] = {
     "string": pa.string(), "integer": pa.int64(), "float": pa.float64(),
     "boolean": pa.bool_(), "datetime": TIMESTAMP,
@@ -90,7 +90,8 @@ def _check_cell_size(column: pa.ChunkedArray, cells: CellBytes) -> None:
 
 def _inferred(text: pa.ChunkedArray, cells: CellBytes) -> pa.ChunkedArray:
     """The narrowest type every non-null cell of `text` (trimmed, tokens nulled) casts to.
-    `cells` describes `text` before the null tokens went (none holds a dot or a digit)."""
+    `cells` describes `text` before its null tokens became nulls, which changes nothing it
+    answers here: no token holds a dot or starts with a digit or a sign."""
     # A failed cast costs as much as a whole chunk parsed: try the first cells alone first
     # (if they fail, the column would).
     head = pc.drop_null(text.slice(0, HEAD_ROWS))
