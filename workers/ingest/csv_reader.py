@@ -13,7 +13,6 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -25,33 +24,52 @@ HEAD_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 
 
-def detect_encoding(path: Path) -> str:
-    """The file's encoding: a BOM's, else UTF-8 if every byte decodes so, else cp1252, else
-    latin-1 (which decodes anything).
+def scan(path: Path) -> tuple[str, bool]:
+    """The file's encoding, and whether it holds a quote character at all (without one, no
+    value can span lines, and the parser need not look for that).
 
-    The whole file is checked, one block at a time (memory stays one block): a file can be
-    plain ASCII for megabytes before its first accented letter.
+    The encoding is a BOM's, else UTF-8 if every byte decodes so, else cp1252, else latin-1
+    (which decodes anything). The whole file is checked, one block at a time (memory stays one
+    block): a file can be plain ASCII for megabytes before its first accented letter. One pass
+    does both; a second, for cp1252, only if UTF-8 fails.
     """
     with path.open("rb") as handle:
         head = handle.read(4)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for encoding in ("utf-8", "cp1252"):
-        if _decodes(path, encoding):
-            return encoding
-    return "latin-1"
+        return "utf-16", True  # its quotes are two bytes wide: assume there are some
+    bom = head.startswith(codecs.BOM_UTF8)
+    decoder = None if bom else codecs.getincrementaldecoder("utf-8")()
+    quoted = False
+    with path.open("rb") as handle:
+        while block := handle.read(BLOCK_BYTES):
+            quoted = quoted or b'"' in block
+            if decoder is not None and not _fed(decoder, block):
+                decoder = None
+    if bom:
+        return "utf-8-sig", quoted
+    if decoder is not None and _fed(decoder, b"", final=True):
+        return "utf-8", quoted
+    return ("cp1252" if _decodes(path, "cp1252") else "latin-1"), quoted
 
 
 def _decodes(path: Path, encoding: str) -> bool:
     # An incremental decoder carries a character split across two blocks over to the next.
     decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as handle:
+        while block := handle.read(BLOCK_BYTES):
+            if not _fed(decoder, block):
+                return False
+    return _fed(decoder, b"", final=True)
+
+
+def _fed(decoder: codecs.IncrementalDecoder, block: bytes, final: bool = False) -> bool:
+    """Whether `block` decodes, following what came before it."""
+    # ASCII decodes the same in every candidate encoding: skip it, unless a character split
+    # at the previous block's end is waiting for its last bytes.
+    if block.isascii() and not final and not decoder.getstate()[0]:
+        return True
     try:
-        with path.open("rb") as handle:
-            while block := handle.read(BLOCK_BYTES):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
+        decoder.decode(block, final=final)
     except UnicodeDecodeError:
         return False
     return True
@@ -83,33 +101,13 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-class _Counting:
-    """A file wrapper that reports how far pyarrow has read, for progress."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self._handle = handle
-        self.position = 0
-        self.closed = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
-        self.position += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def read_csv(path: Path, header: bool | None = None) -> Iterator[tuple[float, pa.Table]]:
     """Yield (fraction read, chunk) until the file is consumed; `header` None: decided from
     the first line."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
-    encoding = detect_encoding(path)
+    encoding, quoted = scan(path)
     # The sample may end inside a multi-byte character: ignore only what cannot be decoded.
     text = head.decode(encoding, errors="ignore")
     delimiter, detected = detect_dialect(text)
@@ -117,7 +115,7 @@ def read_csv(path: Path, header: bool | None = None) -> Iterator[tuple[float, pa
     read_options = pacsv.ReadOptions(
         block_size=BLOCK_BYTES, encoding=encoding, autogenerate_column_names=not header
     )
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted)
     _check_width(path, encoding, delimiter)
     names = _column_names(path, read_options, parse)
     if not header:
@@ -129,15 +127,19 @@ def read_csv(path: Path, header: bool | None = None) -> Iterator[tuple[float, pa
         # Every cell as text; which ones are nulls is decided when typing (infer.NULL_TOKENS),
         # not by pyarrow's own list, which takes the country code NA for a null.
         column_types={name: pa.string() for name in names}, null_values=[],
-        strings_can_be_null=False
+        strings_can_be_null=False,
+        # The whole file has just been decoded as UTF-8 (scan): no need to check each cell
+        # again. Other encodings reach pyarrow transcoded, and a BOM vouches for nothing.
+        check_utf8=encoding != "utf-8",
     )
-    with path.open("rb") as raw:
-        counting = _Counting(raw)
+    # A native file: pyarrow reads it without a Python call and a copy per block, and its
+    # position says how far the reader has got, for progress.
+    with pa.OSFile(str(path)) as raw:
         try:
-            reader = pacsv.open_csv(counting, read_options=read_options,
+            reader = pacsv.open_csv(raw, read_options=read_options,
                                     parse_options=parse, convert_options=convert)
             for batch in reader:
-                yield min(counting.position / max(size, 1), 1.0), pa.Table.from_batches([batch])
+                yield min(raw.tell() / max(size, 1), 1.0), pa.Table.from_batches([batch])
         except pa.ArrowInvalid as exc:
             raise _translate(exc) from exc
 

@@ -15,10 +15,13 @@ import pyarrow.compute as pc
 
 from core.store.datasets import ColumnSchema, ColumnStats
 from workers.errors import BadFile
+from workers.ingest.cells import CellBytes
+from workers.ingest.distinct import Finite, count_distinct, sorted_numbers, value_counts
 from workers.ingest.limits import MAX_CELL_CHARS
 
 CATEGORICAL_MAX_DISTINCT = 50
 HISTOGRAM_BINS = 10
+TOP_VALUES = 10
 # Cells that mean "no value", compared after trimming. Not pandas' or pyarrow's list: `NA` is
 # a country (Namibia) and a continent code, so it stays text; `None` is a common export of
 # Python tools, so it is a null.
@@ -33,6 +36,10 @@ CANDIDATES: list[tuple[str, pa.DataType]] = [
     # ISO 8601 with `Z` or an offset, every value of the column: converted to UTC.
     ("datetime", UTC_TIMESTAMP),
 ]
+# Rows whose cells are tried first, before a cast or test of the whole column.
+HEAD_ROWS = 64
+TRUE_SPELLINGS = ("true", "True", "TRUE")
+BOOLEAN_SPELLINGS = (*TRUE_SPELLINGS, "false", "False", "FALSE")
 # What an upload may ask a column to be (`types`), and the Arrow type each one casts to.
 OVERRIDES: dict[str, pa.DataType] = {
     "string": pa.string(), "integer": pa.int64(), "float": pa.float64(),
@@ -55,34 +62,63 @@ def type_columns(table: pa.Table, overrides: dict[str, str] | None = None) -> pa
 def _typed(column: pa.ChunkedArray, wanted: str | None = None) -> pa.ChunkedArray:
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         return column if wanted is None else _forced(column, wanted)
-    # A cell has at most as many characters as bytes: count characters only past the bound.
-    widest = pc.max(pc.binary_length(column)).as_py()
-    longest = widest if widest is None or widest <= MAX_CELL_CHARS else pc.max(
-        pc.utf8_length(column)).as_py()
-    if longest is not None and longest > MAX_CELL_CHARS:
-        raise BadFile("cell_too_large", f"a cell has {longest} characters "
-                      f"(at most {MAX_CELL_CHARS})")
-    text = pc.utf8_trim_whitespace(column)
-    tokens = pc.is_in(text, pa.array(NULL_TOKENS))
-    if pc.any(tokens).as_py():
-        text = pc.if_else(tokens, pa.scalar(None, pa.string()), text)
+    cells = CellBytes(column)
+    _check_cell_size(column, cells)
+    text = column
+    if cells.padded():
+        text = pc.utf8_trim_whitespace(column)
+        cells = CellBytes(text)
+    if cells.may_be(NULL_TOKENS):
+        tokens = pc.is_in(text, pa.array(NULL_TOKENS))
+        if pc.any(tokens).as_py():
+            text = pc.if_else(tokens, pa.scalar(None, pa.string()), text)
     if wanted is not None:
         return _forced(text, wanted)
     if text.null_count == len(text):
         return text
+    return _inferred(text, cells)
+
+
+def _check_cell_size(column: pa.ChunkedArray, cells: CellBytes) -> None:
+    # A cell has at most as many characters as bytes: count characters only past the bound.
+    widest = cells.widest()
+    longest = widest if widest <= MAX_CELL_CHARS else pc.max(pc.utf8_length(column)).as_py()
+    if longest is not None and longest > MAX_CELL_CHARS:
+        raise BadFile("cell_too_large", f"a cell has {longest} characters "
+                      f"(at most {MAX_CELL_CHARS})")
+
+
+def _inferred(text: pa.ChunkedArray, cells: CellBytes) -> pa.ChunkedArray:
+    """The narrowest type every non-null cell of `text` (trimmed, tokens nulled) casts to.
+    `cells` describes `text` before its null tokens became nulls, which changes nothing it
+    answers here: no token holds a dot or starts with a digit or a sign."""
+    # A failed cast costs as much as a whole chunk parsed: try the first cells alone first
+    # (if they fail, the column would).
+    head = pc.drop_null(text.slice(0, HEAD_ROWS))
     for kind, target in CANDIDATES:
         try:
+            pc.cast(head, target)
             typed = pc.cast(text, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        if kind in ("integer", "float") and _zero_led(text):
+        if kind in ("integer", "float") and _zero_led(text, cells):
             return text  # 02134 stays 02134 (ask for `integer` to drop the zeros)
-        if kind == "float" and not pc.any(pc.match_substring(text, ".")).as_py() and pc.all(
+        if kind == "float" and not cells.dotted() and pc.all(
                 pc.match_substring_regex(pc.drop_null(text), INTEGER_TEXT)).as_py():
             return text  # integers past 64 bits (int64 refused them): kept exact, as text
         return typed
-    if not _booleans(pc.utf8_lower(text.drop_null().slice(0, 64))):
+    return _boolean(text, head)
+
+
+def _boolean(text: pa.ChunkedArray, head: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not _booleans(pc.utf8_lower(head)):
         return text  # the first values already say no: skip lowering the whole column
+    # The usual spellings first: no lowered copy of the column when they are all there is.
+    if pc.all(pc.is_in(pc.drop_null(text), pa.array(BOOLEAN_SPELLINGS))).as_py():
+        truth = pc.is_in(text, pa.array(TRUE_SPELLINGS))
+        if text.null_count:
+            truth = pc.if_else(pc.is_valid(text), truth, pa.scalar(None, pa.bool_()))
+        return truth
     lowered = pc.utf8_lower(text)
     if _booleans(lowered):
         return pc.equal(lowered, "true")
@@ -93,12 +129,13 @@ def _booleans(lowered: pa.ChunkedArray) -> bool:
     return bool(pc.all(pc.is_in(pc.drop_null(lowered), pa.array(["true", "false"]))).as_py())
 
 
-def _zero_led(text: pa.ChunkedArray) -> bool:
-    # Only numbers get here: a cheap prefix test first, the exact pattern on what it keeps.
-    led = pc.or_(pc.starts_with(text, "0"),
-                 pc.or_(pc.starts_with(text, "-0"), pc.starts_with(text, "+0")))
-    maybe = pc.filter(text, led)
-    return len(maybe) > 0 and bool(pc.any(pc.match_substring_regex(maybe, ZERO_LED)).as_py())
+def _zero_led(text: pa.ChunkedArray, cells: CellBytes) -> bool:
+    # Only numbers get here: a byte test first, the exact pattern on the cells it keeps.
+    maybe = cells.zero_led()
+    if not maybe.any():
+        return False
+    kept = pc.filter(text, pa.array(maybe))
+    return bool(pc.any(pc.match_substring_regex(kept, ZERO_LED)).as_py())
 
 
 def _forced(column: pa.ChunkedArray, wanted: str) -> pa.ChunkedArray:
@@ -140,15 +177,19 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     kind = type_name(column.type)
     values = column if column.null_count == 0 else column.drop_null()
     count = len(values)
-    # Counting each value (a hash table with a count per entry) is what a string's `top` and a
-    # categorical column need; the other columns only take the distinct values, which is cheaper
-    # (and lighter than `count_distinct`, whose hash aggregation took 60 MiB for a million ids).
-    counted = pc.value_counts(values) if count and kind == "string" else None
-    source = counted if counted is not None else pc.unique(values) if count else []
-    distinct = len(source)
+    # Counting each value is what a string's `top` and a categorical column need; the others
+    # only need how many distinct values there are.
+    counted = None
+    finite = None
+    if count and kind == "string":
+        distinct, counted = value_counts(values, TOP_VALUES)
+    elif count and kind in ("integer", "float"):
+        distinct, finite = sorted_numbers(values)
+    else:
+        distinct = count_distinct(values) if count else 0
     stats = ColumnStats(count=count, nulls=column.null_count, distinct=distinct)
-    if kind in ("integer", "float") and count:
-        _numeric_stats(stats, values)
+    if finite is not None:
+        _numeric_stats(stats, values, finite)
     elif kind == "datetime" and count:
         stats.min = pc.min(values).as_py().isoformat()
         stats.max = pc.max(values).as_py().isoformat()
@@ -162,7 +203,7 @@ def _profile(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     return ColumnSchema(name=name, type=kind, categorical=categorical, stats=stats)
 
 
-def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
+def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray, finite: Finite) -> None:
     extremes = pc.min_max(values)  # of every value: an infinite one is reported as None
     if pa.types.is_floating(values.type) and not pc.all(pc.is_finite(values)).as_py():
         values = values.filter(pc.is_finite(values))  # NaN and infinities left out
@@ -174,11 +215,11 @@ def _numeric_stats(stats: ColumnStats, values: pa.ChunkedArray) -> None:
     floats = pc.cast(values, pa.float64(), safe=False)
     stats.mean = float(pc.mean(floats).as_py())
     stats.std = float(pc.stddev(floats, ddof=1).as_py()) if len(floats) > 1 else 0.0
-    counts, edges = np.histogram(floats.to_numpy(), bins=HISTOGRAM_BINS)
+    counts, edges = finite.histogram(HISTOGRAM_BINS)
     stats.histogram = {"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]}
 
 
-def _top(counted: pa.StructArray, limit: int = 10) -> list[dict[str, Any]]:
+def _top(counted: pa.StructArray, limit: int = TOP_VALUES) -> list[dict[str, Any]]:
     # The most frequent values picked in NumPy: a column of a million distinct names must not
     # become a million Python objects to sort. Ties keep the order of first appearance.
     counts = counted.field("counts").to_numpy()

@@ -32,9 +32,10 @@ from workers.threads import in_job_thread
 Chunks = Iterator[tuple[float, pa.Table]]
 ROW_GROUP_CELLS = 1 << 20
 MIN_GROUP_ROWS, MAX_GROUP_ROWS = 1024, 65_536
-# A column is dictionary-encoded in Parquet when each value repeats this often on average: a
-# column of distinct values (ids, names, measures) would only fill a dictionary page and fall
-# back, after hashing every value for nothing.
+# A column is dictionary-encoded in Parquet when each value repeats this often on average
+# within a row group (a dictionary is per row group): a column of distinct values (ids, names,
+# measures), or of a hundred thousand zip codes in groups of 65,536 rows, would only hash every
+# value into a dictionary that saves nothing or falls back.
 DICTIONARY_REPEATS = 4
 
 
@@ -51,10 +52,11 @@ def row_group_rows(columns: int) -> int:
 def write_parquet(table: pa.Table, columns: list[ColumnSchema], target: Path) -> None:
     """The dataset's Parquet file (zstd); `columns` (its profile) says which columns repeat
     enough for a dictionary."""
+    group = row_group_rows(table.num_columns)
     repeated = [c.name for c in columns
-                if c.stats.distinct * DICTIONARY_REPEATS <= max(c.stats.count, 1)]
+                if c.stats.distinct * DICTIONARY_REPEATS <= max(min(c.stats.count, group), 1)]
     pq.write_table(table, target, compression="zstd", use_dictionary=repeated,
-                   row_group_size=row_group_rows(table.num_columns))
+                   row_group_size=group)
 
 
 def open_reader(kind: str, path: Path, budget: ReadBudget, header: bool | None = None) -> Chunks:

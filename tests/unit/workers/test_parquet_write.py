@@ -26,3 +26,15 @@ def test_only_repeating_columns_get_a_dictionary(tmp_path: Path) -> None:
     dictionary = {group.column(i).path_in_schema: group.column(i).has_dictionary_page
                   for i in range(group.num_columns)}
     assert dictionary == {"id": False, "name": False, "category": True, "count": True}
+
+
+def test_a_dictionary_only_where_values_repeat_within_a_row_group(tmp_path: Path) -> None:
+    # 20,000 codes over 80,000 rows repeat four times in the file, but a row group of 65,536
+    # rows holds nearly all of them once or twice: a dictionary there would save nothing.
+    rows = 80_000
+    codes = pa.array([f"{i % 20_000:05d}" for i in range(rows)])
+    table = pa.table({"code": codes})
+    target = tmp_path / "codes.parquet"
+    write_parquet(table, profile(table), target)
+    assert pq.read_table(target).equals(table)
+    assert not pq.ParquetFile(target).metadata.row_group(0).column(0).has_dictionary_page

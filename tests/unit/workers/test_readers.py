@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from scipy.io import savemat
 
 from workers.errors import BadFile
-from workers.ingest.csv_reader import read_csv
+from workers.ingest.csv_reader import read_csv, scan
 from workers.ingest.dat_reader import read_dat
 from workers.ingest.formats import check_format
 from workers.ingest.limits import BLOCK_BYTES
@@ -56,6 +56,26 @@ def test_utf8_character_across_a_block_boundary_stays_utf8(tmp_path: Path) -> No
     path.write_bytes(body)
     table = _all(read_csv(path))
     assert table.column("name").to_pylist()[-1] == "b" * len(pad) + "é"
+
+
+def test_a_quoted_value_spanning_lines_is_one_cell_wherever_the_quote_comes(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "q.csv"
+    # The first quote more than a block into the file: the whole file is looked at.
+    rows = "".join(f"row {i},{i}\n" for i in range(BLOCK_BYTES // 8))
+    path.write_text("note,n\n" + rows + '"two\nlines",-1\n')
+    table = _all(read_csv(path))
+    assert table.num_rows == BLOCK_BYTES // 8 + 1
+    assert table.column("note").to_pylist()[-1] == "two\nlines"
+
+
+def test_scan_says_whether_a_file_holds_quotes(tmp_path: Path) -> None:
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_bytes("a,b\ncaf\xe9,1\n".encode())
+    quoted.write_bytes(b'a,b\n"caf\xe9",1\n')
+    assert scan(plain) == ("utf-8", False)
+    assert scan(quoted) == ("cp1252", True)
 
 
 def test_csv_without_header_gets_generated_names(tmp_path: Path) -> None:

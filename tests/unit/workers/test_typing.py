@@ -57,3 +57,34 @@ def test_overrides_that_do_not_fit_fail_clearly(
     with pytest.raises(BadFile) as caught:
         _typed(tmp_path / "o.csv", "name\nabc\n", overrides)
     assert caught.value.code == code
+
+
+def test_cells_padded_with_any_space_are_trimmed(tmp_path: Path) -> None:
+    # ASCII and Unicode spaces (no-break, ideographic) around numbers, and none at all.
+    table = _typed(tmp_path / "p.csv", "n,m\n\u00a05\u00a0,1\n\u30007,2\n\t8 ,3\n")
+    assert table.column("n").to_pylist() == [5, 7, 8]
+    assert table.column("m").to_pylist() == [1, 2, 3]
+
+
+def test_signed_and_late_zero_led_numbers_keep_the_column_text(tmp_path: Path) -> None:
+    rows = "".join(f"{i}\n" for i in range(1, 3000))
+    late = _typed(tmp_path / "l.csv", "n\n" + rows + "-007\n")
+    assert late.column("n").type == pa.string()
+    assert late.column("n").to_pylist()[-1] == "-007"
+    # Not zero-led: a lone zero, a signed zero, hexadecimal (which int64 parsing accepts).
+    plain = _typed(tmp_path / "z.csv", "n,h\n0,0x10\n-0,0x1f\n+0.5,0x0\n")
+    assert plain.column("n").to_pylist() == [0.0, 0.0, 0.5]
+    assert plain.column("h").to_pylist() == [16, 31, 0]
+
+
+def test_booleans_in_any_case_with_nulls(tmp_path: Path) -> None:
+    usual = _typed(tmp_path / "b.csv", "b\nTrue\nFALSE\nnull\ntrue\n")
+    assert usual.column("b").to_pylist() == [True, False, None, True]
+    mixed = _typed(tmp_path / "m.csv", "b,n\ntRuE,1\nfalse,2\n,3\n")
+    assert mixed.column("b").to_pylist() == [True, False, None]
+
+
+def test_a_column_that_fails_a_cast_late_is_not_that_type(tmp_path: Path) -> None:
+    rows = "".join(f"{i}.5\n" for i in range(3000))
+    table = _typed(tmp_path / "f.csv", "x\n" + rows + "abc\n")
+    assert table.column("x").type == pa.string()
