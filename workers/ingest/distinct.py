@@ -77,10 +77,19 @@ class Finite:
 
     def histogram(self, bins: int) -> tuple[npt.NDArray[np.intp], Floats]:
         """`np.histogram(values, bins)`: the same edges, and the same counts (bins closed on
-        the left, the last on both sides), found by bisection in the sorted values."""
+        the left, the last on both sides), found by bisection in the sorted values. A range
+        too narrow to split into `bins` finite bins (a few subnormal values apart) gets as
+        many as it can hold, halving the count."""
         ordered = self.ordered
         extremes = self.extremes or (ordered[0], ordered[-1])
-        edges: Floats = np.histogram_bin_edges(ordered, bins, range=extremes)
+        while True:
+            try:
+                edges: Floats = np.histogram_bin_edges(ordered, bins, range=extremes)
+                break
+            except ValueError:  # a range too narrow for that many finite bins (subnormals)
+                if bins == 1:
+                    raise
+                bins = max(1, bins // 2)
         inner = np.searchsorted(ordered, edges[1:-1], "left")
         counts = np.diff(np.concatenate([[0], inner, [len(ordered)]]))
         return counts, edges

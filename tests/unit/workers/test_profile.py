@@ -74,3 +74,15 @@ def test_histograms_equal_numpys(values: list[float]) -> None:
     assert schema.stats.histogram is not None
     assert [repr(e) for e in schema.stats.histogram["edges"]] == [repr(float(e)) for e in edges]
     assert schema.stats.histogram["counts"] == [float(c) for c in counts]
+
+
+def test_a_range_too_narrow_for_ten_bins_gets_fewer() -> None:
+    values = [5e-324, 1e-323, 1e-323, 1.5e-323]
+    (schema,) = profile(pa.table({"x": pa.array(values)}))
+    histogram = schema.stats.histogram
+    assert histogram is not None
+    edges, counts = histogram["edges"], histogram["counts"]
+    assert 1 <= len(counts) < 10 and len(edges) == len(counts) + 1
+    expected, expected_edges = np.histogram(values, len(counts))
+    assert counts == [float(c) for c in expected]
+    assert edges == [float(e) for e in expected_edges]
