@@ -258,7 +258,9 @@ async def test_graceful_shutdown(
 
     try:
         assert (await http.get("/health/ready")).status_code == 200
-        await a.client.emit("message", {"room": room, "text": "just before the end"})
+        # Acknowledged first: a frame still unread when the signal lands is not the server's yet.
+        sent = await a.call("message", {"room": room, "text": "just before the end"})
+        assert "error" not in sent, sent
         await asyncio.to_thread(leaving.stop)  # SIGTERM
     finally:
         await http.aclose()
