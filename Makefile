@@ -44,7 +44,7 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 # The long forms of the fuzz, fault and soak suites (thousands of cases, minutes each).
 test-long: $(TEST_STAMP)
