@@ -107,6 +107,9 @@ def node(stack: ExitStack, logs: Path) -> Iterator[Target]:
     yield target
 
 
+STOP_LIMIT = 60.0  # seconds a restarted server gets to stop
+
+
 def restarter(stack: ExitStack, target: Target, cmd: list[str], env: dict[str, str],
               log: Path) -> Callable[[], None]:
     """The herd's blow for a one-process target: stop the server (SIGTERM, as a deploy
@@ -116,8 +119,11 @@ def restarter(stack: ExitStack, target: Target, cmd: list[str], env: dict[str, s
         old = target.pids[0]
         os.kill(old, signal.SIGTERM)
         waited = time.monotonic()
-        while pid_alive(old) and time.monotonic() - waited < 30:
+        while pid_alive(old) and time.monotonic() - waited < STOP_LIMIT:
             time.sleep(0.02)
+        if pid_alive(old):  # the data directory has one owner: the new one must not wait
+            os.kill(old, signal.SIGKILL)
+            print(f"the server did not stop within {STOP_LIMIT:g} s: killed", file=sys.stderr)
         proc = stack.enter_context(process(cmd, env, log.with_suffix(".restarted.log")))
         target.pids[0] = proc.pid
         wait_ready(target.urls[0], proc)

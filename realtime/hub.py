@@ -59,6 +59,7 @@ class Hub:
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
         self.stopping = False  # shutting down: new connections are refused
+        self.stays_closed: set[str] = set()  # sockets whose meeting stays a shutdown ended
         # Per room, users whose connection count changed and who wait for a presence:updated.
         self._updates: dict[str, set[str]] = {}
         # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
@@ -127,7 +128,8 @@ class Hub:
         self, departure: Departure, *, name: str = "", status: str = "online"
     ) -> None:
         room = departure.room
-        if room.startswith("meeting:"):
+        # A process shutting down closed every stay of its sockets at once (Connections.drain).
+        if room.startswith("meeting:") and departure.sid not in self.stays_closed:
             await self.stores.attendance.close(room.partition(":")[2], departure.sid)
         if departure.remaining == 0:
             left: PresenceLeftOut = {"room": room, "user_id": departure.user_id}

@@ -142,3 +142,37 @@ def events_in(url: str) -> float:
     body = httpx.get(f"{url}/metrics", timeout=5).text
     return sum(float(line.split()[-1]) for line in body.splitlines()
                if line.startswith("roomcast_events_in_total{"))
+
+
+async def stays_of(data_dir: Path, meeting_id: str) -> list[object]:
+    settings = Settings(env="test", data_dir=data_dir, _env_file=None)
+    mongo, db = open_mongo(settings)
+    try:
+        return [stay.left_at for stay in
+                await Stores.over(db).attendance.list_for_meeting(meeting_id)]
+    finally:
+        await close_mongo(mongo)
+
+
+async def test_sigterm_ends_every_meeting_stay_of_its_sockets(
+    seed: Seed, start_server: StartServer, tmp_path: Path,
+) -> None:
+    users = [seed.user() for _ in range(12)]
+    meeting_id = seed.meeting(seed.project(*users), users[0])
+    server = start_server()
+    sockets = [await RawWebSocket.open(server.url, user.token) for user in users]
+    received = [Received() for _ in sockets]
+    readers = [asyncio.create_task(r.read(ws)) for r, ws in zip(received, sockets, strict=True)]
+    for ws in sockets:
+        ws.writer.write(text(f'421["join",{{"room":"meeting:{meeting_id}"}}]'))
+    await asyncio.wait_for(asyncio.gather(*(r.joined.wait() for r in received)), 30)
+    server.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(asyncio.gather(*readers), 60)
+    assert await asyncio.to_thread(server.proc.wait, 60) == 0, server.log()[-3000:]
+    for ws in sockets:
+        ws.close()
+    # Read before any start-up, which would end what a stop left open.
+    left = await stays_of(tmp_path / f"data-{server.port}", meeting_id)
+    assert len(left) == len(users)
+    assert all(at is not None for at in left), left
+    assert all(r.ending for r in received)  # each was told why, then disconnected
