@@ -30,9 +30,12 @@ def build_app() -> Any:
         await sio.leave_room(sid, str(name))
         return {"ok": True, "room": name}
 
-    async def broadcast(sid: str, data: Any) -> None:
+    async def broadcast(sid: str, data: Any) -> dict[str, Any]:
+        # The answer is the ack, sent only when the client asked for one (the herd scenario).
         if isinstance(data, dict) and isinstance(data.get("room"), str):
             await sio.emit("broadcast", data, room=data["room"], skip_sid=sid)
+            return {"ok": True}
+        return {"ok": False}
 
     for handler in (join, leave, broadcast):
         sio.on(handler.__name__, handler)

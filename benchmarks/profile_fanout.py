@@ -141,14 +141,17 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
 OTHER = "event loop: waking tasks, callbacks, timers, the rest"
 
 
-def buckets(raw: Path) -> dict[str, float]:
+def buckets(raw: Path, table: list[tuple[str, tuple[str, ...]]] | None = None,
+            other: str = OTHER) -> dict[str, float]:
+    """Each bucket's share of the samples (`table`: BUCKETS unless given)."""
+    table = BUCKETS if table is None else table
     counts: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        name = next((label for label, keys in BUCKETS if any(k in stack for k in keys)), OTHER)
+        name = next((label for label, keys in table if any(k in stack for k in keys)), other)
         counts[name] += int(count)
-    total = sum(counts.values())
-    return {name: counts[name] / total for name in [*(b for b, _ in BUCKETS), OTHER]}
+    total = sum(counts.values()) or 1
+    return {name: counts[name] / total for name in [*(b for b, _ in table), other]}
 
 
 def main() -> None:

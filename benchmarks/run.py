@@ -20,6 +20,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,8 @@ class Target:
     unsupported: dict[str, str] = field(default_factory=dict)
     # Credentials and rooms for a case; None: register a user through REST.
     extra: Callable[[Case], list[str]] | None = None
+    # The herd case's blow: restart the server, or kill one of its processes.
+    herd: Callable[[], None] | None = None
 
 
 @dataclass
@@ -74,7 +77,8 @@ def baseline(stack: ExitStack, logs: Path) -> Iterator[Target]:
          "--port", str(port)], {}, logs / "baseline.log"))
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
-    yield Target("python-socketio (baseline)", [url], [proc.pid], roomcast=False)
+    yield Target("python-socketio (baseline)", [url], [proc.pid], roomcast=False,
+                 unsupported={"herd": "the herd is measured on Roomcast and Node's socket.io"})
 
 
 NODE_DIR = ROOT / "benchmarks" / "node"
@@ -92,14 +96,48 @@ def node(stack: ExitStack, logs: Path) -> Iterator[Target]:
         if done.returncode != 0:
             raise RuntimeError(f"npm {command} failed: {done.stderr.decode()[-300:]}")
     port = free_port()
-    proc = stack.enter_context(process(
-        [*pinned(0), "node", str(NODE_DIR / "server.js"), "--port", str(port)], {},
-        logs / "node.log"))
+    cmd = [*pinned(0), "node", str(NODE_DIR / "server.js"), "--port", str(port)]
+    proc = stack.enter_context(process(cmd, {}, logs / "node.log"))
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     version_of = json.loads((NODE_DIR / "node_modules" / "socket.io" / "package.json")
                             .read_text())["version"]
-    yield Target(f"Node socket.io {version_of}", [url], [proc.pid], roomcast=False)
+    target = Target(f"Node socket.io {version_of}", [url], [proc.pid], roomcast=False)
+    target.herd = restarter(stack, target, cmd, {}, logs / "node.log")
+    yield target
+
+
+STOP_LIMIT = 60.0  # seconds a restarted server gets to stop
+
+
+def restarter(stack: ExitStack, target: Target, cmd: list[str], env: dict[str, str],
+              log: Path) -> Callable[[], None]:
+    """The herd's blow for a one-process target: stop the server (SIGTERM, as a deploy
+    does) and start it again on the same port and data."""
+
+    def restart() -> None:
+        old = target.pids[0]
+        os.kill(old, signal.SIGTERM)
+        waited = time.monotonic()
+        while pid_alive(old) and time.monotonic() - waited < STOP_LIMIT:
+            time.sleep(0.02)
+        if pid_alive(old):  # the data directory has one owner: the new one must not wait
+            os.kill(old, signal.SIGKILL)
+            print(f"the server did not stop within {STOP_LIMIT:g} s: killed", file=sys.stderr)
+        proc = stack.enter_context(process(cmd, env, log.with_suffix(".restarted.log")))
+        target.pids[0] = proc.pid
+        wait_ready(target.urls[0], proc)
+
+    return restart
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` has not exited yet (a zombie counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @contextmanager
@@ -109,7 +147,9 @@ def roomcast_one(stack: ExitStack, logs: Path) -> Iterator[Target]:
     proc = stack.enter_context(process(roomcast_cmd(port), env, logs / "roomcast-one.log"))
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
-    yield Target("Roomcast, 1 process", [url], [proc.pid], roomcast=True)
+    target = Target("Roomcast, 1 process", [url], [proc.pid], roomcast=True)
+    target.herd = restarter(stack, target, roomcast_cmd(port), env, logs / "roomcast-one.log")
+    yield target
 
 
 SEED_USER = "b0000000000000000000000000000001"
@@ -142,7 +182,8 @@ def write_seed(path: Path, meetings: int) -> tuple[str, list[str]]:
 
 
 @contextmanager
-def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]:
+def roomcast_two(stack: ExitStack, logs: Path, clients: int,
+                 herd_clients: int) -> Iterator[Target]:
     redis_port = free_port()
     redis = stack.enter_context(process(
         [*pinned(0), "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
@@ -156,7 +197,8 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
     else:
         # Without MongoDB each process has its own embedded store: give both the same
         # documents (tests/integration/realtime/seeded_serve.py) and the tool a token.
-        token, rooms = write_seed(logs / "seed.json", max(1, clients // 10))
+        token, rooms = write_seed(logs / "seed.json",
+                                  max(1, clients // 10, herd_clients // HERD_ROOM_SIZE))
         env["ROOMCAST_TEST_SEED"] = str(logs / "seed.json")
 
         def serve(port: int) -> list[str]:
@@ -164,7 +206,7 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
                     "--host", "127.0.0.1", "--port", str(port)]
 
         def extra(case: Case) -> list[str]:
-            used = rooms if case.scenario == "rooms" else rooms[:1]
+            used = rooms if case.scenario in ("rooms", "herd") else rooms[:1]
             return ["--roomcast", "--token", token,
                     *(arg for room in used for arg in ("--room", room))]
 
@@ -178,12 +220,22 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int) -> Iterator[Target]
         pids.append(proc.pid)
         wait_ready(urls[-1], proc)
     pids.append(redis.pid)
-    yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=extra)
+
+    def kill_one() -> None:
+        # The herd's blow: the second process dies at once (SIGKILL, as a crash); its clients
+        # come back on the first. It stays down: the herd is this target's last case.
+        os.kill(pids[1], signal.SIGKILL)
+
+    yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=extra,
+                 herd=kill_one)
 
 
 FANOUT_RATES = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0]
 ROOM_RATES = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 14.0, 16.0]
 CONNECT_RATE = 500
+# The reconnect herd: clients in rooms of 10, all connected, then the server restarted (one
+# process) or one of two processes killed; messages keep flowing into the rooms meanwhile.
+HERD_ROOM_SIZE, HERD_RATE, HERD_WAIT = 10, 250, 30.0
 # Every delivery of one fan-out message shares its latency, so a case's p99 is set by its
 # slowest messages: with fewer than 100 a single slow one (a collection, a beat of the
 # presence sweep in either process) is more than 1% of the deliveries and becomes the p99 on
@@ -191,7 +243,8 @@ CONNECT_RATE = 500
 FANOUT_MIN_MESSAGES = 100
 
 
-def cases(quick: bool, clients: int, duration: float, memory_clients: int) -> list[Case]:
+def cases(quick: bool, clients: int, duration: float, memory_clients: int,
+          herd_clients: int) -> list[Case]:
     """The stepped rates: the highest one a target holds is read off these rows."""
     rates = [1.0, 10.0] if quick else FANOUT_RATES
     room_rates = [1.0] if quick else ROOM_RATES
@@ -206,6 +259,11 @@ def cases(quick: bool, clients: int, duration: float, memory_clients: int) -> li
                    f"fanout 1x{clients} @{r:g}/s") for r in rates]
     found += [Case("rooms", [*common, "--rate", f"{r:g}", "--room-size", "10"],
                    f"rooms of 10, {clients} clients @{r:g}/s each") for r in room_rates]
+    # Last: the blow leaves a two-process target with one process.
+    found.append(Case("herd", ["--clients", str(herd_clients), "--room-size",
+                               str(HERD_ROOM_SIZE), "--rate", str(HERD_RATE), "--duration",
+                               f"{HERD_WAIT:g}", "--connect-rate", str(CONNECT_RATE)],
+                      f"herd {herd_clients} in rooms of {HERD_ROOM_SIZE}"))
     return found
 
 
@@ -269,17 +327,23 @@ def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
         extra = target.extra(case)
     else:
         extra = ["--register", "1"] if target.roomcast else []
+    ready = work / f"ready-{abs(hash((target.name, case.label)))}"
+    herd = ["--ready-file", str(ready)] if case.scenario == "herd" else []
     cmd = [*pinned(1), sys.executable, "-m", "roomcast.cli", "load", case.scenario, *urls,
-           *case.args, *extra, "--json", str(report_path)]
+           *case.args, *extra, *herd, "--json", str(report_path)]
     row["command"] = shlex.join(["roomcast", "load", case.scenario, *urls, *case.args,
-                                 *shown(extra)])
+                                 *shown(extra), *(["--ready-file", "PATH"] if herd else [])])
     row["settled_s"] = settle(target.pids)
     idle = rss_kb(target.pids)
     peak = idle
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    struck = False
     while proc.poll() is None:
         peak = max(peak, rss_kb(target.pids))
-        time.sleep(0.2)
+        if herd and not struck and ready.exists() and target.herd is not None:
+            struck = True
+            target.herd()  # the clients are in their rooms: restart, or kill a process
+        time.sleep(0.05 if herd else 0.2)
     _, err = proc.communicate()
     if proc.returncode != 0 or not report_path.exists():
         row["status"] = f"failed (exit {proc.returncode}): {err.decode()[-300:].strip()}"
@@ -312,7 +376,10 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, str], header: str) -
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     base = {row["case"]: row for row in rows
             if row["target"].startswith("python-socketio") and row.get("status") == "ok"}
+    herds = [row for row in rows if row.get("scenario") == "herd"]
     for row in rows:
+        if row in herds:
+            continue
         if row.get("status") != "ok":
             command = f"`{row['command']}`" if row.get("command") else ""
             cells = [row["target"], row["case"], row["status"], *[""] * 8, command]
@@ -332,6 +399,47 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, str], header: str) -
             f"| {report['delivery']['lost'] if key == 'delivery' else ''} | {errors} "
             f"| {cell(row.get('kb_per_connection'))} | {ratio(latency['p99'], other_lat)} "
             f"| {ratio(dps, other_dps)} | `{row['command']}` |")
+    return "\n".join(lines) + "\n" + herd_table(herds)
+
+
+def herd_table(rows: list[dict[str, Any]]) -> str:
+    """The reconnect herd: per target, how long until every client was back in its room with
+    `since`, the per-client latencies and what was missed."""
+    if not rows:
+        return ""
+    lines = ["", "## Reconnect herd", "",
+             f"Clients in rooms of {HERD_ROOM_SIZE}, all connected; then one process: the "
+             "server is restarted (SIGTERM, started again on the same port); two processes: "
+             "one is killed (SIGKILL) and its clients come back on the other. Clients "
+             "reconnect with the official socket.io-client's default backoff (0.5-1.5 s "
+             "before the first attempt) and rejoin with `since`; messages are sent into the "
+             f"rooms at {HERD_RATE}/s meanwhile by the clients that are back. *all back*: from the "
+             "first drop until the last client is in its room again (a restart's downtime "
+             "included); *first to last back*: from the first client back; *back*: from a "
+             "client's drop until it is in its room again; *attempt*: from the start of the "
+             "attempt that succeeded; *missed*: messages the server confirmed that a member "
+             "of their room never received.", "",
+             "| target | case | dropped | back | all back, s | first to last back, s "
+             "| back p50 ms | back p99 ms "
+             "| back max ms | attempt p50 ms | attempt p99 ms | attempt max ms | missed "
+             "| errors | command |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for row in rows:
+        if row.get("status") != "ok":
+            command = f"`{row['command']}`" if row.get("command") else ""
+            lines.append(f"| {row['target']} | {row['case']} | {row['status']} "
+                         f"|{' |' * 12} {command} |")
+            continue
+        herd = row["report"]["herd"]
+        back, attempt = herd["back_ms"], herd["attempt_ms"]
+        errors = ", ".join(f"{k}={v}" for k, v in row["report"]["errors"].items()
+                           if not k.startswith(("disconnect:", "reconnect:"))) or "0"
+        lines.append(
+            f"| {row['target']} | {row['case']} | {herd['dropped']} | {herd['back']} "
+            f"| {cell(herd['all_back_s'], 2)} | {cell(herd['spread_s'], 2)} "
+            f"| {cell(back['p50'])} | {cell(back['p99'])} "
+            f"| {cell(back['max'])} | {cell(attempt['p50'])} | {cell(attempt['p99'])} "
+            f"| {cell(attempt['max'])} | {herd['missed']} | {errors} | `{row['command']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -401,7 +509,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
     pairs = []
     for row in one:
         other = two.get((row["scenario"], row["rate"]))
-        if other is None or row["scenario"] == "connect":
+        if other is None or row["scenario"] in ("connect", "herd"):
             continue
         p1 = row["report"]["delivery"]["latency_ms"]["p99"]
         p2 = other["report"]["delivery"]["latency_ms"]["p99"]
@@ -440,11 +548,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--only", choices=["baseline", "one", "two", "node"], action="append",
                         help="run only these targets (default: baseline, one, two and node)")
-    parser.add_argument("--scenario", choices=["connect", "fanout", "rooms"], action="append",
+    parser.add_argument("--scenario", choices=["connect", "fanout", "rooms", "herd"],
+                        action="append",
                         help="run only these scenarios (default all)")
     parser.add_argument("--memory-clients", type=int,
                         help="connections held to measure memory per idle connection "
                              "(default 5000; 200 with --quick)")
+    parser.add_argument("--herd-clients", type=int,
+                        help="clients in the reconnect herd (default 5000; 200 with --quick)")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="only write the table again from a run's results.json")
     args = parser.parse_args()
@@ -456,9 +567,10 @@ def main() -> int:
     clients = args.clients or (200 if args.quick else 1000)
     duration = args.duration or (3.0 if args.quick else 10.0)
     memory_clients = args.memory_clients or (200 if args.quick else 5000)
+    herd_clients = args.herd_clients or (200 if args.quick else 5000)
     starters: dict[str, Callable[[ExitStack, Path], Any]] = {
         "baseline": baseline, "one": roomcast_one, "node": node,
-        "two": lambda stack, work: roomcast_two(stack, work, clients)}
+        "two": lambda stack, work: roomcast_two(stack, work, clients, herd_clients)}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="roomcast-bench-") as tmp:
         work = Path(tmp)
@@ -469,14 +581,15 @@ def main() -> int:
                 except RuntimeError as exc:
                     rows.append({"target": key, "case": "start", "status": f"not run: {exc}"})
                     continue
-                for case in cases(args.quick, clients, duration, memory_clients):
+                for case in cases(args.quick, clients, duration, memory_clients,
+                                  herd_clients):
                     if args.scenario and case.scenario not in args.scenario:
                         continue
                     print(f"{target.name}: {case.label} ...", file=sys.stderr, flush=True)
                     rows.append(run_case(target, case, work))
     reproduce = ["python", "benchmarks/run.py", *(["--quick"] if args.quick else []),
                  "--clients", str(clients), "--duration", f"{duration:g}",
-                 "--memory-clients", str(memory_clients),
+                 "--memory-clients", str(memory_clients), "--herd-clients", str(herd_clients),
                  *(a for t in args.only or [] for a in ("--only", t)),
                  *(a for c in args.scenario or [] for a in ("--scenario", c))]
     header = (f"# Roomcast benchmarks ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -130,6 +131,10 @@ def _import_pem(path: Path, setting: str, algorithm: str, kid: str) -> Key:
     return key
 
 
+LEEWAY_SECONDS = 5  # clock skew allowed on `exp` and `iat`
+VERIFIED_CACHE_SIZE = 4096  # verified tokens remembered (a few hundred bytes each)
+
+
 class TokenService:
     """Signs with the current key; verifies with the current or the previous one (by `kid`)."""
 
@@ -145,6 +150,24 @@ class TokenService:
         if previous is not None:
             keys.append(previous)
         self._verify_keys = KeySet(keys)
+        # Built once per token type: joserfc reads the clock at each validation, not here.
+        self._claims = {kind: self._claims_registry(kind) for kind in ("access", "refresh")}
+        # Tokens whose signature and claims were verified, with their claims: a token shown
+        # again (a reconnect, another tab of the same browser) skips the decoding and the
+        # signature; its expiry is checked on every use. Bounded; the oldest use leaves first.
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
+
+    def _claims_registry(self, typ: TokenType) -> jwt.JWTClaimsRegistry:
+        return jwt.JWTClaimsRegistry(
+            leeway=LEEWAY_SECONDS,
+            iss={"essential": True, "value": self._settings.jwt_issuer},
+            aud={"essential": True, "value": self._settings.jwt_audience},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            jti={"essential": True},
+            typ={"essential": True, "value": typ},
+        )
 
     def issue(
         self, *, sub: str, role: str, typ: TokenType, family: str | None = None
@@ -175,19 +198,24 @@ class TokenService:
 
     def verify(self, token: str, *, typ: TokenType) -> Claims:
         """Return the claims of a valid token of type `typ`, or raise Unauthorized/TokenExpired."""
+        known = self._verified.get(token)
+        if known is not None and known.typ == typ:
+            # The same test joserfc makes: expired once `exp` is at or before now - leeway.
+            if known.exp <= int(time.time()) - LEEWAY_SECONDS:
+                del self._verified[token]
+                raise TokenExpired()
+            self._verified.move_to_end(token)
+            return known
+        claims = self._decode(token, typ)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str, typ: TokenType) -> Claims:
         try:
             decoded = jwt.decode(token, self._verify_keys, registry=self._registry)
-            registry = jwt.JWTClaimsRegistry(
-                leeway=5,
-                iss={"essential": True, "value": self._settings.jwt_issuer},
-                aud={"essential": True, "value": self._settings.jwt_audience},
-                sub={"essential": True},
-                exp={"essential": True},
-                iat={"essential": True},
-                jti={"essential": True},
-                typ={"essential": True, "value": typ},
-            )
-            registry.validate(decoded.claims)
+            self._claims[typ].validate(decoded.claims)
         except ExpiredTokenError as exc:
             raise TokenExpired() from exc
         except (JoseError, ValueError, TypeError) as exc:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,11 +38,15 @@ SCENARIO_HELP = {
     "recovery": ("Roomcast: listeners drop and reconnect while a publisher sends, and must "
                  "receive what they missed, counted by offset", "messages published per second",
                  10.0),
+    "herd": ("clients in rooms are all dropped at once (the server restarted, or one of its "
+             "processes killed, by whoever runs it: see --ready-file) and come back, rejoining "
+             "with `since`; time until all are back, per-client latency, messages missed",
+             "messages sent per second, all rooms together", 200.0),
     "jobs": ("Roomcast: watchers subscribe to job rooms while real ingestion jobs run; "
              "progress delivery under load", "CSV uploads (jobs started) per second", 0.5),
 }
 ROOMCAST_ONLY = ("presence", "recovery", "jobs")
-ONE_PROCESS = ("presence", "jobs")
+ONE_PROCESS = ("presence", "jobs", "herd")
 EXIT_OK, EXIT_SLO, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 
@@ -65,7 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub)
         sub.add_argument("--rate", type=float, default=rate_default,
                          help=f"{rate_help} (default {rate_default:g})")
-        if name == "rooms":
+        if name == "herd":
+            sub.add_argument("--ready-file", type=Path, metavar="PATH",
+                             help="written once every client is in its room and messages "
+                             "flow: the moment to restart the server or kill a process")
+            sub.add_argument("--backoff", choices=["client", "load"], default="client",
+                             help="reconnection delays: the official socket.io-client's "
+                             "defaults (0.5-1.5 s before the first attempt, doubling to 5 s; "
+                             "default) or the load tool's (at once, then 0.125-0.25 s, "
+                             "doubling)")
+        if name in ("rooms", "herd"):
             sub.add_argument("--room-size", type=int, default=10,
                              help="clients per room (default 10)")
         if name in ("presence", "recovery"):
@@ -150,8 +164,10 @@ def options_of(args: argparse.Namespace) -> Options:
     room_size = getattr(args, "room_size", 10)
     if room_size < 2:
         raise UsageError("--room-size must be at least 2")
-    extra = {"offline": getattr(args, "offline", 1.0),
-             "drop_rate": getattr(args, "drop_rate", 5.0), "rows": getattr(args, "rows", 2000)}
+    extra: dict[str, Any] = {
+        "offline": getattr(args, "offline", 1.0), "drop_rate": getattr(args, "drop_rate", 5.0),
+        "rows": getattr(args, "rows", 2000), "ready_file": getattr(args, "ready_file", None),
+        "backoff": getattr(args, "backoff", "load")}
     for name in ("offline", "drop_rate"):
         if extra[name] < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative")
@@ -164,7 +180,8 @@ def options_of(args: argparse.Namespace) -> Options:
         duration=args.duration, procs=args.procs, rate=args.rate,
         connect_rate=args.connect_rate, room_size=room_size,
         connect_timeout=args.connect_timeout, drain=args.drain,
-        reconnect=getattr(args, "reconnect", False) or args.scenario == "recovery",
+        reconnect=(getattr(args, "reconnect", False)
+                   or args.scenario in ("recovery", "herd")),
     )
 
 
@@ -176,6 +193,8 @@ def _check_scenario(args: argparse.Namespace) -> None:
     if args.scenario in ONE_PROCESS and args.procs != 1:
         raise UsageError(f"{args.scenario} runs in one process (one clock for an event and "
                          "its echoes)")
+    if args.scenario == "herd" and args.rate < 2:
+        raise UsageError("herd sends in half-second steps: --rate must be at least 2")
     if args.scenario == "jobs" and args.room:
         raise UsageError("jobs uploads into a project, not into rooms: give --project ID, or "
                          "neither to have a project created")
@@ -212,7 +231,8 @@ def wire_of(args: argparse.Namespace, opts: Options) -> Wire:
     rooms: list[str] = list(args.room)
     project_id = args.project
     needed = {"fanout": 1, "presence": 1, "recovery": 1, "jobs": 0,
-              "rooms": math.ceil(opts.clients / opts.room_size)}.get(opts.scenario)
+              "rooms": math.ceil(opts.clients / opts.room_size),
+              "herd": math.ceil(opts.clients / opts.room_size)}.get(opts.scenario)
     if needed is not None and not rooms and not (opts.scenario == "jobs" and project_id):
         project_id, rooms = roomcast.meeting_rooms(opts.url, access, needed)
     return roomcast.RoomcastWire(access, rooms, project_id)

@@ -50,8 +50,10 @@ class Wire(Protocol):
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
-        on_error: Callable[[str], None],
-    ) -> None: ...
+        on_error: Callable[[str], None], on_ok: Callable[[], None] | None = None,
+    ) -> None:
+        """Send `payload` into `room`; `on_ok` (when given) once the server confirmed it."""
+        ...
 
     def payload_of(self, args: list[Any]) -> dict[str, Any] | None: ...
 
@@ -89,9 +91,22 @@ class GenericWire:
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
-        on_error: Callable[[str], None],
+        on_error: Callable[[str], None], on_ok: Callable[[], None] | None = None,
     ) -> None:
-        client.emit("broadcast", {"room": room, **payload})
+        if on_ok is None:
+            client.emit("broadcast", {"room": room, **payload})
+            return
+
+        def acked(args: list[Any]) -> None:
+            ack = args[0] if args and isinstance(args[0], dict) else {}
+            if ack.get("ok"):
+                on_ok()
+            else:
+                on_error("broadcast:refused")
+
+        # A server that confirms a broadcast acks it {"ok": true} once it is sent on (the
+        # Node server in benchmarks/ does); one that does not never calls `on_ok`.
+        client.emit_acked("broadcast", {"room": room, **payload}, on_ack=acked)
 
     def payload_of(self, args: list[Any]) -> dict[str, Any] | None:
         return args[0] if args and isinstance(args[0], dict) else None

@@ -60,6 +60,7 @@ def build(
             "latency_ms": stats.delivery.summary_ms(),
         },
         "everyone": _everyone(stats) if opts.scenario == "presence" else None,
+        "herd": _herd(stats) if opts.scenario == "herd" else None,
         "errors": dict(sorted(stats.errors.items())),
         "failures": list(stats.failures),
         "counters": {k: v for k, v in sorted(counters.items())},
@@ -104,6 +105,23 @@ def _everyone(stats: Stats) -> dict[str, Any]:
     }
 
 
+def _herd(stats: Stats) -> dict[str, Any]:
+    """herd: who was dropped and came back, how long it took, what was missed."""
+    counters = stats.counters
+    return {
+        "dropped": counters["herd_dropped"],
+        "back": counters["herd_back"],
+        "all_back_s": round(counters["herd_all_back_ms"] / 1000.0, 3)
+        if counters["herd_back"] else None,
+        "spread_s": round(counters["herd_spread_ms"] / 1000.0, 3)
+        if counters["herd_back"] else None,
+        "missed": counters["expected"] - counters["delivered"],
+        "history_reset": counters["history_reset"],
+        "back_ms": stats.named.get("herd_back", Histogram()).summary_ms(),
+        "attempt_ms": stats.named.get("herd_attempt", Histogram()).summary_ms(),
+    }
+
+
 def _no_count(summary: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in summary.items() if k != "count"}
 
@@ -121,6 +139,9 @@ def table(report: dict[str, Any]) -> str:
     rows = [("connect", conn["latency_ms"]), ("delivery", dlv["latency_ms"])]
     if report.get("everyone"):
         rows.append(("everyone sees", report["everyone"]["latency_ms"]))
+    if report.get("herd"):
+        rows += [("herd: back", report["herd"]["back_ms"]),
+                 ("herd: attempt", report["herd"]["attempt_ms"])]
     for name, summary in rows:
         lines.append(f"{name:<16}{summary['count']:>9}" + "".join(
             f"{summary[k]:>10.2f}" for k in ("mean", "p50", "p95", "p99", "max")))
@@ -138,6 +159,12 @@ def table(report: dict[str, Any]) -> str:
         lines.append(line)
     if report.get("reconnect"):
         lines.append(f"reconnects {dlv['reconnects']} ({dlv['reconnect_attempts']} attempts)")
+    if report.get("herd"):
+        herd = report["herd"]
+        lines.append(f"herd: dropped {herd['dropped']}  back {herd['back']}  all back in "
+                     f"{herd['all_back_s']} s (the first back to the last: "
+                     f"{herd['spread_s']} s)  missed {herd['missed']}  "
+                     f"history reset {herd['history_reset']}")
     if report.get("everyone"):
         everyone = report["everyone"]
         lines.append(f"changes {everyone['changes']}  not seen by everyone "

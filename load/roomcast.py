@@ -88,11 +88,14 @@ class RoomcastWire:
 
     def publish(
         self, client: SioClient, room: str, payload: dict[str, Any],
-        on_error: Callable[[str], None],
+        on_error: Callable[[str], None], on_ok: Callable[[], None] | None = None,
     ) -> None:
         def acked(args: list[Any]) -> None:
             ack = args[0] if args and isinstance(args[0], dict) else {}
-            if not ack.get("ok"):
+            if ack.get("ok"):
+                if on_ok is not None:
+                    on_ok()
+            else:
                 on_error(f"message:{(ack.get('error') or {}).get('code', 'refused')}")
 
         client.emit_acked("message", {"room": room, "text": orjson.dumps(payload).decode()},

@@ -15,9 +15,9 @@ from typing import Any
 
 from load.client import Clock
 from load.contract import Wire
-from load.scenarios import connect, fanout, jobs, presence, recovery, rooms
+from load.scenarios import connect, fanout, herd, jobs, presence, recovery, rooms
 from load.scenarios.base import LocalSync, Options, Sync, WorkerContext
-from load.scenarios.reconnect import Reconnects
+from load.scenarios.reconnect import Backoff, ClientBackoff, Reconnects
 from load.stats import Stats
 
 Scenario = Callable[[WorkerContext], Coroutine[Any, Any, None]]
@@ -30,6 +30,7 @@ SCENARIOS: dict[str, Scenario] = {
     "presence": presence.run,
     "recovery": recovery.run,
     "jobs": jobs.run,
+    "herd": herd.run,
 }
 
 
@@ -71,8 +72,11 @@ async def _drive(
     sync: Sync, progress: Progress | None,
 ) -> Stats:
     stats = Stats(t0_ns)
+    backoff = ClientBackoff() if opts.extra.get("backoff") == "client" else Backoff()
     reconnects = (Reconnects(stats=stats, wire=wire, clock=clock, url_for=opts.url_for,
-                             timeout=opts.connect_timeout) if opts.reconnect else None)
+                             timeout=opts.connect_timeout, backoff=backoff,
+                             restart_reset=opts.scenario == "herd")
+                  if opts.reconnect else None)
     ctx = WorkerContext(index=index, opts=opts, wire=wire, stats=stats, clock=clock, sync=sync,
                         reconnects=reconnects)
     task = asyncio.create_task(scenario(ctx))

@@ -17,6 +17,7 @@ from typing import Any
 import socketio
 
 from core.errors import RoomcastError, ServiceUnavailable
+from core.ids import utcnow
 from core.settings import Settings
 from core.store.stores import Stores
 from realtime.contract import (
@@ -60,6 +61,7 @@ class Hub:
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
         self.stopping = False  # shutting down: new connections are refused
+        self.stays_closed: set[str] = set()  # sockets whose meeting stays a shutdown ended
         # Per room, users whose connection count changed and who wait for a presence:updated.
         self._updates: dict[str, set[str]] = {}
         # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
@@ -124,11 +126,22 @@ class Hub:
                                        "message": "you are no longer a member of this project"}
             self.fanout.send_to(session.sid, volatile_frame(ROOM_REVOKED, revoked))
 
+    async def announce_departures(self, departures: list[Departure]) -> None:
+        """Departures of a dead process's connections (reaped from presence): their meeting
+        stays end in one write, not one per connection (a process of thousands died)."""
+        sids = [d.sid for d in departures if d.room.startswith("meeting:")]
+        await self.stores.attendance.close_sids(sids, utcnow())
+        for departure in departures:
+            await self.announce_departure(departure, stay_closed=True)
+
     async def announce_departure(
-        self, departure: Departure, *, name: str = "", status: str = "online"
+        self, departure: Departure, *, name: str = "", status: str = "online",
+        stay_closed: bool = False,
     ) -> None:
         room = departure.room
-        if room.startswith("meeting:"):
+        # A process shutting down closed every stay of its sockets at once (Connections.drain).
+        if (room.startswith("meeting:") and not stay_closed
+                and departure.sid not in self.stays_closed):
             await self.stores.attendance.close(room.partition(":")[2], departure.sid)
         if departure.remaining == 0:
             left: PresenceLeftOut = {"room": room, "user_id": departure.user_id}

@@ -266,6 +266,5 @@ class _Heartbeat:
         if not await self._hub.presence.heartbeat():
             log.warning("this process had been taken for dead; restoring its presence")
             await self._hub.restore_presence()
-        for departure in await self._hub.presence.reap():
-            await self._hub.announce_departure(departure)
+        await self._hub.announce_departures(await self._hub.presence.reap())
         await self._hub.sweep_presence()

@@ -1,6 +1,7 @@
 // Node's socket.io server with the generic load contract (docs/load.md), on its defaults
 // (permessage-deflate off): `join` a room by name (acked), `broadcast` {room, ...} to everyone
-// else in that room. Measured beside Roomcast by benchmarks/run.py.
+// else in that room (acked {ok: true} when the client asks for an ack). Measured beside
+// Roomcast by benchmarks/run.py.
 //
 //   node benchmarks/node/server.js --port 8200
 import { Server } from "socket.io";
@@ -29,10 +30,13 @@ io.on("connection", (socket) => {
     socket.leave(name);
     if (typeof ack === "function") ack({ ok: true, room: name });
   });
-  socket.on("broadcast", (data) => {
-    if (data !== null && typeof data === "object" && typeof data.room === "string") {
+  socket.on("broadcast", (data, ack) => {
+    const ok = data !== null && typeof data === "object" && typeof data.room === "string";
+    if (ok) {
       socket.to(data.room).emit("broadcast", data);
     }
+    // Confirmed when asked (the herd scenario counts what the server took as sent).
+    if (typeof ack === "function") ack({ ok });
   });
 });
 

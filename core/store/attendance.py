@@ -41,6 +41,14 @@ class AttendanceRepository(Repository[Attendance]):
             {"$set": {"left_at": at or utcnow()}},
         )
 
+    async def close_sids(self, sids: list[str], at: datetime) -> int:
+        """End the open stays of these connections in one write (a process shutting down)."""
+        if not sids:
+            return 0
+        result = await self._c.update_many({"sid": {"$in": sids}, "left_at": None},
+                                           {"$set": {"left_at": at}})
+        return int(result.modified_count)
+
     async def close_all(self, at: datetime) -> int:
         """End every stay still open: at start-up of a process that owns the store alone, no
         connection of the one before it is still there."""

@@ -15,6 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from load.client import Clock, ConnectFailed, SioClient
 from load.contract import Wire
@@ -37,6 +38,37 @@ class Backoff:
             delay = min(delay * 2, self.ceiling)
 
 
+@dataclass(frozen=True)
+class ClientBackoff:
+    """The official socket.io-client's default reconnection delays (its `Manager` options
+    `reconnectionDelay` 1000, `reconnectionDelayMax` 5000, `randomizationFactor` 0.5, over the
+    `backo2` algorithm): a wait of 0.5-1.5 s before the first attempt, then 1-3 s, 2-5 s, 5 s,
+    and no limit on attempts (here `attempts`, so a run stays bounded)."""
+
+    first: float = 1.0
+    ceiling: float = 5.0
+    jitter: float = 0.5
+    attempts: int = 30
+
+    def delays(self, after: float) -> Iterator[float]:
+        for attempt in range(self.attempts):
+            base = self.first * 2 ** attempt
+            rand = random.random()
+            deviation = rand * self.jitter * base
+            # backo2 adds or subtracts the deviation by one digit of the same random number.
+            wait = base - deviation if int(rand * 10) % 2 == 0 else base + deviation
+            yield (after if attempt == 0 else 0.0) + min(wait, self.ceiling)
+
+
+class Delays(Protocol):
+    def delays(self, after: float) -> Iterator[float]: ...
+
+
+# What a client that came back reports: the client, when its connection was lost and when
+# the attempt that brought it back began (ns on the run's clock).
+BackHook = Callable[[SioClient, int, int], None]
+
+
 class Reconnects:
     """Brings dropped clients back. Counters: `reconnect_attempts`, `reopened` (sockets
     connected again), `reconnects` (connected and every room rejoined),
@@ -45,14 +77,21 @@ class Reconnects:
 
     def __init__(
         self, *, stats: Stats, wire: Wire, clock: Clock, url_for: Callable[[int], str],
-        timeout: float, backoff: Backoff | None = None,
+        timeout: float, backoff: Delays | None = None, on_back: BackHook | None = None,
+        restart_reset: bool = False,
     ) -> None:
         self._stats = stats
         self._wire = wire
         self._clock = clock
         self._url_for = url_for
         self._timeout = timeout
-        self._backoff = backoff or Backoff()
+        self._backoff: Delays = backoff or Backoff()
+        self.on_back = on_back
+        # Rejoin a room whose history was reset (a new epoch: the server restarted without
+        # keeping it) from the start of the new epoch, which is all new to the client.
+        self._restart_reset = restart_reset
+        # Clients dropped and not back yet: when each lost its connection (ns).
+        self.away: dict[SioClient, int] = {}
         self._index: dict[SioClient, int] = {}  # a client's index: its token and first URL
         self._hops: Counter[SioClient] = Counter()
         self._busy: set[SioClient] = set()
@@ -66,6 +105,7 @@ class Reconnects:
         """The server dropped `client`: bring it back in the background."""
         if self._stopped:
             return
+        self.away.setdefault(client, self._clock())
         task = asyncio.get_running_loop().create_task(self.run(client))
         self._tasks.add(task)  # hold a reference until it ends
         task.add_done_callback(self._tasks.discard)
@@ -83,6 +123,9 @@ class Reconnects:
                     return False
                 if await self._reopen(client) and await self._rejoin(client):
                     self._stats.counters["reconnects"] += 1
+                    lost = self.away.pop(client, client.live_since_ns)
+                    if self.on_back is not None:
+                        self.on_back(client, lost, client.live_since_ns)
                     return True
             self._stats.error("reconnect:gave_up")
             return False
@@ -116,13 +159,27 @@ class Reconnects:
 
     async def _rejoin(self, client: SioClient) -> bool:
         for room, last in list(client.rooms.items()):
+            sent = client.epochs.get(room)
             try:
                 ack = await self._wire.join(client, room,
                                             since=last if self._wire.offsets else None)
+                if ack.get("recovered") is False and not await self._reset(client, room,
+                                                                            sent, ack):
+                    self._stats.error("recovery:history_gone")
             except Exception as exc:  # a refused rejoin: drop the socket and try again later
                 self._stats.error(f"rejoin:{type(exc).__name__}")
                 client.abort()
                 return False
-            if ack.get("recovered") is False:
-                self._stats.error("recovery:history_gone")
         return True
+
+    async def _reset(self, client: SioClient, room: str, sent: str | None,
+                     ack: dict[str, object]) -> bool:
+        """A rejoin into a reset history (another epoch than the one sent): with
+        `restart_reset`, join again from offset 0 of the new epoch. False when it does not
+        apply (the history only no longer reaches back far enough)."""
+        if not self._restart_reset or ack.get("epoch") == sent or sent is None:
+            return False
+        self._stats.counters["history_reset"] += 1
+        client.rooms[room] = 0
+        again = await self._wire.join(client, room, since=0)
+        return again.get("recovered") is not False

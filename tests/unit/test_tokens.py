@@ -108,3 +108,41 @@ def test_previous_key_still_verifies_after_rotation(make_settings: object) -> No
     unrelated = TokenService(make_settings(jwt_secret="b" * 40, jwt_kid="new"))  # type: ignore[operator]
     with pytest.raises(Unauthorized):
         unrelated.verify(token, typ="access")
+
+
+def test_a_token_verified_before_still_expires(
+    make_settings: object, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = TokenService(make_settings(access_token_ttl_seconds=10))  # type: ignore[operator]
+    token = tokens.issue(sub="u1", role="member", typ="access").token
+    assert tokens.verify(token, typ="access").sub == "u1"  # verified, and remembered
+    import time
+
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 60)
+    with pytest.raises(TokenExpired):
+        tokens.verify(token, typ="access")
+
+
+def test_a_remembered_access_token_is_still_no_refresh_token(settings: Settings) -> None:
+    tokens = TokenService(settings)
+    token = tokens.issue(sub="u1", role="member", typ="access").token
+    tokens.verify(token, typ="access")
+    with pytest.raises(Unauthorized):
+        tokens.verify(token, typ="refresh")
+    assert tokens.verify(token, typ="access").sub == "u1"
+
+
+def test_remembered_tokens_are_bounded(settings: Settings,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.tokens
+
+    monkeypatch.setattr(core.tokens, "VERIFIED_CACHE_SIZE", 3)
+    tokens = TokenService(settings)
+    issued = [tokens.issue(sub=f"u{n}", role="member", typ="access").token for n in range(5)]
+    for token in issued:
+        tokens.verify(token, typ="access")
+    assert list(tokens._verified) == issued[2:]  # the oldest uses left first
+    # Still verified in full when shown again, then remembered.
+    assert tokens.verify(issued[0], typ="access").sub == "u0"
+    assert list(tokens._verified) == [*issued[3:], issued[0]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,6 +73,18 @@ async def stored_client_ids(data_dir: Path, meeting_id: str) -> set[str]:
         await close_mongo(mongo)
 
 
+async def joined(url: str, users: list[Any], room: str) -> tuple[
+        list[RawWebSocket], list[Received], list[asyncio.Task[None]]]:
+    """A socket per user, each reading what it receives and joined to `room` (ack id 1)."""
+    sockets = [await RawWebSocket.open(url, user.token) for user in users]
+    received = [Received() for _ in sockets]
+    readers = [asyncio.create_task(r.read(ws)) for r, ws in zip(received, sockets, strict=True)]
+    for ws in sockets:
+        ws.writer.write(text(f'421["join",{{"room":"{room}"}}]'))
+    await asyncio.wait_for(asyncio.gather(*(r.joined.wait() for r in received)), 30)
+    return sockets, received, readers
+
+
 def listening(url: str) -> bool:
     try:
         httpx.get(url + "/health/live", timeout=2)
@@ -90,12 +103,7 @@ async def test_sigterm_acks_every_message_in_flight_or_stores_none(
     room = f"meeting:{meeting_id}"
     with redis_server() as redis:
         server = start_server(redis_url=redis.url)
-        sockets = [await RawWebSocket.open(server.url, user.token) for user in users]
-        received = [Received() for _ in sockets]
-        readers = [asyncio.create_task(r.read(ws)) for r, ws in zip(received, sockets, strict=True)]
-        for ws in sockets:
-            ws.writer.write(text(f'421["join",{{"room":"{room}"}}]'))
-        await asyncio.wait_for(asyncio.gather(*(r.joined.wait() for r in received)), 30)
+        sockets, received, readers = await joined(server.url, users, room)
         assert all(r.acks.pop(1)["ok"] for r in received)
         events_before = events_in(server.url)
         # Redis stalls, so every message's handler is held mid-way (its publish waits) when
@@ -142,3 +150,32 @@ def events_in(url: str) -> float:
     body = httpx.get(f"{url}/metrics", timeout=5).text
     return sum(float(line.split()[-1]) for line in body.splitlines()
                if line.startswith("roomcast_events_in_total{"))
+
+
+async def stays_of(data_dir: Path, meeting_id: str) -> list[object]:
+    settings = Settings(env="test", data_dir=data_dir, _env_file=None)
+    mongo, db = open_mongo(settings)
+    try:
+        return [stay.left_at for stay in
+                await Stores.over(db).attendance.list_for_meeting(meeting_id)]
+    finally:
+        await close_mongo(mongo)
+
+
+async def test_sigterm_ends_every_meeting_stay_of_its_sockets(
+    seed: Seed, start_server: StartServer, tmp_path: Path,
+) -> None:
+    users = [seed.user() for _ in range(12)]
+    meeting_id = seed.meeting(seed.project(*users), users[0])
+    server = start_server()
+    sockets, received, readers = await joined(server.url, users, f"meeting:{meeting_id}")
+    server.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(asyncio.gather(*readers), 60)
+    assert await asyncio.to_thread(server.proc.wait, 60) == 0, server.log()[-3000:]
+    for ws in sockets:
+        ws.close()
+    # Read before any start-up, which would end what a stop left open.
+    left = await stays_of(tmp_path / f"data-{server.port}", meeting_id)
+    assert len(left) == len(users)
+    assert all(at is not None for at in left), left
+    assert all(r.ending for r in received)  # each was told why, then disconnected
