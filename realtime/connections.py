@@ -316,7 +316,7 @@ class Connections:
         try:
             await self._hub.stores.attendance.close_sids(sids, utcnow())
             self._hub.stays_closed.update(sids)
-        except (RoomcastError, PyMongoError) as exc:  # the store is down: stays stay open
+        except RoomcastError as exc:  # the store is down: stays stay open
             log.warning("closing %d meeting stays on shutdown failed: %r", len(sids), exc)
 
 
