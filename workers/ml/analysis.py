@@ -16,7 +16,7 @@ from core.store.datasets import analysis_columns
 from core.store.jobs import AnalysisParams, JobDoc
 from core.store.models_fitted import FittedModel
 from workers.deps import WorkerDeps
-from workers.errors import BadParameters, JobFailed
+from workers.errors import BadParameters, JobCancelled, JobFailed
 from workers.ml import archive
 from workers.ml.growth import ModelTooLarge
 from workers.ml.kmeans import KMeansError, kmeans, silhouette
@@ -42,9 +42,16 @@ class _Thread:
         self._report, self._stage, self._start, self._span = report, stage, start, span
 
     def __call__(self, fraction: float) -> None:
+        if self._loop.is_closed():  # the job's loop is gone (the worker stopped): stop too
+            raise JobCancelled()
         step = self._report.step(self._stage, self._start + self._span * fraction)
+        try:
+            future = asyncio.run_coroutine_threadsafe(step, self._loop)
+        except RuntimeError:  # closed between the check and the call
+            step.close()
+            raise JobCancelled() from None
         # Blocking here is the point: a cancelled job raises inside the computation.
-        asyncio.run_coroutine_threadsafe(step, self._loop).result()
+        future.result()
 
 
 def job_params(job: JobDoc) -> AnalysisParams:

@@ -94,3 +94,30 @@ async def test_the_lease_is_renewed_while_a_step_runs_long(tmp_path: Path) -> No
     finally:
         renewing.cancel()
     assert current.lease_owner == deps.worker_id
+
+
+class CountingReporter:
+    """Stands in for the job's reporter: counts the steps that were run."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    async def step(self, stage: str, progress: float) -> None:
+        self.steps += 1
+
+
+def test_a_computation_reporting_after_its_loop_closed_stops_and_leaves_no_coroutine() -> None:
+    from workers.ml.analysis import _Thread
+
+    reporter = CountingReporter()
+    loop = asyncio.new_event_loop()
+
+    async def make() -> _Thread:
+        return _Thread(reporter, "training", 10, 80)  # type: ignore[arg-type]
+
+    report = loop.run_until_complete(make())
+    loop.close()
+    # Every coroutine made and dropped would be an "never awaited" warning, an error here.
+    with pytest.raises(JobCancelled):
+        report(0.5)
+    assert reporter.steps == 0
