@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -17,6 +18,8 @@ from load.flow.model import Delivery, Phase, Scenario, StopWhen, UserKind
 from load.flow.reader import Fail, Reader, ScenarioError, variables
 from load.flow.steps import steps
 from load.flow.template import FUNCTIONS, names_in
+
+T = TypeVar("T")
 
 BUILTIN_NAMES = {"user", "row", "iteration"}
 MAX_ROWS = 1_000_000
@@ -127,15 +130,18 @@ def _data(r: Reader, node: yaml.Node) -> list[dict[str, str]]:
     return rows
 
 
-def _kinds(r: Reader, node: yaml.Node) -> list[UserKind]:
+def _items(r: Reader, node: yaml.Node, empty: str,
+           parse: Callable[[Reader, yaml.Node, int], T | None]) -> list[T]:
+    """Each item of a non-empty YAML list parsed (numbered from 1); every failing item is
+    reported, not only the first."""
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        raise r.fail(node, "users must be a list of user kinds ({name, weight, flow})")
-    kinds: list[UserKind] = []
-    for item in node.value:
-        kind = r.attempt(_kind, r, item, len(kinds) + 1)
-        if kind is not None:
-            kinds.append(kind)
-    return kinds
+        raise r.fail(node, empty)
+    parsed = (r.attempt(parse, r, item, number) for number, item in enumerate(node.value, 1))
+    return [item for item in parsed if item is not None]
+
+
+def _kinds(r: Reader, node: yaml.Node) -> list[UserKind]:
+    return _items(r, node, "users must be a list of user kinds ({name, weight, flow})", _kind)
 
 
 def _kind(r: Reader, item: yaml.Node, number: int) -> UserKind | None:
@@ -152,14 +158,7 @@ def _kind(r: Reader, item: yaml.Node, number: int) -> UserKind | None:
 
 
 def _phases(r: Reader, node: yaml.Node) -> list[Phase]:
-    if not isinstance(node, yaml.SequenceNode) or not node.value:
-        raise r.fail(node, "phases must be a non-empty list")
-    phases: list[Phase] = []
-    for item in node.value:
-        phase = r.attempt(_phase, r, item, len(phases) + 1)
-        if phase is not None:
-            phases.append(phase)
-    return phases
+    return _items(r, node, "phases must be a non-empty list", _phase)
 
 
 def _phase(r: Reader, item: yaml.Node, number: int) -> Phase:
