@@ -118,6 +118,7 @@ class Connections:
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         hub = self._hub
+        hub.departed += 1
         session = hub.sessions.pop(sid, None)
         hub.fanout.forget(sid)
         if session is None:

@@ -60,6 +60,7 @@ class Hub:
         self.fanout = fanout
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
+        self.departed = 0  # sockets disconnected since start (roomcast/heap.py reads it)
         self.stopping = False  # shutting down: new connections are refused
         self.stays_closed: set[str] = set()  # sockets whose meeting stays a shutdown ended
         # Per room, users whose connection count changed and who wait for a presence:updated.

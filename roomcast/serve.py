@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from core.settings import Settings
+from realtime.server import Realtime
 from roomcast.bootstrap import ensure_first_admin
 from roomcast.factory import build_services, create_asgi
+from roomcast.heap import HeapKeeper
 
 log = logging.getLogger("roomcast")
 
@@ -24,7 +26,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     services = build_services(settings)
     app = create_asgi(services)
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
-    services.realtime.startup.append(_freeze_startup_heap)
+    _keep_heap(services.realtime, services.ctx.extras.get("metrics_registry"))
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         ws=_ws_protocol(services.realtime.on_frame_too_large),
@@ -88,12 +90,20 @@ def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:
     return SocketProtocol if on_too_large is None else SocketProtocol.counting(on_too_large)
 
 
-async def _freeze_startup_heap() -> None:
-    """Move what start-up made (modules, schemas, clients: about 50,000 objects) out of the
-    cycle collector's reach. A full collection walks every tracked object and pauses the loop
-    meanwhile, so without this each one costs that much more for the life of the process."""
-    gc.collect()
-    gc.freeze()
+def _keep_heap(realtime: Realtime, registry: CollectorRegistry | None) -> None:
+    """Start-up's heap, and then what survives each full collection, out of the cycle
+    collector's walk (roomcast/heap.py)."""
+    hub = realtime.hub
+    keeper = (HeapKeeper(lambda: 0, lambda: 0) if hub is None
+              else HeapKeeper(lambda: hub.departed, lambda: len(hub.sessions)))
+    if registry is not None:
+        keeper.register(registry)
+
+    async def start() -> None:
+        keeper.start()
+
+    realtime.startup.append(start)
+    realtime.shutdown.append(keeper.stop)
 
 
 async def _announce(settings: Settings, services: object, host: str, port: int) -> None:

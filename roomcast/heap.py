@@ -1,0 +1,153 @@
+"""The cycle collector's reach kept small in a serving process.
+
+CPython's cycle collector stops the process while it walks every tracked object of the
+generation it collects, and a full collection (the oldest generation) walks everything that
+has lived long: start-up's modules and schemas, and every connection (its protocol, parser,
+Engine.IO socket and bound callbacks, about 55 tracked objects). It runs again each time that
+generation has grown by a quarter. So a storm of connections is met by full collections of a
+heap that grows with it: 5,000 connections at 500 a second saw pauses of 10, 32, 51, 82 and
+111 ms, and those pauses were the storm's p99 (docs/performance.md, "The collector during a
+connect storm").
+
+`HeapKeeper` moves what survives a full collection out of the collector's reach
+(`gc.freeze()`), so the next full collection walks only what came since. Frozen objects are
+still freed by reference counting; what they cannot be is collected as a cycle. A connection
+leaves about 35 objects in reference cycles when it ends, so a process that has lost many of
+its connections since the last compaction, or that has not compacted for `max_age` seconds
+while its frozen heap grew, compacts: `gc.unfreeze()`, one full collection, `gc.freeze()`
+again. That pause is what a default full collection would have cost, and it comes at most as
+often as churn (a quarter of the connections gone) makes it worth it; a storm of arrivals and a
+herd of reconnects, where nobody leaves, never cause it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("roomcast")
+
+
+@dataclass(frozen=True)
+class HeapPolicy:
+    """When the frozen heap is compacted."""
+
+    interval: float = 0.5  # seconds between looks at the collector's statistics
+    churn_share: float = 0.25  # compact once this share of the live connections has left...
+    churn_floor: int = 1000  # ...and at least this many connections have left
+    max_age: float = 600.0  # compact after this long if the frozen heap grew by growth_share
+    growth_share: float = 0.25
+
+    def compaction_due(self, *, departed: int, live: int, frozen: int, frozen_after: int,
+                       age: float) -> bool:
+        """`departed` connections left since the last compaction, `live` are connected now,
+        `frozen` objects are frozen now and `frozen_after` were right after the last
+        compaction, `age` seconds ago."""
+        if departed >= max(self.churn_floor, self.churn_share * live):
+            return True
+        return age >= self.max_age and frozen > frozen_after * (1 + self.growth_share)
+
+
+class HeapKeeper:
+    """Freezes what survives each full collection; compacts when churn asks for it.
+
+    `departures` counts the connections that have ended (monotonic) and `live` the connected
+    ones; both are read on the event loop every `policy.interval` seconds.
+    """
+
+    def __init__(self, departures: Callable[[], int], live: Callable[[], int],
+                 policy: HeapPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy or HeapPolicy()
+        self._departures, self._live, self._clock = departures, live, clock
+        self._task: asyncio.Task[None] | None = None
+        self.freezes = 0
+        self.compactions = 0
+        self._full_seen = 0
+        self._departed_at_compaction = 0
+        self._frozen_after = 0
+        self._compacted_at = 0.0
+
+    def register(self, registry: CollectorRegistry) -> None:
+        """`roomcast_heap_frozen_objects`, `roomcast_heap_freezes_total` and
+        `roomcast_heap_compactions_total` on /metrics."""
+        registry.register(_HeapCollector(self))
+
+    def start(self) -> None:
+        """Collect and freeze what start-up made, then keep watching."""
+        gc.collect()
+        gc.freeze()
+        self._full_seen = _full_collections()
+        self._departed_at_compaction = self._departures()
+        self._frozen_after = gc.get_freeze_count()
+        self._compacted_at = self._clock()
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.interval)
+            try:
+                self.look()
+            except Exception:  # the keeper must never take the process down
+                log.exception("keeping the collector's heap failed")
+
+    def look(self) -> None:
+        """One look: compact if due, else freeze if a full collection ran since the last."""
+        departed = self._departures() - self._departed_at_compaction
+        if self.policy.compaction_due(departed=departed, live=self._live(),
+                                      frozen=gc.get_freeze_count(),
+                                      frozen_after=self._frozen_after,
+                                      age=self._clock() - self._compacted_at):
+            self.compact()
+        elif _full_collections() != self._full_seen:
+            # What survived that collection has lived long: out of the next one's walk. The
+            # young generations are collected first, so their garbage is not frozen with it.
+            gc.collect(1)
+            gc.freeze()
+            self.freezes += 1
+            self._full_seen = _full_collections()
+
+    def compact(self) -> None:
+        """Everything frozen back in reach, one full collection, frozen again."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.compactions += 1
+        self._full_seen = _full_collections()
+        self._departed_at_compaction = self._departures()
+        self._frozen_after = gc.get_freeze_count()
+        self._compacted_at = self._clock()
+
+
+class _HeapCollector(Collector):
+    def __init__(self, keeper: HeapKeeper) -> None:
+        self._keeper = keeper
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("roomcast_heap_frozen_objects",
+                                "Objects kept out of the cycle collector's walk",
+                                value=gc.get_freeze_count())
+        yield CounterMetricFamily("roomcast_heap_freezes",
+                                  "Full collections whose survivors were frozen",
+                                  value=self._keeper.freezes)
+        yield CounterMetricFamily("roomcast_heap_compactions",
+                                  "Frozen heaps unfrozen and collected whole",
+                                  value=self._keeper.compactions)
+
+
+def _full_collections() -> int:
+    return int(gc.get_stats()[2]["collections"])

@@ -1,0 +1,142 @@
+"""roomcast/heap.py: what survives a full collection leaves the collector's walk; cycles among
+frozen objects are collected again once churn (or age) calls for a compaction.
+
+The collector is process-wide, so the checks against the real `gc` run in a fresh interpreter
+each: freezing pytest's own heap would change every later test's collections."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from roomcast.heap import HeapKeeper, HeapPolicy
+from tests.support.services import ROOT
+
+
+def test_compaction_is_due_when_a_quarter_of_the_connections_have_left() -> None:
+    policy = HeapPolicy(churn_share=0.25, churn_floor=1000)
+    quiet = {"frozen": 100, "frozen_after": 100, "age": 1.0}
+    assert not policy.compaction_due(departed=999, live=0, **quiet)  # under the floor
+    assert policy.compaction_due(departed=1000, live=4000, **quiet)
+    assert not policy.compaction_due(departed=1000, live=4001, **quiet)  # under a quarter
+    assert policy.compaction_due(departed=2500, live=10_000, **quiet)
+
+
+def test_a_storm_of_arrivals_alone_never_compacts() -> None:
+    policy = HeapPolicy()
+    assert not policy.compaction_due(departed=0, live=5000, frozen=300_000,
+                                     frozen_after=55_000, age=60.0)
+
+
+def test_an_old_grown_frozen_heap_is_compacted_without_churn() -> None:
+    policy = HeapPolicy(max_age=600, growth_share=0.25)
+    assert not policy.compaction_due(departed=0, live=10, frozen=126, frozen_after=100,
+                                     age=599.0)
+    assert not policy.compaction_due(departed=0, live=10, frozen=125, frozen_after=100,
+                                     age=601.0)  # not grown enough to be worth the pause
+    assert policy.compaction_due(departed=0, live=10, frozen=126, frozen_after=100, age=601.0)
+
+
+def in_fresh_interpreter(body: str) -> Any:
+    """Run `body` (an async function `check()` returning JSON-able data) in a new Python."""
+    script = "import asyncio, gc, json, weakref\n" \
+             "from roomcast.heap import HeapKeeper, HeapPolicy\n" \
+             + textwrap.dedent(body) + "\nprint(json.dumps(asyncio.run(check())))\n"
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+CYCLES = """
+class Node:
+    pass
+
+def cycle():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return a
+
+def walked(obj):
+    return any(o is obj for o in gc.get_objects())
+"""
+
+
+def test_survivors_of_a_full_collection_are_frozen_and_a_dead_cycle_waits_for_churn() -> None:
+    found = in_fresh_interpreter(CYCLES + """
+async def check():
+    departed = [0]
+    keeper = HeapKeeper(lambda: departed[0], lambda: 8,
+                        HeapPolicy(interval=3600, churn_floor=4, churn_share=0.25))
+    keeper.start()
+    held = cycle()
+    ref = weakref.ref(held)
+    out = {"walked_before": walked(held)}
+    keeper.look()  # no full collection since start: nothing to do
+    out["freezes_without_a_full_collection"] = keeper.freezes
+    gc.collect()
+    keeper.look()
+    out["freezes"] = keeper.freezes
+    out["walked_after"] = walked(held)
+    del held
+    gc.collect()
+    out["frozen_cycle_outlives_a_collection"] = ref() is not None
+    departed[0] = 3
+    keeper.look()
+    out["compactions_under_the_floor"] = keeper.compactions
+    departed[0] = 4
+    keeper.look()
+    out["compactions"] = keeper.compactions
+    out["collected_by_the_compaction"] = ref() is None
+    out["frozen_after"] = gc.get_freeze_count()
+    await keeper.stop()
+    return out
+""")
+    assert found == {
+        "walked_before": True, "freezes_without_a_full_collection": 0, "freezes": 1,
+        "walked_after": False, "frozen_cycle_outlives_a_collection": True,
+        "compactions_under_the_floor": 0, "compactions": 1,
+        "collected_by_the_compaction": True, "frozen_after": found["frozen_after"]}
+    assert found["frozen_after"] > 0
+
+
+def test_the_keeper_runs_on_its_own_and_stops() -> None:
+    found = in_fresh_interpreter(CYCLES + """
+async def check():
+    departed = [0]
+    keeper = HeapKeeper(lambda: departed[0], lambda: 0,
+                        HeapPolicy(interval=0.01, churn_floor=1))
+    keeper.start()
+    held = cycle()
+    ref = weakref.ref(held)
+    gc.collect()
+    for _ in range(3000):  # the watch freezes it within a few intervals
+        if keeper.freezes:
+            break
+        await asyncio.sleep(0.01)
+    frozen = not walked(held)
+    del held
+    departed[0] = 1
+    for _ in range(3000):
+        if keeper.compactions:
+            break
+        await asyncio.sleep(0.01)
+    await keeper.stop()
+    return {"frozen": frozen, "collected": ref() is None}
+""")
+    assert found == {"frozen": True, "collected": True}
+
+
+def test_the_keeper_reports_on_metrics() -> None:
+    registry = CollectorRegistry()
+    keeper = HeapKeeper(lambda: 0, lambda: 0)
+    keeper.register(registry)
+    keeper.freezes, keeper.compactions = 3, 2
+    assert registry.get_sample_value("roomcast_heap_freezes_total") == 3
+    assert registry.get_sample_value("roomcast_heap_compactions_total") == 2
+    assert registry.get_sample_value("roomcast_heap_frozen_objects") is not None
