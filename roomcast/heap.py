@@ -46,14 +46,13 @@ class HeapPolicy:
     max_age: float = 600.0  # compact after this long if the frozen heap grew by growth_share
     growth_share: float = 0.25
 
-    def compaction_due(self, *, departed: int, live: int, frozen: int, frozen_after: int,
-                       age: float) -> bool:
-        """`departed` connections left since the last compaction, `live` are connected now,
-        `frozen` objects are frozen now and `frozen_after` were right after the last
-        compaction, `age` seconds ago."""
-        if departed >= max(self.churn_floor, self.churn_share * live):
-            return True
-        return age >= self.max_age and frozen > frozen_after * (1 + self.growth_share)
+    def churned(self, *, departed: int, live: int) -> bool:
+        """`departed` connections left since the last compaction, `live` are connected now."""
+        return departed >= max(self.churn_floor, self.churn_share * live)
+
+    def grown(self, *, frozen: int, frozen_after: int) -> bool:
+        """`frozen` objects are frozen now, `frozen_after` were at the last compaction."""
+        return frozen > frozen_after * (1 + self.growth_share)
 
 
 class HeapKeeper:
@@ -71,6 +70,7 @@ class HeapKeeper:
         self._task: asyncio.Task[None] | None = None
         self.freezes = 0
         self.compactions = 0
+        self.frozen = 0  # objects frozen, as counted at the last compaction or count
         self._full_seen = 0
         self._departed_at_compaction = 0
         self._frozen_after = 0
@@ -87,7 +87,7 @@ class HeapKeeper:
         gc.freeze()
         self._full_seen = _full_collections()
         self._departed_at_compaction = self._departures()
-        self._frozen_after = gc.get_freeze_count()
+        self._frozen_after = self.frozen = gc.get_freeze_count()
         self._compacted_at = self._clock()
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
@@ -106,14 +106,21 @@ class HeapKeeper:
                 log.exception("keeping the collector's heap failed")
 
     def look(self) -> None:
-        """One look: compact if due, else freeze if a full collection ran since the last."""
+        """One look: compact if due, else freeze if a full collection ran since the last.
+
+        Counting the frozen objects walks them all, so it is done only when `max_age` has
+        passed since the last compaction or count (then the clock starts again)."""
         departed = self._departures() - self._departed_at_compaction
-        if self.policy.compaction_due(departed=departed, live=self._live(),
-                                      frozen=gc.get_freeze_count(),
-                                      frozen_after=self._frozen_after,
-                                      age=self._clock() - self._compacted_at):
+        if self.policy.churned(departed=departed, live=self._live()):
             self.compact()
-        elif _full_collections() != self._full_seen:
+            return
+        if self._clock() - self._compacted_at >= self.policy.max_age:
+            self.frozen = gc.get_freeze_count()
+            if self.policy.grown(frozen=self.frozen, frozen_after=self._frozen_after):
+                self.compact()
+                return
+            self._compacted_at = self._clock()
+        if _full_collections() != self._full_seen:
             # What survived that collection has lived long: out of the next one's walk. The
             # young generations are collected first, so their garbage is not frozen with it.
             gc.collect(1)
@@ -129,7 +136,7 @@ class HeapKeeper:
         self.compactions += 1
         self._full_seen = _full_collections()
         self._departed_at_compaction = self._departures()
-        self._frozen_after = gc.get_freeze_count()
+        self._frozen_after = self.frozen = gc.get_freeze_count()
         self._compacted_at = self._clock()
 
 
@@ -139,8 +146,9 @@ class _HeapCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("roomcast_heap_frozen_objects",
-                                "Objects kept out of the cycle collector's walk",
-                                value=gc.get_freeze_count())
+                                "Objects kept out of the cycle collector's walk, as counted "
+                                "at start-up, at the last compaction or every max_age",
+                                value=self._keeper.frozen)
         yield CounterMetricFamily("roomcast_heap_freezes",
                                   "Full collections whose survivors were frozen",
                                   value=self._keeper.freezes)

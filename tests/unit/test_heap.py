@@ -20,26 +20,47 @@ from tests.support.services import ROOT
 
 def test_compaction_is_due_when_a_quarter_of_the_connections_have_left() -> None:
     policy = HeapPolicy(churn_share=0.25, churn_floor=1000)
-    quiet = {"frozen": 100, "frozen_after": 100, "age": 1.0}
-    assert not policy.compaction_due(departed=999, live=0, **quiet)  # under the floor
-    assert policy.compaction_due(departed=1000, live=4000, **quiet)
-    assert not policy.compaction_due(departed=1000, live=4001, **quiet)  # under a quarter
-    assert policy.compaction_due(departed=2500, live=10_000, **quiet)
+    assert not policy.churned(departed=999, live=0)  # under the floor
+    assert policy.churned(departed=1000, live=4000)
+    assert not policy.churned(departed=1000, live=4001)  # under a quarter
+    assert policy.churned(departed=2500, live=10_000)
+    assert not policy.churned(departed=0, live=5000)  # a storm of arrivals alone
 
 
-def test_a_storm_of_arrivals_alone_never_compacts() -> None:
-    policy = HeapPolicy()
-    assert not policy.compaction_due(departed=0, live=5000, frozen=300_000,
-                                     frozen_after=55_000, age=60.0)
+def test_a_frozen_heap_has_grown_past_a_quarter() -> None:
+    policy = HeapPolicy(growth_share=0.25)
+    assert not policy.grown(frozen=125, frozen_after=100)
+    assert policy.grown(frozen=126, frozen_after=100)
 
 
-def test_an_old_grown_frozen_heap_is_compacted_without_churn() -> None:
-    policy = HeapPolicy(max_age=600, growth_share=0.25)
-    assert not policy.compaction_due(departed=0, live=10, frozen=126, frozen_after=100,
-                                     age=599.0)
-    assert not policy.compaction_due(departed=0, live=10, frozen=125, frozen_after=100,
-                                     age=601.0)  # not grown enough to be worth the pause
-    assert policy.compaction_due(departed=0, live=10, frozen=126, frozen_after=100, age=601.0)
+def test_an_old_grown_frozen_heap_is_compacted_and_an_old_steady_one_is_only_counted() -> None:
+    found = in_fresh_interpreter("""
+async def check():
+    now = [0.0]
+    keeper = HeapKeeper(lambda: 0, lambda: 10, HeapPolicy(interval=3600, max_age=600),
+                        clock=lambda: now[0])
+    keeper.start()
+    out = {}
+    now[0] = 599.0
+    keeper.look()
+    out["compactions_before_max_age"] = keeper.compactions
+    now[0] = 601.0
+    keeper.look()  # nothing grew: counted, and the clock starts again
+    out["compactions_steady"] = keeper.compactions
+    held = [[[] for _ in range(10)] for _ in range(keeper.frozen)]  # more than a quarter
+    gc.collect()
+    keeper.look()  # frozen now, but not counted before max_age again
+    out["compactions_grown_early"] = keeper.compactions
+    now[0] = 1202.0
+    keeper.look()
+    out["compactions_grown_old"] = keeper.compactions
+    out["frozen_counted"] = keeper.frozen >= len(held) * 11
+    await keeper.stop()
+    return out
+""")
+    assert found == {"compactions_before_max_age": 0, "compactions_steady": 0,
+                     "compactions_grown_early": 0, "compactions_grown_old": 1,
+                     "frozen_counted": True}
 
 
 def in_fresh_interpreter(body: str) -> Any:
@@ -139,4 +160,4 @@ def test_the_keeper_reports_on_metrics() -> None:
     keeper.freezes, keeper.compactions = 3, 2
     assert registry.get_sample_value("roomcast_heap_freezes_total") == 3
     assert registry.get_sample_value("roomcast_heap_compactions_total") == 2
-    assert registry.get_sample_value("roomcast_heap_frozen_objects") is not None
+    assert registry.get_sample_value("roomcast_heap_frozen_objects") == 0  # not started
