@@ -244,7 +244,7 @@ FANOUT_MIN_MESSAGES = 100
 
 
 def cases(quick: bool, clients: int, duration: float, memory_clients: int,
-          herd_clients: int) -> list[Case]:
+          herd_clients: int, herd_backoff: str = "client") -> list[Case]:
     """The stepped rates: the highest one a target holds is read off these rows."""
     rates = [1.0, 10.0] if quick else FANOUT_RATES
     room_rates = [1.0] if quick else ROOM_RATES
@@ -262,8 +262,10 @@ def cases(quick: bool, clients: int, duration: float, memory_clients: int,
     # Last: the blow leaves a two-process target with one process.
     found.append(Case("herd", ["--clients", str(herd_clients), "--room-size",
                                str(HERD_ROOM_SIZE), "--rate", str(HERD_RATE), "--duration",
-                               f"{HERD_WAIT:g}", "--connect-rate", str(CONNECT_RATE)],
-                      f"herd {herd_clients} in rooms of {HERD_ROOM_SIZE}"))
+                               f"{HERD_WAIT:g}", "--connect-rate", str(CONNECT_RATE),
+                               *(["--backoff", "load"] if herd_backoff == "load" else [])],
+                      f"herd {herd_clients} in rooms of {HERD_ROOM_SIZE}"
+                      + (", load tool's backoff" if herd_backoff == "load" else "")))
     return found
 
 
@@ -412,7 +414,9 @@ def herd_table(rows: list[dict[str, Any]]) -> str:
              "server is restarted (SIGTERM, started again on the same port); two processes: "
              "one is killed (SIGKILL) and its clients come back on the other. Clients "
              "reconnect with the official socket.io-client's default backoff (0.5-1.5 s "
-             "before the first attempt) and rejoin with `since`; messages are sent into the "
+             "before the first attempt; a case marked *load tool's backoff* tries at once, "
+             "then after 0.125-0.25 s, doubling, which leaves the server's part alone) and "
+             "rejoin with `since`; messages are sent into the "
              f"rooms at {HERD_RATE}/s meanwhile by the clients that are back. *all back*: from the "
              "first drop until the last client is in its room again (a restart's downtime "
              "included); *first to last back*: from the first client back; *back*: from a "
@@ -556,6 +560,10 @@ def main() -> int:
                              "(default 5000; 200 with --quick)")
     parser.add_argument("--herd-clients", type=int,
                         help="clients in the reconnect herd (default 5000; 200 with --quick)")
+    parser.add_argument("--herd-backoff", choices=["client", "load"], default="client",
+                        help="the herd's reconnection delays: the official client's defaults "
+                             "(default) or the load tool's (at once, then 0.125 s doubling: "
+                             "the server's part alone)")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="only write the table again from a run's results.json")
     args = parser.parse_args()
@@ -582,7 +590,7 @@ def main() -> int:
                     rows.append({"target": key, "case": "start", "status": f"not run: {exc}"})
                     continue
                 for case in cases(args.quick, clients, duration, memory_clients,
-                                  herd_clients):
+                                  herd_clients, args.herd_backoff):
                     if args.scenario and case.scenario not in args.scenario:
                         continue
                     print(f"{target.name}: {case.label} ...", file=sys.stderr, flush=True)
@@ -590,6 +598,7 @@ def main() -> int:
     reproduce = ["python", "benchmarks/run.py", *(["--quick"] if args.quick else []),
                  "--clients", str(clients), "--duration", f"{duration:g}",
                  "--memory-clients", str(memory_clients), "--herd-clients", str(herd_clients),
+                 *(["--herd-backoff", "load"] if args.herd_backoff == "load" else []),
                  *(a for t in args.only or [] for a in ("--only", t)),
                  *(a for c in args.scenario or [] for a in ("--scenario", c))]
     header = (f"# Roomcast benchmarks ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
