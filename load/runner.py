@@ -15,6 +15,7 @@ from typing import Any
 
 from load.client import Clock
 from load.contract import Wire
+from load.heap import frozen_survivors
 from load.scenarios import connect, fanout, herd, jobs, presence, recovery, rooms
 from load.scenarios.base import LocalSync, Options, Sync, WorkerContext
 from load.scenarios.reconnect import Backoff, ClientBackoff, Reconnects
@@ -79,7 +80,16 @@ async def _drive(
                   if opts.reconnect else None)
     ctx = WorkerContext(index=index, opts=opts, wire=wire, stats=stats, clock=clock, sync=sync,
                         reconnects=reconnects)
-    task = asyncio.create_task(scenario(ctx))
+    async with frozen_survivors():
+        await _watch(asyncio.create_task(scenario(ctx)), opts, stats, progress)
+    if reconnects is not None:
+        await reconnects.stop()
+    return stats
+
+
+async def _watch(task: asyncio.Task[None], opts: Options, stats: Stats,
+                 progress: Progress | None) -> None:
+    """Wait for the scenario, reporting progress; cut it short at its time bound."""
     bound = time_bound(opts)
     deadline = asyncio.get_running_loop().time() + bound
     while not task.done():
@@ -98,9 +108,6 @@ async def _drive(
         stats.error(f"run:{type(exc).__name__}")
         stats.fail(f"the scenario raised {type(exc).__name__}: {exc}")
         print(f"roomcast load: scenario failed: {exc!r}", file=sys.stderr)
-    if reconnects is not None:
-        await reconnects.stop()
-    return stats
 
 
 class ForkedSync:

@@ -6,16 +6,12 @@ each: freezing pytest's own heap would change every later test's collections."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from roomcast.heap import HeapKeeper, HeapPolicy
-from tests.support.services import ROOT
+from tests.support import fresh
 
 
 def test_compaction_is_due_when_a_quarter_of_the_connections_have_left() -> None:
@@ -64,32 +60,12 @@ async def check():
 
 
 def in_fresh_interpreter(body: str) -> Any:
-    """Run `body` (an async function `check()` returning JSON-able data) in a new Python."""
-    script = "import asyncio, gc, json, weakref\n" \
-             "from roomcast.heap import HeapKeeper, HeapPolicy\n" \
-             + textwrap.dedent(body) + "\nprint(json.dumps(asyncio.run(check())))\n"
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
-
-
-CYCLES = """
-class Node:
-    pass
-
-def cycle():
-    a, b = Node(), Node()
-    a.other, b.other = b, a
-    return a
-
-def walked(obj):
-    return any(o is obj for o in gc.get_objects())
-"""
+    return fresh.in_fresh_interpreter(
+        body, imports="from roomcast.heap import HeapKeeper, HeapPolicy")
 
 
 def test_survivors_of_a_full_collection_are_frozen_and_a_dead_cycle_waits_for_churn() -> None:
-    found = in_fresh_interpreter(CYCLES + """
+    found = in_fresh_interpreter(fresh.CYCLES + """
 async def check():
     departed = [0]
     keeper = HeapKeeper(lambda: departed[0], lambda: 8,
@@ -127,7 +103,7 @@ async def check():
 
 
 def test_the_keeper_runs_on_its_own_and_stops() -> None:
-    found = in_fresh_interpreter(CYCLES + """
+    found = in_fresh_interpreter(fresh.CYCLES + """
 async def check():
     departed = [0]
     keeper = HeapKeeper(lambda: departed[0], lambda: 0,
