@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from servers import ROOT, cpu_times, free_port, pinned
+from servers import ROOT, compile_tree, cpu_times, free_port, pinned
 
 ENV = {"ENV": "test", "LOG_LEVEL": "WARNING",
        "SOCKET_EVENTS_PER_SECOND": "100000", "SOCKET_EVENT_BURST": "100000",
@@ -46,15 +46,6 @@ def serve_cmd(port: int) -> list[str]:
 
 
 Started = tuple[subprocess.Popen[bytes], float, float, float]
-
-
-PACKAGES = ["core", "api", "realtime", "workers", "load", "roomcast"]
-
-
-def compile_tree(root: Path) -> None:
-    """Write the tree's bytecode, as the Docker image has it (`compileall` at build): without
-    it, and with PYTHONDONTWRITEBYTECODE set, every start compiles Roomcast's modules again."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *PACKAGES], cwd=root, check=True)
 
 
 def start(data_dir: Path, port: int, log: Path) -> Started:
@@ -87,10 +78,20 @@ def _until(proc: subprocess.Popen[bytes], began: float, url: str, good: Any) -> 
     raise RuntimeError(f"{url} did not answer in 120 s")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> tuple[float, int]:
+STOP_LIMIT = 120.0  # seconds a stopping server gets before it is killed
+
+
+def stop(proc: subprocess.Popen[bytes]) -> tuple[float, int | str]:
+    """SIGTERM, then the seconds until the process exited, and its status ("killed" when it
+    had not exited within STOP_LIMIT)."""
     began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    status = proc.wait(120)
+    try:
+        status: int | str = proc.wait(STOP_LIMIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        status = "killed"
     return time.monotonic() - began, status
 
 
@@ -170,7 +171,8 @@ def herd(data_dir: Path, clients: int, log: Path) -> None:
     finally:
         if load.poll() is None:
             load.kill()
-        stop(proc)
+        if proc.poll() is None:
+            stop(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -188,7 +190,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="run the server from this checkout (default: this one)")
     parser.add_argument("--no-compile", action="store_true",
-                        help="leave the tree's bytecode as it is (see compile_tree)")
+                        help="leave the tree's bytecode as it is (see servers.compile_tree)")
     parser.add_argument("--keep", type=Path, help="fill this directory (kept) instead of a "
                         "temporary one; an existing one is used as it is")
     args = parser.parse_args()
