@@ -187,6 +187,8 @@ def main() -> None:
     parser.add_argument("--meetings", type=int, default=500)
     parser.add_argument("--herd-clients", type=int, default=0,
                         help="also stop and start under this many clients (0: not)")
+    parser.add_argument("--herd-on", choices=["filled", "empty"], default="filled",
+                        help="the data directory the herd's server runs on")
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="run the server from this checkout (default: this one)")
     parser.add_argument("--no-compile", action="store_true",
@@ -214,7 +216,7 @@ def main() -> None:
         rounds(f"filled ({args.messages} messages)", filled, args.rounds, log)
         print(f"(after: {store_size(filled)})")
         if args.herd_clients:
-            herd(filled, args.herd_clients, log)
+            herd(filled if args.herd_on == "filled" else work / "empty", args.herd_clients, log)
         print(f"load average {os.getloadavg()[0]:.2f}")
     finally:
         if args.keep is None:
