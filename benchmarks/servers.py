@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,14 @@ def cpu_times(pid: int) -> tuple[float, float]:
     """A process's user and system CPU seconds so far (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
+
+
+def compile_tree(root: Path = ROOT) -> None:
+    """Write Roomcast's bytecode, as the Docker image has it (`compileall` at build): with
+    PYTHONDONTWRITEBYTECODE set and none written, every server start compiles its modules
+    again (about half a second of a restart)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "core", "api", "realtime",
+                    "workers", "load", "roomcast"], cwd=root, check=True)
 
 
 def free_port() -> int:

@@ -25,7 +25,6 @@ from core.live import LIVE_ADMIN_KEY
 from core.mentions import MentionNotifier
 from core.objects import ObjectStorage
 from core.objects_local import LocalObjectStorage
-from core.objects_s3 import S3ObjectStorage
 from core.passwords import PasswordHasher
 from core.redispool import open_redis
 from core.revocations import MemoryRevocations, RedisRevocations, TokenRevocations
@@ -47,6 +46,9 @@ log = logging.getLogger("roomcast")
 
 def build_object_storage(settings: Settings) -> ObjectStorage:
     if settings.s3_endpoint:
+        # Imported only when used: the S3 client library takes a noticeable part of start-up.
+        from core.objects_s3 import S3ObjectStorage
+
         return S3ObjectStorage.from_settings(settings)
     return LocalObjectStorage(settings.data_dir / "objects")
 

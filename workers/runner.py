@@ -9,6 +9,7 @@ can make, so a result is saved and announced once.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,28 +17,36 @@ from typing import Any
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
 from core.store.jobs import JobDoc, JobKind, JobStatus
-from workers import deletion
 from workers.announce import announce, announce_leftover, hold_ms, targets
-from workers.charts import job as charts
 from workers.deps import WorkerDeps
 from workers.errors import JobCancelled, JobFailed, LeaseLost, TransientJobError
-from workers.ingest import pipeline as ingestion
-from workers.ml import analysis, prediction
-from workers.previews import job as previews
 from workers.progress import JobProgressReporter
 from workers.threads import job_threads
 
 log = logging.getLogger("roomcast.workers")
 
 Handler = Callable[[WorkerDeps, JobDoc, JobProgressReporter], Awaitable[dict[str, Any]]]
-HANDLERS: dict[JobKind, tuple[Handler, Callable[[WorkerDeps, JobDoc], Awaitable[None]]]] = {
-    JobKind.INGEST: (ingestion.ingest, ingestion.discard),
-    JobKind.ANALYSIS: (analysis.analyse, analysis.discard),
-    JobKind.PREDICTION: (prediction.predict_dataset, prediction.discard),
-    JobKind.VISUALIZATION: (charts.chart, charts.discard),
-    JobKind.PREVIEW: (previews.make_preview, previews.discard),
-    JobKind.PROJECT_DELETION: (deletion.delete_project, deletion.discard),
+Discard = Callable[[WorkerDeps, JobDoc], Awaitable[None]]
+# Each kind's module, its handler and its discard. A module is imported by the first job of its
+# kind: NumPy, pyarrow, matplotlib and the parsers are not part of a process's start-up (a
+# restarted `roomcast serve` answers its clients that much sooner).
+JOBS: dict[JobKind, tuple[str, str, str]] = {
+    JobKind.INGEST: ("workers.ingest.pipeline", "ingest", "discard"),
+    JobKind.ANALYSIS: ("workers.ml.analysis", "analyse", "discard"),
+    JobKind.PREDICTION: ("workers.ml.prediction", "predict_dataset", "discard"),
+    JobKind.VISUALIZATION: ("workers.charts.job", "chart", "discard"),
+    JobKind.PREVIEW: ("workers.previews.job", "make_preview", "discard"),
+    JobKind.PROJECT_DELETION: ("workers.deletion", "delete_project", "discard"),
 }
+
+
+def handlers(kind: JobKind) -> tuple[Handler, Discard]:
+    """The job kind's handler and the discard of what a failed attempt left."""
+    module_name, run, discard = JOBS[kind]
+    module = importlib.import_module(module_name)
+    handler: Handler = getattr(module, run)
+    drop: Discard = getattr(module, discard)
+    return handler, drop
 # Outages, worth another attempt. The store's other errors (StoreFailed: a duplicate key, a
 # bad query) are a bug or bad data that a retry repeats: the job fails at once as an internal
 # error.
@@ -133,7 +142,7 @@ async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
 
 
 async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
-    run, discard = HANDLERS[job.kind]
+    run, discard = handlers(job.kind)
     report = JobProgressReporter(deps, job)
     renewing = asyncio.create_task(report.keep_alive())
     try:
@@ -173,7 +182,7 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
 
 async def _dead_letter(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
     """Fail the job for good, first removing what an earlier (crashed) attempt wrote."""
-    _, discard = HANDLERS[job.kind]
+    _, discard = handlers(job.kind)
     deps.metrics.job_dead_lettered(job)
     try:
         await discard(deps, job)

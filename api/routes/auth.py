@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import Response
@@ -256,6 +255,8 @@ async def oidc_login(call: Call[NoModel, NoModel]) -> Response:
         else str(request.url_for("oidc_callback"))
     )
     load_session(request, settings)
+    import httpx  # with the first OIDC sign-in, not at start-up (its CLI brings click and rich)
+
     try:
         response: Response = await oidc_client(call.ctx).authorize_redirect(request, redirect_uri)
     except httpx.HTTPError as exc:
@@ -282,6 +283,8 @@ async def oidc_callback(call: Call[NoModel, NoModel]) -> Response:
     ctx, request = call.ctx, call.request
     require_enabled(ctx.settings)
     load_session(request, ctx.settings)
+    import httpx
+
     try:
         token = await oidc_client(ctx).authorize_access_token(request)
     except httpx.HTTPError as exc:

@@ -5,8 +5,8 @@ in. Rotating the secret makes the old URL answer 404."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from icalendar import Calendar, Event
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -21,6 +21,9 @@ router = Router(tags=["calendar"])
 PAST = timedelta(days=90)  # how far back the feed reaches
 ICS = "text/calendar"
 STATUS = {MeetingStatus.CANCELLED: "CANCELLED"}
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 
 class CalendarFeed(BaseModel):
@@ -58,6 +61,9 @@ async def calendar_feed(call: Call[NoModel, NoModel]) -> Response:
         raise NotFound("no such calendar")
     projects = {p.id: p.name for p in await projects_of(ctx, user.id)}
     meetings = await ctx.stores.meetings.list_for_projects(list(projects), utcnow() - PAST)
+    # icalendar comes with the first feed asked for, not with the server's start-up.
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", "-//Roomcast//Meetings//EN")
     calendar.add("version", "2.0")
@@ -69,6 +75,8 @@ async def calendar_feed(call: Call[NoModel, NoModel]) -> Response:
 
 
 def _event(meeting: Meeting, project: str) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", f"{meeting.id}@roomcast")
     event.add("dtstamp", meeting.updated_at or meeting.created_at)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from core.errors import NotFound
 from core.objects import ObjectStorage
 from core.objects_file import RangeFile
@@ -28,6 +26,9 @@ async def read_page(objects: ObjectStorage, key: str, offset: int,
 
 
 def _page(source: RangeFile, offset: int, limit: int) -> list[dict[str, Any]]:
+    # pyarrow comes with the first page read, not with the server's start-up.
+    import pyarrow.parquet as pq
+
     parquet = pq.ParquetFile(source)
     groups: list[int] = []
     first_row = None  # the dataset's row index where the first group read begins

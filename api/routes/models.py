@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
@@ -22,8 +21,12 @@ from core.errors import NotFound, ValidationFailed
 from core.models import Page, PageParams
 from core.store.datasets import NUMERIC_TYPES, DatasetDoc
 from core.store.jobs import JobDoc, JobKind
-from core.store.models_fitted import FittedModel
 from core.store.models_saved import SavedModelDoc, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from core.store.models_fitted import FittedModel
 
 router = Router(tags=["models"])
 
@@ -145,6 +148,8 @@ async def predict(call: Call[PredictBody, NoModel]) -> Response:
 
 def feature_rows(rows: list[dict[str, Any]], features: list[str]) -> np.ndarray[Any, Any]:
     """The rows as a (rows, features) matrix; ValidationFailed naming each bad cell."""
+    import numpy as np  # imported by the first prediction, not at the server's start-up
+
     x = np.empty((len(rows), len(features)))
     problems: list[dict[str, Any]] = []
     for i, row in enumerate(rows):

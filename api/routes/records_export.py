@@ -8,11 +8,8 @@ import io
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 
@@ -22,6 +19,9 @@ from api.routing import Call, NoModel, Router
 from core.errors import ValidationFailed
 from core.objects_file import RangeFile
 from core.store.records_table import current_batches
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 router = Router(tags=["records"])
 
@@ -76,6 +76,8 @@ async def export_table(call: Call[NoModel, ExportQuery]) -> Response:
                           "Parquet", details={"rows": overlay.total})
     size = await call.ctx.objects.size(dataset.object_key)
     source = RangeFile(call.ctx.objects, dataset.object_key, size, asyncio.get_running_loop())
+    import pyarrow.parquet as pq  # imported by the first export, not at the server's start-up
+
     parquet = await asyncio.to_thread(pq.ParquetFile, source)
     batches = current_batches(parquet, overlay)
     schema = parquet.schema_arrow
@@ -89,6 +91,9 @@ async def export_table(call: Call[NoModel, ExportQuery]) -> Response:
 
 async def _encoded(batches: Iterator[pa.Table], schema: pa.Schema,
                    kind: str) -> AsyncIterator[bytes]:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     sink = Drain()
     writer: Any = (pacsv.CSVWriter(sink, schema) if kind == "csv"
                    else pq.ParquetWriter(sink, schema))

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from typing import Any
-
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from core.objects import ObjectStorage
-from core.store.models_fitted import FittedModel, load_fitted
 from core.store.models_saved import SavedModelDoc
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from core.store.models_fitted import FittedModel
 
 Key = tuple[str, str]
 
@@ -71,6 +73,9 @@ class FittedModelCache:
 
     async def _load(self, key: Key, objects: ObjectStorage, saved: SavedModelDoc
                     ) -> FittedModel:
+        # NumPy comes with the first model read, not with the server's start-up.
+        from core.store.models_fitted import load_fitted
+
         fitted = await load_fitted(objects, saved)
         size = model_bytes(fitted)
         if size <= self.max_bytes:

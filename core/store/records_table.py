@@ -10,12 +10,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from core.store.records import RecordDoc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 
 @dataclass
@@ -97,6 +98,8 @@ def merge_page(overlay: Overlay, start: int, base: list[dict[str, Any]],
 
 def changes_table(records: Sequence[RecordDoc], schema: pa.Schema) -> pa.Table:
     """Records' values as a table of the dataset's Parquet schema."""
+    import pyarrow as pa  # imported by the first use, not at the server's start-up
+
     return pa.Table.from_pylist([r.values or {} for r in records], schema=schema)
 
 
@@ -113,6 +116,8 @@ def merged_group(group: pa.Table, start: int, overlay: Overlay) -> pa.Table:
     for row in overlay.deleted[lo:hi]:
         picks[row - start] = -1
     kept = [p for p in picks if p >= 0]
+    import pyarrow as pa
+
     whole = pa.concat_tables([group, changes_table(edits, group.schema)]) if edits else group
     return whole.take(pa.array(kept, pa.int64()))
 
@@ -121,6 +126,8 @@ def current_batches(parquet: pq.ParquetFile, overlay: Overlay,
                     columns: list[str] | None = None) -> Iterator[pa.Table]:
     """The current table (only `columns`, when given), one Parquet row group at a time, then
     the added rows."""
+    import pyarrow as pa
+
     schema = parquet.schema_arrow
     if columns is not None:
         schema = pa.schema([schema.field(name) for name in columns])

@@ -1,10 +1,16 @@
 """Stands in for parts of mongomock 4.3.0's `Collection` and `CollectionStore`: the only module
 that reaches into mongomock's internals. Re-check on upgrade:
-tests/unit/store/test_mongomock_canary.py.
+tests/unit/store/test_mongomock_canary.py and tests/unit/store/test_simple_matcher.py (which
+compares `simple_matcher` with mongomock's own matching).
 
 - `Collection._iter_documents` (every query's scan): a query on `_id` (a value, or `$in`)
-  looks its documents up instead of scanning the collection, and every document a write
-  visits is noted in `changed`, so the engine can journal what the write left behind.
+  looks its documents up instead of scanning the collection; a query made only of top-level
+  fields each equal to a scalar or `$in` a list of scalars (`{"left_at": None}`, `{"sid":
+  {"$in": sids}}`) is matched by `simple_matcher`, a plain test per document with the same
+  answer as mongomock's `filter_applies` (whose `$in` compares each document with the whole
+  list, so a shutdown ending 5000 stays among 55,000 took over two minutes); and every
+  document a write visits is noted in `changed`, so the engine can journal what the write
+  left behind.
 - `Collection._insert` (a single document): its `_id` is noted in `changed` once stored.
 - `CollectionStore._ttl_indexes`: emptied, so no read scans for expired documents; the
   engine deletes them itself, through the journal (see engine.py).
@@ -14,13 +20,17 @@ tests/unit/store/test_mongomock_canary.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import mongomock
 from mongomock.filtering import filter_applies
 
 _SCALARS = (str, int, float, bytes)
+# Exact types (no subclasses: bson's Int64 or Binary compare and hash their own way) whose
+# equality and hashing agree, so a set's `in` answers what a list's `in` answers.
+_PLAIN = (str, int, float, bool)
+_MISSING = object()  # a field the document lacks
 # Typed as Any: mongomock ships no types of its own, and mypy would take PyMongo's for it.
 _Collection: Any = mongomock.Collection
 _filter_applies: Any = filter_applies
@@ -36,7 +46,11 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
     def _iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:  # noqa: A002
         found = self._by_id(filter)
         if found is None:
-            found = super()._iter_documents(filter)
+            match = simple_matcher(filter)
+            if match is None:
+                found = super()._iter_documents(filter)
+            else:
+                found = (doc for doc in list(self._store.documents) if match(doc))
         changed = self.changed
         if changed is None:
             return found
@@ -88,6 +102,47 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
 
     def count(self) -> int:
         return len(self._store._documents)
+
+
+def simple_matcher(filter: Any) -> Callable[[dict[str, Any]], bool] | None:  # noqa: A002
+    """A test that answers what `filter_applies(filter, doc)` answers, for a filter whose every
+    condition is a top-level field equal to a scalar (or None) or `$in` a list of them; None
+    for any other filter. A document whose field holds a list or an unusual type is handed to
+    `filter_applies` itself."""
+    if not isinstance(filter, dict) or not filter:
+        return None
+    tests: list[tuple[str, bool, Any]] = []  # (field, is $in, the value or the set)
+    for field, wanted in filter.items():
+        if not isinstance(field, str) or not field or field[0] == "$" or "." in field:
+            return None
+        if wanted is None or type(wanted) in _PLAIN:
+            tests.append((field, False, wanted))
+        elif (type(wanted) is dict and list(wanted) == ["$in"]
+              and type(wanted["$in"]) in (list, tuple)
+              and all(v is None or type(v) in _PLAIN for v in wanted["$in"])):
+            tests.append((field, True, frozenset(wanted["$in"])))
+        else:
+            return None
+
+    def match(doc: dict[str, Any]) -> bool:
+        for field, is_in, wanted in tests:
+            value = doc.get(field, _MISSING)
+            if is_in:
+                if value is _MISSING:
+                    found = None in wanted  # `$in: [None]` matches a missing field
+                elif value is None or type(value) in _PLAIN:
+                    found = value in wanted
+                else:
+                    return bool(_filter_applies(filter, doc))
+            elif type(value) in (list, tuple):  # equality with any element: mongomock's rules
+                return bool(_filter_applies(filter, doc))
+            else:
+                found = value == wanted or (wanted is None and value is _MISSING)
+            if not found:
+                return False
+        return True
+
+    return match
 
 
 def _noting(found: Iterable[dict[str, Any]], changed: dict[Any, None]
