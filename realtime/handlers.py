@@ -26,13 +26,20 @@ U = TypeVar("U")
 
 
 async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
-    """Run two steps at once and wait for both to end (neither is left running behind the
-    caller); the first one's error, if either failed."""
-    one, two = await asyncio.gather(first, second, return_exceptions=True)
-    for outcome in (one, two):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return one, two  # type: ignore[return-value]
+    """Run two steps at once (the first as a task of its own) and wait for both to end, so
+    neither is left running behind the caller; a failure is raised once both ended."""
+    task = asyncio.ensure_future(first)
+    try:
+        two = await second
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    except BaseException:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the second step's failure is the one raised
+        raise
+    return await task, two
 
 
 class NotJoined(BadRequest):
