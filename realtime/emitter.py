@@ -242,10 +242,9 @@ class RedisEmitter(StreamEmitter):
                  clock: Clock = time.time) -> None:
         self.batcher = RedisBatcher(redis)
         self.link = RedisLink(RedisAddress.of(redis))
-        streams = RedisRoomStreams(redis, self.batcher, link=self.link,
-                                   max_len=settings.stream_max_len,
-                                   max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX,
-                                   clock=clock)
+        streams = RedisRoomStreams(link=self.link, max_len=settings.stream_max_len,
+                                   max_age=settings.stream_max_age_seconds,
+                                   prefix=KEY_PREFIX, clock=clock)
         super().__init__(streams, stores, control=redis_control(self.batcher))
 
     async def close(self) -> None:

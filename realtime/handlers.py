@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -20,6 +20,26 @@ from realtime.session import Entering, Session, active_user, verify_token
 from realtime.streams import Recovery
 
 Handler = Callable[[Session, Any], Awaitable[c.Ack]]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Run two steps at once (the first as a task of its own) and wait for both to end, so
+    neither is left running behind the caller; a failure is raised once both ended."""
+    task = asyncio.ensure_future(first)
+    try:
+        two = await second
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    except BaseException:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the second step's failure is the one raised
+        raise
+    return await task, two
 
 
 class NotJoined(BadRequest):
@@ -77,8 +97,15 @@ class EventHandlers:
         # Live frames wait while missed ones are queued, so the socket sees offsets in order.
         hub.fanout.hold(session.sid, grant.room)
         try:
-            presence = await self._enter(session, grant, data.status)
-            recovery = await self._recover(session, grant.room, data.since, data.epoch)
+            if not was_in:
+                if data.status is not None:
+                    session.status = data.status
+                # In the room first, so nothing published after the history read is lost.
+                await hub.enter_room(session, grant)
+            # Presence and the history are read at once: one round trip's wait, not two.
+            presence, recovery = await both(
+                self._presence(session, grant, data.status, entered=not was_in),
+                self._recover(session, grant.room, data.since, data.epoch))
             if grant.project_id in entering.revoked:
                 # The membership ended while this join was on its way (the revocation left
                 # this room to it): the socket must not stay.
@@ -97,15 +124,14 @@ class EventHandlers:
             ack["replayed"] = len(recovery.frames)
         return ack
 
-    async def _enter(self, session: Session, grant: RoomGrant,
-                     status: str | None) -> list[c.PresenceEntry]:
-        """Enter the room, or, already in it, answer from where things stand: a repeated join
-        announces nothing and counts nothing twice (a new status is a presence update)."""
+    async def _presence(self, session: Session, grant: RoomGrant, status: str | None, *,
+                        entered: bool) -> list[c.PresenceEntry]:
+        """Record the entry of a socket that just entered; a socket already in the room is
+        answered from where things stand: a repeated join announces nothing and counts nothing
+        twice (a new status is a presence update)."""
         hub = self._hub
-        if grant.room not in session.rooms:
-            if status is not None:
-                session.status = status
-            return await hub.enter_room(session, grant)
+        if entered:
+            return await hub.record_entry(session, grant)
         if status is not None and status != session.status:
             await hub.update_status(session, grant.room, status)
         return await hub.presence.snapshot(grant.room)

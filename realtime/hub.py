@@ -44,7 +44,6 @@ from realtime.wire.socketio_server import participants
 
 log = logging.getLogger("roomcast.realtime")
 
-
 class Hub:
     def __init__(
         self, settings: Settings, sio: socketio.AsyncServer, *, stores: Stores, bus: RoomBus,
@@ -78,15 +77,21 @@ class Hub:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
-    async def enter_room(self, session: Session, grant: RoomGrant) -> list[PresenceEntry]:
+    async def enter_room(self, session: Session, grant: RoomGrant) -> None:
+        """Put the socket in the room on this process: from here on it gets the room's live
+        frames (held while its join replays what it missed)."""
         try:
             await self.bus.watch(grant.room)
         except TimeoutError as exc:
             raise ServiceUnavailable("Redis did not confirm the room subscription") from exc
         await self.sio.enter_room(session.sid, grant.room)
         session.rooms[grant.room] = grant
-        count = await self.presence.add(grant.room, session.sid, session.user_id,
-                                        session.name, session.status)
+
+    async def record_entry(self, session: Session, grant: RoomGrant) -> list[PresenceEntry]:
+        """Record the socket's presence and its meeting stay, tell the room, and answer the
+        room's presence for the joiner (read in the same step as the entry was added)."""
+        count, presence = await self.presence.enter(grant.room, session.sid, session.user_id,
+                                                    session.name, session.status)
         self.metrics.presence_entries.inc()
         if grant.kind == "meeting":
             await self.stores.attendance.open(grant.room_id, session.user_id, session.sid)
@@ -96,7 +101,7 @@ class Hub:
         # The joiner learns the same from the snapshot in its ack.
         change: PresenceChangeOut = {"room": grant.room, "user": entry.wire()}
         await self._broadcast(grant.room, event, change, skip_sid=session.sid)
-        return await self.presence.snapshot(grant.room)
+        return presence
 
     async def sweep_presence(self) -> None:
         """Take out of presence what this process recorded for sockets or rooms it no longer
@@ -132,8 +137,10 @@ class Hub:
         stays end in one write, not one per connection (a process of thousands died)."""
         sids = [d.sid for d in departures if d.room.startswith("meeting:")]
         await self.stores.attendance.close_sids(sids, utcnow())
-        for departure in departures:
-            await self.announce_departure(departure, stay_closed=True)
+        # Told all at once: one after the other, each of thousands of `presence:left` would
+        # wait for Redis' reply to the one before, and the heartbeat that reaped them for all.
+        await asyncio.gather(*(self.announce_departure(departure, stay_closed=True)
+                               for departure in departures))
 
     async def announce_departure(
         self, departure: Departure, *, name: str = "", status: str = "online",

@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
-from realtime.batcher import RedisBatcher
 from realtime.contract import PresenceEntry
+from realtime.redislink import Arg, LuaScript, RedisLink
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -39,6 +39,12 @@ class Departure:
 class PresenceStore(Protocol):
     async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
         """Record the connection; return the user's connection count in the room."""
+        ...
+
+    async def enter(self, room: str, sid: str, user_id: str, name: str,
+                    status: str) -> tuple[int, list[PresenceEntry]]:
+        """`add`, and the room's snapshot right after it, in one step (one Redis round trip
+        for a join instead of two)."""
         ...
 
     async def remove(self, room: str, sid: str) -> Departure | None: ...
@@ -101,6 +107,10 @@ class MemoryPresenceStore:
         conns[sid] = _value(user_id, name, status)
         return counts[user_id]
 
+    async def enter(self, room: str, sid: str, user_id: str, name: str,
+                    status: str) -> tuple[int, list[PresenceEntry]]:
+        return (await self.add(room, sid, user_id, name, status)), await self.snapshot(room)
+
     async def remove(self, room: str, sid: str) -> Departure | None:
         conns = self._rooms.get(room, {})
         if conns.pop(sid, None) is None:
@@ -131,19 +141,25 @@ class MemoryPresenceStore:
         return []  # removals here cannot fail
 
 
-_ADD = """
-local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if added == 1 then
+_ADD_BODY = """
+local count
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('SADD', KEYS[3], ARGV[4])
-  return redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+  count = redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+else
+  count = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '1')
 end
-return tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '1')
 """
+# Records a connection (KEYS: pres, presc, conns; ARGV: field, value, user, member) and answers
+# the user's connection count in the room.
+_ADD = LuaScript(_ADD_BODY + "return count")
+# The same, answering {count, the room's entries} (a join's snapshot, read in the same step).
+_ENTER = LuaScript(_ADD_BODY + "return {count, redis.call('HVALS', KEYS[1])}")
 
 # Removes a batch of connections: for each, KEYS holds (pres, presc, conns) and ARGV
 # (field, member), ARGV[1] the count; answers (connections left, user) per removal, -1 for a
 # connection that was not recorded.
-_REMOVE_MANY = """
+_REMOVE_MANY = LuaScript("""
 local out = {}
 for i = 0, tonumber(ARGV[1]) - 1 do
   local pres, presc, conns = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
@@ -166,17 +182,19 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   end
 end
 return out
-"""
+""")
 REMOVE_BATCH = 256  # removals per script call
 
 _Removal = tuple[str, str, str, "asyncio.Future[Departure | None]"]  # room, sid, proc, answer
 
 
 class RedisPresenceStore:
-    def __init__(self, redis: Redis, batcher: RedisBatcher, *, process_id: str, ttl: float,
+    def __init__(self, redis: Redis, *, link: RedisLink, process_id: str, ttl: float,
                  prefix: str) -> None:
         self._redis = redis
-        self._batcher = batcher
+        # Entries are added, read and removed over one pipelined connection
+        # (realtime/redislink.py), so a socket's removal never overtakes its addition.
+        self._link = link
         self._proc = process_id
         self._ttl_ms = max(1, int(ttl * 500))  # liveness lasts half the bound: see heartbeat
         self._prefix = prefix
@@ -187,18 +205,25 @@ class RedisPresenceStore:
         self._flushing: asyncio.Task[None] | None = None
 
     async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
-        keys = self._keys(room, self._proc)
-        field = f"{self._proc}/{sid}"
-        args: list[Any] = [field, _value(user_id, name, status), user_id, f"{room}\t{sid}"]
-        return int(await self._batcher.run(lambda pipe: pipe.eval(_ADD, 3, *keys, *args)))
+        return int(await self._link.evalsha(_ADD, self._keys(room, self._proc),
+                                            self._add_args(room, sid, user_id, name, status)))
+
+    async def enter(self, room: str, sid: str, user_id: str, name: str,
+                    status: str) -> tuple[int, list[PresenceEntry]]:
+        count, values = await self._link.evalsha(
+            _ENTER, self._keys(room, self._proc),
+            self._add_args(room, sid, user_id, name, status))
+        return int(count), _aggregate(values)
+
+    def _add_args(self, room: str, sid: str, user_id: str, name: str,
+                  status: str) -> list[Arg]:
+        return [f"{self._proc}/{sid}", _value(user_id, name, status), user_id, f"{room}\t{sid}"]
 
     async def remove(self, room: str, sid: str) -> Departure | None:
         return await self._remove(room, sid, self._proc)
 
     async def snapshot(self, room: str) -> list[PresenceEntry]:
-        key = self._key("pres", room)
-        values = await self._batcher.run(lambda pipe: pipe.hvals(key))
-        return _aggregate(list(values))
+        return _aggregate(await self._link.call("HVALS", self._key("pres", room)))
 
     async def entry(self, room: str, user_id: str) -> PresenceEntry | None:
         return next((e for e in await self.snapshot(room) if e.user_id == user_id), None)
@@ -284,15 +309,14 @@ class RedisPresenceStore:
                                       Departure(room, sid, user.decode(), left))
 
     async def _remove_batch(self, batch: list[_Removal]) -> Any:
-        keys: list[str] = []
-        args: list[Any] = [len(batch)]
+        keys: list[Arg] = []
+        args: list[Arg] = [len(batch)]
         for room, sid, proc, _ in batch:
             keys.extend(self._keys(room, proc))
             args.extend((f"{proc}/{sid}", f"{room}\t{sid}"))
-        return await self._batcher.run(
-            lambda pipe: pipe.eval(_REMOVE_MANY, len(keys), *keys, *args))
+        return await self._link.evalsha(_REMOVE_MANY, keys, args)
 
-    def _keys(self, room: str, proc: str) -> list[str]:
+    def _keys(self, room: str, proc: str) -> list[Arg]:
         return [self._key("pres", room), self._key("presc", room), self._key("conns", proc)]
 
     def _key(self, kind: str, name: str) -> str:

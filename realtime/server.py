@@ -166,11 +166,11 @@ def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio:
         return _RoomState(bus, streams, MemoryPresenceStore(), emitter, outbox)
     batcher = RedisBatcher(redis)
     link = RedisLink(RedisAddress.of(redis))
-    redis_streams = RedisRoomStreams(redis, batcher, link=link, max_len=settings.stream_max_len,
+    redis_streams = RedisRoomStreams(link=link, max_len=settings.stream_max_len,
                                      max_age=settings.stream_max_age_seconds, prefix=KEY_PREFIX)
     bus = RedisRoomBus(redis, batcher, fanout, sio, link=link, prefix=KEY_PREFIX,
                        on_control=on_control, latest=redis_streams.position)
-    presence = RedisPresenceStore(redis, batcher, process_id=process_id,
+    presence = RedisPresenceStore(redis, link=link, process_id=process_id,
                                   ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
     emitter = StreamEmitter(redis_streams, stores, control=redis_control(batcher),
                             outbox=outbox)

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
 
-from realtime.batcher import RedisBatcher
 from realtime.redislink import LuaScript, RedisLink
 
 # The wall clock stamping each stored event and judging its age against the history's maximum
@@ -178,15 +176,28 @@ redis.call('PUBLISH', KEYS[3], '|' .. frame)
 return {offset, epoch}
 """)
 
-# The room's latest offset and its epoch, made now (ARGV[1]) when the room has none yet, so a
-# client joining an empty room already holds the epoch its first events will count in.
-_POSITION = LuaScript("""
+# The room's latest offset (KEYS[1]) and its epoch (KEYS[2]), made now (ARGV[1]) when the room
+# has none yet, so a client joining an empty room already holds the epoch its first events
+# will count in.
+_POSITION_BODY = """
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[2], epoch)
 end
-return {tonumber(redis.call('GET', KEYS[1]) or '0'), epoch}
+local offset = tonumber(redis.call('GET', KEYS[1]) or '0')
+"""
+_POSITION = LuaScript(_POSITION_BODY + "return {offset, epoch}")
+
+# A rejoin's read in one round trip: the position and, when the client's `since` (ARGV[2]) and
+# epoch (ARGV[3], empty for none) may be recovered (see `judge`), the stream's (KEYS[3])
+# entries after `since`, read in the same atomic step as the position.
+_SINCE = LuaScript(_POSITION_BODY + """
+local since = tonumber(ARGV[2])
+if since >= offset or (ARGV[3] == '' and since > 0) or (ARGV[3] ~= '' and ARGV[3] ~= epoch) then
+  return {offset, epoch}
+end
+return {offset, epoch, redis.call('XRANGE', KEYS[3], (since + 1) .. '-0', '+')}
 """)
 
 
@@ -197,17 +208,13 @@ def room_channel(prefix: str, room: str) -> str:
 class RedisRoomStreams:
     """Offsets and capped streams in Redis, shared by every process and every worker.
 
-    The append, once per event, goes over Roomcast's own pipelined connection
-    (realtime/redislink.py); reading history, once per rejoin, through redis-py.
+    The append, once per event, and a rejoin's read of the position and the history, in one
+    script each, go over Roomcast's own pipelined connection (realtime/redislink.py).
     """
 
-    def __init__(
-        self, redis: Redis, batcher: RedisBatcher, *, link: RedisLink, max_len: int,
-        max_age: int, prefix: str, clock: Clock = time.time,
-    ) -> None:
+    def __init__(self, *, link: RedisLink, max_len: int, max_age: int, prefix: str,
+                 clock: Clock = time.time) -> None:
         self._clock = clock
-        self._redis = redis
-        self._batcher = batcher
         self._link = link
         self._max_len = max_len
         self._max_age = max_age
@@ -223,19 +230,20 @@ class RedisRoomStreams:
         return int(offset), stored_frame(prefix, int(offset), _text(epoch), suffix)
 
     async def since(self, room: str, offset: int, epoch: str | None) -> Recovery:
-        position = await self.position(room)
+        keys = [self._key("off", room), self._key("epoch", room), self._key("stream", room)]
+        reply = await self._link.evalsha(_SINCE, keys, [new_epoch(), offset, epoch or ""])
+        position = Position(int(reply[0]), _text(reply[1]))
         answer = judge(position, offset, epoch)
         if answer is not None:
             return answer
-        stream, start = self._key("stream", room), f"{offset + 1}-0"
-        entries: Any = await self._batcher.run(lambda pipe: pipe.xrange(stream, min=start))
-        oldest = self._clock() - self._max_age
+        entries: list[Any] = reply[2] if len(reply) > 2 else []
         lost = Recovery(False, [], position.offset, position.epoch)
         if not entries or _offset_of(entries[0][0]) != offset + 1:
             return lost
-        if float(entries[0][1][b"t"]) < oldest:
+        first = _fields(entries[0][1])
+        if float(first[b"t"]) < self._clock() - self._max_age:
             return lost
-        frames = [fields[b"f"].decode() for _, fields in entries]
+        frames = [_fields(fields)[b"f"].decode() for _, fields in entries]
         if position_in(frames[0], room) != Position(offset + 1, position.epoch):
             return lost  # the stream outlived a reset of the counter (another epoch's)
         return Recovery(True, frames, position.offset, position.epoch)
@@ -251,6 +259,11 @@ class RedisRoomStreams:
 
 def _text(reply: Any) -> str:
     return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's fields as XRANGE answers them inside a script: name, value, ..."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _offset_of(entry_id: bytes) -> int:

@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
-from realtime.batcher import RedisBatcher
 from realtime.emitter import KEY_PREFIX, RedisEmitter
 from realtime.presence import RedisPresenceStore
+from realtime.redislink import RedisAddress, RedisLink
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, Sock
 from tests.support.services import RedisServer
@@ -104,9 +104,11 @@ async def test_an_entry_left_behind_is_swept_and_announced(
         owner = [p for p in procs
                  if await redis.sismember(f"{KEY_PREFIX}conns:{p}", f"{room}\t{bob_sid}")]
         assert len(owner) == 1, procs
-        left_behind = RedisPresenceStore(redis, RedisBatcher(redis), process_id=owner[0],
+        link = RedisLink(RedisAddress.of(redis))
+        left_behind = RedisPresenceStore(redis, link=link, process_id=owner[0],
                                          ttl=PRESENCE_TTL, prefix=KEY_PREFIX)
         await left_behind.add(room, "gone-sid", alice.id, "alice", "online")
+        await link.close()
         peek = await socks().connect(server.url, bob.token)
         assert alice.id in users_in((await peek.join(room))["presence"])
 

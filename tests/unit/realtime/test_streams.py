@@ -115,7 +115,7 @@ async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
     redis = Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     batcher = RedisBatcher(redis)
     link = RedisLink(RedisAddress.of(redis))
-    streams = RedisRoomStreams(redis, batcher, link=link, max_len=10, max_age=60, prefix="t:")
+    streams = RedisRoomStreams(link=link, max_len=10, max_age=60, prefix="t:")
     try:
         with pytest.raises(ServiceUnavailable):
             await streams.append("project:p", "e", {})
