@@ -44,6 +44,7 @@ from realtime.wire.socketio_server import participants
 
 log = logging.getLogger("roomcast.realtime")
 
+
 class Hub:
     def __init__(
         self, settings: Settings, sio: socketio.AsyncServer, *, stores: Stores, bus: RoomBus,

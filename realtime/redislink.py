@@ -10,7 +10,10 @@ together once per loop turn, replies are parsed by hiredis in `data_received` an
 callers' futures in order, and pub/sub messages are handed to a callback straight from
 `data_received`, with no task in between.
 
-Everything else (presence, history reads, the broker) keeps redis-py: it is not per message.
+A join's two Redis steps (its presence entry with the room's snapshot, its history read with
+the room's position: one script each) and presence removals take the same link, so a crowd of
+rejoins is pipelined like messages are. The presence heartbeat and reaping and the broker keep
+redis-py: they are not per message or per join.
 """
 
 from __future__ import annotations

@@ -1,0 +1,142 @@
+"""The surviving process's side of `benchmarks/run.py`'s two-process reconnect herd: what the
+crowd of reconnects and rejoins costs it.
+
+    python benchmarks/herd_survivor.py --name after
+    git archive COMMIT | tar -x -C /tmp/before && ln -s "$PWD/.venv" /tmp/before/.venv
+    python benchmarks/herd_survivor.py --tree /tmp/before --name before
+    python benchmarks/herd_survivor.py --name after --spy   # and a py-spy profile
+
+It runs `benchmarks/run.py --only two --scenario herd` from `--tree` (this checkout by
+default) and, from the moment one of the two servers is killed until the load tool exits,
+samples the survivor's CPU time (/proc, user + system) and counts the commands Redis ran
+(`INFO commandstats`, scripts' own calls included). It prints the herd's figures, the
+survivor's CPU until the last client was back, and the Redis commands per client that came
+back. With `--spy`, py-spy records the survivor (`--gil`, so samples are CPU the interpreter
+spent) as collapsed stacks in `<out>/<name>.txt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        direct = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in map(int, direct):
+        found += [child, *children(child)]
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def commandstats(port: str) -> dict[str, int]:
+    out = subprocess.run(["redis-cli", "-p", port, "info", "commandstats"],
+                         capture_output=True, text=True, check=True).stdout
+    stats: dict[str, int] = {}
+    for line in out.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line.partition(":")
+            stats[name.removeprefix("cmdstat_")] = int(rest.split(",")[0].split("=")[1])
+    return stats
+
+
+def watch(run: subprocess.Popen[bytes], spy: Path | None) -> dict[str, Any]:
+    servers: list[int] = []
+    while len(servers) < 2:
+        servers = [p for p in children(run.pid)
+                   if "seeded_serve" in cmdline(p) and "taskset" not in cmdline(p)]
+        time.sleep(0.2)
+    while all(alive(p) for p in servers):
+        time.sleep(0.02)
+    began = time.monotonic()
+    survivor = next(p for p in servers if alive(p))
+    tree = children(run.pid)
+    loader = next(p for p in tree
+                  if "roomcast.cli load" in cmdline(p) and "taskset" not in cmdline(p))
+    # redis-server names itself `redis-server 127.0.0.1:PORT`.
+    port = next(cmdline(p).split(":")[1].split()[0] for p in tree
+                if cmdline(p).startswith("redis-server 127.0.0.1:"))
+    start_cpu, start_stats = cpu(survivor), commandstats(port)
+    profiler = None
+    if spy is not None:
+        profiler = subprocess.Popen(
+            [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(survivor),
+             "-r", "100", "--gil", "-f", "raw", "-o", str(spy)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples: list[tuple[float, float]] = []
+    while alive(loader) and alive(survivor):
+        samples.append((time.monotonic() - began, cpu(survivor) - start_cpu))
+        time.sleep(0.1)
+    stats = commandstats(port)
+    if profiler is not None:
+        profiler.send_signal(2)
+        profiler.wait()
+    ran = {k: n - start_stats.get(k, 0) for k, n in stats.items() if n != start_stats.get(k, 0)}
+    return {"cpu": samples, "redis": ran}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tree", type=Path, default=ROOT)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/herd-survivor"))
+    parser.add_argument("--herd-clients", type=int, default=5000)
+    parser.add_argument("--spy", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    results = args.out / f"{args.name}.md"
+    run = subprocess.Popen(
+        [sys.executable, "benchmarks/run.py", "--only", "two", "--scenario", "herd",
+         "--herd-clients", str(args.herd_clients), "--out", str(results)],
+        cwd=args.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None)
+    run.wait()
+    rows = json.loads(results.with_suffix(".json").read_text())["rows"]
+    herd = next(r for r in rows if r.get("scenario") == "herd")["report"]["herd"]
+    until = [used for at, used in watched["cpu"] if at <= herd["all_back_s"]]
+    back = max(herd["back"], 1)
+    print(json.dumps({
+        "name": args.name, "all_back_s": herd["all_back_s"], "spread_s": herd["spread_s"],
+        "attempt_p50_ms": herd["attempt_ms"]["p50"], "attempt_p99_ms": herd["attempt_ms"]["p99"],
+        "missed": herd["missed"], "back": herd["back"],
+        "survivor_cpu_s_until_all_back": round(until[-1], 2) if until else None,
+        "redis_commands_per_client_back": {k: round(n / back, 2)
+                                           for k, n in sorted(watched["redis"].items())},
+        "load_average": [load_before, os.getloadavg()]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
