@@ -9,7 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 # pytest-xdist processes for `make test` (a test file stays in one process); 0 runs serially.
-TEST_WORKERS ?= 2
+# Three on two cores: much of the suite waits on the processes it starts (servers, workers,
+# their readiness), and a third process fills that time.
+TEST_WORKERS ?= 3
 
 .PHONY: run test test-long test-pythons lock lint typecheck contracts check worker clean
 

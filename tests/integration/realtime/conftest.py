@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,22 @@ class StartServer:
         self.started.extend(servers)
         return servers
 
+    def stop(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+@contextmanager
+def shared_server(seed: Seed, log_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    """One seeded server for every case of a parametrized test whose cases each need only a
+    fresh connection of their own user (every user seeded before it starts): a module fixture
+    starts it once instead of once per case."""
+    starter = StartServer(seed, log_dir)
+    try:
+        yield starter(**env)
+    finally:
+        starter.stop()
+
 
 @pytest.fixture(scope="module")
 def rt_redis() -> Iterator[RedisServer]:
@@ -46,8 +63,7 @@ def seed() -> Seed:
 def start_server(seed: Seed, tmp_path: Path) -> Iterator[StartServer]:
     starter = StartServer(seed, tmp_path)
     yield starter
-    for server in starter.started:
-        server.stop()
+    starter.stop()
 
 
 @pytest.fixture

@@ -5,11 +5,14 @@ bytes on a socket."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import orjson
 import pytest
 
-from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed
+from tests.integration.realtime.conftest import StartServer, shared_server
+from tests.integration.realtime.support import Seed, SeedUser
 from tests.integration.realtime.wire import (
     BINARY,
     CONT,
@@ -21,6 +24,7 @@ from tests.integration.realtime.wire import (
     frame,
     text,
 )
+from tests.support.services import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -74,20 +78,37 @@ async def test_text_frames_are_read_however_they_arrive(seed: Seed,
     ws.close()
 
 
-@pytest.mark.parametrize(("bad", "code"), [
+BAD_FRAMES = [
     (frame(TEXT, b'42["typing",\xff]'), 1007),  # not UTF-8
     (frame(TEXT, b'42["typing",{}]', masked=False), 1002),  # a client frame must be masked
     (frame(TEXT, b'42["typing",{}]', rsv=4), 1002),  # an extension bit no extension set
     (frame(TEXT, b"42[", fin=False) + text('42["typing",{}]'), 1002),  # not a continuation
     (frame(BINARY, b"\x00" * 5000), 1009),  # over SOCKET_MAX_PAYLOAD_BYTES
-], ids=["not-utf8", "unmasked", "rsv-bit", "no-continuation", "too-large"])
-async def test_a_bad_frame_closes_with_the_protocol_code(
-    seed: Seed, start_server: StartServer, bad: bytes, code: int
-) -> None:
-    alice = seed.user("alice")
-    room = f"project:{seed.project(alice)}"
-    server = start_server(socket_max_payload_bytes="4096")
-    ws = await RawWebSocket.open(server.url, alice.token)
+]
+
+
+@dataclass
+class Reader:
+    server: ServerProcess
+    members: list[tuple[SeedUser, str]]  # a user and its room per bad frame, in order
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
+    seed = Seed()
+    users = [seed.user(f"alice-{n}") for n in range(len(BAD_FRAMES))]
+    members = [(user, f"project:{seed.project(user)}") for user in users]
+    with shared_server(seed, tmp_path_factory.mktemp("reader"),
+                       socket_max_payload_bytes="4096") as server:
+        yield Reader(server, members)
+
+
+@pytest.mark.parametrize(("bad", "code"), BAD_FRAMES,
+                         ids=["not-utf8", "unmasked", "rsv-bit", "no-continuation", "too-large"])
+async def test_a_bad_frame_closes_with_the_protocol_code(reader: Reader, bad: bytes,
+                                                         code: int) -> None:
+    alice, room = reader.members[BAD_FRAMES.index((bad, code))]
+    ws = await RawWebSocket.open(reader.server.url, alice.token)
     ws.writer.write(text(f'421["join",{{"room":"{room}"}}]'))
     assert (await ws.acks(1))[0][1]["ok"]  # a good frame first: the connection is read here
     ws.writer.write(bad)

@@ -5,13 +5,16 @@ against the connection's rate (docs/protocol.md, "Refused frames and packets")."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import orjson
 import pytest
 
-from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, rss_bytes
+from tests.integration.realtime.conftest import StartServer, shared_server
+from tests.integration.realtime.support import Seed, SeedUser, rss_bytes
 from tests.integration.realtime.wire import BINARY, CLOSE, RawWebSocket, frame, outcome, text
+from tests.support.services import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -52,21 +55,37 @@ async def test_binary_attachments_are_refused_and_kept_nowhere(
     assert "Traceback" not in server.log()
 
 
-@pytest.mark.parametrize("bad", [
+REFUSED = [
     frame(BINARY, b"\x00\x01"),  # a binary message
     text('451-["message",{"_placeholder":true,"num":0}]'),  # a binary event header
     text('4612-[{"_placeholder":true,"num":0}]'),  # a binary ack header
     text('421-["message",{}]'),  # an attachment count on a plain event
     text('45["message",{}]'),  # a binary event without a count
     text("b" + "AAEC"),  # Engine.IO's base64 binary message (long-polling's form)
-], ids=["binary-frame", "binary-event", "binary-ack", "event-with-count", "binary-no-count",
-        "base64-binary"])
-async def test_binary_is_refused_at_the_door(seed: Seed, start_server: StartServer,
-                                             bad: bytes) -> None:
-    alice = seed.user("alice")
-    server = start_server()
+]
+
+
+@dataclass
+class Door:
+    server: ServerProcess
+    users: list[SeedUser]  # one per refused packet, in REFUSED's order
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
+    seed = Seed()
+    users = [seed.user(f"alice-{n}") for n in range(len(REFUSED))]
+    with shared_server(seed, tmp_path_factory.mktemp("door")) as server:
+        yield Door(server, users)
+
+
+@pytest.mark.parametrize("bad", REFUSED, ids=[
+    "binary-frame", "binary-event", "binary-ack", "event-with-count", "binary-no-count",
+    "base64-binary"])
+async def test_binary_is_refused_at_the_door(door: Door, bad: bytes) -> None:
+    alice = door.users[REFUSED.index(bad)]
     for token in (alice.token, None):  # connected to the namespace, and before any CONNECT
-        ws = await RawWebSocket.open(server.url, token)
+        ws = await RawWebSocket.open(door.server.url, token)
         await write_all(ws, bad)
         result = await outcome(ws, None)
         ws.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import httpx
 
@@ -11,6 +12,7 @@ from roomcast.factory import Services
 from tests.integration.workers.conftest import Member, upload, wait_job
 from tests.integration.workers.test_pipeline_embedded import blobs_csv
 from tests.support.domain import RecordingEmitter
+from tests.support.services import eventually
 
 
 async def test_one_queued_event_goes_out_before_the_workers_own(
@@ -23,8 +25,16 @@ async def test_one_queued_event_goes_out_before_the_workers_own(
     services.jobs.deps = dataclasses.replace(services.jobs.deps, emitter=recording)
     job_id = (await upload(client, member, "p.csv", blobs_csv(30))).json()["job_id"]
     await wait_job(client, member, job_id)
-    events = [(event, data) for room, event, data in recording.of("emit")
-              if room == f"job:{job_id}"]
+
+    def emitted() -> list[tuple[str, Any]]:
+        return [(event, data) for room, event, data in recording.of("emit")
+                if room == f"job:{job_id}"]
+
+    # The final event is published once the job's end is stored, so it may follow the status
+    # the REST API answers: wait for it, not only for the status.
+    await eventually(lambda: [e for e, _ in emitted() if e == "job.completed"],
+                     what="job.completed in the job's room")
+    events = emitted()
     progress = [(data["status"], data["stage"]) for event, data in events
                 if event == "job.progress"]
     assert progress[0] == ("queued", "queued")

@@ -40,7 +40,8 @@ async def test_a_job_longer_than_the_reclaim_timeout_keeps_one_delivery_and_one_
 ) -> None:
     # Every step pauses 0.5 s, and a forest reports at each level of its trees, grown deep on
     # labels of pure noise: the forest outlives the reclaim timeout however fast it fits.
-    await asyncio.to_thread(cluster.start_worker, 2, JOB_RECLAIM_IDLE_MS="2000",
+    # The reclaim timeout is the shortest the settings take, so the wait past it is short too.
+    await asyncio.to_thread(cluster.start_worker, 2, JOB_RECLAIM_IDLE_MS="1000",
                             JOB_STEP_DELAY_MS="500")
     sock = await watch(cluster)
     try:
@@ -48,14 +49,14 @@ async def test_a_job_longer_than_the_reclaim_timeout_keeps_one_delivery_and_one_
                                      timeout=30) as http:
             dataset_id = await _ingest(http, cluster, sock, noise_csv(2000))
             started = await http.post(f"/api/v1/datasets/{dataset_id}/analyses", json={
-                "algorithm": "random_forest", "target": "label", "n_estimators": 100})
+                "algorithm": "random_forest", "target": "label", "n_estimators": 60})
             assert started.status_code == 202, started.text
             forest_id = started.json()["job_id"]
             await sock.wait_for(lambda: [p for p in job_events(sock, "job.progress", forest_id)
                                          if p["stage"] == "training" and p["progress"] > 10], 60)
             # Outlive the reclaim timeout twice over: the stock broker would have handed the
             # forest's message out again by now, to this very worker.
-            await asyncio.sleep(5)
+            await asyncio.sleep(2.5)
             pending = await _pending(cluster)
             assert [p["times_delivered"] for p in pending] == [1], pending
 
