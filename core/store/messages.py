@@ -78,7 +78,10 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
         self._writer: asyncio.Task[None] | None = None
 
     async def ensure_indexes(self) -> None:
-        await self._c.create_index([("meeting_id", ASCENDING), ("created_at", ASCENDING)])
+        # The history's order, whole: messages stored in the same millisecond come in the
+        # order they were sent (their room offset), not by their random ids.
+        await self._c.create_index([("meeting_id", ASCENDING), ("created_at", ASCENDING),
+                                    ("offset", ASCENDING), ("_id", ASCENDING)])
 
     async def create(self, message: NewMessage) -> NewMessage:
         doc = message.document()
@@ -127,7 +130,8 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
 
     async def list_for_meeting(self, meeting_id: str, params: PageParams) -> Page[MeetingMessage]:
         return await self._page(
-            {"meeting_id": meeting_id}, params, [("created_at", ASCENDING), ("_id", ASCENDING)]
+            {"meeting_id": meeting_id}, params,
+            [("created_at", ASCENDING), ("offset", ASCENDING), ("_id", ASCENDING)]
         )
 
     async def count_by_user(self, meeting_id: str) -> dict[str, int]:

@@ -19,6 +19,7 @@ from core.store.meetings import MeetingStatus
 from core.store.messages import NewMessage
 from core.store.tasks import Task, TaskFilter, TaskStatus
 from roomcast.factory import Services, build_services
+from tests.support.domain import check_same_millisecond_order
 
 pytestmark = [
     pytest.mark.mongo,
@@ -107,3 +108,7 @@ async def test_messages_written_in_groups(mongo: Services) -> None:
     assert isinstance(results[1], DuplicateKey)  # MongoDB's E11000, as core/store raises it
     page = await messages.list_for_meeting("m" * 32, PageParams(limit=10, offset=0))
     assert sorted(m.text for m in page.items) == ["m0", "m2", "m3"]
+
+
+async def test_messages_of_one_millisecond_page_in_their_room_order(mongo: Services) -> None:
+    await check_same_millisecond_order(mongo.ctx.stores.messages)

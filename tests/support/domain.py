@@ -107,3 +107,26 @@ def oldest_first(item: dict[str, Any]) -> tuple[datetime, str]:
     """The order lists keep: creation time, then id. Compared as times, since the JSON leaves
     out a zero fraction of a second ("...:14Z" would sort after "...:14.005000Z" as text)."""
     return datetime.fromisoformat(str(item["created_at"])), str(item["id"])
+
+
+async def check_same_millisecond_order(messages: Any) -> None:
+    """Messages stored in one millisecond page back in the order they were sent (their room
+    offset), whatever their ids: ids here sort the other way round."""
+    from core.models import PageParams
+    from core.store.messages import NewMessage
+
+    meeting = uuid4().hex
+    now = datetime.now().astimezone().replace(microsecond=123000)
+    sent = []
+    for n in range(6):
+        message = NewMessage(meeting_id=meeting, project_id="p" * 32, user_id="u" * 32,
+                             user_name="Ada", text=f"m{n}", client_id=None)
+        message.id = f"{9 - n:032x}"  # later messages get smaller ids
+        message.offset, message.created_at = n + 1, now
+        sent.append(message)
+    for message in sent:
+        await messages.create(message)
+    whole = await messages.list_for_meeting(meeting, PageParams(limit=10, offset=0))
+    assert [m.text for m in whole.items] == [f"m{n}" for n in range(6)]
+    page = await messages.list_for_meeting(meeting, PageParams(limit=3, offset=2))
+    assert [m.text for m in page.items] == ["m2", "m3", "m4"]
