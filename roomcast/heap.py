@@ -74,7 +74,7 @@ class HeapKeeper:
         self._full_seen = 0
         self._departed_at_compaction = 0
         self._frozen_after = 0
-        self._compacted_at = 0.0
+        self._counted_at = 0.0  # the last compaction or count
 
     def register(self, registry: CollectorRegistry) -> None:
         """`roomcast_heap_frozen_objects`, `roomcast_heap_freezes_total` and
@@ -85,10 +85,7 @@ class HeapKeeper:
         """Collect and freeze what start-up made, then keep watching."""
         gc.collect()
         gc.freeze()
-        self._full_seen = _full_collections()
-        self._departed_at_compaction = self._departures()
-        self._frozen_after = self.frozen = gc.get_freeze_count()
-        self._compacted_at = self._clock()
+        self._settled()
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
@@ -114,12 +111,12 @@ class HeapKeeper:
         if self.policy.churned(departed=departed, live=self._live()):
             self.compact()
             return
-        if self._clock() - self._compacted_at >= self.policy.max_age:
+        if self._clock() - self._counted_at >= self.policy.max_age:
             self.frozen = gc.get_freeze_count()
             if self.policy.grown(frozen=self.frozen, frozen_after=self._frozen_after):
                 self.compact()
                 return
-            self._compacted_at = self._clock()
+            self._counted_at = self._clock()
         if _full_collections() != self._full_seen:
             # What survived that collection has lived long: out of the next one's walk. The
             # young generations are collected first, so their garbage is not frozen with it.
@@ -134,10 +131,14 @@ class HeapKeeper:
         gc.collect()
         gc.freeze()
         self.compactions += 1
+        self._settled()
+
+    def _settled(self) -> None:
+        """The whole heap was just collected and frozen: the marks later looks compare with."""
         self._full_seen = _full_collections()
         self._departed_at_compaction = self._departures()
         self._frozen_after = self.frozen = gc.get_freeze_count()
-        self._compacted_at = self._clock()
+        self._counted_at = self._clock()
 
 
 class _HeapCollector(Collector):
