@@ -5,7 +5,10 @@ frozen.
 
     python benchmarks/gc_pauses.py --clients 1000 --rate 5 --duration 10 [--heap none]
     python benchmarks/gc_pauses.py --scenario connect --clients 5000 --rate 500 --duration 12 \\
-        [--heap startup]
+        [--heap startup] [--load-heap none]
+
+The load tool's own collections over 2 ms are listed too (`--load-heap none`: without
+load/heap.py).
 
 The server runs pinned to CPU 0 and the load tool to CPU 1, as in benchmarks/run.py.
 """
@@ -23,10 +26,10 @@ from pathlib import Path
 
 from servers import ROOT, free_port, pinned, process, wait_ready
 
-# Runs inside the server process: records collections, then starts `roomcast serve`.
-SERVER = """
+# Records every collection over 2 ms of the process it runs in, to the file sys.argv[1].
+RECORD = """
 import gc, json, sys, time
-out, heap = sys.argv[1], sys.argv[2]
+out = sys.argv[1]
 started = {}
 def record(phase, info):
     if phase == "start":
@@ -38,12 +41,28 @@ def record(phase, info):
             f.write(json.dumps({"generation": info["generation"], "ms": round(took * 1e3, 1),
                                 "tracked": len(gc.get_objects())}) + "\\n")
 gc.callbacks.append(record)
+"""
+
+# Runs inside the server process: records collections, then starts `roomcast serve`.
+SERVER = RECORD + """
+heap = sys.argv[2]
 import roomcast.heap
 if heap != "kept":  # only start-up's heap frozen, as before roomcast/heap.py kept watching
     roomcast.heap.HeapKeeper.look = lambda self: None
 if heap == "none":
     roomcast.heap.HeapKeeper.start = lambda self: None
 sys.argv = ["roomcast", "serve", "--host", "127.0.0.1", "--port", sys.argv[3]]
+from roomcast.cli import main
+main()
+"""
+
+# Runs the load tool (sys.argv[3:]) recording its own collections; with sys.argv[2] "none",
+# without load/heap.py freezing its survivors.
+LOAD = RECORD + """
+if sys.argv[2] == "none":
+    import contextlib, load.runner
+    load.runner.frozen_survivors = contextlib.nullcontext  # an async context manager too
+sys.argv = ["roomcast", *sys.argv[3:]]
 from roomcast.cli import main
 main()
 """
@@ -65,12 +84,16 @@ def main() -> int:
     parser.add_argument("--heap", choices=list(HEAPS), default="kept",
                         help="kept: what `serve` does (roomcast/heap.py); startup: only "
                              "start-up's heap frozen; none: nothing frozen")
+    parser.add_argument("--load-heap", choices=["kept", "none"], default="kept",
+                        help="kept: the load tool freezes its survivors while it runs "
+                             "(load/heap.py); none: it does not")
     parser.add_argument("--scenario", choices=["rooms", "connect"], default="rooms",
                         help="connect: a storm of --clients at --rate a second, then held")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="roomcast-gc-") as tmp:
         work = Path(tmp)
         pauses, port = work / "pauses.jsonl", free_port()
+        load_pauses = work / "load-pauses.jsonl"
         cmd = [*pinned(0), sys.executable, "-c", SERVER, str(pauses),
                args.heap, str(port)]
         with process(cmd, {**ENV, "DATA_DIR": str(work / "data")}, work / "serve.log") as proc:
@@ -81,17 +104,22 @@ def main() -> int:
             shape = (["--room-size", "10", "--register", "1"] if args.scenario == "rooms"
                      else ["--roomcast", "--register", "1"])
             load = subprocess.run(
-                [*pinned(1), sys.executable, "-m", "roomcast.cli", "load", args.scenario,
+                [*pinned(1), sys.executable, "-c", LOAD, str(load_pauses), args.load_heap,
+                 "load", args.scenario,
                  "--url", url, "--clients", str(args.clients), "--rate", f"{args.rate:g}",
                  "--duration", f"{args.duration:g}", *shape],
                 cwd=ROOT, capture_output=True, text=True, env={**os.environ})
         print("\n".join(line for line in load.stdout.splitlines()
                         if line.startswith(("latency", "connect ", "delivery "))))
-        found = [json.loads(line) for line in pauses.read_text().splitlines() if line]
-        print(f"collections over 2 ms ({HEAPS[args.heap]}):")
-        for pause in found:
-            print(f"  generation {pause['generation']}: {pause['ms']:6.1f} ms, "
-                  f"{pause['tracked']:,} objects tracked")
+        load_heap = "survivors frozen" if args.load_heap == "kept" else "nothing frozen"
+        for title, path in ((f"server, {HEAPS[args.heap]}", pauses),
+                            (f"load tool, {load_heap}", load_pauses)):
+            found = ([json.loads(line) for line in path.read_text().splitlines() if line]
+                     if path.exists() else [])
+            print(f"collections over 2 ms ({title}):")
+            for pause in found:
+                print(f"  generation {pause['generation']}: {pause['ms']:6.1f} ms, "
+                      f"{pause['tracked']:,} objects tracked")
     return 0
 
 

@@ -1,12 +1,13 @@
 """The load process's own collector pauses kept out of the latencies it measures.
 
 A load process holds thousands of client connections, each a few dozen objects the cycle
-collector tracks; a full collection walks them all with the loop stopped (30 ms at 1,500
-clients), and every message or connect in flight meanwhile is measured that much slower,
-whichever server is under test. While a scenario runs, what survives a full collection is
-frozen (`gc.freeze()`), so the next one walks only what came since; cycles among frozen
-objects (a client that was dropped and replaced in a herd) wait until the run ends, when
-everything is put back in reach. A run is bounded in time, so what waits is too.
+collector tracks; a full collection walks them all with the loop stopped (up to 59 ms in a
+5000-client storm: benchmarks/gc_pauses.py --load-heap none), and every message or connect
+in flight meanwhile is measured that much slower, whichever server is under test. While a
+scenario runs, what survives a full collection is frozen (`gc.freeze()`), so the next one
+walks only what came since; cycles among frozen objects (a client that was dropped and
+replaced in a herd) wait until the run ends, when everything is put back in reach. A run is
+bounded in time, so what waits is too.
 """
 
 from __future__ import annotations

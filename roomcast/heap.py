@@ -12,7 +12,7 @@ connect storm").
 `HeapKeeper` moves what survives a full collection out of the collector's reach
 (`gc.freeze()`), so the next full collection walks only what came since. Frozen objects are
 still freed by reference counting; what they cannot be is collected as a cycle. A connection
-leaves about 35 objects in reference cycles when it ends, so a process that has lost many of
+leaves about 66 objects in reference cycles when it ends, so a process that has lost many of
 its connections since the last compaction, or that has not compacted for `max_age` seconds
 while its frozen heap grew, compacts: `gc.unfreeze()`, one full collection, `gc.freeze()`
 again. That pause is what a default full collection would have cost, and it comes at most as
