@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,20 +40,13 @@ JOBS: dict[JobKind, tuple[str, str, str]] = {
 }
 
 
-async def handlers(kind: JobKind) -> tuple[Handler, Discard]:
-    """The job kind's handler and the discard of what a failed attempt left. The first job of
-    a kind imports its module in a thread: NumPy, pyarrow or matplotlib take up to a second to
-    import, which the event loop (every socket of an embedded `roomcast serve`) must not wait
-    for."""
+def handlers(kind: JobKind) -> tuple[Handler, Discard]:
+    """The job kind's handler and the discard of what a failed attempt left."""
     module_name, run, discard = JOBS[kind]
-    module = sys.modules.get(module_name)
-    if module is None:
-        module = await asyncio.to_thread(importlib.import_module, module_name)
+    module = importlib.import_module(module_name)
     handler: Handler = getattr(module, run)
     drop: Discard = getattr(module, discard)
     return handler, drop
-
-
 # Outages, worth another attempt. The store's other errors (StoreFailed: a duplicate key, a
 # bad query) are a bug or bad data that a retry repeats: the job fails at once as an internal
 # error.
@@ -150,7 +142,7 @@ async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
 
 
 async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
-    run, discard = await handlers(job.kind)
+    run, discard = handlers(job.kind)
     report = JobProgressReporter(deps, job)
     renewing = asyncio.create_task(report.keep_alive())
     try:
@@ -190,7 +182,7 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
 
 async def _dead_letter(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
     """Fail the job for good, first removing what an earlier (crashed) attempt wrote."""
-    _, discard = await handlers(job.kind)
+    _, discard = handlers(job.kind)
     deps.metrics.job_dead_lettered(job)
     try:
         await discard(deps, job)
