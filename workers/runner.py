@@ -47,6 +47,8 @@ def handlers(kind: JobKind) -> tuple[Handler, Discard]:
     handler: Handler = getattr(module, run)
     drop: Discard = getattr(module, discard)
     return handler, drop
+
+
 # Outages, worth another attempt. The store's other errors (StoreFailed: a duplicate key, a
 # bad query) are a bug or bad data that a retry repeats: the job fails at once as an internal
 # error.
