@@ -94,9 +94,15 @@ def _verb(command: str) -> str:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
+        from roomcast.listening import listen
+
+        # Listening first: a client arriving while the rest starts waits instead of being
+        # refused (roomcast/listening.py).
+        host = args.host or settings.host
+        sock = listen(host, settings.port if args.port is None else args.port)
         from roomcast.serve import serve
 
-        return serve(settings, host=args.host, port=args.port)
+        return serve(settings, host=host, sock=sock)
     if args.command == "worker":
         from roomcast.worker import run_worker
 

@@ -16,19 +16,26 @@ from realtime.server import Realtime
 from roomcast.bootstrap import ensure_first_admin
 from roomcast.factory import build_services, create_asgi
 from roomcast.heap import HeapKeeper
+from roomcast.listening import BACKLOG, listen
 
 log = logging.getLogger("roomcast")
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
+          sock: socket.socket | None = None) -> int:
+    """Serve until stopped; `sock` is a listening socket opened earlier (roomcast/listening.py),
+    else one is opened on host and port now."""
     host = host or settings.host
-    port = settings.port if port is None else port
+    if sock is None:
+        sock = listen(host, settings.port if port is None else port)
+    port = sock.getsockname()[1]
     services = build_services(settings)
     app = create_asgi(services)
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
     _keep_heap(services.realtime, services.ctx.extras.get("metrics_registry"))
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+        app, host=host, port=port, backlog=BACKLOG, log_config=None, access_log=False,
+        lifespan="on",
         ws=_ws_protocol(services.realtime.on_frame_too_large),
         ws_per_message_deflate=settings.socket_compression,
         # The frame limit, exactly: the WebSocket parser closes a larger message with 1009.
@@ -45,7 +52,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
                              drain_budget=settings.socket_drain_seconds + 5)
     # run() picks the event loop from config.loop ("auto": uvloop when installed, as it is
     # with uvicorn[standard]); the fan-out path spends measurably less per delivery on it.
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.drained else 1
 
 
