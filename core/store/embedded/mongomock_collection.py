@@ -11,6 +11,13 @@ compares `simple_matcher` with mongomock's own matching).
   list, so a shutdown ending 5000 stays among 55,000 took over two minutes); and every
   document a write visits is noted in `changed`, so the engine can journal what the write
   left behind.
+- `Collection.find_one` (the reads a connect and a join make: a user, a meeting, a
+  membership), when it has no sort: a filter on one `_id` looks that document up and tests it
+  with mongomock's `filter_applies`; a filter `simple_matcher` takes stops at the first match
+  in the collection's order. The result is copied as mongomock's cursor copies it (every
+  dict and list new, naive datetimes returned UTC-aware; a projection by mongomock's own
+  `_copy_only_fields`). Mongomock's cursor instead finds and copies every match to return the
+  first.
 - `Collection._insert` (a single document): its `_id` is noted in `changed` once stored.
 - `CollectionStore._ttl_indexes`: emptied, so no read scans for expired documents; the
   engine deletes them itself, through the journal (see engine.py).
@@ -20,10 +27,13 @@ compares `simple_matcher` with mongomock's own matching).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import mongomock
+from mongomock import helpers
 from mongomock.filtering import filter_applies
 
 _SCALARS = (str, int, float, bytes)
@@ -34,6 +44,8 @@ _MISSING = object()  # a field the document lacks
 # Typed as Any: mongomock ships no types of its own, and mypy would take PyMongo's for it.
 _Collection: Any = mongomock.Collection
 _filter_applies: Any = filter_applies
+_helpers: Any = helpers
+_UTC = _helpers.utc  # bson's UTC tzinfo: the one mongomock's reads put on datetimes
 
 
 class TrackedCollection(_Collection):  # type: ignore[misc]
@@ -55,6 +67,40 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
         if changed is None:
             return found
         return _noting(found, changed)
+
+    def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        # With no sort, however it is spelled (the repositories pass `projection` and `sort`).
+        projection = args[0] if args else kwargs.get("projection")
+        plain = (len(args) <= 1 and kwargs.keys() <= {"projection", "sort"}
+                 and not kwargs.get("sort"))
+        if not plain or self.changed is not None or type(filter) is not dict:
+            return super().find_one(filter, *args, **kwargs)
+        documents = self._store._documents
+        wanted = filter.get("_id", _MISSING)
+        if wanted is not _MISSING and wanted is not None and type(wanted) in _PLAIN:
+            # One candidate, tested by mongomock's own matcher on the filter its cursor
+            # would use (aware datetimes made naive, as they are stored).
+            doc = documents.get(wanted)
+            if doc is None or not _filter_applies(_helpers.patch_datetime_awareness_in_document(
+                    filter), doc):
+                return None
+            return self._read(doc, projection)
+        match = simple_matcher(filter)
+        if match is None:
+            return super().find_one(filter, *args, **kwargs)
+        for doc in documents.values():
+            if match(doc):
+                return self._read(doc, projection)
+        return None
+
+    def _read(self, doc: dict[str, Any], projection: Any) -> Any:
+        """A stored document as mongomock's cursor returns it."""
+        if projection is None and self.codec_options.tz_aware:
+            return _read_copy(doc)
+        found = self._copy_only_fields(doc, projection, dict)
+        if self.codec_options.tz_aware:
+            found = _helpers.make_datetime_timezone_aware_in_document(found)
+        return found
 
     def _by_id(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]] | None:  # noqa: A002
         wanted = filter.get("_id") if isinstance(filter, Mapping) else None
@@ -143,6 +189,27 @@ def simple_matcher(filter: Any) -> Callable[[dict[str, Any]], bool] | None:  # n
         return True
 
     return match
+
+
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+
+
+def _read_copy(value: Any) -> Any:
+    """What mongomock's read returns for a stored value: `_copy_field` (new dicts and lists,
+    `copy.copy` of anything else) then `make_datetime_timezone_aware_in_document` (tuples
+    become lists, naive datetimes UTC-aware)."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {key: _read_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_read_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _read_copy(item) for key, item in value.items()}
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=_UTC)
+    return copy.copy(value)
 
 
 def _noting(found: Iterable[dict[str, Any]], changed: dict[Any, None]
