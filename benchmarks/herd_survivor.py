@@ -13,6 +13,9 @@ samples the survivor's CPU time (/proc, user + system) and counts the commands R
 survivor's CPU until the last client was back, and the Redis commands per client that came
 back. With `--spy`, py-spy records the survivor (`--gil`, so samples are CPU the interpreter
 spent) as collapsed stacks in `<out>/<name>.txt`.
+
+With `--restart` it runs the one-process herd (`--only one`) and watches the restarted process
+instead, from its exec: its CPU until the last client was back includes its start-up.
 """
 
 from __future__ import annotations
@@ -70,23 +73,40 @@ def commandstats(port: str) -> dict[str, int]:
     return stats
 
 
-def watch(run: subprocess.Popen[bytes], spy: Path | None) -> dict[str, Any]:
+def servers_of(run: subprocess.Popen[bytes], marker: str) -> list[int]:
+    return [p for p in children(run.pid) if marker in cmdline(p) and "taskset" not in cmdline(p)]
+
+
+def struck(run: subprocess.Popen[bytes], restart: bool) -> int:
+    """Wait for the blow; return the process that serves the herd after it: the survivor of
+    two, or the restarted one."""
+    marker = "roomcast.cli serve" if restart else "seeded_serve"
     servers: list[int] = []
-    while len(servers) < 2:
-        servers = [p for p in children(run.pid)
-                   if "seeded_serve" in cmdline(p) and "taskset" not in cmdline(p)]
+    while len(servers) < (1 if restart else 2):
+        servers = servers_of(run, marker)
         time.sleep(0.2)
     while all(alive(p) for p in servers):
         time.sleep(0.02)
+    if not restart:
+        return next(p for p in servers if alive(p))
+    while True:
+        started = [p for p in servers_of(run, marker) if p not in servers]
+        if started:
+            return started[0]
+        time.sleep(0.005)
+
+
+def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool) -> dict[str, Any]:
+    survivor = struck(run, restart)
     began = time.monotonic()
-    survivor = next(p for p in servers if alive(p))
     tree = children(run.pid)
     loader = next(p for p in tree
                   if "roomcast.cli load" in cmdline(p) and "taskset" not in cmdline(p))
-    # redis-server names itself `redis-server 127.0.0.1:PORT`.
-    port = next(cmdline(p).split(":")[1].split()[0] for p in tree
-                if cmdline(p).startswith("redis-server 127.0.0.1:"))
-    start_cpu, start_stats = cpu(survivor), commandstats(port)
+    # redis-server names itself `redis-server 127.0.0.1:PORT` (none with one process).
+    port = next((cmdline(p).split(":")[1].split()[0] for p in tree
+                 if cmdline(p).startswith("redis-server 127.0.0.1:")), None)
+    start_cpu = cpu(survivor)
+    start_stats = commandstats(port) if port else {}
     profiler = None
     if spy is not None:
         profiler = subprocess.Popen(
@@ -97,7 +117,7 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None) -> dict[str, Any]:
     while alive(loader) and alive(survivor):
         samples.append((time.monotonic() - began, cpu(survivor) - start_cpu))
         time.sleep(0.1)
-    stats = commandstats(port)
+    stats = commandstats(port) if port else {}
     if profiler is not None:
         profiler.send_signal(2)
         profiler.wait()
@@ -113,15 +133,19 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/herd-survivor"))
     parser.add_argument("--herd-clients", type=int, default=5000)
     parser.add_argument("--spy", action="store_true")
+    parser.add_argument("--restart", action="store_true",
+                        help="the one-process herd instead: the restarted process, from its "
+                             "start (its CPU includes its start-up)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     results = args.out / f"{args.name}.md"
     run = subprocess.Popen(
-        [sys.executable, "benchmarks/run.py", "--only", "two", "--scenario", "herd",
+        [sys.executable, "benchmarks/run.py", "--only", "one" if args.restart else "two",
+         "--scenario", "herd",
          "--herd-clients", str(args.herd_clients), "--out", str(results)],
         cwd=args.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None)
+    watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None, args.restart)
     run.wait()
     rows = json.loads(results.with_suffix(".json").read_text())["rows"]
     herd = next(r for r in rows if r.get("scenario") == "herd")["report"]["herd"]
