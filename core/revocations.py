@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -72,13 +73,17 @@ class RedisRevocations:
         self._unsynced[jti] = expires_at
         await self._sync()
 
-    async def is_revoked(self, jti: str) -> bool:
+    async def is_revoked(self, jti: str, *,
+                         exists: Callable[[str], Awaitable[bool]] | None = None) -> bool:
+        """`exists` asks Redis whether a key exists another way than this client (the socket
+        side's pipelined link), raising redis-py's errors for what fails."""
         if await self._local.is_revoked(jti):
             return True
         try:
             if self._unsynced:
                 await self._sync()
-            revoked = bool(await self._redis.exists(self._prefix + jti))
+            key = self._prefix + jti
+            revoked = bool(await (self._redis.exists(key) if exists is None else exists(key)))
         except (RedisError, OSError) as exc:
             if not _unreachable(exc):
                 log.warning("a token's revocation could not be checked: %r", exc)

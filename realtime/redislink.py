@@ -54,6 +54,13 @@ class RedisBusy(ServiceUnavailable):
     default_message = "Redis cannot serve the command for now"
 
 
+class RedisTimedOut(ServiceUnavailable):
+    """Redis sent no reply in the link's timeout: the connection was ended, and the commands
+    waiting on it failed with this (a hung Redis, not an unreachable one)."""
+
+    default_message = "Redis sent no reply in time"
+
+
 # The error replies that say "not now" rather than "never" (Redis' own prefixes).
 PASSING_REPLIES = frozenset({"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN",
                              "CLUSTERDOWN", "OOM", "NOREPLICAS", "MISCONF"})
@@ -143,6 +150,7 @@ class _Connection(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flushing = False
         self.replied = False  # whether Redis has answered anything on this connection
+        self.timed_out = False  # ended because a reply was overdue
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -197,7 +205,7 @@ class _Connection(asyncio.Protocol):
         waiting, self._waiting = self._waiting, deque()
         for future, _ in waiting:
             if not future.done():
-                future.set_exception(_unreachable())
+                future.set_exception(RedisTimedOut() if self.timed_out else _unreachable())
         if self._on_lost is not None:
             self._on_lost(self)
 
@@ -279,6 +287,7 @@ class RedisLink:
             return
         if time.monotonic() - oldest > self._timeout:
             log.warning("Redis sent no reply in %.1f s: reconnecting", self._timeout)
+            conn.timed_out = True
             if conn.transport is not None:
                 conn.transport.abort()
             return

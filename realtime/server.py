@@ -28,6 +28,7 @@ from realtime.fanout import LocalFanout, MemoryRoomBus, RedisRoomBus, RoomBus
 from realtime.handlers import EventHandlers
 from realtime.hub import Hub
 from realtime.inbound import InboundEvents
+from realtime.linked_revocations import linked
 from realtime.live_admin import LiveAdmin
 from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
@@ -81,6 +82,7 @@ def build_realtime(
                         metrics=metrics, on_control=late.on_control, process_id=process_id)
     hub = Hub(settings, sio, stores=stores, bus=rooms.bus, streams=rooms.streams,
               presence=rooms.presence, fanout=fanout, metrics=metrics)
+    revocations = linked(revocations, rooms.link)  # a connect's check over the link
     connections = late.connections = Connections(hub, tokens=tokens, revocations=revocations)
     late.live = live = LiveAdmin(hub, process_id=process_id, redis=redis, control=(
         redis_control(rooms.batcher) if rooms.batcher is not None else late.on_control))
@@ -147,6 +149,7 @@ class _RoomState:
     emitter: StreamEmitter
     outbox: Outbox
     batcher: RedisBatcher | None = None
+    link: RedisLink | None = None
 
 
 def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio: DirectServer,
@@ -174,7 +177,7 @@ def _room_state(settings: Settings, redis: Redis | None, *, stores: Stores, sio:
                                   ttl=settings.presence_ttl_seconds, prefix=KEY_PREFIX)
     emitter = StreamEmitter(redis_streams, stores, control=redis_control(batcher),
                             outbox=outbox)
-    return _RoomState(bus, redis_streams, presence, emitter, outbox, batcher)
+    return _RoomState(bus, redis_streams, presence, emitter, outbox, batcher, link)
 
 
 def _client_events(sio: DirectServer, settings: Settings, bus: RoomBus,
