@@ -95,7 +95,8 @@ class Hub:
                                                     session.name, session.status)
         self.metrics.presence_entries.inc()
         if grant.kind == "meeting":
-            await self.stores.attendance.open(grant.room_id, session.user_id, session.sid)
+            stay = await self.stores.attendance.open(grant.room_id, session.user_id, session.sid)
+            session.stays[grant.room] = stay.id
         event = PRESENCE_JOINED if count == 1 else PRESENCE_UPDATED
         entry = PresenceEntry(user_id=session.user_id, name=session.name,
                               status=session.status, connections=count)
@@ -120,10 +121,12 @@ class Hub:
         self.bus.unwatch_if_idle(room)
         if grant is None:
             return
+        stay = session.stays.pop(room, None)
         departure = await self.presence.remove(room, session.sid)
         if departure is not None:
             self.metrics.presence_entries.dec()
-            await self.announce_departure(departure, name=session.name, status=session.status)
+            await self.announce_departure(departure, name=session.name, status=session.status,
+                                          stay=stay)
 
     async def revoke_room(self, session: Session, room: str, *, tell: bool = True) -> None:
         """Take the socket out of a room of a project it is no longer a member of."""
@@ -145,13 +148,14 @@ class Hub:
 
     async def announce_departure(
         self, departure: Departure, *, name: str = "", status: str = "online",
-        stay_closed: bool = False,
+        stay_closed: bool = False, stay: str | None = None,
     ) -> None:
         room = departure.room
         # A process shutting down closed every stay of its sockets at once (Connections.drain).
         if (room.startswith("meeting:") and not stay_closed
                 and departure.sid not in self.stays_closed):
-            await self.stores.attendance.close(room.partition(":")[2], departure.sid)
+            await self.stores.attendance.close(room.partition(":")[2], departure.sid,
+                                               stay_id=stay)
         if departure.remaining == 0:
             left: PresenceLeftOut = {"room": room, "user_id": departure.user_id}
             await self._broadcast(room, PRESENCE_LEFT, left)

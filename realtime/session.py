@@ -44,6 +44,9 @@ class Session:
     exp: int
     bucket: EventBucket
     rooms: dict[str, RoomGrant] = field(default_factory=dict)
+    # The meeting stays this socket opened (room -> the attendance record's id), so leaving
+    # ends its own by id instead of searching every stay for the socket's.
+    stays: dict[str, str] = field(default_factory=dict)
     # Rooms with a join in progress: a second join of the same room waits for the first.
     entering: dict[str, Entering] = field(default_factory=dict)
     status: str = "online"

@@ -35,11 +35,14 @@ class AttendanceRepository(Repository[Attendance]):
         await self._c.insert_one(self._dump(record))
         return record
 
-    async def close(self, meeting_id: str, sid: str, at: datetime | None = None) -> None:
-        await self._c.update_many(
-            {"meeting_id": meeting_id, "sid": sid, "left_at": None},
-            {"$set": {"left_at": at or utcnow()}},
-        )
+    async def close(self, meeting_id: str, sid: str, at: datetime | None = None, *,
+                    stay_id: str | None = None) -> None:
+        """End the connection's open stay in the meeting: by its id when the caller kept it
+        (a lookup, where a search by `sid` scans every stay in the embedded store), else
+        every open stay of the connection there."""
+        query = ({"_id": stay_id, "left_at": None} if stay_id is not None
+                 else {"meeting_id": meeting_id, "sid": sid, "left_at": None})
+        await self._c.update_many(query, {"$set": {"left_at": at or utcnow()}})
 
     async def close_sids(self, sids: list[str], at: datetime) -> int:
         """End the open stays of these connections in one write (a process shutting down)."""
