@@ -6,7 +6,6 @@ real SMTP server (aiosmtpd in its own process), on the embedded store."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from core.models import PageParams
 from core.store.mail import MailStatus
 from core.store.reminders import Reminder, ReminderKind, ReminderState
 from core.store.stores import Stores
-from roomcast.factory import Services, build_services
 from tests.support.domain import RecordingEmitter
 from tests.support.services import eventually
 from tests.support.smtp import SmtpServer
@@ -30,22 +28,6 @@ EMAIL = "ada@example.com"
 
 class WorkerDied(Exception):
     """Stands for the SIGKILL of the worker at that point."""
-
-
-@pytest.fixture
-async def people(make_settings: Any, smtp: SmtpServer) -> AsyncIterator[PeopleDeps]:
-    services: Services = build_services(make_settings(smtp_url=smtp.url,
-                                                      job_lease_seconds=0.3))
-    assert services.jobs is not None
-    # No scheduler: no sweep fires the reminder behind the test's back, so the test's two
-    # workers are the only ones. Mail still goes out through the in-process queue.
-    services.jobs.scheduler = None
-    await services.start()
-    try:
-        assert services.jobs.people is not None
-        yield services.jobs.people
-    finally:
-        await services.close()
 
 
 async def due_reminder(stores: Stores) -> tuple[str, Reminder]:
