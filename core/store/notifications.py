@@ -79,6 +79,10 @@ class NotificationRepository(Repository[Notification]):
             raise
         return notification, True
 
+    async def withdraw(self, notification_id: str) -> None:
+        """Remove a notification just stored whose push failed, so a retry stores it anew."""
+        await self._c.delete_one({"_id": notification_id})
+
     async def get(self, notification_id: str) -> Notification | None:
         return await self._get(_id=notification_id)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.errors import ServiceUnavailable
 from core.ids import epoch_ms, utcnow
 from core.models import PageParams
 from core.store.mail import MailStatus
@@ -47,31 +48,25 @@ def pushed(recorder: RecordingEmitter, event: str) -> list[dict[str, Any]]:
     return [data for _room, name, data in recorder.of("emit") if name == event]
 
 
-async def test_a_worker_that_dies_after_reminding_leaves_nothing_to_send_twice(
-    people: PeopleDeps, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class RedisDown(RecordingEmitter):
+    """Refuses every publish, as the emitter does while Redis is unreachable."""
+
+    async def emit(self, room: str, event: str, data: dict[str, Any]) -> int:
+        raise ServiceUnavailable("the event could not be published")
+
+
+async def taken_over(people: PeopleDeps, reminder: Reminder, recorder: RecordingEmitter,
+                     smtp: SmtpServer, user_id: str) -> None:
+    """Once the first claim lapsed, a second worker fires the reminder: Ada has been reminded
+    once, in every way."""
     stores = people.stores
-    user_id, reminder = await due_reminder(stores)
-    recorder = RecordingEmitter(people.emitter)
-    first = dataclasses.replace(people, emitter=recorder, worker_id="first")
-    second = dataclasses.replace(people, emitter=recorder, worker_id="second")
-
-    async def dies(*_args: Any) -> None:
-        raise WorkerDied
-
-    # The first worker reminds Ada, and dies before striking her off.
-    monkeypatch.setattr(stores.reminders, "delivered_to", dies)
-    with pytest.raises(WorkerDied):
-        await fire(first, reminder.id, reminder.version)
-    monkeypatch.undo()
-    assert len(pushed(recorder, "notification")) == 1
-    assert len(pushed(recorder, MEETING_REMINDED)) == 1
 
     async def lapsed() -> bool:
         held = await stores.reminders.get(reminder.id)
         return held is not None and held.lease_until < epoch_ms()
 
     await eventually(lapsed, what="the first claim lapsed")
+    second = dataclasses.replace(people, emitter=recorder, worker_id="second")
     assert await fire(second, reminder.id, reminder.version) == 1
     done = await stores.reminders.get(reminder.id)
     assert done is not None
@@ -91,3 +86,35 @@ async def test_a_worker_that_dies_after_reminding_leaves_nothing_to_send_twice(
     # Sent is recorded after the server took it: what the server holds now is all it gets.
     assert len(smtp.to(EMAIL, "Standup starts in")) == 1
     assert len((await stores.mail.page(PageParams(limit=10), None)).items) == 1
+
+
+async def test_a_worker_that_dies_after_reminding_leaves_nothing_to_send_twice(
+    people: PeopleDeps, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, reminder = await due_reminder(people.stores)
+    recorder = RecordingEmitter(people.emitter)
+    first = dataclasses.replace(people, emitter=recorder, worker_id="first")
+
+    async def dies(*_args: Any) -> None:
+        raise WorkerDied
+
+    # The first worker reminds Ada, and dies before striking her off.
+    monkeypatch.setattr(people.stores.reminders, "delivered_to", dies)
+    with pytest.raises(WorkerDied):
+        await fire(first, reminder.id, reminder.version)
+    monkeypatch.undo()
+    assert len(pushed(recorder, "notification")) == 1
+    assert len(pushed(recorder, MEETING_REMINDED)) == 1
+    await taken_over(people, reminder, recorder, smtp, user_id)
+
+
+async def test_a_push_that_failed_is_sent_by_the_next_worker(
+    people: PeopleDeps, smtp: SmtpServer
+) -> None:
+    user_id, reminder = await due_reminder(people.stores)
+    first = dataclasses.replace(people, emitter=RedisDown(people.emitter), worker_id="first")
+    with pytest.raises(ServiceUnavailable):
+        await fire(first, reminder.id, reminder.version)
+    # The mail was queued before the push; the notification went with the failed push.
+    assert await people.stores.notifications.unread_count(user_id) == 0
+    await taken_over(people, reminder, RecordingEmitter(people.emitter), smtp, user_id)

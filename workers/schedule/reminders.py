@@ -13,7 +13,9 @@ the mail's outbox id are made from that name (stored once); the `notification` a
 `meeting.reminded` events are emitted only by the call that stored the notification. So a
 death before the notification is stored loses nothing (the next worker sends it all), and
 one after it costs at most the live events of that moment (the notification is listed, the
-mail queued). The mail itself leaves the outbox at most once (workers/mail/sender.py).
+mail queued). A push that fails without a death (Redis unreachable) takes the notification
+back out, so the worker that retries pushes it. The mail itself leaves the outbox at most
+once (workers/mail/sender.py).
 """
 
 from __future__ import annotations
