@@ -8,7 +8,9 @@ after it may have: the outbox sends again only in the first case (workers/mail/s
 from __future__ import annotations
 
 import contextlib
+import io
 from email import policy
+from email.generator import BytesGenerator
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
@@ -52,12 +54,11 @@ class SmtpMailer:
         going = False
         try:
             await client.connect()  # with STARTTLS and login, as configured
-            await client.mail(self._envelope_from)
-            await client.rcpt(message.to)
+            data = await self._envelope(client, message)
             if hand_over is not None:
                 await hand_over()
             going = True
-            await client.data(message.mime(self._sender).as_bytes(policy=policy.SMTP))
+            await client.data(data)
         except FAILURES as exc:
             client.close()
             # A refusal is an answer: the server kept nothing. Anything else once the data
@@ -71,3 +72,16 @@ class SmtpMailer:
         # The server took it: a goodbye that fails changes nothing.
         with contextlib.suppress(*FAILURES):
             await client.quit()
+
+    async def _envelope(self, client: aiosmtplib.SMTP, message: MailMessage) -> bytes:
+        """MAIL FROM and RCPT TO; the message as DATA will carry it (8-bit where the server
+        takes it, as aiosmtplib's `send` does)."""
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        eight_bit = client.supports_extension("8bitmime")
+        await client.mail(self._envelope_from, options=["BODY=8BITMIME"] if eight_bit else [])
+        await client.rcpt(message.to)
+        smtp_policy = policy.SMTP if eight_bit else policy.SMTP.clone(cte_type="7bit")
+        with io.BytesIO() as flat:
+            BytesGenerator(flat, policy=smtp_policy).flatten(message.mime(self._sender))
+            return flat.getvalue()

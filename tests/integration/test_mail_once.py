@@ -13,7 +13,7 @@ import pytest
 from core.ids import epoch_ms
 from core.store.mail import MailStatus, OutgoingMail
 from tests.support.services import eventually
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SmtpServer, text_of
 from workers.mail.sender import send_mail
 from workers.schedule.deps import PeopleDeps
 from workers.schedule.tasks import sweep_once
@@ -38,10 +38,10 @@ async def killed_at(step: str, deps: PeopleDeps, mail_id: str,
     monkeypatch.undo()
 
 
-async def queued(deps: PeopleDeps, subject: str) -> str:
+async def queued(deps: PeopleDeps, subject: str, text: str = "hello") -> str:
     """A mail in the outbox that no task was asked to send: the test sends it."""
     mail = await deps.stores.mail.queue(OutgoingMail(
-        kind="notification", to=EMAIL, subject=subject, text="hello", html="<p>hello</p>"))
+        kind="notification", to=EMAIL, subject=subject, text=text, html=f"<p>{text}</p>"))
     return mail.id
 
 
@@ -62,14 +62,16 @@ async def status(deps: PeopleDeps, mail_id: str) -> MailStatus:
 async def test_a_sender_that_dies_before_the_message_goes_out_is_replaced(
     people: PeopleDeps, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mail_id = await queued(people, "Before")
+    mail_id = await queued(people, "Before the café", "Grüße, à bientôt")
     await killed_at("going_out", people, mail_id, monkeypatch)
     assert await status(people, mail_id) == MailStatus.QUEUED
 
     await lapse(people, mail_id)
     assert await sweep_once(people) == (0, 1)
     assert await status(people, mail_id) == MailStatus.SENT
-    assert len(smtp.to(EMAIL, "Before")) == 1
+    [mail] = smtp.to(EMAIL, "Before")
+    assert (str(mail["Subject"]), text_of(mail).strip()) == ("Before the café",
+                                                             "Grüße, à bientôt")
 
 
 async def test_a_sender_that_dies_after_the_server_took_it_sends_it_once(
