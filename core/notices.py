@@ -14,8 +14,9 @@ from core.store.preferences import Channel
 from core.store.stores import Stores
 
 # Stores the notification and pushes it to the user's room; returns the stored payload. The
-# REST side passes its emitter's `notify`; a worker one that stores it once under `notice_id`.
-Deliver = Callable[..., Awaitable[dict[str, Any]]]
+# REST side passes its emitter's `notify`; a worker one that stores it once under `notice_id`
+# and returns None, pushing nothing, when it was stored before (a retried send).
+Deliver = Callable[..., Awaitable[dict[str, Any] | None]]
 
 
 def mail_key(notice_id: str) -> str:
@@ -32,10 +33,13 @@ class Notices:
     async def send(self, user_id: str, kind: str, title: str, body: str = "",
                    data: dict[str, Any] | None = None, *, notice_id: str | None = None,
                    ) -> dict[str, Any] | None:
-        """Notify the user; None when their preferences turn this kind (or project) off.
+        """Notify the user; None when their preferences turn this kind (or project) off, or
+        when a worker's `deliver` finds it sent already under `notice_id`.
 
         The mail is posted before the live push, so a push that fails (Redis down) does not
-        cost the mail; `notice_id` makes a retried call store and mail it once.
+        cost the mail; `notice_id` makes a retried call store and mail it once, and a worker's
+        `deliver` push it once (a retry after the store pushes nothing: the notification is
+        listed, at-most-once live).
         """
         data = data or {}
         prefs = await self._stores.preferences.get(user_id)

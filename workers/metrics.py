@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
-from core.mail.message import MailDeliveryError, Mailer, MailMessage
+from core.mail.message import HandOver, MailDeliveryError, Mailer, MailMessage
 from core.store.jobs import JobDoc, JobKind, JobStatus
 
 # Jobs last from a second (a small upload) to many minutes (a forest on a big dataset).
@@ -163,9 +163,9 @@ class CountingMailer:
         self._mailer = mailer
         self._metrics = metrics
 
-    async def send(self, message: MailMessage) -> None:
+    async def send(self, message: MailMessage, hand_over: HandOver | None = None) -> None:
         try:
-            await self._mailer.send(message)
+            await self._mailer.send(message, hand_over)
         except MailDeliveryError:
             self._metrics.mail_failed.inc()
             raise

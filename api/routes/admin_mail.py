@@ -1,5 +1,6 @@
 """REST routes for admins: the mail outbox, where a mail that failed every attempt stays
-(`failed`, with its last error) until an admin sends it again."""
+(`failed`, with its last error), and one that may or may not have arrived (`unconfirmed`),
+until an admin sends it again."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ async def list_mail(call: Call[NoModel, MailQuery]) -> MailPage:
 @router.post("/admin/mail/{mail_id}/retry", response=MailOut, auth="admin",
              errors=(404, 409))
 async def retry_mail(call: Call[NoModel, NoModel]) -> MailOut:
-    """Send a failed mail again, from its first attempt (409 `invalid_state` unless it is
-    `failed`)."""
+    """Send a failed or unconfirmed mail again, from its first attempt (409 `invalid_state`
+    unless it is `failed` or `unconfirmed`)."""
     ctx, mail_id = call.ctx, call.path["mail_id"]
     mail = await ctx.stores.mail.get(mail_id)
     if mail is None:

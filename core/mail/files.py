@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from core.mail.message import MailDeliveryError, MailMessage
+from core.mail.message import HandOver, MailDeliveryError, MailMessage
 
 log = logging.getLogger("roomcast.mail")
 
@@ -17,8 +17,10 @@ class FileMailer:
         self._directory = directory
         self._sender = sender
 
-    async def send(self, message: MailMessage) -> None:
+    async def send(self, message: MailMessage, hand_over: HandOver | None = None) -> None:
         path = self._directory / f"{message.message_id}.eml"
+        if hand_over is not None:
+            await hand_over()
         try:
             await asyncio.to_thread(self._write, path, bytes(message.mime(self._sender)))
         except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -42,10 +43,27 @@ def _plain(text: str) -> str | None:
 
 
 class MailDeliveryError(Exception):
-    """The mail did not go out this time (server down, refused, timed out); it is retried."""
+    """The mail did not go out this time (server down, refused, timed out); it is retried,
+    unless `maybe_delivered`: it failed once the message was going out and no answer said it
+    was refused (a dropped connection, no answer in time), so it may have arrived."""
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+
+
+class MailTakenOver(Exception):
+    """Another sender took this mail over: this one stops without sending it."""
+
+
+# Called by a mailer at the last moment the message can still be held back (for SMTP, after
+# the envelope and before DATA): it records that the mail is going out, so that no sender ever
+# starts it again on its own, and raises MailTakenOver when it is no longer this sender's.
+HandOver = Callable[[], Awaitable[None]]
 
 
 class Mailer(Protocol):
-    async def send(self, message: MailMessage) -> None:
-        """Hand the message over for delivery; MailDeliveryError when it could not be."""
+    async def send(self, message: MailMessage, hand_over: HandOver | None = None) -> None:
+        """Hand the message over for delivery; MailDeliveryError when it could not be.
+        `hand_over` is awaited once, before anything of the message itself goes out."""
         ...

@@ -55,6 +55,16 @@ class NotificationRepository(Repository[Notification]):
         For a sender that may retry (a worker announcing a job's end): a second call is
         answered with the first one's notification instead of a duplicate.
         """
+        stored, _ = await self.store_once(notification_id, user_id, kind, title, body, data,
+                                          ttl=ttl)
+        return stored
+
+    async def store_once(
+        self, notification_id: str, user_id: str, kind: str, title: str, body: str = "",
+        data: dict[str, Any] | None = None, *, ttl: timedelta = DEFAULT_TTL,
+    ) -> tuple[Notification, bool]:
+        """As `create_once`, and whether this call is the one that stored it: a sender that
+        pushes only then pushes it once, however often it is retried."""
         now = utcnow()
         notification = Notification(
             id=notification_id, user_id=user_id, kind=kind, title=title, body=body,
@@ -65,9 +75,13 @@ class NotificationRepository(Repository[Notification]):
         except DuplicateKey:
             existing = await self.get(notification_id)
             if existing is not None:
-                return existing
+                return existing, False
             raise
-        return notification
+        return notification, True
+
+    async def withdraw(self, notification_id: str) -> None:
+        """Remove a notification just stored whose push failed, so a retry stores it anew."""
+        await self._c.delete_one({"_id": notification_id})
 
     async def get(self, notification_id: str) -> Notification | None:
         return await self._get(_id=notification_id)

@@ -1,4 +1,5 @@
-"""Fixtures for integration tests that need their own Redis (to kill and restart it)."""
+"""Fixtures for integration tests that need their own Redis (to kill and restart it), or a
+worker's mail and reminder senders to drive by hand."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from roomcast.factory import Services, build_services
 from tests.support.services import RedisServer, start_redis
+from tests.support.smtp import SmtpServer
+from workers.schedule.deps import PeopleDeps
 
 
 @pytest.fixture
@@ -22,3 +25,19 @@ async def redis_backed(make_settings: Any) -> AsyncIterator[tuple[Services, Redi
     finally:
         await services.close()
         redis.kill()
+
+
+@pytest.fixture
+async def people(make_settings: Any, smtp: SmtpServer) -> AsyncIterator[PeopleDeps]:
+    """What a worker sends mail and reminders with, over a real SMTP server, leases of 0.3 s
+    and no scheduler: no sweep sends behind the test's back, the test's senders are the only
+    ones (mail a task was asked for still goes out through the in-process queue)."""
+    services = build_services(make_settings(smtp_url=smtp.url, job_lease_seconds=0.3))
+    assert services.jobs is not None
+    services.jobs.scheduler = None
+    await services.start()
+    try:
+        assert services.jobs.people is not None
+        yield services.jobs.people
+    finally:
+        await services.close()

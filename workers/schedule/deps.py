@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import RoomcastError
 from core.ids import new_id
 from core.mail.message import Mailer
 from core.mail.post import PostOffice
@@ -43,13 +44,22 @@ class PeopleDeps:
         return Notices(self.stores, self.post, self.deliver_once)
 
     async def deliver_once(self, user_id: str, *, kind: str, title: str, body: str,
-                           data: dict[str, Any], notice_id: str | None) -> dict[str, Any]:
-        """Store the notification under `notice_id` unless it is there, and push it."""
-        stored = await self.stores.notifications.create_once(
+                           data: dict[str, Any], notice_id: str | None) -> dict[str, Any] | None:
+        """Store the notification under `notice_id` and push it; None, pushing nothing, when
+        it was stored already (a retried sender: whoever stored it pushed it then). A push
+        that fails takes the notification back out, so the sender's retry pushes it."""
+        stored, new = await self.stores.notifications.store_once(
             notice_key(notice_id or new_id()), user_id, kind=kind, title=title, body=body,
             data=data)
+        if not new:
+            return None
         payload: dict[str, Any] = stored.model_dump(mode="json")
-        await self.emitter.emit(USER_ROOM.format(user_id), NOTIFICATION_EVENT, payload)
+        try:
+            await self.emitter.emit(USER_ROOM.format(user_id), NOTIFICATION_EVENT, payload)
+        except RoomcastError:
+            # Not pushed (Redis unreachable): withdrawn, so the retry stores and pushes it.
+            await self.stores.notifications.withdraw(stored.id)
+            raise
         return payload
 
 

@@ -1,15 +1,21 @@
 """The daily digest: one mail per user with the notifications of the kinds they chose
-`digest` for, since their previous digest. Taken per user (so two schedulers send it once)."""
+`digest` for, since their previous digest.
+
+Posted, then the period taken: the mail's id is made from where the period starts, so two
+schedulers, or a worker that takes over from one that died between the two steps, post it
+once (the outbox keeps the first), and only one takes the period. One that finds the digest
+posted already takes the period up to that mail, leaving what came since for the next."""
 
 from __future__ import annotations
 
 import html
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.ids import utcnow
-from core.mail.templates import render
+from core.mail.templates import Rendered, render
 from core.models import PageParams
+from core.store.notifications import Notification
 from core.store.preferences import Preferences
 from workers.schedule.deps import PeopleDeps
 
@@ -31,20 +37,34 @@ async def send_digests(deps: PeopleDeps) -> int:
 
 
 async def _digest(deps: PeopleDeps, prefs: Preferences) -> int:
-    now = utcnow()
-    since = prefs.last_digest_at or now - timedelta(days=1)
-    if not await deps.stores.preferences.claim_digest(prefs.id, prefs.last_digest_at, now):
-        return 0
+    now, last = utcnow(), prefs.last_digest_at
     user = await deps.stores.users.get(prefs.id)
-    if user is None or not user.active:
+    items = await _items(deps, prefs, last or now - timedelta(days=1)) if (
+        user is not None and user.active) else []
+    fresh, until = False, now
+    if user is not None and items:
+        posted = await deps.post.post("digest", user.email, _mail(deps, user.name, items),
+                                      digest_id(user.id, last))
+        # Posted before (by a worker that died before taking the period): it covered the
+        # period up to then, and what came since waits for the next digest.
+        fresh, until = posted.created_at >= now, min(now, posted.created_at)
+    if not await deps.stores.preferences.claim_digest(prefs.id, last, until):
         return 0
+    return int(fresh)
+
+
+async def _items(deps: PeopleDeps, prefs: Preferences, since: datetime) -> list[Notification]:
     page = await deps.stores.notifications.list_for_user(prefs.id, PageParams(limit=MAX_ITEMS))
-    items = [n for n in page.items if n.kind in prefs.digest_kinds and since < n.created_at]
-    if not items:
-        return 0
+    return [n for n in page.items if n.kind in prefs.digest_kinds and since < n.created_at]
+
+
+def _mail(deps: PeopleDeps, name: str, items: list[Notification]) -> Rendered:
     text = "\n".join(f"- {n.title}" + (f": {n.body}" if n.body else "") for n in items)
     items_html = "".join(f"<li>{html.escape(n.title)}</li>" for n in items)
-    mail = render("digest", name=user.name, count=str(len(items)), items=text,
+    return render("digest", name=name, count=str(len(items)), items=text,
                   items_html=items_html, link=deps.post.base_url)
-    await deps.post.post("digest", user.email, mail, f"digest-{user.id}-{now:%Y%m%d%H}")
-    return 1
+
+
+def digest_id(user_id: str, last: datetime | None) -> str:
+    """The outbox id of the digest of the period that starts at `last` (the previous one)."""
+    return f"digest-{user_id}-{'first' if last is None else f'{last:%Y%m%dT%H%M%S%f}'}"

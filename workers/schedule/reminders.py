@@ -5,6 +5,17 @@ meetings the `meeting.reminded` event in their room), then marked sent.
 Who receives it is read now: the members whose lead time is this reminder's (meetings), or
 the task's assignee. A worker that dies midway leaves the claim to lapse; whoever takes it
 over skips the recipients already struck off.
+
+A worker can die after reminding someone and before striking them off, so the one that takes
+over reminds them again: every effect of that step is keyed by the reminder, its version and
+the user, so repeating it finds it done and shows nothing twice. The notification's id and
+the mail's outbox id are made from that name (stored once); the `notification` and
+`meeting.reminded` events are emitted only by the call that stored the notification. So a
+death before the notification is stored loses nothing (the next worker sends it all), and
+one after it costs at most the live events of that moment (the notification is listed, the
+mail queued). A push that fails without a death (Redis unreachable) takes the notification
+back out, so the worker that retries pushes it. The mail itself leaves the outbox at most
+once (workers/mail/sender.py).
 """
 
 from __future__ import annotations
@@ -102,6 +113,8 @@ async def _task(deps: PeopleDeps, reminder: Reminder) -> tuple[Notice | None, li
 
 async def _remind(deps: PeopleDeps, reminder: Reminder, notice: Notice, user_id: str) -> None:
     name = f"{reminder.id}.v{reminder.version}:{user_id}"
+    # None as well when this recipient's notification was stored by a worker that died before
+    # striking them off: it pushed the events then, or they are lost, never sent twice.
     sent = await deps.notices.send(user_id, notice.kind, notice.title, notice.body,
                                    notice.data, notice_id=name)
     if sent is not None and notice.meeting is not None:

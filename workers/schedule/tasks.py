@@ -18,6 +18,7 @@ from workers.schedule.digests import send_digests
 from workers.schedule.reminders import fire
 
 log = logging.getLogger("roomcast.reminders")
+mail_log = logging.getLogger("roomcast.mail")
 DepsOf = Callable[[], PeopleDeps]
 
 
@@ -31,6 +32,9 @@ async def sweep_once(deps: PeopleDeps) -> tuple[int, int]:
             reminded += 1
         except RoomcastError as exc:
             log.warning("reminder %s not sent by the sweep: %s", reminder.id, exc.message)
+    for mail_id in await deps.stores.mail.stranded():
+        mail_log.error("mail %s: its sender stopped while handing it to the server; it may have "
+                       "arrived, and is not sent again unless an admin does", mail_id)
     mailed = 0
     for mail_id in await deps.stores.mail.due():
         mailed += await send_mail(deps, mail_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from core.mail.message import MailDeliveryError, MailMessage
+from core.mail.message import HandOver, MailDeliveryError, MailMessage
 from core.store.jobs import JobDoc, JobKind, JobStatus
 from tests.support.metrics import Scrape
 from workers.metrics import CountingMailer, WorkerMetrics
@@ -53,12 +53,12 @@ def test_every_kind_and_final_status_is_exported_at_zero() -> None:
 
 
 class _Refusing:
-    async def send(self, message: MailMessage) -> None:
+    async def send(self, message: MailMessage, hand_over: HandOver | None = None) -> None:
         raise MailDeliveryError("refused")
 
 
 class _Accepting:
-    async def send(self, message: MailMessage) -> None:
+    async def send(self, message: MailMessage, hand_over: HandOver | None = None) -> None:
         return None
 
 
