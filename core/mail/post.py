@@ -7,6 +7,7 @@ minute sweep for any send that could not be queued)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from core.errors import RoomcastError
 from core.mail.templates import Rendered
@@ -34,12 +35,16 @@ class PostOffice:
         return f"{self.base_url}/{page}" + (f"?token={token}" if token else "")
 
     async def post(self, kind: str, to: str, mail: Rendered,
-                   mail_id: str | None = None) -> OutgoingMail:
-        """Store the mail and queue its sending. A `mail_id` makes posting idempotent."""
+                   mail_id: str | None = None, *,
+                   created_at: datetime | None = None) -> OutgoingMail:
+        """Store the mail and queue its sending. A `mail_id` makes posting idempotent;
+        `created_at` dates the mail (a digest: the end of its period), else now."""
         outgoing = OutgoingMail(kind=kind, to=to, subject=mail.subject, text=mail.text,
                                 html=mail.html)
         if mail_id is not None:
             outgoing.id = mail_id
+        if created_at is not None:
+            outgoing.created_at = created_at
         stored = await self._stores.mail.queue(outgoing)
         try:
             await self._dispatch.now(SEND_MAIL, mail_id=stored.id)

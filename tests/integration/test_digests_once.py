@@ -3,10 +3,12 @@ one that dies before posting it: the digest arrives once, through a real SMTP se
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from core.ids import utcnow
 from core.models import PageParams
 from core.store.mail import MailStatus
 from core.store.preferences import Channel
@@ -14,7 +16,7 @@ from core.store.stores import Stores
 from tests.support.services import eventually
 from tests.support.smtp import SmtpServer
 from workers.schedule.deps import PeopleDeps
-from workers.schedule.digests import send_digests
+from workers.schedule.digests import period_end, send_digests
 
 EMAIL = "cy@example.com"
 
@@ -32,8 +34,15 @@ async def digest_owed(stores: Stores) -> str:
     user = await stores.users.create(email=EMAIL, name="Cy", password_hash=None)
     await stores.preferences.update(user.id, channels={"task.assigned": Channel.DIGEST})
     for title in ("One", "Two"):
-        await stores.notifications.create(user.id, "task.assigned", title)
+        made = await stores.notifications.create(user.id, "task.assigned", title)
+    await millisecond_over(made.created_at)
     return user.id
+
+
+async def millisecond_over(created_at: datetime) -> None:
+    """A digest covers whole milliseconds (`period_end`): wait until this one is over."""
+    await eventually(lambda: period_end(utcnow()) >= created_at,
+                     what="the millisecond after the notification's")
 
 
 async def digests(stores: Stores) -> list[Any]:
@@ -82,7 +91,8 @@ async def test_what_came_after_a_digest_posted_by_a_dead_worker_waits_for_the_ne
     with pytest.raises(WorkerDied):
         await send_digests(people)
     monkeypatch.undo()
-    await stores.notifications.create(user_id, "task.assigned", "Three")
+    three = await stores.notifications.create(user_id, "task.assigned", "Three")
+    await millisecond_over(three.created_at)
 
     assert await send_digests(people) == 0  # the posted one stands, for One and Two
     assert await send_digests(people) == 1  # Three, in a digest of its own

@@ -37,14 +37,15 @@ async def send_digests(deps: PeopleDeps) -> int:
 
 
 async def _digest(deps: PeopleDeps, prefs: Preferences) -> int:
-    now, last = utcnow(), prefs.last_digest_at
+    now, last = period_end(utcnow()), prefs.last_digest_at
     user = await deps.stores.users.get(prefs.id)
-    items = await _items(deps, prefs, last or now - timedelta(days=1)) if (
+    items = await _items(deps, prefs, last or now - timedelta(days=1), now) if (
         user is not None and user.active) else []
     fresh, until = False, now
     if user is not None and items:
+        # The mail carries the end of the period it covers as its time.
         posted = await deps.post.post("digest", user.email, _mail(deps, user.name, items),
-                                      digest_id(user.id, last))
+                                      digest_id(user.id, last), created_at=now)
         # Posted before (by a worker that died before taking the period): it covered the
         # period up to then, and what came since waits for the next digest.
         fresh, until = posted.created_at >= now, min(now, posted.created_at)
@@ -53,9 +54,18 @@ async def _digest(deps: PeopleDeps, prefs: Preferences) -> int:
     return int(fresh)
 
 
-async def _items(deps: PeopleDeps, prefs: Preferences, since: datetime) -> list[Notification]:
+def period_end(now: datetime) -> datetime:
+    """A digest's period ends with the last whole millisecond before `now`. The store keeps
+    times to the millisecond, so a notification made in `now`'s own millisecond (before this
+    digest read the notifications or after) belongs to the next period, never to neither."""
+    return now.replace(microsecond=now.microsecond // 1000 * 1000) - timedelta(milliseconds=1)
+
+
+async def _items(deps: PeopleDeps, prefs: Preferences, since: datetime,
+                 until: datetime) -> list[Notification]:
     page = await deps.stores.notifications.list_for_user(prefs.id, PageParams(limit=MAX_ITEMS))
-    return [n for n in page.items if n.kind in prefs.digest_kinds and since < n.created_at]
+    return [n for n in page.items
+            if n.kind in prefs.digest_kinds and since < n.created_at <= until]
 
 
 def _mail(deps: PeopleDeps, name: str, items: list[Notification]) -> Rendered:
