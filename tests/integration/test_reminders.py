@@ -18,7 +18,8 @@ from core.ids import utcnow
 from core.store.reminders import ReminderKind, reminder_id
 from roomcast.factory import Services, build_services
 from tests.support.domain import add_member, create_project, make_user
-from workers.schedule.digests import send_digests
+from tests.support.services import eventually
+from workers.schedule.digests import period_end, send_digests
 from workers.schedule.tasks import sweep_once
 
 API = "/api/v1"
@@ -137,6 +138,9 @@ async def test_daily_digest_gathers_what_was_chosen_for_it(
         await http.post(f"{API}/projects/{project_id}/tasks", headers=ada.headers,
                         json={"title": title, "assignee_id": bob.id})
     assert services.jobs is not None and services.jobs.people is not None
+    # A digest covers whole milliseconds (`period_end`): the tasks' one is over first.
+    assigned = utcnow()
+    await eventually(lambda: period_end(utcnow()) >= assigned, what="the next millisecond")
     assert await send_digests(services.jobs.people) == 1
     digest = await until(lambda: _async([m for m in mails(services) if "digest" in
                                          str(m["Subject"])]))
