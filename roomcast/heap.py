@@ -64,9 +64,13 @@ class HeapKeeper:
 
     def __init__(self, departures: Callable[[], int], live: Callable[[], int],
                  policy: HeapPolicy | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.policy = policy or HeapPolicy()
         self._departures, self._live, self._clock = departures, live, clock
+        # A process that is stopping lets every connection go at once: a compaction then
+        # would walk the whole heap for a process about to exit (a third of a stop's CPU).
+        self._stopping = stopping
         self._task: asyncio.Task[None] | None = None
         self.freezes = 0
         self.compactions = 0
@@ -106,7 +110,10 @@ class HeapKeeper:
         """One look: compact if due, else freeze if a full collection ran since the last.
 
         Counting the frozen objects walks them all, so it is done only when `max_age` has
-        passed since the last compaction or count (then the clock starts again)."""
+        passed since the last compaction or count (then the clock starts again). A stopping
+        process is left alone."""
+        if self._stopping():
+            return
         departed = self._departures() - self._departed_at_compaction
         if self.policy.churned(departed=departed, live=self._live()):
             self.compact()

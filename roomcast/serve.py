@@ -102,7 +102,8 @@ def _keep_heap(realtime: Realtime, registry: CollectorRegistry | None) -> None:
     collector's walk (roomcast/heap.py)."""
     hub = realtime.hub
     keeper = (HeapKeeper(lambda: 0, lambda: 0) if hub is None
-              else HeapKeeper(lambda: hub.departed, lambda: len(hub.sessions)))
+              else HeapKeeper(lambda: hub.departed, lambda: len(hub.sessions),
+                              stopping=lambda: hub.stopping))
     if registry is not None:
         keeper.register(registry)
 

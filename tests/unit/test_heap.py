@@ -102,6 +102,30 @@ async def check():
     assert found["frozen_after"] > 0
 
 
+def test_a_stopping_process_is_left_alone() -> None:
+    """A stop lets every connection go: no compaction (a walk of the whole heap) and no
+    freeze for a process about to exit; the same churn compacts while it is not stopping."""
+    found = in_fresh_interpreter("""
+async def check():
+    departed, stopping = [0], [False]
+    keeper = HeapKeeper(lambda: departed[0], lambda: 0,
+                        HeapPolicy(interval=3600, churn_floor=4, churn_share=0.25),
+                        stopping=lambda: stopping[0])
+    keeper.start()
+    stopping[0] = True
+    departed[0] = 100
+    gc.collect()
+    keeper.look()
+    out = {"stopping": (keeper.compactions, keeper.freezes)}
+    stopping[0] = False
+    keeper.look()
+    out["running"] = keeper.compactions
+    await keeper.stop()
+    return out
+""")
+    assert found == {"stopping": [0, 0], "running": 1}
+
+
 def test_the_keeper_runs_on_its_own_and_stops() -> None:
     found = in_fresh_interpreter(fresh.CYCLES + """
 async def check():
