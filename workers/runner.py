@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,10 +41,28 @@ JOBS: dict[JobKind, tuple[str, str, str]] = {
 }
 
 
-def handlers(kind: JobKind) -> tuple[Handler, Discard]:
-    """The job kind's handler and the discard of what a failed attempt left."""
+# Each kind's handler and discard once its module is imported whole.
+_LOADED: dict[JobKind, tuple[Handler, Discard]] = {}
+# One job module imported at a time: they share NumPy, pyarrow and the parsers, and a module
+# another thread is still importing is already in `sys.modules` half made.
+_IMPORTING = threading.Lock()
+
+
+async def handlers(kind: JobKind) -> tuple[Handler, Discard]:
+    """The job kind's handler and the discard of what a failed attempt left. The first job of
+    a kind imports its module in a thread: NumPy, pyarrow or matplotlib take up to a second to
+    import, which the event loop (every socket of an embedded `roomcast serve`) must not wait
+    for. A kind counts as loaded only once its module's import has returned."""
+    found = _LOADED.get(kind)
+    if found is None:
+        found = _LOADED[kind] = await asyncio.to_thread(_load, kind)
+    return found
+
+
+def _load(kind: JobKind) -> tuple[Handler, Discard]:
     module_name, run, discard = JOBS[kind]
-    module = importlib.import_module(module_name)
+    with _IMPORTING:
+        module = importlib.import_module(module_name)
     handler: Handler = getattr(module, run)
     drop: Discard = getattr(module, discard)
     return handler, drop
@@ -144,7 +163,7 @@ async def _claim(deps: WorkerDeps, job_id: str) -> JobDoc | None:
 
 
 async def _attempt(deps: WorkerDeps, job: JobDoc) -> None:
-    run, discard = handlers(job.kind)
+    run, discard = await handlers(job.kind)
     report = JobProgressReporter(deps, job)
     renewing = asyncio.create_task(report.keep_alive())
     try:
@@ -184,7 +203,7 @@ async def _with_urls(deps: WorkerDeps, job: JobDoc, result: dict[str, Any]) -> d
 
 async def _dead_letter(deps: WorkerDeps, job: JobDoc, exc: JobFailed) -> None:
     """Fail the job for good, first removing what an earlier (crashed) attempt wrote."""
-    _, discard = handlers(job.kind)
+    _, discard = await handlers(job.kind)
     deps.metrics.job_dead_lettered(job)
     try:
         await discard(deps, job)
