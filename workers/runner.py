@@ -9,14 +9,13 @@ can make, so a result is saved and announced once.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.errors import ServiceUnavailable, StoreUnavailable
 from core.ids import epoch_ms
+from core.imports import import_serialized
 from core.store.jobs import JobDoc, JobKind, JobStatus
 from workers.announce import announce, announce_leftover, hold_ms, targets
 from workers.deps import WorkerDeps
@@ -43,16 +42,13 @@ JOBS: dict[JobKind, tuple[str, str, str]] = {
 
 # Each kind's handler and discard once its module is imported whole.
 _LOADED: dict[JobKind, tuple[Handler, Discard]] = {}
-# One job module imported at a time: they share NumPy, pyarrow and the parsers, and a module
-# another thread is still importing is already in `sys.modules` half made.
-_IMPORTING = threading.Lock()
 
 
 async def handlers(kind: JobKind) -> tuple[Handler, Discard]:
     """The job kind's handler and the discard of what a failed attempt left. The first job of
     a kind imports its module in a thread: NumPy, pyarrow or matplotlib take up to a second to
     import, which the event loop (every socket of an embedded `roomcast serve`) must not wait
-    for. A kind counts as loaded only once its module's import has returned."""
+    for (core/imports.py). A kind counts as loaded only once its module's import returned."""
     found = _LOADED.get(kind)
     if found is None:
         found = _LOADED[kind] = await asyncio.to_thread(_load, kind)
@@ -61,8 +57,7 @@ async def handlers(kind: JobKind) -> tuple[Handler, Discard]:
 
 def _load(kind: JobKind) -> tuple[Handler, Discard]:
     module_name, run, discard = JOBS[kind]
-    with _IMPORTING:
-        module = importlib.import_module(module_name)
+    module = import_serialized(module_name)
     handler: Handler = getattr(module, run)
     drop: Discard = getattr(module, discard)
     return handler, drop

@@ -18,6 +18,7 @@ from api.routes.users import Name, Password, UserOut
 from api.routing import Call, NoModel, Router, json_response
 from core.errors import RegistrationClosed, ServiceUnavailable, Unauthorized, WrongAccount
 from core.ids import new_id
+from core.imports import imported
 from core.login_guard import LoginGuard, build_login_guard
 from core.passwords import MAX_PASSWORD_LENGTH, InvalidCredentials
 from core.store.audit import AuditKind
@@ -255,7 +256,9 @@ async def oidc_login(call: Call[NoModel, NoModel]) -> Response:
         else str(request.url_for("oidc_callback"))
     )
     load_session(request, settings)
-    import httpx  # with the first OIDC sign-in, not at start-up (its CLI brings click and rich)
+    # With the first OIDC sign-in, not at start-up (its CLI brings click and rich).
+    await imported("httpx")
+    import httpx
 
     try:
         response: Response = await oidc_client(call.ctx).authorize_redirect(request, redirect_uri)
@@ -283,6 +286,7 @@ async def oidc_callback(call: Call[NoModel, NoModel]) -> Response:
     ctx, request = call.ctx, call.request
     require_enabled(ctx.settings)
     load_session(request, ctx.settings)
+    await imported("httpx")
     import httpx
 
     try:

@@ -15,6 +15,7 @@ from api.routes.people import post_office
 from api.routing import Call, NoModel, Router
 from core.errors import NotFound
 from core.ids import utcnow
+from core.imports import imported
 from core.store.meetings import Meeting, MeetingStatus
 
 router = Router(tags=["calendar"])
@@ -62,6 +63,7 @@ async def calendar_feed(call: Call[NoModel, NoModel]) -> Response:
     projects = {p.id: p.name for p in await projects_of(ctx, user.id)}
     meetings = await ctx.stores.meetings.list_for_projects(list(projects), utcnow() - PAST)
     # icalendar comes with the first feed asked for, not with the server's start-up.
+    await imported("icalendar")
     from icalendar import Calendar
 
     calendar = Calendar()

@@ -18,6 +18,7 @@ from api.routes.jobs_common import JobAccepted, job_location, start_job
 from api.routes.uploads import object_response
 from api.routing import Call, NoModel, Router, json_response
 from core.errors import NotFound, ValidationFailed
+from core.imports import imported
 from core.models import Page, PageParams
 from core.store.datasets import NUMERIC_TYPES, DatasetDoc
 from core.store.jobs import JobDoc, JobKind
@@ -141,6 +142,7 @@ async def predict(call: Call[PredictBody, NoModel]) -> Response:
     if call.body.dataset_id is not None:
         return await _predict_dataset(call, saved)
     assert call.body.rows is not None
+    await imported("numpy")  # with the first prediction, not at the server's start-up
     x = feature_rows(call.body.rows, saved.features)
     fitted = await call.ctx.model_cache().get(call.ctx.objects, saved)
     return json_response(await asyncio.to_thread(_predictions, fitted, saved, x))

@@ -17,6 +17,7 @@ from api.routes.datasets import member_dataset
 from api.routes.datasets_rows import overlay_of
 from api.routing import Call, NoModel, Router
 from core.errors import ValidationFailed
+from core.imports import imported
 from core.objects_file import RangeFile
 from core.store.records_table import current_batches
 
@@ -76,7 +77,9 @@ async def export_table(call: Call[NoModel, ExportQuery]) -> Response:
                           "Parquet", details={"rows": overlay.total})
     size = await call.ctx.objects.size(dataset.object_key)
     source = RangeFile(call.ctx.objects, dataset.object_key, size, asyncio.get_running_loop())
-    import pyarrow.parquet as pq  # imported by the first export, not at the server's start-up
+    # Imported by the first export, not at the server's start-up.
+    await imported("pyarrow.parquet", "pyarrow.csv")
+    import pyarrow.parquet as pq
 
     parquet = await asyncio.to_thread(pq.ParquetFile, source)
     batches = current_batches(parquet, overlay)
