@@ -10,6 +10,7 @@ from this origin, no inline script, connections only to this origin (HTTP and We
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import mimetypes
@@ -56,7 +57,8 @@ class StaticFile:
 
     # Each file is compressed once, by its first request that accepts the encoding, not at
     # start-up: Brotli at its best quality over the app's files is a tenth of a second that a
-    # restarted server's reconnecting clients would wait for.
+    # restarted server's reconnecting clients would wait for. That request compresses it in a
+    # thread (zlib and Brotli let go of the GIL), so the event loop goes on meanwhile.
     @cached_property
     def gzip(self) -> bytes | None:
         return gzip.compress(self.body, 9, mtime=0) if self.packed else None
@@ -65,12 +67,16 @@ class StaticFile:
     def br(self) -> bytes | None:
         return brotli.compress(self.body, quality=11) if self.packed else None
 
-    def encoded(self, accept_encoding: str) -> tuple[bytes, str | None]:
+    async def encoded(self, accept_encoding: str) -> tuple[bytes, str | None]:
         accepted = _accepted_encodings(accept_encoding)
-        if self.br is not None and "br" in accepted:
-            return self.br, "br"
-        if self.gzip is not None and "gzip" in accepted:
-            return self.gzip, "gzip"
+        if not self.packed:
+            return self.body, None
+        for name in ("br", "gzip"):
+            if name in accepted:
+                if name not in self.__dict__:  # not compressed yet
+                    await asyncio.to_thread(getattr, self, name)
+                packed: bytes = getattr(self, name)
+                return packed, name
         return self.body, None
 
 
@@ -126,7 +132,7 @@ class WebApp:
         if file is None:
             body, encoding, content_type, etag = b"not found\n", None, _TYPES[".txt"], None
         else:
-            body, encoding = file.encoded(headers.get("accept-encoding", ""))
+            body, encoding = await file.encoded(headers.get("accept-encoding", ""))
             content_type, etag = file.content_type, file.etag
             if etag in _etags(headers.get("if-none-match", "")):
                 status, body = 304, b""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import threading
+from typing import Any
 
 import brotli
 import httpx
@@ -12,7 +14,7 @@ import pytest
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from api.web import APP_ROUTES, WebApp, web_root
+from api.web import APP_ROUTES, StaticFile, WebApp, web_root
 
 # The brief's budget for everything a first visit transfers (index, CSS, every module).
 FIRST_LOAD_BUDGET = 150 * 1024
@@ -114,3 +116,22 @@ async def test_object_storage_that_answers_itself_is_allowed_for_pictures() -> N
     assert "img-src 'self' blob: https://s3.example:9000;" in policy
     assert ("connect-src 'self' ws://127.0.0.1:8000 wss://127.0.0.1:8000 "
             "https://s3.example:9000;") in policy
+
+
+async def test_a_file_is_compressed_once_by_its_first_request_in_a_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    on_main_thread: list[bool] = []
+    compress = brotli.compress
+
+    def watched(body: bytes, **kwargs: Any) -> bytes:
+        on_main_thread.append(threading.current_thread() is threading.main_thread())
+        return bytes(compress(body, **kwargs))
+
+    monkeypatch.setattr(brotli, "compress", watched)
+    script = StaticFile.of("app.js", b"console.log('roomcast');\n" * 200)
+    body, encoding = await script.encoded("gzip, br")
+    assert (encoding, brotli.decompress(body)) == ("br", script.body)
+    assert await script.encoded("br") == (body, "br")  # compressed once
+    assert on_main_thread == [False]
+    plain = StaticFile.of("icon.png", b"\x89PNG")
+    assert await plain.encoded("br") == (b"\x89PNG", None)
