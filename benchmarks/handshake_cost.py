@@ -1,6 +1,8 @@
 """CPU of a WebSocket opening handshake in the WebSocket protocol alone: uvicorn's own
 sans-I/O protocol over websockets against Roomcast's `SocketProtocol`
-(realtime/wire/uvicorn_protocol.py with realtime/wire/ws_handshake.py), in one process.
+(realtime/wire/uvicorn_protocol.py with realtime/wire/ws_handshake.py), in one process; and
+of python-engineio's ASGI `translate_request` (the scope made a WSGI-like environ) against
+Roomcast's for a WebSocket (realtime/wire/engineio_driver.py).
 
     python benchmarks/handshake_cost.py --rounds 20000
 
@@ -23,12 +25,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import uvloop
+from engineio.async_drivers.asgi import translate_request
 from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import (
     WebSocketsSansIOProtocol,
 )
 from uvicorn.server import ServerState
 
+from realtime.wire.engineio_driver import _translate_request
 from realtime.wire.uvicorn_protocol import SocketProtocol
 
 # The load tool's request as uvicorn's HTTP protocol writes it out again (names in lower case).
@@ -79,6 +83,20 @@ async def handshakes(cls: type[WebSocketsSansIOProtocol], rounds: int) -> float:
     return (time.process_time() - started) / rounds
 
 
+async def translations(translate: Any, rounds: int) -> float:
+    scope = {"type": "websocket", "path": "/socket.io/",
+             "query_string": b"EIO=4&transport=websocket",
+             "headers": [tuple(line.split(b": ")) for line in REQUEST.split(b"\r\n")[1:-2]]}
+
+    async def receive() -> dict[str, str]:
+        return {"type": "websocket.connect"}
+
+    started = time.process_time()
+    for _ in range(rounds):
+        await translate(scope, receive, None)
+    return (time.process_time() - started) / rounds
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__,
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,6 +109,10 @@ def main() -> None:
                       ("Roomcast SocketProtocol", SocketProtocol)):
         best = min(uvloop.run(handshakes(cls, rounds)) for _ in range(repeat))
         print(f"{name:24} {best * 1e6:6.1f} us of CPU per handshake")
+    for name, translate in (("python-engineio", translate_request),
+                            ("Roomcast", _translate_request)):
+        best = min(uvloop.run(translations(translate, rounds)) for _ in range(repeat))
+        print(f"{name:24} {best * 1e6:6.1f} us of CPU per environ (translate_request)")
 
 
 if __name__ == "__main__":
