@@ -56,3 +56,19 @@ def test_protocol_attributes_read_or_swapped() -> None:
                    "on_task_complete", "start_keepalive"):
         assert callable(getattr(WebSocketsSansIOProtocol, method, None)), recheck(
             f"WebSocketsSansIOProtocol.{method}", OURS, "uvicorn", VERIFIED)
+
+
+def test_the_http_protocol_extended_for_upgrades() -> None:
+    # realtime/wire/uvicorn_http.py drops the parser after handle_websocket_upgrade, as
+    # connection_lost does (which an upgraded connection never calls on it).
+    import inspect
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    ours = "realtime/wire/uvicorn_http.py (UpgradingHttpProtocol)"
+    assert_source(HttpToolsProtocol.handle_websocket_upgrade, "d5da377bfc77e588",
+                  what="HttpToolsProtocol.handle_websocket_upgrade", ours=ours,
+                  package="uvicorn", verified=VERIFIED)
+    assert "self.parser = None" in inspect.getsource(HttpToolsProtocol.connection_lost), recheck(
+        "HttpToolsProtocol.connection_lost (no longer breaks the parser's cycle)", ours,
+        "uvicorn", VERIFIED)
