@@ -223,7 +223,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.reads_frames:
-            if self.handshake_initiated or not self._upgrade(data):
+            if self.handshake_initiated or self.handshake_complete or not self._upgrade(data):
                 super().data_received(data)
             return
         if self._held:
