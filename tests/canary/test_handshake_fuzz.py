@@ -30,7 +30,8 @@ from realtime.wire.ws_handshake import read_upgrade
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 VALID = [(b"Host", b"127.0.0.1:8000"), (b"Connection", b"Upgrade"), (b"Upgrade", b"websocket"),
          (b"Sec-WebSocket-Key", KEY), (b"Sec-WebSocket-Version", b"13")]
-ANSWERS = ["accept", "accept+headers", "close", "denial", "error", "nothing"]
+ANSWERS = ["accept", "accept+headers", "accept+bad header", "close", "denial", "error",
+           "nothing"]
 
 
 class Transport:
@@ -71,6 +72,8 @@ async def answer(kind: str, send: Any) -> None:
     elif kind == "accept+headers":
         await send({"type": "websocket.accept", "subprotocol": "chat",
                     "headers": [(b"X-Room", b"cast"), (b"Set-Cookie", b"a=\xe9")]})
+    elif kind == "accept+bad header":  # refused by websockets' Headers: a 500
+        await send({"type": "websocket.accept", "headers": [(b"X-Bad", b"a\r\nb")]})
     elif kind == "close":
         await send({"type": "websocket.close"})
     elif kind == "denial":
@@ -97,7 +100,7 @@ async def handshake(cls: type[WebSocketsSansIOProtocol], data: bytes, kind: str,
         seen["scope"] = scope
         seen["received"].append(await receive())
         await answer(kind, send)
-        if kind.startswith("accept"):
+        if kind in ("accept", "accept+headers"):
             seen["received"].append(await receive())
 
     protocol = cls(config=config, server_state=state, app_state={"k": 1})
