@@ -12,7 +12,7 @@ connect storm").
 `HeapKeeper` moves what survives a full collection out of the collector's reach
 (`gc.freeze()`), so the next full collection walks only what came since. Frozen objects are
 still freed by reference counting; what they cannot be is collected as a cycle. A connection
-left about 66 objects in reference cycles when it ended (none since the handshake's changes,
+left about 66 objects in reference cycles when it ended (0.1 since the handshake's changes,
 docs/performance.md; but any code may make a cycle), so a process that has lost many of its
 connections since the last compaction, or that has not compacted for `max_age` seconds while
 its frozen heap grew, compacts: `gc.unfreeze()`, one full collection, `gc.freeze()`
