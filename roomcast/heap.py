@@ -12,9 +12,10 @@ connect storm").
 `HeapKeeper` moves what survives a full collection out of the collector's reach
 (`gc.freeze()`), so the next full collection walks only what came since. Frozen objects are
 still freed by reference counting; what they cannot be is collected as a cycle. A connection
-leaves about 66 objects in reference cycles when it ends, so a process that has lost many of
-its connections since the last compaction, or that has not compacted for `max_age` seconds
-while its frozen heap grew, compacts: `gc.unfreeze()`, one full collection, `gc.freeze()`
+left about 66 objects in reference cycles when it ended (0.1 since the handshake's changes,
+docs/performance.md; but any code may make a cycle), so a process that has lost many of its
+connections since the last compaction, or that has not compacted for `max_age` seconds while
+its frozen heap grew, compacts: `gc.unfreeze()`, one full collection, `gc.freeze()`
 again. That pause is what a default full collection would have cost, and it comes at most as
 often as churn (a quarter of the connections gone) makes it worth it; a storm of arrivals and a
 herd of reconnects, where nobody leaves, never cause it.

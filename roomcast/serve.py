@@ -36,7 +36,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     config = uvicorn.Config(
         app, host=host, port=port, backlog=BACKLOG, log_config=None, access_log=False,
         lifespan="on",
-        ws=_ws_protocol(services.realtime.on_frame_too_large),
+        http=_http_protocol(), ws=_ws_protocol(services.realtime.on_frame_too_large),
         ws_per_message_deflate=settings.socket_compression,
         # The frame limit, exactly: the WebSocket parser closes a larger message with 1009.
         ws_max_size=settings.socket_max_payload_bytes,
@@ -87,6 +87,14 @@ class _DrainingServer(uvicorn.Server):
             # uvicorn raises the signal it stopped for once it is done, so the process would
             # end by SIGTERM (status 143) however cleanly it stopped: a clean drain exits 0.
             self._captured_signals.clear()
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol, which lets an upgraded connection go without the cycle
+    collector (realtime/wire/uvicorn_http.py)."""
+    from realtime.wire.uvicorn_http import UpgradingHttpProtocol
+
+    return UpgradingHttpProtocol
 
 
 def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:

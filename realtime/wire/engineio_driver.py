@@ -1,7 +1,8 @@
 """Stands in for python-engineio 4.15.1's ASGI WebSocket driver (`engineio.async_drivers.asgi.
-WebSocket`, chosen from the private `AsyncServer._async` table) and its `create_queue`, and
-reaches uvicorn 0.55's `WebSocketsSansIOProtocol` through `send.__self__`, to write a
-broadcast's WebSocket frame straight to each connection's transport.
+WebSocket`, chosen from the private `AsyncServer._async` table), its `create_queue` and, for a
+WebSocket, its ASGI `translate_request` (copied and changed), and reaches uvicorn 0.55's
+`WebSocketsSansIOProtocol` through `send.__self__`, to write a broadcast's WebSocket frame
+straight to each connection's transport.
 Re-check on upgrade: tests/canary/test_engineio.py, tests/canary/test_uvicorn.py.
 
 python-engineio sends every packet through the socket's queue, a writer task per socket, the
@@ -20,11 +21,13 @@ packet goes through the queue as before, which is also where a slow client's bac
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any
 
 import socketio
 from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
+from engineio.async_drivers.asgi import translate_request
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -74,7 +77,8 @@ class DirectWrites:
                     self._queue.unsent -= 1
 
         eio = sio.eio
-        eio._async = {**eio._async, "websocket": TrackedWebSocket}
+        eio._async = {**eio._async, "websocket": TrackedWebSocket,
+                      "translate_request": _translate_request}
         eio.create_queue = CountingQueue
 
     def _track(self, socket: Any, send: Any) -> None:
@@ -113,3 +117,71 @@ def _settle(send: Any) -> None:
     if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
         protocol.request = None  # type: ignore[assignment]
         protocol.response = None  # type: ignore[assignment]
+
+
+async def _translate_request(scope: Any, receive: Any, send: Any) -> dict[str, Any]:
+    """python-engineio's ASGI `translate_request`, for a WebSocket without the request body
+    reader (`wsgi.input`): only a polling POST reads it, and upstream makes a class for it on
+    every request, a few microseconds and a class object in reference cycles per connection.
+    TrackedWebSocket drops it from the environ anyway before anything else sees it."""
+    if scope["type"] != "websocket":
+        return await translate_request(scope, receive, send)  # type: ignore[no-any-return]
+    # From here on upstream's body, less `wsgi.input` (and in today's spelling).
+    event = await receive()
+    if event["type"] not in ["http.request", "websocket.connect"]:
+        return {}
+
+    raw_uri = scope["path"]
+    query_string = ""
+    if scope.get("query_string"):
+        try:
+            query_string = scope["query_string"].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            raw_uri += "?" + query_string
+    environ = {
+        "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
+        "wsgi.async": True,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "SERVER_SOFTWARE": "asgi",
+        "REQUEST_METHOD": scope.get("method", "GET"),
+        "PATH_INFO": scope["path"],
+        "QUERY_STRING": query_string,
+        "RAW_URI": raw_uri,
+        "SCRIPT_NAME": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "0",
+        "SERVER_NAME": "asgi",
+        "SERVER_PORT": "0",
+        "asgi.receive": receive,
+        "asgi.send": send,
+        "asgi.scope": scope,
+    }
+
+    for hdr_name, hdr_value in scope["headers"]:
+        try:
+            hdr_name = hdr_name.upper().decode("utf-8")
+            hdr_value = hdr_value.decode("utf-8")
+        except UnicodeDecodeError:
+            # skip header if it cannot be decoded
+            continue
+        if hdr_name == "CONTENT-TYPE":
+            environ["CONTENT_TYPE"] = hdr_value
+            continue
+        elif hdr_name == "CONTENT-LENGTH":
+            environ["CONTENT_LENGTH"] = hdr_value
+            continue
+
+        key = f"HTTP_{hdr_name.replace('-', '_')}"
+        if key in environ:
+            hdr_value = f"{environ[key]},{hdr_value}"
+
+        environ[key] = hdr_value
+
+    environ["wsgi.url_scheme"] = environ.get("HTTP_X_FORWARDED_PROTO", "http")
+    return environ

@@ -1,8 +1,11 @@
 """Stands in for uvicorn 0.55.0's `WebSocketsSansIOProtocol` (subclassed; `run_asgi` and
 `send_receive_event_to_app` copied and changed, the transport swapped for `TurnWrites`) and
 reads websockets 17.4's parser state (`ServerProtocol.parser`, a generator, through its code
-object's name `at_eof`). Re-check on upgrade: tests/canary/test_uvicorn.py,
-tests/canary/test_websockets.py.
+object's name `at_eof`); answers the opening handshake with realtime/wire/ws_handshake.py
+(`handle_connect`'s scope and `send`'s `websocket.accept` copied, websockets' `ServerProtocol`
+set as its `accept` and `send_response` set it). Re-check on upgrade:
+tests/canary/test_uvicorn.py, tests/canary/test_websockets.py,
+tests/canary/test_handshake_fuzz.py.
 
 Roomcast's WebSocket transport: uvicorn's sans-I/O WebSocket protocol, detachable from ASGI.
 
@@ -19,6 +22,13 @@ it, giving three callbacks: `on_message` (each complete text or binary message, 
 ended). When the application then returns, the connection stays open and the task ends; the
 Engine.IO socket (`realtime/wire/engineio_socket.py`) drives it from these callbacks. A
 connection that is not detached behaves exactly as under uvicorn's own protocol.
+
+The opening handshake is read once: uvicorn's HTTP protocol has parsed the upgrade request and
+hands it over written out again; `_upgrade` reads those bytes with ws_handshake.py and starts
+the application, and `send` writes the 101 response, instead of websockets parsing the request
+a second time with its generator-based reader and building its `Headers` and `Response`. A
+request that websockets might refuse or negotiate (permessage-deflate) goes to websockets as
+before, so every refusal keeps its status code and text.
 
 A detached connection's writes are joined per loop turn (`TurnWrites`): every frame written to
 it while the loop runs its ready callbacks (a room's messages handled in that turn, the acks
@@ -44,13 +54,18 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.utils import (
+    ClientDisconnected,
+    get_client_addr,
+    get_path_with_query_string,
+)
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import CloseCode
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.speedups import apply_mask
 
 from realtime.wire.frames import MASKED, TEXT_FIN, frame_header
+from realtime.wire.ws_handshake import read_upgrade, scope, switching
 
 
 class _Discard:
@@ -182,6 +197,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
     reads_frames = False  # frames are read by _read_frames (detached, no extensions)
     _held = b""  # the start of a frame that is not complete yet
     _parser_failed = False
+    _accept: bytes | None = None  # the Sec-WebSocket-Accept of a request read by _upgrade
 
     @classmethod
     def counting(cls, on_too_large: Callable[[], None]) -> type[SocketProtocol]:
@@ -198,7 +214,8 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.detached = True
         self.on_message, self.on_writable, self.on_lost = on_message, on_writable, on_lost
         self.queue = _DISCARD  # type: ignore[assignment]
-        self.transport = TurnWrites(self.transport, self.loop)  # type: ignore[assignment]
+        if not isinstance(self.transport, TurnWrites):
+            self.transport = TurnWrites(self.transport, self.loop)  # type: ignore[assignment]
         self.reads_frames = not self.conn.extensions and _waits_for_a_frame(self.conn)
         if self.read_paused:
             self.read_paused = False
@@ -206,11 +223,61 @@ class SocketProtocol(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.reads_frames:
-            super().data_received(data)
+            if self.handshake_initiated or self.handshake_complete or not self._upgrade(data):
+                super().data_received(data)
             return
         if self._held:
             data, self._held = self._held + data, b""
         self._read_frames(data)
+
+    def _upgrade(self, data: bytes) -> bool:
+        """Start the application on an upgrade request websockets would accept as it is
+        (realtime/wire/ws_handshake.py), without its reader; False leaves it to websockets."""
+        conn = self.conn
+        if conn.debug or conn.state is not State.CONNECTING or conn.reader.buffer:
+            return False
+        upgrade = read_upgrade(data, extensions=bool(conn.available_extensions))
+        if upgrade is None:
+            return False
+        # Where websockets' ServerProtocol.parse goes once it has read the request (the frames'
+        # parser, `super().parse()`), and what its accept records.
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
+        conn.accept_called = True
+        conn.origin = upgrade.origin  # type: ignore[assignment]
+        self._accept = upgrade.accept
+        self.handshake_initiated = True
+        # As uvicorn's handle_connect from here on.
+        self.scope = scope(self, upgrade)  # type: ignore[assignment]
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
+        return True
+
+    async def send(self, message: Any) -> None:
+        accept = self._accept
+        if (accept is None or message["type"] != "websocket.accept" or self.handshake_complete
+                or self.initial_response is not None):
+            await super().send(message)
+            return
+        # uvicorn's `websocket.accept`, with the response written by ws_handshake.switching.
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info('%s - "WebSocket %s" [accepted]', get_client_addr(self.scope),
+                             get_path_with_query_string(self.scope))
+        response = switching(accept, self.default_headers, message)
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self._accept = None
+            self.conn.state = State.OPEN  # as websockets' send_response for a 101
+            self.conn.logger.info("connection open")
+            # From here on the connection's writes are joined per loop turn: the response
+            # goes out with the Engine.IO OPEN packet written in the same turn.
+            self.transport.write(response)
+            self.start_keepalive()
 
     def _read_frames(self, data: bytes) -> None:
         conn = self.conn

@@ -10,15 +10,20 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from tests.canary.upstream import assert_source, recheck
 
 VERIFIED = "0.55.0"
-OURS = "realtime/wire/uvicorn_protocol.py (SocketProtocol)"
+OURS = ("realtime/wire/uvicorn_protocol.py (SocketProtocol) and realtime/wire/ws_handshake.py "
+        "(scope, switching)")
 
-# run_asgi and send_receive_event_to_app are copied into SocketProtocol and changed; the
-# others are extended around a call to the original.
+# run_asgi and send_receive_event_to_app are copied into SocketProtocol and changed;
+# handle_connect's scope and the `websocket.accept` branch of send are copied into
+# SocketProtocol._upgrade, SocketProtocol.send and ws_handshake.py; the others are extended
+# around a call to the original.
 FOLLOWED = [
     ("run_asgi", "662375aa38d9044c"),
     ("send_receive_event_to_app", "a2b10de91477dc1d"),
     ("handle_parser_exception", "ff5cf13c764fb332"),
     ("data_received", "d6884fcae2995115"),
+    ("handle_connect", "fe2a087aa2223cf8"),
+    ("send", "3b8afeb81b9b9ae8"),
 ]
 
 
@@ -41,9 +46,29 @@ def test_protocol_attributes_read_or_swapped() -> None:
     for name in ("self.transport", "self.queue", "self.conn", "self.close_sent",
                  "self.close_timer", "self.read_paused", "self.handshake_complete",
                  "self.writable", "self.frames", "self.curr_msg_data_type", "self.request",
-                 "self.response", "self.loop", "self.close_timeout"):
+                 "self.response", "self.loop", "self.close_timeout", "self.scope",
+                 "self.handshake_initiated", "self.initial_response", "self.default_headers",
+                 "self.tasks", "self.app_state", "self.root_path", "self.asgi_version",
+                 "self.scheme", "self.server", "self.client", "self.logger"):
         assert name in source, recheck(f"WebSocketsSansIOProtocol's attribute {name}", OURS,
                                        "uvicorn", VERIFIED)
-    for method in ("resume_writing", "connection_lost", "send_500_response", "handle_events"):
+    for method in ("resume_writing", "connection_lost", "send_500_response", "handle_events",
+                   "on_task_complete", "start_keepalive"):
         assert callable(getattr(WebSocketsSansIOProtocol, method, None)), recheck(
             f"WebSocketsSansIOProtocol.{method}", OURS, "uvicorn", VERIFIED)
+
+
+def test_the_http_protocol_extended_for_upgrades() -> None:
+    # realtime/wire/uvicorn_http.py drops the parser after handle_websocket_upgrade, as
+    # connection_lost does (which an upgraded connection never calls on it).
+    import inspect
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    ours = "realtime/wire/uvicorn_http.py (UpgradingHttpProtocol)"
+    assert_source(HttpToolsProtocol.handle_websocket_upgrade, "d5da377bfc77e588",
+                  what="HttpToolsProtocol.handle_websocket_upgrade", ours=ours,
+                  package="uvicorn", verified=VERIFIED)
+    assert "self.parser = None" in inspect.getsource(HttpToolsProtocol.connection_lost), recheck(
+        "HttpToolsProtocol.connection_lost (no longer breaks the parser's cycle)", ours,
+        "uvicorn", VERIFIED)
