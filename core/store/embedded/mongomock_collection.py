@@ -12,12 +12,11 @@ compares `simple_matcher` with mongomock's own matching).
   document a write visits is noted in `changed`, so the engine can journal what the write
   left behind.
 - `Collection.find_one` (the reads a connect and a join make: a user, a meeting, a
-  membership), when it has no sort: a filter on one `_id` looks that document up and tests it
-  with mongomock's `filter_applies`; a filter `simple_matcher` takes stops at the first match
-  in the collection's order. The result is copied as mongomock's cursor copies it (every
-  dict and list new, naive datetimes returned UTC-aware; a projection by mongomock's own
-  `_copy_only_fields`). Mongomock's cursor instead finds and copies every match to return the
-  first.
+  membership), when it has no sort: its documents are found as `_iter_documents` finds them
+  (by `_id`, or by `simple_matcher`), the first is returned, copied as mongomock's cursor
+  copies it (every dict and list new, naive datetimes returned UTC-aware; a projection by
+  mongomock's own `_copy_only_fields`). Mongomock's cursor instead finds and copies every
+  match to return the first.
 - `Collection._insert` (a single document): its `_id` is noted in `changed` once stored.
 - `CollectionStore._ttl_indexes`: emptied, so no read scans for expired documents; the
   engine deletes them itself, through the journal (see engine.py).
@@ -75,23 +74,15 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
                  and not kwargs.get("sort"))
         if not plain or self.changed is not None or type(filter) is not dict:
             return super().find_one(filter, *args, **kwargs)
-        documents = self._store._documents
-        wanted = filter.get("_id", _MISSING)
-        if wanted is not _MISSING and wanted is not None and type(wanted) in _PLAIN:
-            # One candidate, tested by mongomock's own matcher on the filter its cursor
-            # would use (aware datetimes made naive, as they are stored).
-            doc = documents.get(wanted)
-            if doc is None or not _filter_applies(_helpers.patch_datetime_awareness_in_document(
-                    filter), doc):
-                return None
-            return self._read(doc, projection)
-        match = simple_matcher(filter)
-        if match is None:
-            return super().find_one(filter, *args, **kwargs)
-        for doc in documents.values():
-            if match(doc):
-                return self._read(doc, projection)
-        return None
+        # The filter as mongomock's cursor uses it (aware datetimes made naive, as stored).
+        found = self._by_id(_helpers.patch_datetime_awareness_in_document(filter))
+        if found is None:
+            match = simple_matcher(filter)
+            if match is None:
+                return super().find_one(filter, *args, **kwargs)
+            found = (doc for doc in self._store._documents.values() if match(doc))
+        doc = next(found, None)
+        return None if doc is None else self._read(doc, projection)
 
     def _read(self, doc: dict[str, Any], projection: Any) -> Any:
         """A stored document as mongomock's cursor returns it."""
@@ -198,15 +189,12 @@ def _read_copy(value: Any) -> Any:
     """What mongomock's read returns for a stored value: `_copy_field` (new dicts and lists,
     `copy.copy` of anything else) then `make_datetime_timezone_aware_in_document` (tuples
     become lists, naive datetimes UTC-aware)."""
-    kind = type(value)
-    if kind in _IMMUTABLE:
+    if type(value) in _IMMUTABLE:
         return value
-    if kind is dict:
+    if isinstance(value, dict):
         return {key: _read_copy(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_read_copy(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _read_copy(item) for key, item in value.items()}
     if isinstance(value, datetime):
         return value.replace(tzinfo=_UTC)
     return copy.copy(value)
