@@ -70,7 +70,7 @@ class HeapKeeper:
         self.policy = policy or HeapPolicy()
         self._departures, self._live, self._clock = departures, live, clock
         # A process that is stopping lets every connection go at once: a compaction then
-        # would walk the whole heap for a process about to exit (a third of a stop's CPU).
+        # would walk the whole heap of a process about to exit.
         self._stopping = stopping
         self._task: asyncio.Task[None] | None = None
         self.freezes = 0
