@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.realtime.support import Seed, Sock, start_seeded
-from tests.support.services import RedisServer, ServerProcess, redis_server
+from tests.support.services import RedisServer, ServerProcess, redis_server, start_redis
 
 
 class StartServer:
@@ -52,6 +52,16 @@ def shared_server(seed: Seed, log_dir: Path, **env: str) -> Iterator[ServerProce
 def rt_redis() -> Iterator[RedisServer]:
     with redis_server() as server:
         yield server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of one test's own, which it may kill or stop (SIGSTOP); killed after."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,16 +17,7 @@ from redis.asyncio import Redis
 from core.revocations import RedisRevocations, RevocationUnchecked
 from realtime.linked_revocations import LinkedRevocations, linked
 from realtime.redislink import RedisAddress, RedisLink
-from tests.support.services import RedisServer, start_redis
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = start_redis()
-    try:
-        yield server
-    finally:
-        server.kill()
+from tests.support.services import RedisServer
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -21,15 +21,6 @@ from realtime.redislink import (
     RedisTimedOut,
 )
 from tests.support.services import RedisServer, start_redis
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = start_redis()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def link_to(url: str, *, timeout: float = 5.0) -> RedisLink:
