@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from servers import ROOT, free_port, process, wait_ready
 
 SERVER = """
@@ -56,6 +57,17 @@ def collected(out: Path, pid: int, before: int) -> int:
     raise RuntimeError("the server did not report its collection")
 
 
+def every_disconnect_seen(url: str) -> None:
+    """Wait until the server holds no socket (`roomcast_sockets` on /metrics is 0)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+            if line.startswith("roomcast_sockets ") and float(line.split()[1]) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the server still holds sockets a minute after the clients left")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,7 +88,7 @@ def main() -> int:
                                 "--duration", f"{args.clients / 500 + 1:g}", "--roomcast",
                                 "--register", "1"],
                                cwd=ROOT, capture_output=True, text=True, check=True)
-                time.sleep(2)  # the server has seen every disconnect
+                every_disconnect_seen(url)
                 freed = collected(out, proc.pid, n)
                 print(f"round {n}: {args.clients} connections opened and closed, "
                       f"{freed:,} objects freed by one full collection "

@@ -84,16 +84,22 @@ def struck(run: subprocess.Popen[bytes], restart: bool) -> int:
     servers: list[int] = []
     while len(servers) < (1 if restart else 2):
         servers = servers_of(run, marker)
-        time.sleep(0.2)
+        running(run, 0.2)
     while all(alive(p) for p in servers):
-        time.sleep(0.02)
+        running(run, 0.02)
     if not restart:
         return next(p for p in servers if alive(p))
-    while True:
-        started = [p for p in servers_of(run, marker) if p not in servers]
-        if started:
-            return started[0]
-        time.sleep(0.005)
+    while not (started := [p for p in servers_of(run, marker) if p not in servers]):
+        running(run, 0.005)
+    return started[0]
+
+
+def running(run: subprocess.Popen[bytes], pause: float) -> None:
+    """Wait `pause` seconds; the benchmark ending first (it failed) ends this one."""
+    time.sleep(pause)
+    if run.poll() is not None:
+        raise SystemExit(f"benchmarks/run.py ended (status {run.returncode}) before the herd's "
+                         "blow was seen")
 
 
 def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool) -> dict[str, Any]:
