@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def test_a_client_arriving_during_start_up_is_queued_and_answered(tmp_path: Path
             try:
                 sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             except OSError:
+                time.sleep(0.002)  # nothing listens yet
                 continue
             assert proc is not None and proc.stdout is not None
             knocked["printed"] = _available(proc.stdout.fileno())
