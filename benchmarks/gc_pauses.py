@@ -6,6 +6,8 @@ frozen.
     python benchmarks/gc_pauses.py --clients 1000 --rate 5 --duration 10 [--heap none]
     python benchmarks/gc_pauses.py --scenario connect --clients 5000 --rate 500 --duration 12 \\
         [--heap startup] [--load-heap none]
+    python benchmarks/gc_pauses.py --scenario recovery --clients 5000 --rate 10 \\
+        --drop-rate 200 --duration 60 [--heap every-quarter]
 
 The load tool's own collections over 2 ms are listed too (`--load-heap none`: without
 load/heap.py).
@@ -47,7 +49,9 @@ gc.callbacks.append(record)
 SERVER = RECORD + """
 heap = sys.argv[2]
 import roomcast.heap
-if heap != "kept":  # only start-up's heap frozen, as before roomcast/heap.py kept watching
+if heap == "every-quarter":  # churn compactions without the back-off
+    roomcast.heap.HeapPolicy.next_share = lambda self, share, **_: self.churn_share
+elif heap != "kept":  # only start-up's heap frozen, as before roomcast/heap.py kept watching
     roomcast.heap.HeapKeeper.look = lambda self: None
 if heap == "none":
     roomcast.heap.HeapKeeper.start = lambda self: None
@@ -68,6 +72,7 @@ main()
 """
 
 HEAPS = {"kept": "survivors of each full collection frozen",
+         "every-quarter": "survivors frozen, a compaction whenever a quarter has left",
          "startup": "start-up heap frozen", "none": "nothing frozen"}
 
 ENV = {"ENV": "test", "LOG_LEVEL": "WARNING", "SOCKET_EVENTS_PER_SECOND": "100000",
@@ -87,8 +92,13 @@ def main() -> int:
     parser.add_argument("--load-heap", choices=["kept", "none"], default="kept",
                         help="kept: the load tool freezes its survivors while it runs "
                              "(load/heap.py); none: it does not")
-    parser.add_argument("--scenario", choices=["rooms", "connect"], default="rooms",
-                        help="connect: a storm of --clients at --rate a second, then held")
+    parser.add_argument("--scenario", choices=["rooms", "connect", "recovery"],
+                        default="rooms",
+                        help="connect: a storm of --clients at --rate a second, then held; "
+                             "recovery: --clients listeners, --drop-rate of them dropped and "
+                             "reconnected a second, --rate messages a second")
+    parser.add_argument("--drop-rate", type=float, default=100.0,
+                        help="recovery: listeners dropped (and reconnected) per second")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="roomcast-gc-") as tmp:
         work = Path(tmp)
@@ -101,8 +111,10 @@ def main() -> int:
             wait_ready(url, proc)
             time.sleep(1)
             pauses.write_text("")  # only what happens under load
-            shape = (["--room-size", "10", "--register", "1"] if args.scenario == "rooms"
-                     else ["--roomcast", "--register", "1"])
+            shape = {"rooms": ["--room-size", "10", "--register", "1"],
+                     "connect": ["--roomcast", "--register", "1"],
+                     "recovery": ["--roomcast", "--register", "1",
+                                  "--drop-rate", f"{args.drop_rate:g}"]}[args.scenario]
             load = subprocess.run(
                 [*pinned(1), sys.executable, "-c", LOAD, str(load_pauses), args.load_heap,
                  "load", args.scenario,
@@ -110,7 +122,7 @@ def main() -> int:
                  "--duration", f"{args.duration:g}", *shape],
                 cwd=ROOT, capture_output=True, text=True, env={**os.environ})
         print("\n".join(line for line in load.stdout.splitlines()
-                        if line.startswith(("latency", "connect ", "delivery "))))
+                        if line.startswith(("latency", "connect ", "delivery ", "recovery"))))
         load_heap = "survivors frozen" if args.load_heap == "kept" else "nothing frozen"
         for title, path in ((f"server, {HEAPS[args.heap]}", pauses),
                             (f"load tool, {load_heap}", load_pauses)):
@@ -120,6 +132,8 @@ def main() -> int:
             for pause in found:
                 print(f"  generation {pause['generation']}: {pause['ms']:6.1f} ms, "
                       f"{pause['tracked']:,} objects tracked")
+            full = [pause["ms"] for pause in found if pause["generation"] == 2]
+            print(f"  full collections over 2 ms: {len(full)}, {sum(full):.1f} ms in all")
     return 0
 
 

@@ -18,7 +18,11 @@ connections since the last compaction, or that has not compacted for `max_age` s
 its frozen heap grew, compacts: `gc.unfreeze()`, one full collection, `gc.freeze()`
 again. That pause is what a default full collection would have cost, and it comes at most as
 often as churn (a quarter of the connections gone) makes it worth it; a storm of arrivals and a
-herd of reconnects, where nobody leaves, never cause it.
+herd of reconnects, where nobody leaves, never cause it. A compaction that churn asked for and
+that found next to nothing to free (less than one object per connection that left) doubles the
+churn the next one waits for, up to `churn_share_max`; one that frees more brings it back to
+`churn_share`. Departures that leave no cycles then cost few pauses, and code that starts
+leaving them is compacted after as often as before.
 """
 
 from __future__ import annotations
@@ -44,12 +48,26 @@ class HeapPolicy:
     interval: float = 0.5  # seconds between looks at the collector's statistics
     churn_share: float = 0.25  # compact once this share of the live connections has left...
     churn_floor: int = 1000  # ...and at least this many connections have left
+    # A churn compaction that freed fewer objects than this per departed connection doubles
+    # the share the next one waits for, up to churn_share_max (back to churn_share once one
+    # frees more).
+    freed_per_departure: float = 1.0
+    churn_share_max: float = 4.0
     max_age: float = 600.0  # compact after this long if the frozen heap grew by growth_share
     growth_share: float = 0.25
 
-    def churned(self, *, departed: int, live: int) -> bool:
-        """`departed` connections left since the last compaction, `live` are connected now."""
-        return departed >= max(self.churn_floor, self.churn_share * live)
+    def churned(self, *, departed: int, live: int, share: float | None = None) -> bool:
+        """`departed` connections left since the last compaction, `live` are connected now;
+        `share` of them must have left (`churn_share` unless given)."""
+        share = self.churn_share if share is None else share
+        return departed >= max(self.churn_floor, share * live)
+
+    def next_share(self, share: float, *, freed: int, departed: int) -> float:
+        """The churn share after a churn compaction that freed `freed` objects when
+        `departed` connections had left."""
+        if freed >= self.freed_per_departure * departed:
+            return self.churn_share
+        return min(share * 2, max(self.churn_share_max, self.churn_share))
 
     def grown(self, *, frozen: int, frozen_after: int) -> bool:
         """`frozen` objects are frozen now, `frozen_after` were at the last compaction."""
@@ -75,6 +93,7 @@ class HeapKeeper:
         self._task: asyncio.Task[None] | None = None
         self.freezes = 0
         self.compactions = 0
+        self.churn_share = self.policy.churn_share  # what the next churn compaction waits for
         self.frozen = 0  # objects frozen, as counted at the last compaction or count
         self._full_seen = 0
         self._departed_at_compaction = 0
@@ -116,8 +135,10 @@ class HeapKeeper:
         if self._stopping():
             return
         departed = self._departures() - self._departed_at_compaction
-        if self.policy.churned(departed=departed, live=self._live()):
-            self.compact()
+        if self.policy.churned(departed=departed, live=self._live(), share=self.churn_share):
+            freed = self.compact()
+            self.churn_share = self.policy.next_share(self.churn_share, freed=freed,
+                                                      departed=departed)
             return
         if self._clock() - self._counted_at >= self.policy.max_age:
             self.frozen = gc.get_freeze_count()
@@ -133,13 +154,15 @@ class HeapKeeper:
             self.freezes += 1
             self._full_seen = _full_collections()
 
-    def compact(self) -> None:
-        """Everything frozen back in reach, one full collection, frozen again."""
+    def compact(self) -> int:
+        """Everything frozen back in reach, one full collection, frozen again; returns the
+        unreachable objects it found."""
         gc.unfreeze()
-        gc.collect()
+        freed = gc.collect()
         gc.freeze()
         self.compactions += 1
         self._settled()
+        return freed
 
     def _settled(self) -> None:
         """The whole heap was just collected and frozen: the marks later looks compare with."""
@@ -164,6 +187,10 @@ class _HeapCollector(Collector):
         yield CounterMetricFamily("roomcast_heap_compactions",
                                   "Frozen heaps unfrozen and collected whole",
                                   value=self._keeper.compactions)
+        yield GaugeMetricFamily("roomcast_heap_churn_share",
+                                "Share of the live connections that must leave before churn "
+                                "asks for the next compaction",
+                                value=self._keeper.churn_share)
 
 
 def _full_collections() -> int:

@@ -23,6 +23,17 @@ def test_compaction_is_due_when_a_quarter_of_the_connections_have_left() -> None
     assert not policy.churned(departed=0, live=5000)  # a storm of arrivals alone
 
 
+def test_a_compaction_that_freed_little_doubles_the_churn_the_next_one_waits_for() -> None:
+    policy = HeapPolicy(churn_share=0.25, churn_share_max=1.0, freed_per_departure=1.0)
+    assert policy.next_share(0.25, freed=999, departed=1000) == 0.5
+    assert policy.next_share(0.5, freed=0, departed=1000) == 1.0
+    assert policy.next_share(1.0, freed=0, departed=1000) == 1.0  # no further than the cap
+    assert policy.next_share(1.0, freed=1000, departed=1000) == 0.25  # worth it again
+    assert policy.churned(departed=1000, live=4000)
+    assert not policy.churned(departed=1000, live=4000, share=0.5)
+    assert policy.churned(departed=2000, live=4000, share=0.5)
+
+
 def test_a_frozen_heap_has_grown_past_a_quarter() -> None:
     policy = HeapPolicy(growth_share=0.25)
     assert not policy.grown(frozen=125, frozen_after=100)
@@ -102,6 +113,44 @@ async def check():
     assert found["frozen_after"] > 0
 
 
+def test_churn_compactions_back_off_while_departures_leave_no_cycles() -> None:
+    """Departures that left nothing in cycles: each churn compaction waits for twice the churn
+    of the one before, up to the cap; once departures leave cycles again, a compaction frees
+    them and the next waits for the base share again."""
+    found = in_fresh_interpreter(fresh.CYCLES + """
+async def check():
+    departed = [0]
+    keeper = HeapKeeper(lambda: departed[0], lambda: 1000,
+                        HeapPolicy(interval=3600, churn_floor=1, churn_share=0.25,
+                                   churn_share_max=1.0))
+    keeper.start()
+    out = {}
+    departed[0] = 250  # a quarter left, no cycles: compacted, the next waits for a half
+    keeper.look()
+    out["first"] = [keeper.compactions, keeper.churn_share]
+    departed[0] = 250 + 499
+    keeper.look()
+    out["under_a_half"] = keeper.compactions
+    departed[0] = 250 + 500
+    keeper.look()
+    out["a_half"] = [keeper.compactions, keeper.churn_share]
+    departed[0] = 750 + 1000
+    keeper.look()
+    out["capped"] = [keeper.compactions, keeper.churn_share]
+    held = [cycle() for _ in range(2000)]  # 4000 objects in cycles, frozen, then let go
+    gc.collect()
+    gc.freeze()
+    del held
+    departed[0] = 1750 + 1000
+    keeper.look()
+    out["freed"] = [keeper.compactions, keeper.churn_share]
+    await keeper.stop()
+    return out
+""")
+    assert found == {"first": [1, 0.5], "under_a_half": 1, "a_half": [2, 1.0],
+                     "capped": [3, 1.0], "freed": [4, 0.25]}
+
+
 def test_a_stopping_process_is_left_alone() -> None:
     """A stop lets every connection go: no compaction (a walk of the whole heap) and no
     freeze for a process about to exit; the same churn compacts while it is not stopping."""
@@ -161,3 +210,4 @@ def test_the_keeper_reports_on_metrics() -> None:
     assert registry.get_sample_value("roomcast_heap_freezes_total") == 3
     assert registry.get_sample_value("roomcast_heap_compactions_total") == 2
     assert registry.get_sample_value("roomcast_heap_frozen_objects") == 0  # not started
+    assert registry.get_sample_value("roomcast_heap_churn_share") == HeapPolicy().churn_share
