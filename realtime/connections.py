@@ -85,13 +85,14 @@ class Connections:
             raise refuse(ServiceUnavailable("the server cannot reach Redis"))
         try:
             claims = await verify_token(self._tokens, self._revocations, auth_token(auth))
+            seen = hub.stores.users.version()  # before the read (realtime/session.py)
             user = await active_user(hub.stores, claims.sub)
         except STORE_ERRORS as exc:
             raise refuse(store_unavailable(exc)) from exc
         except RoomcastError as exc:
             raise refuse(exc) from exc
         session = Session(sid=sid, user_id=user.id, name=user.name, jti=claims.jti,
-                          exp=claims.exp, bucket=self._bucket(sid))
+                          exp=claims.exp, bucket=self._bucket(sid), account_seen=seen)
         room = c.user_room(user.id)
         try:
             await hub.bus.watch(room)

@@ -16,7 +16,7 @@ from realtime import contract as c
 from realtime.emitter import Emitter
 from realtime.hub import Hub
 from realtime.rooms import RoomAuthorizer, RoomGrant
-from realtime.session import Entering, Session, active_user, verify_token
+from realtime.session import Entering, Session, active_user, still_active, verify_token
 from realtime.streams import Recovery
 
 Handler = Callable[[Session, Any], Awaitable[c.Ack]]
@@ -74,8 +74,9 @@ class EventHandlers:
 
     async def join(self, session: Session, data: c.JoinIn) -> c.JoinAck:
         # The account as the store has it now: one deactivated or deleted joins nothing, even
-        # before the end of its sessions has reached this process.
-        await active_user(self._hub.stores, session.user_id)
+        # before the end of its sessions has reached this process (read again unless the
+        # store proves that no account changed since connect's read).
+        await still_active(self._hub.stores, session)
         if data.room == c.user_room(session.user_id):
             return await self._recover_user_room(session, data)
         # One join of a room at a time per socket, from before its membership check: a

@@ -50,6 +50,9 @@ class Session:
     # Rooms with a join in progress: a second join of the same room waits for the first.
     entering: dict[str, Entering] = field(default_factory=dict)
     status: str = "online"
+    # The users collection's version (`Repository.version`) when the account was last read
+    # active for this socket; None when it was not, or when the store cannot prove it unchanged.
+    account_seen: int | None = None
     expiry: asyncio.TimerHandle | None = None
     closing: bool = False
     # For the access log: the client's address and when the socket connected (monotonic).
@@ -81,6 +84,22 @@ async def active_user(stores: Stores, user_id: str) -> User:
     if user is None or not user.active:
         raise Unauthorized("the account is not active")
     return user
+
+
+async def still_active(stores: Stores, session: Session) -> None:
+    """Refuse the socket's request when its account has ended meanwhile: an ended account gets
+    nothing more, even before the end of its sessions reaches this process.
+
+    The store is asked again unless it proves that no account changed since the socket's last
+    read (the embedded store: this process is its only writer, and every write to the users
+    collection changes its version). Over MongoDB, written by other processes unseen, every
+    call reads the account."""
+    users = stores.users
+    version = users.version()  # before the read: a write meanwhile leaves it stale, not wrong
+    if version is not None and version == session.account_seen:
+        return
+    await active_user(stores, session.user_id)
+    session.account_seen = version
 
 
 def refuse(exc: RoomcastError) -> socketio.exceptions.ConnectionRefusedError:

@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 from pymongo import ASCENDING
 
 from core.ids import new_id, utcnow
-from core.store.base import Repository
+from core.store.base import GroupedInserts, Repository
+from core.store.collection import Database
+from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 MAX_RECORDS = 10_000
 
@@ -26,13 +28,26 @@ class AttendanceRepository(Repository[Attendance]):
     collection_name = "attendance"
     model = Attendance
 
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        # A reconnecting crowd opens thousands of stays at once: written as one journaled
+        # insert per group, not one per join, each join still waiting for its own.
+        self._inserts = GroupedInserts(
+            lambda docs: self._c.insert_many(docs, ordered=False), "roomcast-attendance-writer")
+
     async def ensure_indexes(self) -> None:
         await self._c.create_index([("meeting_id", ASCENDING), ("joined_at", ASCENDING)])
         await self._c.create_index([("sid", ASCENDING)])
 
     async def open(self, meeting_id: str, user_id: str, sid: str) -> Attendance:
-        record = Attendance(meeting_id=meeting_id, user_id=user_id, sid=sid)
-        await self._c.insert_one(self._dump(record))
+        """Record a stay opened now; returns once it is stored (durable)."""
+        # Built from values the socket edge has checked: not validated a second time.
+        record = Attendance.model_construct(id=new_id(), meeting_id=meeting_id,
+                                            user_id=user_id, sid=sid, joined_at=utcnow(),
+                                            left_at=None)
+        await self._inserts.insert({
+            "_id": record.id, "meeting_id": meeting_id, "user_id": user_id, "sid": sid,
+            "joined_at": record.joined_at, "left_at": None, VERSION_FIELD: SCHEMA_VERSION})
         return record
 
     async def close(self, meeting_id: str, sid: str, at: datetime | None = None, *,

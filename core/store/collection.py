@@ -73,6 +73,13 @@ class Collection:
         self._inner = inner
         self.name = inner.name
 
+    def version(self) -> int | None:
+        """A number that changes with every write to the collection, where this process is
+        its only writer (the embedded store: one process owns its directory); None over
+        MongoDB, which other processes write to unseen. Equal twice, nothing changed between."""
+        inner = self._inner
+        return inner.writes() if isinstance(inner, EmbeddedCollection) else None
+
     # Reads.
 
     def find(self, filter: Filter | None = None,  # noqa: A002 (PyMongo's name)

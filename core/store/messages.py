@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -10,10 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING
 
-from core.errors import PartialWrite
 from core.ids import new_id, utcnow
 from core.models import Page, PageParams
-from core.store.base import Repository
+from core.store.base import GroupedInserts, Repository
 from core.store.schema import SCHEMA_VERSION, VERSION_FIELD
 
 
@@ -60,22 +58,18 @@ class NewMessage:
                 "created_at": self.created_at, VERSION_FIELD: SCHEMA_VERSION}
 
 
-Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
-
-
 class MeetingMessageRepository(Repository[MeetingMessage]):
-    """Messages are written in groups: one `insert_many` takes every message created while the
-    previous one was written (or, when none was, in the same loop turn). `create` still returns
-    only once its message is stored, or raises that message's error."""
+    """Messages are written in groups (`GroupedInserts`): `create` still returns only once its
+    message is stored, or raises that message's error."""
 
     collection_name = "meeting_messages"
     model = MeetingMessage
-    MAX_GROUP = 500
+    MAX_GROUP = GroupedInserts.MAX_GROUP
 
     def __init__(self, db: Any) -> None:
         super().__init__(db)
-        self._pending: list[Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._inserts = GroupedInserts(
+            lambda docs: self._c.insert_many(docs, ordered=False), "roomcast-message-writer")
 
     async def ensure_indexes(self) -> None:
         # The history's order, whole: messages stored in the same millisecond come in the
@@ -84,46 +78,8 @@ class MeetingMessageRepository(Repository[MeetingMessage]):
                                     ("offset", ASCENDING), ("_id", ASCENDING)])
 
     async def create(self, message: NewMessage) -> NewMessage:
-        doc = message.document()
-        loop = asyncio.get_running_loop()
-        stored: asyncio.Future[None] = loop.create_future()
-        self._pending.append((doc, stored))
-        if self._writer is None:
-            self._writer = loop.create_task(self._write(), name="roomcast-message-writer")
-        await stored
+        await self._inserts.insert(message.document())
         return message
-
-    async def _write(self) -> None:
-        group: list[Pending] = []
-        try:
-            while self._pending:
-                group = self._pending[: self.MAX_GROUP]
-                del self._pending[: self.MAX_GROUP]
-                await self._insert(group)
-        except asyncio.CancelledError:  # shutting down: whoever waits is told, not left hanging
-            for _, stored in (*group, *self._pending):
-                stored.cancel()
-            self._pending.clear()
-            raise
-        finally:
-            self._writer = None
-
-    async def _insert(self, group: list[Pending]) -> None:
-        failed: dict[int, Exception] = {}
-        try:
-            await self._c.insert_many([doc for doc, _ in group], ordered=False)
-        except PartialWrite as exc:  # the others were written (ordered=False)
-            failed = dict(exc.failed)
-        except Exception as exc:  # nothing was written: every message gets the error
-            failed = dict.fromkeys(range(len(group)), exc)
-        for index, (_, stored) in enumerate(group):
-            if stored.done():  # its sender went away (cancelled)
-                continue
-            error = failed.get(index)
-            if error is None:
-                stored.set_result(None)
-            else:
-                stored.set_exception(error)
 
     async def set_offset(self, message_id: str, offset: int) -> None:
         await self._c.update_one({"_id": message_id}, {"$set": {"offset": offset}})

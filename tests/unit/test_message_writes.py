@@ -168,8 +168,8 @@ async def test_a_cancelled_writer_cancels_what_waits_for_it(
     queued = asyncio.create_task(repository.create(_message(1)))
     for _ in range(3):
         await asyncio.sleep(0)
-    assert repository._pending  # waiting behind the held write
-    writer = repository._writer
+    assert repository._inserts._pending  # waiting behind the held write
+    writer = repository._inserts._writer
     assert writer is not None
     writer.cancel()
     results = await asyncio.gather(first, queued, return_exceptions=True)

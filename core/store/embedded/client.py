@@ -92,6 +92,10 @@ class EmbeddedCollection:
     async def index_information(self) -> dict[str, Any]:
         return dict(self._c.index_information())
 
+    def writes(self) -> int:
+        """How many writes this collection has taken since the engine opened."""
+        return self._engine.writes.get(self.name, 0)
+
     # Writes.
 
     async def _write(self, op: Callable[[], T]) -> T:

@@ -64,6 +64,9 @@ class EmbeddedEngine:
         self._compacting: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.users = 0
+        # Writes per collection since the engine opened: this process is the store's only
+        # writer (its LOCK), so an unchanged count proves the collection unchanged.
+        self.writes: dict[str, int] = {}
         try:
             self.generation = self._load()
             self._journal = Journal(self._file("journal", self.generation))
@@ -134,6 +137,7 @@ class EmbeddedEngine:
         """Run a write and return once what it changed is on disk; raises StoreNotWritable
         when it cannot be (the change stays in memory and reaches the disk with a later one)."""
         self._start_background()
+        self.writes[target.name] = self.writes.get(target.name, 0) + 1
         target.changed = {}
         error: Exception | None = None
         try:
