@@ -12,15 +12,18 @@ tests/unit/store/test_list_fields.py (which compare `simple_matcher` and
   matched by `simple_matcher`, a plain test per document with the same answer as mongomock's
   `filter_applies` (whose `$in` compares each document with the whole list, so a shutdown
   ending 5000 stays among 55,000 took over two minutes, and whose walk through a list of
-  5000 members took 3 ms per project); so are the documents found by `_id`. Every document a
-  write visits is noted in `changed`, so the engine can journal what the write left behind.
+  5000 members took 3 ms per project: benchmarks/member_lookup.py); so are the documents
+  found by `_id`. Every document a write visits is noted in `changed`, so the engine can
+  journal what the write left behind.
 - `Collection.find_one` (the reads a connect and a join make: a user, a meeting, a
   membership), when it has no sort: its documents are found as `_iter_documents` finds them
   (by `_id`, or by `simple_matcher`), the first is returned, copied as mongomock's cursor
   copies it (every dict and list new, naive datetimes returned UTC-aware; the membership
   read's projection `{"members": {"$elemMatch": {"user_id": uid}}}` by
   `elem_match_projection`, any other by mongomock's own `_copy_only_fields`). Mongomock's
-  cursor instead finds and copies every match to return the first.
+  cursor instead finds and copies every match to return the first, in two passes (a copy,
+  then one making datetimes aware). The same within a write (`find_one_and_update` reads the
+  document before and after): the document returned is noted in `changed`.
 - `Collection._insert` (a single document): its `_id` is noted in `changed` once stored.
 - `CollectionStore._ttl_indexes`: emptied, so no read scans for expired documents; the
   engine deletes them itself, through the journal (see engine.py).
@@ -77,7 +80,7 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
         projection = args[0] if args else kwargs.get("projection")
         plain = (len(args) <= 1 and kwargs.keys() <= {"projection", "sort"}
                  and not kwargs.get("sort"))
-        if not plain or self.changed is not None or type(filter) is not dict:
+        if not plain or type(filter) is not dict:
             return super().find_one(filter, *args, **kwargs)
         # The filter as mongomock's cursor uses it (aware datetimes made naive, as stored).
         found = self._by_id(_helpers.patch_datetime_awareness_in_document(filter))
@@ -87,7 +90,11 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
                 return super().find_one(filter, *args, **kwargs)
             found = (doc for doc in self._store._documents.values() if match(doc))
         doc = next(found, None)
-        return None if doc is None else self._read(doc, projection)
+        if doc is None:
+            return None
+        if self.changed is not None:  # in a write (find_one_and_update's): noted as visited
+            self.changed[doc["_id"]] = None
+        return self._read(doc, projection)
 
     def _read(self, doc: dict[str, Any], projection: Any) -> Any:
         """A stored document as mongomock's cursor returns it."""
@@ -243,11 +250,11 @@ def equal_in(items: Any, subfield: str, wanted: Any) -> int | _Unsure | None:
     mongomock's rules (`==`, and None equal to a missing field), or None: what decides
     `{"a.b": wanted}` (some element), `{"a.b": {"$ne": wanted}}` (none) and the projection
     `{"a": {"$elemMatch": {"b": wanted}}}` (the first). _UNSURE unless `items` is a list of
-    dicts whose `subfield` values are plain scalars or None, and `wanted` is not NaN (which
-    `list.index` would find by identity): a non-dict element, a nested list or an unusual
-    type is left to mongomock. The loops run in C: a project's 5000 members take well under
-    a millisecond."""
-    if type(items) is not list or wanted != wanted or not set(map(type, items)) <= {dict}:
+    dicts whose `subfield` values are plain scalars or None, and `wanted` is one too but not
+    NaN (which `list.index` would find by identity): a non-dict element, a nested list or an
+    unusual type is left to mongomock. Its loops run in C (benchmarks/member_lookup.py)."""
+    if (type(items) is not list or not _is_plain(wanted) or wanted != wanted
+            or not set(map(type, items)) <= {dict}):
         return _UNSURE
     values = list(map(dict.get, items, repeat(subfield), repeat(_MISSING)))
     if not set(map(type, values)) <= _LISTED:

@@ -124,9 +124,11 @@ projections = st.one_of(
     st.just({"members": 1}), st.none())
 
 
-def test_find_one_answers_what_mongomock_answers(long_form: bool) -> None:
+@pytest.mark.parametrize("in_write", [False, True])
+def test_find_one_answers_what_mongomock_answers(long_form: bool, in_write: bool) -> None:
     """The membership read (`_id`, `members.user_id`, the `$elemMatch` projection) and its
-    neighbours: the same document or None, with the same `repr`, a copy of what is stored."""
+    neighbours, alone or inside a write (find_one_and_update's): the same document or None,
+    with the same `repr`, a copy of what is stored."""
 
     @settings(max_examples=2000 if long_form else 300, deadline=None, database=None)
     @given(filters, projections, documents, st.integers(0, 4))
@@ -139,7 +141,9 @@ def test_find_one_answers_what_mongomock_answers(long_form: bool) -> None:
             plain_mongomock.insert_one(copy.deepcopy(doc))
         if pick % 2:  # as `member_role` asks: by `_id`
             query = {"_id": f"p{pick // 2}", **query}
+        tracked.changed = {} if in_write else None
         ours = tracked.find_one(query, copy.deepcopy(projection), sort=None)
+        tracked.changed = None
         theirs = plain_mongomock.find_one(query, copy.deepcopy(projection))
         assert repr(ours) == repr(theirs), (query, projection, docs)
         if ours is not None and "_id" in ours:  # a copy: the stored document is untouched
@@ -181,16 +185,23 @@ def test_a_scan_and_a_count_find_what_mongomock_finds(long_form: bool) -> None:
     check()
 
 
+def no_cursor(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a cursor was made")
+
+
 @pytest.mark.parametrize("user_id", ["u1", "u9"])
-def test_adding_a_member_writes_what_mongomock_writes(user_id: str) -> None:
-    """`add_member`'s write: pushed unless the user is a member already; the write notes the
-    project it changed."""
+def test_adding_a_member_writes_what_mongomock_writes(user_id: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`add_member`'s write: pushed unless the user is a member already, its finds made
+    without a cursor (mongomock's copies every match twice); the write notes the project it
+    changed."""
     tracked = TrackedCollection(new_database("fast"), "projects")
     plain_mongomock = new_database("plain")["projects"]
     doc = {"_id": "p", "members": [{"user_id": f"u{n}", "role": "member"} for n in range(5)]}
     for collection in (tracked, plain_mongomock):
         collection.insert_one(copy.deepcopy(doc))
     tracked.changed = {}
+    monkeypatch.setattr(TrackedCollection, "find", no_cursor)
     answers = [collection.find_one_and_update(
         {"_id": "p", "members.user_id": {"$ne": user_id}},
         {"$push": {"members": {"user_id": user_id, "role": "member"}}},
