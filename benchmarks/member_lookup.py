@@ -9,7 +9,8 @@ In one process, on the embedded store in a temporary directory, through `Project
 
 - `member_role`: a project of `--members` members; `--lookups` lookups, alternately of a
   member (spread over the whole list) and of a user who is none;
-- `add_member`: `--adds` members added one by one to that project;
+- `add_member`, `remove_member`: `--adds` members added one by one to that project, then
+  removed one by one;
 - `list_for_user`: `--projects` more projects of `--members` members each, a user in every
   fourth of them; `--lists` listings of that user's projects (a page of 200).
 
@@ -84,6 +85,9 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, dict[st
         [lambda u=u: projects.member_role(big, u) for u in lookups])()}
     report["add_member"] = await timed(
         [lambda i=i: projects.add_member(big, f"new{i}") for i in range(args.adds)])()
+    report["remove_member"] = await timed(
+        [lambda i=i: projects.remove_member(big, f"new{i}") for i in range(args.adds)])()
+    assert await projects.member_role(big, "new0") is None
     for p in range(args.projects):
         await seeded(f"owner{p}", [f"v{i}" for i in range(n - 1)] + (["me"] if p % 4 == 0 else []))
     page = await projects.list_for_user("me", PageParams(limit=200))
