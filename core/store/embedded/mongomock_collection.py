@@ -1,22 +1,29 @@
 """Stands in for parts of mongomock 4.3.0's `Collection` and `CollectionStore`: the only module
 that reaches into mongomock's internals. Re-check on upgrade:
-tests/unit/store/test_mongomock_canary.py and tests/unit/store/test_simple_matcher.py (which
-compares `simple_matcher` with mongomock's own matching).
+tests/unit/store/test_mongomock_canary.py, tests/unit/store/test_simple_matcher.py and
+tests/unit/store/test_list_fields.py (which compare `simple_matcher` and
+`elem_match_projection` with mongomock's own matching and projection).
 
 - `Collection._iter_documents` (every query's scan): a query on `_id` (a value, or `$in`)
-  looks its documents up instead of scanning the collection; a query made only of top-level
-  fields each equal to a scalar or `$in` a list of scalars (`{"left_at": None}`, `{"sid":
-  {"$in": sids}}`) is matched by `simple_matcher`, a plain test per document with the same
-  answer as mongomock's `filter_applies` (whose `$in` compares each document with the whole
-  list, so a shutdown ending 5000 stays among 55,000 took over two minutes); and every
-  document a write visits is noted in `changed`, so the engine can journal what the write
-  left behind.
+  looks its documents up instead of scanning the collection; a query made only of fields
+  each equal to a scalar, `$ne` one, or (top-level fields) `$in` a list of scalars
+  (`{"left_at": None}`, `{"sid": {"$in": sids}}`), a field being top-level or one of the
+  documents in a list (`{"members.user_id": uid}`, `{"members.user_id": {"$ne": uid}}`), is
+  matched by `simple_matcher`, a plain test per document with the same answer as mongomock's
+  `filter_applies` (whose `$in` compares each document with the whole list, so a shutdown
+  ending 5000 stays among 55,000 took over two minutes, and whose walk through a list of
+  5000 members took 3 ms per project: benchmarks/member_lookup.py); so are the documents
+  found by `_id`. Every document a write visits is noted in `changed`, so the engine can
+  journal what the write left behind.
 - `Collection.find_one` (the reads a connect and a join make: a user, a meeting, a
   membership), when it has no sort: its documents are found as `_iter_documents` finds them
   (by `_id`, or by `simple_matcher`), the first is returned, copied as mongomock's cursor
-  copies it (every dict and list new, naive datetimes returned UTC-aware; a projection by
-  mongomock's own `_copy_only_fields`). Mongomock's cursor instead finds and copies every
-  match to return the first.
+  copies it (every dict and list new, naive datetimes returned UTC-aware; the membership
+  read's projection `{"members": {"$elemMatch": {"user_id": uid}}}` by
+  `elem_match_projection`, any other by mongomock's own `_copy_only_fields`). Mongomock's
+  cursor instead finds and copies every match to return the first, in two passes (a copy,
+  then one making datetimes aware). The same within a write (`find_one_and_update` reads the
+  document before and after): the document returned is noted in `changed`.
 - `Collection._insert` (a single document): its `_id` is noted in `changed` once stored.
 - `CollectionStore._ttl_indexes`: emptied, so no read scans for expired documents; the
   engine deletes them itself, through the journal (see engine.py).
@@ -29,6 +36,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import mongomock
@@ -72,7 +80,7 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
         projection = args[0] if args else kwargs.get("projection")
         plain = (len(args) <= 1 and kwargs.keys() <= {"projection", "sort"}
                  and not kwargs.get("sort"))
-        if not plain or self.changed is not None or type(filter) is not dict:
+        if not plain or type(filter) is not dict:
             return super().find_one(filter, *args, **kwargs)
         # The filter as mongomock's cursor uses it (aware datetimes made naive, as stored).
         found = self._by_id(_helpers.patch_datetime_awareness_in_document(filter))
@@ -82,13 +90,19 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
                 return super().find_one(filter, *args, **kwargs)
             found = (doc for doc in self._store._documents.values() if match(doc))
         doc = next(found, None)
-        return None if doc is None else self._read(doc, projection)
+        if doc is None:
+            return None
+        if self.changed is not None:  # in a write (find_one_and_update's): noted as visited
+            self.changed[doc["_id"]] = None
+        return self._read(doc, projection)
 
     def _read(self, doc: dict[str, Any], projection: Any) -> Any:
         """A stored document as mongomock's cursor returns it."""
         if projection is None and self.codec_options.tz_aware:
             return _read_copy(doc)
-        found = self._copy_only_fields(doc, projection, dict)
+        found = elem_match_projection(doc, projection)
+        if found is None:
+            found = self._copy_only_fields(doc, projection, dict)
         if self.codec_options.tz_aware:
             found = _helpers.make_datetime_timezone_aware_in_document(found)
         return found
@@ -104,7 +118,8 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
             return None
         documents = self._store._documents
         hits = [documents[i] for i in ids if i in documents]
-        return (doc for doc in hits if _filter_applies(filter, doc))
+        match = simple_matcher(filter) or (lambda doc: _filter_applies(filter, doc))
+        return (doc for doc in hits if match(doc))
 
     def _insert(self, data: Any, session: Any = None, ordered: bool = True) -> Any:
         inserted = super()._insert(data, session, ordered)
@@ -143,28 +158,38 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
 
 def simple_matcher(filter: Any) -> Callable[[dict[str, Any]], bool] | None:  # noqa: A002
     """A test that answers what `filter_applies(filter, doc)` answers, for a filter whose every
-    condition is a top-level field equal to a scalar (or None) or `$in` a list of them; None
-    for any other filter. A document whose field holds a list or an unusual type is handed to
+    condition is a field equal to a scalar (or None), `$ne` one, or (a top-level field) `$in` a
+    list of them; a field is top-level (`a`) or in a list of documents (`a.b`: the membership
+    queries, `{"members.user_id": uid}`). None for any other filter. A document whose field
+    holds what `equal_in` cannot answer for, or an unusual type, is handed to
     `filter_applies` itself."""
     if not isinstance(filter, dict) or not filter:
         return None
-    tests: list[tuple[str, bool, Any]] = []  # (field, is $in, the value or the set)
+    tests: list[tuple[str, str | None, str, Any]] = []  # (field, subfield, operator, value)
     for field, wanted in filter.items():
-        if not isinstance(field, str) or not field or field[0] == "$" or "." in field:
+        path = _field_path(field)
+        if path is None:
             return None
-        if wanted is None or type(wanted) in _PLAIN:
-            tests.append((field, False, wanted))
-        elif (type(wanted) is dict and list(wanted) == ["$in"]
+        if _is_plain(wanted):
+            tests.append((*path, "$eq", wanted))
+        elif type(wanted) is dict and list(wanted) == ["$ne"] and _is_plain(wanted["$ne"]):
+            tests.append((*path, "$ne", wanted["$ne"]))
+        elif (path[1] is None and type(wanted) is dict and list(wanted) == ["$in"]
               and type(wanted["$in"]) in (list, tuple)
-              and all(v is None or type(v) in _PLAIN for v in wanted["$in"])):
-            tests.append((field, True, frozenset(wanted["$in"])))
+              and all(_is_plain(v) for v in wanted["$in"])):
+            tests.append((*path, "$in", frozenset(wanted["$in"])))
         else:
             return None
 
     def match(doc: dict[str, Any]) -> bool:
-        for field, is_in, wanted in tests:
+        for field, subfield, op, wanted in tests:
             value = doc.get(field, _MISSING)
-            if is_in:
+            if subfield is not None:
+                at = equal_in(value, subfield, wanted)
+                if isinstance(at, _Unsure):
+                    return bool(_filter_applies(filter, doc))
+                found = at is not None
+            elif op == "$in":
                 if value is _MISSING:
                     found = None in wanted  # `$in: [None]` matches a missing field
                 elif value is None or type(value) in _PLAIN:
@@ -175,11 +200,103 @@ def simple_matcher(filter: Any) -> Callable[[dict[str, Any]], bool] | None:  # n
                 return bool(_filter_applies(filter, doc))
             else:
                 found = value == wanted or (wanted is None and value is _MISSING)
-            if not found:
+            if found == (op == "$ne"):
                 return False
         return True
 
     return match
+
+
+def elem_match_projection(doc: dict[str, Any], projection: Any) -> dict[str, Any] | None:
+    """What mongomock's `_copy_only_fields` makes of `doc` for a projection
+    `{"a": {"$elemMatch": {"b": scalar}}}` (the membership read's): `_id` and, if `a` is a
+    list, its first element whose `b` equals the scalar, as `[element]` (the stored one, not a
+    copy: mongomock's read copies it afterwards). None for any other projection, or when
+    `equal_in` cannot answer for the list."""
+    if type(projection) is not dict or len(projection) != 1:
+        return None
+    ((field, spec),) = projection.items()
+    if _field_path(field) != (field, None) or field == "_id" or type(spec) is not dict:
+        return None
+    query = spec.get("$elemMatch") if len(spec) == 1 else None
+    if type(query) is not dict or len(query) != 1:
+        return None
+    ((subfield, wanted),) = query.items()
+    if _field_path(subfield) != (subfield, None) or not _is_plain(wanted):
+        return None
+    found = {"_id": doc["_id"]} if "_id" in doc else {}
+    items = doc.get(field)
+    if not isinstance(items, list):  # missing, or nothing to look in: no field
+        return found
+    at = equal_in(items, subfield, wanted)
+    if isinstance(at, _Unsure):
+        return None
+    if at is not None:
+        found[field] = [items[at]]
+    return found
+
+
+class _Unsure:
+    """What `equal_in` answers for a list it leaves to mongomock."""
+
+
+_UNSURE = _Unsure()
+# The types of a subfield's values `equal_in` compares as mongomock does (`object`: _MISSING).
+_LISTED = frozenset((*_PLAIN, type(None), object))
+
+
+def equal_in(items: Any, subfield: str, wanted: Any) -> int | _Unsure | None:
+    """The index of the first dict of the list `items` whose `subfield` equals `wanted` by
+    mongomock's rules (`==`, and None equal to a missing field), or None: what decides
+    `{"a.b": wanted}` (some element), `{"a.b": {"$ne": wanted}}` (none) and the projection
+    `{"a": {"$elemMatch": {"b": wanted}}}` (the first). _UNSURE unless `items` is a list of
+    dicts whose `subfield` values are plain scalars or None, and `wanted` is one too but not
+    NaN (which `list.index` would find by identity): a non-dict element, a nested list or an
+    unusual type is left to mongomock. Its loops run in C (benchmarks/member_lookup.py)."""
+    if (type(items) is not list or not _is_plain(wanted) or wanted != wanted
+            or not set(map(type, items)) <= {dict}):
+        return _UNSURE
+    values = list(map(dict.get, items, repeat(subfield), repeat(_MISSING)))
+    if not set(map(type, values)) <= _LISTED:
+        return _UNSURE
+    found = [_index(values, wanted)]
+    if wanted is None:
+        found.append(_index(values, _MISSING))
+    return min((at for at in found if at is not None), default=None)
+
+
+def _index(values: list[Any], wanted: Any) -> int | None:
+    try:
+        return values.index(wanted)
+    except ValueError:
+        return None
+
+
+def _field_path(field: Any) -> tuple[str, str | None] | None:
+    """`a` as (a, None), `a.b` as (a, b); None for anything else (operators, deeper paths,
+    array indexes such as `a.0`, which mongomock reads wherever `int()` takes a part)."""
+    if not isinstance(field, str):
+        return None
+    top, dot, subfield = field.partition(".")
+    if not top or top[0] == "$":
+        return None
+    if not dot:
+        return top, None
+    if not subfield or subfield[0] == "$" or "." in subfield or _is_int(subfield):
+        return None
+    return top, subfield
+
+
+def _is_int(part: str) -> bool:
+    try:
+        int(part)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_plain(value: Any) -> bool:
+    return value is None or type(value) in _PLAIN
 
 
 _IMMUTABLE = (str, int, float, bool, bytes, type(None))

@@ -8,8 +8,9 @@ import httpx
 import pytest
 import socketio
 
+from core.ids import new_id
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed, Sock
+from tests.integration.realtime.support import Seed, SeedUser, Sock
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +143,33 @@ async def test_recovery_on_the_embedded_default(seed: Seed, start_server: StartS
     assert (await c.join(room, since=first["offset"], epoch=epoch))["recovered"] is False
     echoed = [m for m in a.named("message") if m["text"] == "one"]
     assert echoed[0]["client_id"] == "c1" and echoed[0]["user_name"] == "alice"
+
+
+async def test_joins_into_a_large_project_s_meeting_follow_its_members(
+        seed: Seed, start_server: StartServer, socks: Callable[[], Sock]) -> None:
+    """A project of 3000 members (its membership read by the embedded store's own path,
+    core/store/embedded/mongomock_collection.py): its head, a member in the middle and the
+    last one join its meeting; a stranger is refused, and so is the middle one once removed,
+    while the last one still joins after that write."""
+    head, middle, last, stranger = (seed.user(name) for name in
+                                    ("head", "middle", "last", "stranger"))
+    crowd = [SeedUser(new_id(), "", "") for _ in range(3000)]  # members without an account
+    project = seed.project(head, *crowd[:1500], middle, *crowd[1500:], last)
+    room = f"meeting:{seed.meeting(project, head)}"
+    server = start_server()
+    h, m, la, s = [await socks().connect(server.url, user.token)
+                   for user in (head, middle, last, stranger)]
+    for sock in (h, m, la):
+        assert (await sock.join(room))["ok"] is True
+    refused = {"ok": False, "error": {"code": "not_found", "message": "no such room"}}
+    assert await s.join(room) == refused
+
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        removed = await http.delete(f"/api/v1/projects/{project}/members/{middle.id}",
+                                    headers={"Authorization": f"Bearer {head.token}"})
+    assert removed.status_code == 204, removed.text
+    revoked = await m.wait_for(lambda: m.named("room:revoked"))
+    assert [(r["room"], r["code"]) for r in revoked] == [(room, "membership_revoked")]
+    assert await m.join(room) == refused
+    rejoined = await socks().connect(server.url, last.token)
+    assert (await rejoined.join(room))["ok"] is True

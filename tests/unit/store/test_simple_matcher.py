@@ -1,7 +1,8 @@
-"""The embedded store's plain test for equality and `$in` filters answers what mongomock's
-`filter_applies` answers, on random documents and filters (including lists, missing fields,
-None, bools against ints and bson's own number types), and a scan by it finds the same
-documents in the same order."""
+"""The embedded store's plain test for equality, `$ne` and `$in` filters answers what
+mongomock's `filter_applies` answers, on random documents and filters (including lists,
+missing fields, None, bools against ints and bson's own number types), and a scan by it finds
+the same documents in the same order. Conditions on a field inside a list of documents
+(`members.user_id`): tests/unit/store/test_list_fields.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from core.store.embedded.mongomock_collection import (
     new_database,
     simple_matcher,
 )
+from tests.unit.store import test_list_fields as list_fields
 
 FIELDS = ["a", "b", "sid"]
 plain = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from([0.0, 1.0, 1.5]),
@@ -27,13 +29,19 @@ value = st.one_of(plain, st.lists(plain, max_size=3), st.builds(Int64, st.intege
                   st.just(datetime(2026, 1, 1)), st.dictionaries(st.just("k"), plain, max_size=1),
                   st.just(b"x"))
 documents = st.dictionaries(st.sampled_from(FIELDS), value, max_size=3)
-condition = st.one_of(plain, st.builds(lambda vs: {"$in": vs}, st.lists(plain, max_size=4)))
+condition = st.one_of(plain, st.builds(lambda vs: {"$in": vs}, st.lists(plain, max_size=4)),
+                      st.builds(lambda v: {"$ne": v}, plain))
 filters = st.dictionaries(st.sampled_from(FIELDS), condition, min_size=1, max_size=3)
 
 
-def test_it_answers_what_filter_applies_answers(long_form: bool) -> None:
+@pytest.mark.parametrize("fields", ["top-level", "in lists"])
+def test_it_answers_what_filter_applies_answers(long_form: bool, fields: str) -> None:
+    """Fields in lists: `{"members.user_id": uid}` and its `$ne` (test_list_fields.py)."""
+    shapes = ((filters, st.lists(documents, max_size=8)) if fields == "top-level"
+              else (list_fields.filters, list_fields.documents))
+
     @settings(max_examples=5000 if long_form else 500, deadline=None, database=None)
-    @given(filters, st.lists(documents, max_size=8))
+    @given(*shapes)
     def check(query: dict[str, Any], docs: list[dict[str, Any]]) -> None:
         match = simple_matcher(query)
         assert match is not None
@@ -44,7 +52,9 @@ def test_it_answers_what_filter_applies_answers(long_form: bool) -> None:
 
 
 @pytest.mark.parametrize("query", [
-    {}, {"a.b": 1}, {"$or": [{"a": 1}]}, {"a": {"$gt": 1}}, {"a": {"$in": [1], "$ne": 2}},
+    {}, {"a.b.c": 1}, {"a.0": 1}, {"a.-1": 1}, {"a.": 1}, {".b": 1}, {"a.$": 1},
+    {"a.b": {"$in": [1]}}, {"a.b": {"$ne": Int64(1)}}, {"a": {"$ne": [1]}},
+    {"$or": [{"a": 1}]}, {"a": {"$gt": 1}}, {"a": {"$in": [1], "$ne": 2}},
     {"a": {"$in": [Int64(1)]}}, {"a": Int64(1)}, {"a": {"$in": [{"k": 1}]}},
     {"a": datetime(2026, 1, 1)}, {"a": {"$in": "x"}},
 ])
