@@ -100,6 +100,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         # refused (roomcast/listening.py).
         host = args.host or settings.host
         sock = listen(host, settings.port if args.port is None else args.port)
+        from realtime.wire.client_sides import defer_client_sides
+
+        # python-socketio's and Engine.IO's clients (aiohttp, requests) are no part of a
+        # server: imported only if something asks for them (realtime/wire/client_sides.py).
+        defer_client_sides()
         from roomcast.serve import serve
 
         return serve(settings, host=host, sock=sock)
