@@ -102,8 +102,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         sock = listen(host, settings.port if args.port is None else args.port)
         from realtime.wire.client_sides import defer_client_sides
 
-        # python-socketio's and Engine.IO's clients (aiohttp, requests) are no part of a
-        # server: imported only if something asks for them (realtime/wire/client_sides.py).
+        # python-socketio's, Engine.IO's and taskiq's clients (aiohttp, requests) are no part
+        # of a server: imported only if something asks for them (realtime/wire/client_sides.py).
         defer_client_sides()
         from roomcast.serve import serve
 

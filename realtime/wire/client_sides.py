@@ -1,20 +1,24 @@
-"""Stands in for the package `__init__` of python-socketio 5.18.1 and python-engineio 4.15.1:
-the same module, run from upstream's own source, except that the client classes it imports
-(`Client`, `AsyncClient` and socketio's simple clients) are imported on first use.
+"""Stands in for the package `__init__` of python-socketio 5.18.1, python-engineio 4.15.1 and
+taskiq 0.13.0's `taskiq.middlewares`: the same module, run from upstream's own source when it
+is first imported, except that the client classes it imports (`Client`, `AsyncClient` and
+socketio's simple clients; taskiq's `TaskiqAdminMiddleware`, an HTTP client of taskiq-admin)
+are imported on first use.
 
-A server never uses them, and they are most of the packages' import: Engine.IO's clients
-import aiohttp and requests (with urllib3), a restarted `roomcast serve` spent that CPU before
-it answered its first client. `socketio.AsyncClient` and the rest still resolve, to the same
-classes, the first time they are asked for (a module-level `__getattr__`, PEP 562).
-Re-check on upgrade: tests/canary/test_client_sides.py.
+A server never uses them, and they are most of those packages' import: Engine.IO's clients
+import aiohttp and requests (with urllib3), taskiq's admin middleware aiohttp, and a restarted
+`roomcast serve` spent that CPU before it answered its first client. `socketio.AsyncClient`
+and the rest still resolve, to the same classes, the first time they are asked for (a
+module-level `__getattr__`, PEP 562). Re-check on upgrade: tests/canary/test_client_sides.py.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import sys
+from collections.abc import Sequence
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,15 +30,16 @@ DEFERRED: dict[str, dict[str, tuple[str, ...]]] = {
     "socketio": {"client": ("Client",), "simple_client": ("SimpleClient",),
                  "async_client": ("AsyncClient",),
                  "async_simple_client": ("AsyncSimpleClient",)},
+    "taskiq.middlewares": {"taskiq_admin_middleware": ("TaskiqAdminMiddleware",)},
 }
 
 
-def defer_client_sides() -> list[str]:
-    """Import python-engineio and python-socketio without their client sides; the packages
-    this did it for (none already imported, nor one whose `__init__` no longer matches
-    `DEFERRED`: that one is imported as it is)."""
-    return [package for package, deferred in DEFERRED.items()
-            if package not in sys.modules and _import_without(package, deferred)]
+def defer_client_sides() -> None:
+    """From now on, the packages of `DEFERRED` are imported without their client sides (one
+    whose `__init__` no longer matches `DEFERRED` is imported as it is); a package already
+    imported stays as it is."""
+    if not any(isinstance(finder, _WithoutClientSides) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _WithoutClientSides())
 
 
 def split_init(source: str, deferred: dict[str, tuple[str, ...]]) -> ast.Module | None:
@@ -53,22 +58,30 @@ def split_init(source: str, deferred: dict[str, tuple[str, ...]]) -> ast.Module 
     return ast.Module(body=kept, type_ignores=[]) if found == deferred else None
 
 
-def _import_without(package: str, deferred: dict[str, tuple[str, ...]]) -> bool:
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None or spec.loader is None:
-        return False
-    body = split_init(Path(spec.origin).read_text(encoding="utf-8"), deferred)
-    if body is None:
-        return False
-    module = importlib.util.module_from_spec(spec)
-    setattr(module, "__getattr__", _first_use(module, deferred))  # noqa: B010 (PEP 562)
-    sys.modules[package] = module
-    try:
-        exec(compile(body, spec.origin, "exec"), module.__dict__)
-    except BaseException:
-        del sys.modules[package]
-        raise
-    return True
+class _WithoutClientSides(MetaPathFinder):
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        deferred = DEFERRED.get(fullname)
+        if deferred is None:
+            return None
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is None or spec.origin is None or spec.submodule_search_locations is None:
+            return None
+        body = split_init(Path(spec.origin).read_text(encoding="utf-8"), deferred)
+        if body is None:
+            return None
+        spec.loader = _InitLoader(compile(body, spec.origin, "exec"), deferred)
+        return spec
+
+
+class _InitLoader(Loader):
+    def __init__(self, code: Any, deferred: dict[str, tuple[str, ...]]) -> None:
+        self._code = code
+        self._deferred = deferred
+
+    def exec_module(self, module: ModuleType) -> None:
+        setattr(module, "__getattr__", _first_use(module, self._deferred))  # noqa: B010 (PEP 562)
+        exec(self._code, module.__dict__)  # upstream's own `__init__`, less the deferred imports
 
 
 def _first_use(module: ModuleType, deferred: dict[str, tuple[str, ...]]) -> Any:

@@ -1,5 +1,5 @@
-"""python-socketio's and python-engineio's package `__init__`, which
-realtime/wire/client_sides.py runs without its client imports."""
+"""The package `__init__` of python-socketio, python-engineio and taskiq's `taskiq.middlewares`,
+which realtime/wire/client_sides.py runs without its client imports."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from tests.canary.upstream import recheck
 
 OURS = "realtime/wire/client_sides.py"
 VERIFIED = {"engineio": ("python-engineio", "4.15.1", "d11d8f635117bb7b"),
-            "socketio": ("python-socketio", "5.18.1", "0d7c6dc0f22a1c52")}
+            "socketio": ("python-socketio", "5.18.1", "0d7c6dc0f22a1c52"),
+            "taskiq.middlewares": ("taskiq", "0.13.0", "32e33d6497e8b58e")}
 
 
 def init_source(package: str) -> str:

