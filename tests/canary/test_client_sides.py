@@ -1,5 +1,6 @@
 """The package `__init__` of python-socketio, python-engineio and taskiq's `taskiq.middlewares`,
-which realtime/wire/client_sides.py runs without its client imports."""
+which realtime/wire/client_sides.py runs without its client imports, and redis-py's
+`redis.observability.providers`, run without its optional import of the OpenTelemetry SDK."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime.wire.client_sides import DEFERRED, split_init
+from realtime.wire.client_sides import DEFERRED, OPTIONAL, split_init, split_optional
 from tests.canary.upstream import recheck
 
 OURS = "realtime/wire/client_sides.py"
@@ -41,3 +42,20 @@ def test_the_client_imports_are_the_ones_deferred(package: str) -> None:
     assert split_init(init_source(package), DEFERRED[package]) is not None, recheck(
         "the client imports of its __init__ (no longer `from .submodule import Name` as "
         "DEFERRED lists them: the package is imported whole)", OURS, distribution, verified)
+
+
+REDIS = ("redis", "8.2.0", "c896f45b10706a3c")
+
+
+@pytest.mark.parametrize("module", sorted(OPTIONAL))
+def test_the_optional_import_is_still_for_annotations_only(module: str) -> None:
+    distribution, verified, expected = REDIS
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    found = hashlib.sha256(source.encode()).hexdigest()[:16]
+    assert found == expected, f"{recheck(module, OURS, distribution, verified)} (hash {found})"
+    assert split_optional(source, OPTIONAL[module]) is not None, recheck(
+        f"{module}'s optional import of {OPTIONAL[module]} (no longer one block whose names "
+        "the module uses in annotations only: it is imported whole)", OURS, distribution,
+        verified)

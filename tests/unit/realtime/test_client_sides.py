@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from realtime.wire.client_sides import split_init
+from realtime.wire.client_sides import split_init, split_optional
 
 CLIENT_SIDE = ("socketio.client", "socketio.async_client", "engineio.client",
                "engineio.async_client", "taskiq.middlewares.taskiq_admin_middleware",
-               "requests", "aiohttp")
+               "requests", "aiohttp", "opentelemetry.sdk.metrics")
 
 PROBE = f"""
 import sys
@@ -28,6 +28,9 @@ assert socketio.AsyncServer.__module__ == "socketio.async_server"
 assert "AsyncSimpleClient" in socketio.__all__ and socketio.AsyncSimpleClient is not None
 assert taskiq.middlewares.TaskiqAdminMiddleware is admin.TaskiqAdminMiddleware
 assert taskiq.PrometheusMiddleware.__module__ == "taskiq.middlewares.prometheus_middleware"
+import redis.observability.providers as providers
+from opentelemetry.sdk.metrics import MeterProvider
+assert providers.OTEL_AVAILABLE is True and providers.MeterProvider is MeterProvider
 """
 
 
@@ -50,3 +53,26 @@ def test_an_init_that_no_longer_matches_is_imported_whole() -> None:
     assert split_init("from .client import Client, Other\n", deferred) is None
     assert split_init("from .client import Client as C\n", deferred) is None
     assert split_init("from .server import Server\n", deferred) is None
+
+
+OPTIONAL_SOURCE = """
+from typing import Optional
+try:
+    from sdk import Provider
+    AVAILABLE = True
+except ImportError:
+    AVAILABLE = False
+    Provider = None
+
+def get(x: Optional[Provider]) -> Optional[Provider]:
+    held: Provider = x
+    return held
+"""
+
+
+def test_an_optional_import_is_left_for_first_use_when_only_annotations_need_it() -> None:
+    parts = split_optional(OPTIONAL_SOURCE, "sdk")
+    assert parts is not None and parts[2] == {"Provider", "AVAILABLE"}
+    used = OPTIONAL_SOURCE + "\nDEFAULT = Provider\n"
+    assert split_optional(used, "sdk") is None  # needed as the module runs: imported whole
+    assert split_optional(OPTIONAL_SOURCE, "other") is None
