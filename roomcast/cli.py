@@ -114,6 +114,21 @@ def _listen_early(args: argparse.Namespace) -> socket.socket | None:
     return listen(args.host, args.port)
 
 
+def prepare_serving() -> None:
+    """What a serving process needs only later is left for later; called before the server is
+    imported. python-socketio's, Engine.IO's and taskiq's clients (aiohttp, requests) are no
+    part of a server: imported only if something asks for them (realtime/wire/client_sides.py).
+    A pydantic model builds its validator when first used instead of as its class is made: most
+    models are the REST side's, which a restarted process needs little of before it has
+    answered its clients (tests/unit/test_serve_imports.py builds every one of them)."""
+    from realtime.wire.client_sides import defer_client_sides
+
+    defer_client_sides()
+    import pydantic
+
+    pydantic.BaseModel.model_config["defer_build"] = True
+
+
 def _run(args: argparse.Namespace, settings: Settings, sock: socket.socket | None) -> int:
     if args.command == "serve":
         from roomcast.listening import listen
@@ -123,11 +138,7 @@ def _run(args: argparse.Namespace, settings: Settings, sock: socket.socket | Non
         host = args.host or settings.host
         if sock is None:
             sock = listen(host, settings.port if args.port is None else args.port)
-        from realtime.wire.client_sides import defer_client_sides
-
-        # python-socketio's, Engine.IO's and taskiq's clients (aiohttp, requests) are no part
-        # of a server: imported only if something asks for them (realtime/wire/client_sides.py).
-        defer_client_sides()
+        prepare_serving()
         from roomcast.serve import serve
 
         return serve(settings, host=host, sock=sock)
