@@ -56,7 +56,7 @@ class PasswordHasher:
 def _unmatchable(argon: _Argon2) -> str:
     """A well-formed Argon2id hash at the hasher's own cost that no password matches (random
     salt, random hash): verifying against it hashes the password as a real verification does,
-    and making it hashes nothing (a hash at start-up was 20-30 ms of a restart's CPU)."""
+    and making it hashes nothing (a hash here was CPU every start-up spent before serving)."""
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode().rstrip("=")

@@ -104,9 +104,9 @@ def _verb(command: str) -> str:
 
 
 def _listen_early(args: argparse.Namespace) -> socket.socket | None:
-    """`serve --host H --port P` listens before anything else, the settings included (their
-    import is a tenth of a second of a restart's refusals); without both, it listens once the
-    settings name the address."""
+    """`serve --host H --port P` listens before anything else, the settings included (until it
+    listens, a restart's reconnects are refused); without both, it listens once the settings
+    name the address."""
     if args.command != "serve" or not args.host or args.port is None:
         return None
     from roomcast.listening import listen

@@ -89,8 +89,8 @@ class HeapKeeper:
     def start(self) -> None:
         """Freeze what start-up made, then keep watching. Its garbage is collected first, from
         the young generations only: what is old by now (modules, schemas, the store) is nearly
-        all alive, and walking it all again was 30-60 ms of every start-up's CPU; what cycles
-        it does hold wait for the first compaction."""
+        all alive, and walking it all again cost every start-up CPU before it served anyone;
+        what cycles it does hold wait for the first compaction."""
         gc.collect(1)
         gc.freeze()
         self._settled()

@@ -7,10 +7,10 @@ imports the OpenTelemetry SDK's metrics (when installed, as tracing installs it)
 annotations only: its `try: from opentelemetry.sdk.metrics import ...` runs on first use.
 
 A server never uses them, and they are most of those packages' import: Engine.IO's clients
-import aiohttp and requests (with urllib3), taskiq's admin middleware aiohttp, the SDK's
-metrics about 35 ms of CPU, and a restarted `roomcast serve` spent that before it answered its
-first client. `socketio.AsyncClient` and the rest still resolve, to the same objects, the
-first time they are asked for (a module-level `__getattr__`, PEP 562).
+import aiohttp and requests (with urllib3), taskiq's admin middleware aiohttp, and a restarted
+`roomcast serve` spent the CPU of those and of the SDK's metrics before it answered its first
+client. `socketio.AsyncClient` and the rest still resolve, to the same objects, the first time
+they are asked for (a module-level `__getattr__`, PEP 562).
 Re-check on upgrade: tests/canary/test_client_sides.py.
 """
 
