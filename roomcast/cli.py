@@ -4,15 +4,17 @@ load testers)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
-from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 log = logging.getLogger("roomcast")
 
@@ -72,16 +74,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return load_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
+        sock = _listen_early(args)
+    except ConfigError as exc:
+        print(f"roomcast: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    from core.settings import Settings
+
+    try:
         settings = Settings()
         settings.check_production()
     except (ConfigError, ValueError) as exc:
+        if sock is not None:
+            sock.close()
         print(f"roomcast: refusing to start: {exc}", file=sys.stderr)
         return 2
     from roomcast.logs import configure_logging
 
     configure_logging(settings.log_level, json=settings.log_json)
     try:
-        return _run(args, settings)
+        return _run(args, settings, sock)
     except ConfigError as exc:  # found while building (an unreadable key file, a damaged or
         # busy embedded store, a dump that does not match its manifest)
         print(f"roomcast: refusing to {_verb(args.command)}: {exc}", file=sys.stderr)
@@ -92,14 +103,42 @@ def _verb(command: str) -> str:
     return "start" if command in ("serve", "worker") else command
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _listen_early(args: argparse.Namespace) -> socket.socket | None:
+    """`serve --host H --port P` listens before anything else, the settings included (until it
+    listens, a restart's reconnects are refused); without both, it listens once the settings
+    name the address."""
+    if args.command != "serve" or not args.host or args.port is None:
+        return None
+    from roomcast.listening import listen
+
+    return listen(args.host, args.port)
+
+
+def prepare_serving() -> None:
+    """What a serving process needs only later is left for later; called before the server is
+    imported. python-socketio's, Engine.IO's and taskiq's clients (aiohttp, requests) are no
+    part of a server: imported only if something asks for them (realtime/wire/client_sides.py).
+    A pydantic model builds its validator when first used instead of as its class is made: most
+    models are the REST side's, which a restarted process needs little of before it has
+    answered its clients (tests/unit/test_serve_imports.py builds every one of them)."""
+    from realtime.wire.client_sides import defer_client_sides
+
+    defer_client_sides()
+    import pydantic
+
+    pydantic.BaseModel.model_config["defer_build"] = True
+
+
+def _run(args: argparse.Namespace, settings: Settings, sock: socket.socket | None) -> int:
     if args.command == "serve":
         from roomcast.listening import listen
 
         # Listening first: a client arriving while the rest starts waits instead of being
         # refused (roomcast/listening.py).
         host = args.host or settings.host
-        sock = listen(host, settings.port if args.port is None else args.port)
+        if sock is None:
+            sock = listen(host, settings.port if args.port is None else args.port)
+        prepare_serving()
         from roomcast.serve import serve
 
         return serve(settings, host=host, sock=sock)
@@ -107,6 +146,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from roomcast.worker import run_worker
 
         return run_worker(settings, concurrency=args.concurrency)
+    import asyncio  # here, not at the top: `serve` listens before importing it
+
     if args.command == "create-admin":
         return asyncio.run(_create_admin(settings, args))
     if args.command in ("export", "import", "migrate"):
@@ -127,6 +168,8 @@ async def _maintain(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
     from core.passwords import PasswordHasher
     from roomcast.bootstrap import create_admin
     from roomcast.maintenance import opened_stores

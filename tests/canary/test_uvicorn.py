@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import pytest
+import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from tests.canary.upstream import assert_source, recheck
@@ -72,3 +73,21 @@ def test_the_http_protocol_extended_for_upgrades() -> None:
     assert "self.parser = None" in inspect.getsource(HttpToolsProtocol.connection_lost), recheck(
         "HttpToolsProtocol.connection_lost (no longer breaks the parser's cycle)", ours,
         "uvicorn", VERIFIED)
+
+
+# realtime/wire/uvicorn_server.py (PromptServer): main_loop and shutdown (with
+# _wait_tasks_to_complete) copied without their fixed waits; handle_exit extended.
+SERVER_FOLLOWED = [
+    ("main_loop", "afccb353a119333f"),
+    ("shutdown", "5d01b8b1f116a786"),
+    ("_wait_tasks_to_complete", "17209be1e991445d"),
+    ("handle_exit", "553276efa26e09ea"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), SERVER_FOLLOWED,
+                         ids=[row[0] for row in SERVER_FOLLOWED])
+def test_the_server_steps_followed_are_unchanged(name: str, expected: str) -> None:
+    assert_source(getattr(uvicorn.Server, name), expected, what=f"Server.{name}",
+                  ours="realtime/wire/uvicorn_server.py (PromptServer)", package="uvicorn",
+                  verified=VERIFIED)

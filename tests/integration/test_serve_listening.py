@@ -97,3 +97,26 @@ def test_a_port_in_use_is_a_refusal_to_start() -> None:
     assert refused.returncode == 2
     assert refused.stderr == (f"roomcast: refusing to start: cannot listen on 127.0.0.1:{port}: "
                               "Address already in use\n"), refused.stderr
+
+
+def test_with_host_and_port_given_it_listens_before_reading_the_settings() -> None:
+    # What `roomcast serve --host H --port P` has imported once it listens (roomcast/cli.py).
+    probe = ("import sys\n"
+             "from roomcast.cli import _listen_early, build_parser\n"
+             "args = build_parser().parse_args(['serve', '--host', '127.0.0.1', '--port', '0'])\n"
+             "sock = _listen_early(args)\n"
+             "print(sock.getsockname()[1] > 0, 'core.settings' in sys.modules, "
+             "'pydantic' in sys.modules, 'asyncio' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False", "False"]
+
+
+def test_settings_are_still_checked_when_it_listened_early() -> None:
+    port = free_port()
+    refused = subprocess.run(serve_command(port), cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "ENV": "production"}, timeout=60, check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("roomcast: refusing to start: ENV=production refuses "
+                                     "the default JWT_SECRET"), refused.stderr

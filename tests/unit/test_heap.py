@@ -40,6 +40,31 @@ def test_a_frozen_heap_has_grown_past_a_quarter() -> None:
     assert policy.grown(frozen=126, frozen_after=100)
 
 
+def test_start_collects_the_young_generations_only_and_freezes_everything() -> None:
+    """Start-up's old generation is not walked again (a full collection per start-up): its
+    young garbage is freed, an old dead cycle waits for the first compaction."""
+    found = in_fresh_interpreter(fresh.CYCLES + """
+async def check():
+    old = cycle()
+    gc.collect()  # now in the oldest generation
+    old_ref = weakref.ref(old)
+    del old
+    young_ref = weakref.ref(cycle())  # garbage of the youngest generation
+    full = gc.get_stats()[2]["collections"]
+    keeper = HeapKeeper(lambda: 0, lambda: 0, HeapPolicy(interval=3600))
+    keeper.start()
+    out = {"full_collections": gc.get_stats()[2]["collections"] - full,
+           "young_freed": young_ref() is None, "old_waits": old_ref() is not None,
+           "nothing_left_unfrozen": gc.get_count()[0] < 10 and not gc.get_objects(2)}
+    keeper.compact()
+    out["old_freed_by_compaction"] = old_ref() is None
+    await keeper.stop()
+    return out
+""")
+    assert found == {"full_collections": 0, "young_freed": True, "old_waits": True,
+                     "nothing_left_unfrozen": True, "old_freed_by_compaction": True}
+
+
 def test_an_old_grown_frozen_heap_is_compacted_and_an_old_steady_one_is_only_counted() -> None:
     found = in_fresh_interpreter("""
 async def check():

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import argon2
+import pytest
+
 from core.passwords import PasswordHasher
 
 
@@ -38,3 +41,13 @@ async def test_async_variants_agree() -> None:
     assert await hasher.verify_async(hashed, "pw-async")
     assert not await hasher.verify_async(hashed, "nope")
     assert not await hasher.verify_async(None, "pw-async")
+
+
+def test_the_unknown_account_hash_costs_what_a_real_one_does() -> None:
+    # Nothing is hashed to make it, and verifying against it is a whole Argon2 verification.
+    hasher = PasswordHasher()
+    real = argon2.extract_parameters(hasher.hash("pw"))
+    assert argon2.extract_parameters(hasher._dummy) == real
+    assert not hasher.needs_rehash(hasher._dummy)
+    with pytest.raises(argon2.exceptions.VerifyMismatchError):  # checked, not refused as malformed
+        argon2.PasswordHasher().verify(hasher._dummy, "roomcast-dummy-password")
