@@ -12,7 +12,7 @@ tests/unit/store/test_list_fields.py (which compare `simple_matcher` and
   matched by `simple_matcher`, a plain test per document with the same answer as mongomock's
   `filter_applies` (whose `$in` compares each document with the whole list, so a shutdown
   ending 5000 stays among 55,000 took over two minutes, and whose walk through a list of
-  5000 members took 3 ms per project: benchmarks/member_lookup.py); so are the documents
+  5000 members took 2.4 ms of CPU per read: benchmarks/member_lookup.py); so are the documents
   found by `_id`. Every document a write visits is noted in `changed`, so the engine can
   journal what the write left behind.
 - `Collection.find_one` (the reads a connect and a join make: a user, a meeting, a
