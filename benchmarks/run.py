@@ -297,15 +297,18 @@ def cpu_seconds(pids: list[int]) -> float:
 WARM_UP = ["--clients", "10", "--duration", "1", "--rate", "100"]
 
 
-def warm_up(target: Target, cmd: list[str]) -> None:
+def warm_up(target: Target, cmd: list[str]) -> str | None:
     """Before the memory per connection is measured: the same scenario with a few clients, so
     what a server does once, on first use (a sign-in's password hashing, whose working memory
     the allocator keeps; validators or modules made on first use), is in the idle figure, not
     counted against the connections."""
     head = cmd[:cmd.index("--clients")]
     extra = cmd[cmd.index("--rate") + 2:cmd.index("--json")]
-    subprocess.run([*head, *WARM_UP, *extra], cwd=ROOT, capture_output=True, check=False,
-                   timeout=120)
+    done = subprocess.run([*head, *WARM_UP, *extra], cwd=ROOT, capture_output=True,
+                          check=False, timeout=120)
+    if done.returncode == 0:
+        return None
+    return f"exit {done.returncode}: {done.stderr.decode()[-300:].strip()}"
 
 
 def settle(pids: list[int]) -> float:
@@ -350,7 +353,10 @@ def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
     row["command"] = shlex.join(["roomcast", "load", case.scenario, *urls, *case.args,
                                  *shown(extra), *(["--ready-file", "PATH"] if herd else [])])
     if case.scenario == "connect":
-        warm_up(target, cmd)
+        failed = warm_up(target, cmd)
+        if failed:  # the idle size then includes less first-use work: said in the row
+            row["warm_up"] = failed
+            print(f"{target.name}: the warm-up failed: {failed}", file=sys.stderr)
     row["settled_s"] = settle(target.pids)
     idle = rss_kb(target.pids)
     peak = idle
