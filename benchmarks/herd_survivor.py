@@ -102,7 +102,8 @@ def running(run: subprocess.Popen[bytes], pause: float) -> None:
                          "blow was seen")
 
 
-def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool) -> dict[str, Any]:
+def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
+          rate: int = 100) -> dict[str, Any]:
     survivor = struck(run, restart)
     began = time.monotonic()
     tree = children(run.pid)
@@ -117,7 +118,7 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool) -> dict
     if spy is not None:
         profiler = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(survivor),
-             "-r", "100", "--gil", "-f", "raw", "-o", str(spy)],
+             "-r", str(rate), "--gil", "-f", "raw", "-o", str(spy)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples: list[tuple[float, float]] = []
     while alive(loader) and alive(survivor):
@@ -139,6 +140,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/herd-survivor"))
     parser.add_argument("--herd-clients", type=int, default=5000)
     parser.add_argument("--spy", action="store_true")
+    parser.add_argument("--spy-rate", type=int, default=100,
+                        help="py-spy's samples per second (with --spy)")
     parser.add_argument("--restart", action="store_true",
                         help="the one-process herd instead: the restarted process, from its "
                              "start (its CPU includes its start-up)")
@@ -151,7 +154,8 @@ def main() -> int:
          "--scenario", "herd",
          "--herd-clients", str(args.herd_clients), "--out", str(results)],
         cwd=args.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None, args.restart)
+    watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None, args.restart,
+                    args.spy_rate)
     run.wait()
     rows = json.loads(results.with_suffix(".json").read_text())["rows"]
     herd = next(r for r in rows if r.get("scenario") == "herd")["report"]["herd"]
