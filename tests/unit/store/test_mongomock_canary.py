@@ -5,11 +5,15 @@ left to the engine. A mongomock upgrade that moves these fails here first."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
+import mongomock.collection as mongomock_collection_module
+import mongomock.helpers as mongomock_helpers
 import pytest
 from pymongo import ReturnDocument
 
@@ -73,3 +77,26 @@ def test_expiry_is_left_to_the_engine(things: TrackedCollection) -> None:
     things.insert_one({"_id": "old", "at": datetime(2000, 1, 1, tzinfo=UTC)})
     assert things.find_one({"_id": "old"}) is not None  # mongomock would have dropped it
     assert things.index_information()["at_1"]["expireAfterSeconds"] == 0
+
+
+# What `TrackedCollection._insert_plain` does in mongomock's stead: these functions decide how
+# mongomock checks and stores a document (tests/unit/store/test_fast_insert.py compares the two).
+INSERT_SOURCES = {
+    "Collection._insert": (mongomock_collection_module.Collection._insert, "dde5bac79a59d984"),
+    "patch_datetime_awareness_in_document": (
+        mongomock_helpers.patch_datetime_awareness_in_document, "f8a38f3bf6b13a9d"),
+    "_validate_data_fields": (mongomock_collection_module._validate_data_fields,
+                              "107cf717a38c5bb7"),
+    "_recursive_key_check_null_character": (
+        mongomock_collection_module._recursive_key_check_null_character, "3167ddb29e53af93"),
+}
+
+
+@pytest.mark.parametrize("name", list(INSERT_SOURCES))
+def test_the_insert_it_stands_in_for_is_unchanged(name: str) -> None:
+    function, expected = INSERT_SOURCES[name]
+    found = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+    assert found == expected, (
+        f"mongomock's {name} changed (source hash {found}, was {expected}): re-check "
+        "TrackedCollection._insert_plain and stored_copy in "
+        "core/store/embedded/mongomock_collection.py against it, then update the hash")
