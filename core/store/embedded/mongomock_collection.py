@@ -35,7 +35,8 @@ tests/unit/store/test_list_fields.py (which compare `simple_matcher` and
 - `CollectionStore._ttl_indexes`: emptied, so no read scans for expired documents; the
   engine deletes them itself, through the journal (see engine.py).
 - `CollectionStore._documents`: read and filled directly when a snapshot is written or the
-  store is loaded, without the per-document work of `insert_one`.
+  store is loaded, without the per-document work of `insert_one`; a plain dict instead of
+  mongomock's OrderedDict (`_plain_documents`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
                          codec_options=database.codec_options)
         # The ids of the documents the running write visited, in order; None outside writes.
         self.changed: dict[Any, None] | None = None
+        _plain_documents(self._store)
+
+    def drop(self, session: Any = None) -> None:
+        super().drop(session)
+        _plain_documents(self._store)
 
     def _iter_documents(self, filter: Mapping[str, Any]) -> Iterator[dict[str, Any]]:  # noqa: A002
         found = self._by_id(filter)
@@ -348,6 +354,15 @@ def _read_copy(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.replace(tzinfo=_UTC)
     return copy.copy(value)
+
+
+def _plain_documents(store: Any) -> None:
+    """The collection's documents in a dict rather than mongomock's OrderedDict: both keep the
+    order of insertion, which is all mongomock asks of it (`in`, get, set, delete, `values`,
+    `len`), and a dict takes less than half the memory per document and a third of the time
+    to fill at start-up."""
+    if type(store._documents) is not dict:
+        store._documents = dict(store._documents)
 
 
 def stored_copy(value: Any) -> Any:

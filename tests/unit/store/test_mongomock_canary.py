@@ -14,6 +14,7 @@ from typing import Any
 
 import mongomock.collection as mongomock_collection_module
 import mongomock.helpers as mongomock_helpers
+import mongomock.store as mongomock_store
 import pytest
 from pymongo import ReturnDocument
 
@@ -80,8 +81,11 @@ def test_expiry_is_left_to_the_engine(things: TrackedCollection) -> None:
 
 
 # What `TrackedCollection._insert_plain` does in mongomock's stead: these functions decide how
-# mongomock checks and stores a document (tests/unit/store/test_fast_insert.py compares the two).
+# mongomock checks and stores a document (tests/unit/store/test_fast_insert.py compares the two);
+# and `CollectionStore`, whose `_documents` `_plain_documents` makes a dict (it must use it as a
+# mapping kept in insertion order, nothing of OrderedDict's own).
 INSERT_SOURCES = {
+    "CollectionStore": (mongomock_store.CollectionStore, "d58ef80434dcdfe4"),
     "Collection._insert": (mongomock_collection_module.Collection._insert, "dde5bac79a59d984"),
     "patch_datetime_awareness_in_document": (
         mongomock_helpers.patch_datetime_awareness_in_document, "f8a38f3bf6b13a9d"),
@@ -98,5 +102,14 @@ def test_the_insert_it_stands_in_for_is_unchanged(name: str) -> None:
     found = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
     assert found == expected, (
         f"mongomock's {name} changed (source hash {found}, was {expected}): re-check "
-        "TrackedCollection._insert_plain and stored_copy in "
+        "TrackedCollection._insert_plain, stored_copy and _plain_documents in "
         "core/store/embedded/mongomock_collection.py against it, then update the hash")
+
+
+def test_documents_are_kept_in_a_dict_in_insertion_order(things: TrackedCollection) -> None:
+    assert type(things._store._documents) is dict
+    things.delete_one({"_id": 1})
+    things.insert_one({"_id": 1})
+    assert [d["_id"] for d in things.find({})] == [0, 2, 3, 4, 1]
+    things.drop()
+    assert type(things._store._documents) is dict and things.count_documents({}) == 0
