@@ -124,16 +124,18 @@ class Connections:
         hub.fanout.forget(sid)
         if session is None:
             return
-        access_log.info("socket disconnected", extra={
-            "event": "socket.disconnect", "sid": sid, "user_id": session.user_id,
-            "client": session.client, "reason": None if reason is None else str(reason),
-            "duration_s": round(time.monotonic() - session.connected_at, 3)})
+        if access_log.isEnabledFor(logging.INFO):  # the record's fields cost even if dropped
+            access_log.info("socket disconnected", extra={
+                "event": "socket.disconnect", "sid": sid, "user_id": session.user_id,
+                "client": session.client, "reason": None if reason is None else str(reason),
+                "duration_s": round(time.monotonic() - session.connected_at, 3)})
         hub.metrics.sockets.dec()
         if session.expiry is not None:
             session.expiry.cancel()
+        exit_room = hub.leave_with_process if hub.leaving_together else hub.exit_room
         for room in list(session.rooms):
             try:
-                await hub.exit_room(session, room)
+                await exit_room(session, room)
             except RoomcastError as exc:  # Redis or the store is down
                 log.warning("leaving %s on disconnect failed: %r", room, exc)
             except Exception:
@@ -303,6 +305,9 @@ class Connections:
         """Graceful shutdown: tell every client to reconnect, then disconnect it."""
         self._hub.stopping = True
         await self._close_stays()
+        # From here every socket is being ended: where presence is this process's own, their
+        # rooms empty with it and nobody is told of each departure (Hub.leave_with_process).
+        self._hub.ending_all = True
         await asyncio.gather(*(
             self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")
             for sid in list(self._hub.sessions)

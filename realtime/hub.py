@@ -36,7 +36,7 @@ from realtime.contract import (
 )
 from realtime.fanout import LocalFanout, RoomBus
 from realtime.metrics import RealtimeMetrics
-from realtime.presence import Departure, PresenceStore
+from realtime.presence import Departure, MemoryPresenceStore, PresenceStore
 from realtime.rooms import RoomGrant
 from realtime.session import Session
 from realtime.streams import Position, RoomStreams, volatile_frame
@@ -63,6 +63,10 @@ class Hub:
         self.departed = 0  # sockets disconnected since start (roomcast/heap.py reads it)
         self.stopping = False  # shutting down: new connections are refused
         self.stays_closed: set[str] = set()  # sockets whose meeting stays a shutdown ended
+        self.ending_all = False  # a shutdown is ending every socket of this process
+        # Presence in this process's memory (the embedded default): no other process shares a
+        # room, so every member of a room here is a socket of this process.
+        self._presence_local = isinstance(presence, MemoryPresenceStore)
         # Per room, users whose connection count changed and who wait for a presence:updated.
         self._updates: dict[str, set[str]] = {}
         # Hold references so fire-and-forget tasks aren't garbage-collected mid-run.
@@ -127,6 +131,30 @@ class Hub:
             self.metrics.presence_entries.dec()
             await self.announce_departure(departure, name=session.name, status=session.status,
                                           stay=stay)
+
+    @property
+    def leaving_together(self) -> bool:
+        """Every socket in every room is leaving with this process: a shutdown is ending
+        them all and no other process shares a room (see `leave_with_process`)."""
+        return self.ending_all and self._presence_local
+
+    async def leave_with_process(self, session: Session, room: str) -> None:
+        """`exit_room` for a socket leaving as the whole process stops (`leaving_together`).
+
+        Nobody is told and no presence entry is removed, safely: presence is this process's
+        memory, so no socket elsewhere shares the room, and every socket here is being ended by
+        the same drain (told SESSION_ENDING, then disconnected). A presence:left or
+        presence:updated would only reach sockets on their way out (about nine frames per
+        socket in meetings of 10, most of a stop's work), and the entries go with the memory
+        they are in. What outlives the process is still done: the socket leaves the Socket.IO
+        room at once (nothing more is fanned out to it), and its meeting stay is closed, in
+        one write by `Connections.drain` or, if that write missed it, here as on any leave."""
+        session.rooms.pop(room, None)
+        await self.sio.leave_room(session.sid, room)
+        stay = session.stays.pop(room, None)
+        if room.startswith("meeting:") and session.sid not in self.stays_closed:
+            await self.stores.attendance.close(room.partition(":")[2], session.sid,
+                                               stay_id=stay)
 
     async def revoke_room(self, session: Session, room: str, *, tell: bool = True) -> None:
         """Take the socket out of a room of a project it is no longer a member of."""

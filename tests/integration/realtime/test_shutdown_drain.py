@@ -6,7 +6,9 @@ process exits with status 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,9 @@ from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from tests.integration.realtime.conftest import StartServer
-from tests.integration.realtime.support import Seed
-from tests.integration.realtime.wire import CLOSE, TEXT, RawWebSocket, ack_of, text
-from tests.support.services import redis_server, wait_until
+from tests.integration.realtime.support import Seed, Sock
+from tests.integration.realtime.wire import CLOSE, TEXT, RawWebSocket, ack_of, frame, text
+from tests.support.services import RedisServer, redis_server, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +35,29 @@ class Received:
         self.acks_after_ending: list[int] = []
         self.ending = False
         self.joined = asyncio.Event()
+        self.presence = 0  # presence frames (joined, updated, left) received
+        self.last: list[str] = []  # from session:ending on: each packet, then "close <code>"
 
     async def read(self, ws: RawWebSocket) -> None:
-        """Until the server closes the connection (or drops it)."""
+        """Until the server closes the connection (or drops it); its close frame is answered,
+        as a client's would be."""
         while True:
             try:
                 opcode, payload = await ws.recv()
             except (OSError, EOFError, TimeoutError):
                 return
             if opcode == CLOSE:
+                self.last.append(f"close {int.from_bytes(payload[:2], 'big')}")
+                with contextlib.suppress(OSError):
+                    ws.writer.write(frame(CLOSE, payload[:2]))
                 return
             if opcode != TEXT:
                 continue
             packet = payload.decode()
+            if packet.startswith('42["presence:'):
+                self.presence += 1
+            if self.ending or packet.startswith('42["session:ending"'):
+                self.last.append(packet[:19])
             found = ack_of(packet)
             if found is not None:
                 self.acks[found[0]] = found[1]
@@ -179,3 +191,58 @@ async def test_sigterm_ends_every_meeting_stay_of_its_sockets(
     assert len(left) == len(users)
     assert all(at is not None for at in left), left
     assert all(r.ending for r in received)  # each was told why, then disconnected
+
+
+async def test_sigterm_on_embedded_presence_tells_no_departures_to_closing_sockets(
+    seed: Seed, start_server: StartServer, tmp_path: Path,
+) -> None:
+    """Presence in the process's memory: every socket of every room leaves with it, so the stop
+    sends no presence:left or presence:updated to sockets on their way out; each is still told
+    why, then disconnected, then closed, and its meeting stay is ended."""
+    users = [seed.user() for _ in range(10)]
+    meeting_id = seed.meeting(seed.project(*users), users[0])
+    room = f"meeting:{meeting_id}"
+    server = start_server()
+    sockets = [await RawWebSocket.open(server.url, user.token) for user in users]
+    received = [Received() for _ in sockets]
+    readers = [asyncio.create_task(r.read(ws)) for r, ws in zip(received, sockets, strict=True)]
+    for ws, r in zip(sockets, received, strict=True):  # one by one: each joiner tells those before
+        ws.writer.write(text(f'421["join",{{"room":"{room}"}}]'))
+        await asyncio.wait_for(r.joined.wait(), 30)
+    joins = len(users) * (len(users) - 1) // 2
+    await asyncio.to_thread(wait_until, lambda: sum(r.presence for r in received) == joins,
+                            timeout=30, what="every presence:joined delivered")
+    server.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(asyncio.gather(*readers), 60)
+    assert await asyncio.to_thread(server.proc.wait, 60) == 0, server.log()[-3000:]
+    for ws in sockets:
+        ws.close()
+    assert sum(r.presence for r in received) == joins  # nothing about the departures
+    # Told why, then the Socket.IO disconnect, then the closing handshake.
+    assert all(r.last[0].startswith('42["session:ending"') for r in received), [
+        r.last for r in received]
+    assert all(r.last[1:] == ["41", "close 1012"] for r in received), [r.last for r in received]
+    left = await stays_of(tmp_path / f"data-{server.port}", meeting_id)
+    assert len(left) == len(users) and all(at is not None for at in left), left
+    assert "Traceback" not in server.log()
+
+
+async def test_sigterm_with_redis_presence_tells_the_other_process_of_each_departure(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer,
+) -> None:
+    """Presence shared over Redis: the room spans processes, so a stopping one still removes
+    its sockets' entries and announces them (left, or updated for a user still elsewhere)."""
+    alice, bob, carol = seed.user("alice"), seed.user("bob"), seed.user("carol")
+    room = f"meeting:{seed.meeting(seed.project(alice, bob, carol), alice)}"
+    leaving, staying = start_server.many(2, redis_url=rt_redis.url)
+    watcher = await socks().connect(staying.url, bob.token)
+    await watcher.join(room)
+    for url, user in ((leaving.url, alice), (staying.url, alice), (leaving.url, carol)):
+        await (await socks().connect(url, user.token)).join(room)
+    await asyncio.to_thread(leaving.stop)  # SIGTERM
+    left = await watcher.wait_for(lambda: watcher.named("presence:left"))
+    assert left == [{"room": room, "user_id": carol.id}]
+    await watcher.wait_for(lambda: [u for u in watcher.named("presence:updated")
+                                    if u["user"]["user_id"] == alice.id
+                                    and u["user"]["connections"] == 1])
+    assert "Traceback" not in leaving.log()
