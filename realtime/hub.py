@@ -14,8 +14,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import socketio
-
 from core.errors import RoomcastError, ServiceUnavailable
 from core.ids import utcnow
 from core.settings import Settings
@@ -40,14 +38,14 @@ from realtime.presence import Departure, MemoryPresenceStore, PresenceStore
 from realtime.rooms import RoomGrant
 from realtime.session import Session
 from realtime.streams import Position, RoomStreams, volatile_frame
-from realtime.wire.socketio_server import participants
+from realtime.wire.socketio_server import DirectServer, engine_sid, participants
 
 log = logging.getLogger("roomcast.realtime")
 
 
 class Hub:
     def __init__(
-        self, settings: Settings, sio: socketio.AsyncServer, *, stores: Stores, bus: RoomBus,
+        self, settings: Settings, sio: DirectServer, *, stores: Stores, bus: RoomBus,
         streams: RoomStreams, presence: PresenceStore, fanout: LocalFanout,
         metrics: RealtimeMetrics,
     ) -> None:
@@ -238,7 +236,14 @@ class Hub:
             return
         session.closing = True
         self.metrics.session_endings.labels(code).inc()
-        self.fanout.send_to(sid, volatile_frame(SESSION_ENDING, session_ending(code, message)))
+        eio_sid = engine_sid(self.sio, sid)
+        if eio_sid is not None:
+            # The way the DISCONNECT packet after it goes (DirectServer.send_text): written
+            # at once when nothing is queued before it, else queued, so the two keep their
+            # order; at a stop of thousands the Engine.IO queue's hop per socket was a cost.
+            with contextlib.suppress(Exception):
+                await self.sio.send_text(eio_sid, volatile_frame(
+                    SESSION_ENDING, session_ending(code, message)))
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
 
