@@ -3,7 +3,9 @@
 Entering a room: subscribe this process to the room (Redis), enter the local room, record
 presence and attendance, broadcast the presence diff. Leaving does the reverse. Every path out
 of a room (leave, disconnect, revocation, a dead process reaped) goes through `exit_room` or
-`announce_departure`, so presence and attendance stay consistent.
+`announce_departure`, so presence and attendance stay consistent; the one exception is a stop
+with presence in this process's memory, where every room empties with the process
+(`leave_with_process`).
 """
 
 from __future__ import annotations
