@@ -1,6 +1,7 @@
 """Stands in for CPython's `asyncio.Queue` storage (3.11-3.13: the private `_init`, `_queue`,
 `_getters` and `_putters`): a socket's outbound queue that counts its unwritten packets and
-keeps its lines in lists.
+keeps its lines in lists; and for `asyncio.Event`'s waiter line (the private `_waiters`), kept in
+a list by `lean_event` (the queue's own `_finished` event, and a WebSocket's `writable`).
 
 Why: an idle socket's queue holds three empty deques (about 600 bytes each, against 56 for a
 list), and the direct write (realtime/wire/engineio_driver.py) must know whether any packet
@@ -34,6 +35,7 @@ class CountingQueue(asyncio.Queue[Any]):
         super().__init__(*args, **kwargs)
         self._getters: Any = _Line()
         self._putters: Any = _Line()
+        lean_event(self._finished)  # type: ignore[attr-defined]  # `join` waits on it
         self.unsent = 0
         # Called after every put when the socket writes from callbacks (engineio_socket.py).
         self.on_put: Any = None
@@ -50,3 +52,12 @@ class CountingQueue(asyncio.Queue[Any]):
         self.unsent += 1  # asyncio.Queue.put ends in put_nowait, so both are counted
         if self.on_put is not None:
             self.on_put()
+
+
+def lean_event(event: asyncio.Event) -> None:
+    """Keep `event`'s waiters in a list instead of a deque (about 700 bytes less for an event
+    nobody waits on yet). `asyncio.Event` only appends to the line, removes from it and walks it
+    (`wait`, `set`), which a list does as well; an event somebody already waits on is left as
+    it is."""
+    if not event._waiters:
+        event._waiters = _Line()  # type: ignore[assignment]

@@ -20,6 +20,7 @@ import socketio
 
 from realtime.wire.engineio_driver import DirectWrites
 from realtime.wire.frames import text_frame
+from realtime.wire.ws_handshake import kept_scope
 
 NAMESPACE = "/"
 
@@ -57,6 +58,18 @@ async def handle_connect(sio: socketio.AsyncServer, eio_sid: str, auth: Any) -> 
     await sio._handle_connect(eio_sid, NAMESPACE, auth)
 
 
+# What an Engine.IO socket's environ keeps (`DirectServer._handle_eio_connect`), with the ASGI
+# scope's kept part (realtime/wire/ws_handshake.py).
+KEPT_ENVIRON = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REMOTE_ADDR")
+
+
+def kept_environ(environ: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+    if isinstance(environ.get("asgi.scope"), dict):
+        kept["asgi.scope"] = kept_scope(environ["asgi.scope"])
+    return kept
+
+
 def room_names(sio: socketio.AsyncServer) -> Iterable[Any]:
     """Every room of the namespace on this process (Socket.IO's per-socket rooms included)."""
     rooms: dict[Any, Any] = sio.manager.rooms.get(NAMESPACE, {})
@@ -69,6 +82,13 @@ class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
 
     direct: DirectWrites | None = None
     on_direct: Any = None  # called with 1 for each packet written directly
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        """python-socketio keeps each Engine.IO socket's environ for its whole life (for
+        `get_environ` and every CONNECT on it); Roomcast's connect handler reads only the
+        client's address from it (realtime/connections.py). It keeps `kept_environ`: about 2
+        KB a connection less than the request's environ with its headers."""
+        await super()._handle_eio_connect(eio_sid, kept_environ(environ))
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         if self.direct is not None:

@@ -64,8 +64,9 @@ from websockets.frames import CloseCode
 from websockets.protocol import Protocol, State
 from websockets.speedups import apply_mask
 
+from realtime.wire.asyncio_queue import lean_event
 from realtime.wire.frames import MASKED, TEXT_FIN, frame_header
-from realtime.wire.ws_handshake import read_upgrade, scope, switching
+from realtime.wire.ws_handshake import kept_scope, read_upgrade, scope, switching
 
 
 class _Discard:
@@ -214,6 +215,10 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.detached = True
         self.on_message, self.on_writable, self.on_lost = on_message, on_writable, on_lost
         self.queue = _DISCARD  # type: ignore[assignment]
+        # What the connection keeps for its life: the scope's logged part, not the request's
+        # headers; `writable`'s waiter line as a list (realtime/wire/asyncio_queue.py).
+        self.scope = kept_scope(self.scope)  # type: ignore[arg-type, assignment]
+        lean_event(self.writable)
         if not isinstance(self.transport, TurnWrites):
             self.transport = TurnWrites(self.transport, self.loop)  # type: ignore[assignment]
         self.reads_frames = not self.conn.extensions and _waits_for_a_frame(self.conn)

@@ -79,3 +79,16 @@ async def test_the_manager_maps_sids_both_ways_and_lists_a_rooms_participants() 
     assert (engine_sid(sio, sid), connected_sid(sio, "eio-1"),
             participants(sio, "project:p1")) == (None, None, []), recheck(
         "what the manager answers for a disconnected socket", ours, "python-socketio", VERIFIED)
+
+
+def test_eio_connect_keeps_the_environ_it_is_given() -> None:
+    """DirectServer hands python-socketio's `_handle_eio_connect` the kept part of the environ
+    (`kept_environ`), which python-socketio then keeps and gives to every CONNECT's handler."""
+    assert_signature(socketio.AsyncServer._handle_eio_connect, "(self, eio_sid, environ)",
+                     what="AsyncServer._handle_eio_connect",
+                     ours=f"{OURS} (DirectServer._handle_eio_connect, kept_environ)",
+                     package="python-socketio", verified=VERIFIED)
+    assert_source(socketio.AsyncServer._handle_eio_connect, "76704886d944a7e6",
+                  what="AsyncServer._handle_eio_connect",
+                  ours=f"{OURS} (DirectServer._handle_eio_connect, kept_environ)",
+                  package="python-socketio", verified=VERIFIED)

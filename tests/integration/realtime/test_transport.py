@@ -14,7 +14,9 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from realtime.streams import volatile_frame
+from realtime.wire.socketio_server import KEPT_ENVIRON
 from realtime.wire.uvicorn_protocol import SocketProtocol
+from realtime.wire.ws_handshake import KEPT_SCOPE
 from roomcast.factory import Services, build_services, create_asgi
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, Sock
@@ -182,5 +184,42 @@ async def test_frames_of_one_turn_reach_each_socket_in_one_write_and_in_order(
         assert [p["n"] for p in got] == list(range(20))
     # One write each (two if an Engine.IO ping fell due in between), not twenty.
     assert [c.writes <= 2 for c in counters] == [True] * 3, [c.writes for c in counters]
+    for sock in clients:
+        await sock.close()
+
+
+async def test_a_connection_keeps_only_what_it_needs_of_its_request(
+    in_process: tuple[str, Services], socks: Callable[[], Sock]
+) -> None:
+    """Once connected, neither the WebSocket protocol's scope nor python-socketio's environ
+    holds the request's headers (realtime/wire/ws_handshake.py `kept_scope`,
+    realtime/wire/socketio_server.py `kept_environ`), the connect still knew the client's
+    address, and what uvicorn logs of the connection is still there."""
+    url, services = in_process
+    callers = [await make_user(services) for _ in range(3)]
+    clients = [await socks().connect(url, c.headers["Authorization"].split()[1])
+               for c in callers]
+    sio = services.realtime.sio
+    hub = services.realtime.hub
+    assert hub is not None
+    for socket in sio.eio.sockets.values():
+        protocol = socket._protocol
+        assert set(protocol.scope) <= set(KEPT_SCOPE) and "headers" not in protocol.scope
+        assert protocol.scope["client"][0] == "127.0.0.1"
+        assert protocol.scope["path"] == "/socket.io/"
+        assert isinstance(protocol.writable._waiters, list) and protocol.writable.is_set()
+        environ = sio.environ[socket.sid]
+        assert set(environ) <= {*KEPT_ENVIRON, "asgi.scope"}, set(environ)
+        assert not any(key.startswith("HTTP_") for key in environ)
+        assert environ["asgi.scope"]["client"][0] == "127.0.0.1"
+        assert isinstance(socket.queue._finished._waiters, list)
+    assert sorted(s.client for s in hub.sessions.values()) == ["127.0.0.1"] * 3
+    # The connections work as before: an ack, and a frame to each.
+    assert (await clients[0].join(f"user:{callers[0].id}"))["ok"] is True
+    for n, caller in enumerate(callers):
+        await services.realtime.emitter.emit(f"user:{caller.id}", "probe", {"n": n})
+    for n, sock in enumerate(clients):
+        got = await sock.wait_for(lambda s=sock: s.named("probe"))
+        assert [p["n"] for p in got] == [n]
     for sock in clients:
         await sock.close()
