@@ -132,10 +132,9 @@ class Connections:
         hub.metrics.sockets.dec()
         if session.expiry is not None:
             session.expiry.cancel()
-        exit_room = hub.leave_with_process if hub.leaving_together else hub.exit_room
         for room in list(session.rooms):
             try:
-                await exit_room(session, room)
+                await hub.exit_room(session, room)
             except RoomcastError as exc:  # Redis or the store is down
                 log.warning("leaving %s on disconnect failed: %r", room, exc)
             except Exception:
@@ -306,7 +305,7 @@ class Connections:
         self._hub.stopping = True
         await self._close_stays()
         # From here every socket is being ended: where presence is this process's own, their
-        # rooms empty with it and nobody is told of each departure (Hub.leave_with_process).
+        # rooms empty with it and nobody is told of each departure (Hub.exit_room).
         self._hub.ending_all = True
         await asyncio.gather(*(
             self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")

@@ -3,9 +3,9 @@
 Entering a room: subscribe this process to the room (Redis), enter the local room, record
 presence and attendance, broadcast the presence diff. Leaving does the reverse. Every path out
 of a room (leave, disconnect, revocation, a dead process reaped) goes through `exit_room` or
-`announce_departure`, so presence and attendance stay consistent; the one exception is a stop
-with presence in this process's memory, where every room empties with the process
-(`leave_with_process`).
+`announce_departure`, so presence and attendance stay consistent; a stop with presence in this
+process's memory, where every room empties with the process, announces nothing there
+(`leaving_together`).
 """
 
 from __future__ import annotations
@@ -126,6 +126,16 @@ class Hub:
         if grant is None:
             return
         stay = session.stays.pop(room, None)
+        if self.leaving_together:
+            # Nobody is told and no presence entry is removed, safely: presence is this
+            # process's memory, so no socket elsewhere shares the room, and every socket here
+            # is being ended by the same drain (told SESSION_ENDING, then disconnected). A
+            # presence:left or presence:updated would only reach sockets on their way out
+            # (about nine frames per socket in meetings of 10, most of a stop's work), and the
+            # entries go with the memory they are in. What outlives the process is still done:
+            # the socket has left the Socket.IO room, and its meeting stay is closed.
+            await self._close_stay(room, session.sid, stay)
+            return
         departure = await self.presence.remove(room, session.sid)
         if departure is not None:
             self.metrics.presence_entries.dec()
@@ -135,26 +145,14 @@ class Hub:
     @property
     def leaving_together(self) -> bool:
         """Every socket in every room is leaving with this process: a shutdown is ending
-        them all and no other process shares a room (see `leave_with_process`)."""
+        them all and no other process shares a room (`exit_room` then tells nobody)."""
         return self.ending_all and self._presence_local
 
-    async def leave_with_process(self, session: Session, room: str) -> None:
-        """`exit_room` for a socket leaving as the whole process stops (`leaving_together`).
-
-        Nobody is told and no presence entry is removed, safely: presence is this process's
-        memory, so no socket elsewhere shares the room, and every socket here is being ended by
-        the same drain (told SESSION_ENDING, then disconnected). A presence:left or
-        presence:updated would only reach sockets on their way out (about nine frames per
-        socket in meetings of 10, most of a stop's work), and the entries go with the memory
-        they are in. What outlives the process is still done: the socket leaves the Socket.IO
-        room at once (nothing more is fanned out to it), and its meeting stay is closed, in
-        one write by `Connections.drain` or, if that write missed it, here as on any leave."""
-        session.rooms.pop(room, None)
-        await self.sio.leave_room(session.sid, room)
-        stay = session.stays.pop(room, None)
-        if room.startswith("meeting:") and session.sid not in self.stays_closed:
-            await self.stores.attendance.close(room.partition(":")[2], session.sid,
-                                               stay_id=stay)
+    async def _close_stay(self, room: str, sid: str, stay: str | None = None) -> None:
+        """End the socket's meeting stay in `room`, unless a shutdown ended it with every other
+        one in a single write (Connections.drain)."""
+        if room.startswith("meeting:") and sid not in self.stays_closed:
+            await self.stores.attendance.close(room.partition(":")[2], sid, stay_id=stay)
 
     async def revoke_room(self, session: Session, room: str, *, tell: bool = True) -> None:
         """Take the socket out of a room of a project it is no longer a member of."""
@@ -179,11 +177,8 @@ class Hub:
         stay_closed: bool = False, stay: str | None = None,
     ) -> None:
         room = departure.room
-        # A process shutting down closed every stay of its sockets at once (Connections.drain).
-        if (room.startswith("meeting:") and not stay_closed
-                and departure.sid not in self.stays_closed):
-            await self.stores.attendance.close(room.partition(":")[2], departure.sid,
-                                               stay_id=stay)
+        if not stay_closed:
+            await self._close_stay(room, departure.sid, stay)
         if departure.remaining == 0:
             left: PresenceLeftOut = {"room": room, "user_id": departure.user_id}
             await self._broadcast(room, PRESENCE_LEFT, left)
