@@ -46,6 +46,9 @@ from realtime.wire.socketio_server import engine_sid, participants
 
 log = logging.getLogger("roomcast.realtime")
 access_log = logging.getLogger("roomcast.access")
+# Seconds a stopping process waits for what its sockets' departures started (Connections.drain):
+# a Redis round trip each, all at once.
+SPAWNED_BUDGET = 1.0
 
 
 class Connections:
@@ -311,6 +314,13 @@ class Connections:
             self._hub.end_session(sid, c.REASON_SHUTDOWN, "the server is restarting: reconnect")
             for sid in list(self._hub.sessions)
         ), return_exceptions=True)
+        # What the departures started (presence:updated to the rooms' sockets on other
+        # processes) goes out before the process stops its Redis link; bounded, within the
+        # drain's own budget.
+        unfinished = await self._hub.settle_spawned(SPAWNED_BUDGET)
+        if unfinished:
+            log.warning("%d tasks the departures started were still running after %.1f s",
+                        unfinished, SPAWNED_BUDGET)
 
 
     async def _close_stays(self) -> None:

@@ -77,6 +77,16 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    async def settle_spawned(self, within: float) -> int:
+        """Wait, for at most `within` seconds, until the work spawned so far has ended, and what
+        it spawns meanwhile (a departure's presence:updated is sent by a task of its own);
+        returns how many tasks were still running."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self._tasks and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left)
+        return len(self._tasks)
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
