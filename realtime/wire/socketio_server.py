@@ -86,8 +86,8 @@ class DirectServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
         """python-socketio keeps each Engine.IO socket's environ for its whole life (for
         `get_environ` and every CONNECT on it); Roomcast's connect handler reads only the
-        client's address from it (realtime/connections.py). It keeps `kept_environ`: about 2
-        KB a connection less than the request's environ with its headers."""
+        client's address from it (realtime/connections.py). It keeps `kept_environ`, not the
+        request's environ with its headers."""
         await super()._handle_eio_connect(eio_sid, kept_environ(environ))
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:

@@ -76,7 +76,7 @@ class PromptServer(uvicorn.Server):
     # replies. A WebSocket's `shutdown` writes its close frame and closes the transport at
     # once, so each connection is gone as soon as the kernel took its last bytes; the wait is
     # the loop running every connection's `connection_lost` (uvicorn's, then Engine.IO's close
-    # of the socket), about 0.1-0.15 s for 5000 with a single look at the set in between.
+    # of the socket), with a single look at the set in between.
     # Sending the close frame earlier, with each socket's last write in the drain, was tried
     # and did not pay: SIGTERM to exit took 0.62 s in a run of each of two ways of sending it
     # against 0.57 s without (`benchmarks/startup_time.py --rounds 1 --herd-clients 5000

@@ -142,7 +142,7 @@ def scope(protocol: Any, upgrade: Upgrade) -> dict[str, Any]:
 # What a connection's scope keeps once the connection is accepted: what uvicorn's logs of the
 # connection read (`get_client_addr`, `get_path_with_query_string`) and what Roomcast's connect
 # reads (the client's address). The request's headers, the app state's copy and the ASGI
-# extensions go: about 1.2 KB a connection, for all its life.
+# extensions go, for all its life.
 KEPT_SCOPE = ("type", "http_version", "scheme", "server", "client", "root_path", "path",
               "query_string")
 
