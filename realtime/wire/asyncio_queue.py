@@ -55,8 +55,8 @@ class CountingQueue(asyncio.Queue[Any]):
 
 
 def lean_event(event: asyncio.Event) -> None:
-    """Keep `event`'s waiters in a list instead of a deque (an empty deque
-    takes far more memory than an empty list). `asyncio.Event` only appends to the line, removes from it and walks it
+    """Keep `event`'s waiters in a list instead of a deque (an empty deque takes far more memory
+    than an empty list). `asyncio.Event` only appends to the line, removes from it and walks it
     (`wait`, `set`), which a list does as well; an event somebody already waits on is left as
     it is."""
     if not event._waiters:
