@@ -15,7 +15,10 @@ back. With `--spy`, py-spy records the survivor (`--gil`, so samples are CPU the
 spent) as collapsed stacks in `<out>/<name>.txt`.
 
 With `--restart` it runs the one-process herd (`--only one`) and watches the restarted process
-instead, from its exec: its CPU until the last client was back includes its start-up.
+instead, from its exec: its CPU until the last client was back includes its start-up. With
+`--take-over` as well, the process is restarted with `roomcast serve --take-over`
+(`--only takeover`), and the new process is watched from the old one's exit: what it did
+before, while the old one still served (its imports), is not counted.
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ def main() -> int:
     parser.add_argument("--spy", action="store_true")
     parser.add_argument("--spy-rate", type=int, default=100,
                         help="py-spy's samples per second (with --spy)")
+    parser.add_argument("--take-over", action="store_true",
+                        help="with --restart: restarted with `roomcast serve --take-over`")
     parser.add_argument("--restart", action="store_true",
                         help="the one-process herd instead: the restarted process, from its "
                              "start (its CPU includes its start-up)")
@@ -150,7 +155,8 @@ def main() -> int:
     load_before = os.getloadavg()
     results = args.out / f"{args.name}.md"
     run = subprocess.Popen(
-        [sys.executable, "benchmarks/run.py", "--only", "one" if args.restart else "two",
+        [sys.executable, "benchmarks/run.py", "--only",
+         ("takeover" if args.take_over else "one") if args.restart else "two",
          "--scenario", "herd",
          "--herd-clients", str(args.herd_clients), "--out", str(results)],
         cwd=args.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -111,20 +111,27 @@ STOP_LIMIT = 60.0  # seconds a restarted server gets to stop
 
 
 def restarter(stack: ExitStack, target: Target, cmd: list[str], env: dict[str, str],
-              log: Path) -> Callable[[], None]:
+              log: Path, take_over: bool = False) -> Callable[[], None]:
     """The herd's blow for a one-process target: stop the server (SIGTERM, as a deploy
-    does) and start it again on the same port and data."""
+    does) and start it again on the same port and data; with `take_over`, as
+    `roomcast serve --take-over` restarts: the new process is started while the old one
+    serves, and stops it once it is ready to take its place."""
 
     def restart() -> None:
         old = target.pids[0]
-        os.kill(old, signal.SIGTERM)
+        if take_over:
+            proc = stack.enter_context(process([*cmd, "--take-over"], env,
+                                               log.with_suffix(".restarted.log")))
+        else:
+            os.kill(old, signal.SIGTERM)
         waited = time.monotonic()
         while pid_alive(old) and time.monotonic() - waited < STOP_LIMIT:
             time.sleep(0.02)
         if pid_alive(old):  # the data directory has one owner: the new one must not wait
             os.kill(old, signal.SIGKILL)
             print(f"the server did not stop within {STOP_LIMIT:g} s: killed", file=sys.stderr)
-        proc = stack.enter_context(process(cmd, env, log.with_suffix(".restarted.log")))
+        if not take_over:
+            proc = stack.enter_context(process(cmd, env, log.with_suffix(".restarted.log")))
         target.pids[0] = proc.pid
         wait_ready(target.urls[0], proc)
 
@@ -141,14 +148,19 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextmanager
-def roomcast_one(stack: ExitStack, logs: Path) -> Iterator[Target]:
+def roomcast_one(stack: ExitStack, logs: Path, take_over: bool = False) -> Iterator[Target]:
+    """One process; with `take_over`, restarted in the herd with `--take-over` (the herd is
+    all it is run for: its other cases would be the same as without)."""
+    name = "takeover" if take_over else "one"
     port = free_port()
-    env = {**ROOMCAST_ENV, "DATA_DIR": str(logs / "data-one")}
-    proc = stack.enter_context(process(roomcast_cmd(port), env, logs / "roomcast-one.log"))
+    env = {**ROOMCAST_ENV, "DATA_DIR": str(logs / f"data-{name}")}
+    proc = stack.enter_context(process(roomcast_cmd(port), env, logs / f"roomcast-{name}.log"))
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
-    target = Target("Roomcast, 1 process", [url], [proc.pid], roomcast=True)
-    target.herd = restarter(stack, target, roomcast_cmd(port), env, logs / "roomcast-one.log")
+    target = Target("Roomcast, 1 process" + (", --take-over" if take_over else ""), [url],
+                    [proc.pid], roomcast=True)
+    target.herd = restarter(stack, target, roomcast_cmd(port), env,
+                            logs / f"roomcast-{name}.log", take_over)
     yield target
 
 
@@ -435,7 +447,9 @@ def herd_table(rows: list[dict[str, Any]]) -> str:
         return ""
     lines = ["", "## Reconnect herd", "",
              f"Clients in rooms of {HERD_ROOM_SIZE}, all connected; then one process: the "
-             "server is restarted (SIGTERM, started again on the same port); two processes: "
+             "server is restarted (SIGTERM, started again on the same port; *--take-over*: the new "
+             "process is started first, with `roomcast serve --take-over`, and stops the old "
+             "one once it has imported the server); two processes: "
              "one is killed (SIGKILL) and its clients come back on the other. Clients "
              "reconnect with the official socket.io-client's default backoff (0.5-1.5 s "
              "before the first attempt; a case marked *load tool's backoff* tries at once, "
@@ -529,9 +543,11 @@ def summary(rows: list[dict[str, Any]]) -> str:
         return text
 
     for target in targets:
+        if not any(figures[target].values()):
+            continue  # the herd alone (the take-over restart): in the herd's table
         lines.append(f"| {target} | {show('fanout_rate', target)} | {show('fanout_peak', target)} "
                      f"| {show('rooms_rate', target)} | {show('kb', target, 1, lower=True)} |")
-    one = [row for row in ok if row["target"].startswith("Roomcast, 1")]
+    one = [row for row in ok if row["target"] == "Roomcast, 1 process"]
     two = {(row["scenario"], row["rate"]): row for row in ok
            if row["target"].startswith("Roomcast, 2")}
     pairs = []
@@ -574,8 +590,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, help="clients per case (default 1000)")
     parser.add_argument("--duration", type=float, help="seconds per case (default 10)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
-    parser.add_argument("--only", choices=["baseline", "one", "two", "node"], action="append",
-                        help="run only these targets (default: baseline, one, two and node)")
+    parser.add_argument("--only", choices=["baseline", "one", "takeover", "two", "node"],
+                        action="append",
+                        help="run only these targets (default: all; takeover is one process "
+                             "restarted with `roomcast serve --take-over`, in the herd only)")
     parser.add_argument("--scenario", choices=["connect", "fanout", "rooms", "herd"],
                         action="append",
                         help="run only these scenarios (default all)")
@@ -603,11 +621,12 @@ def main() -> int:
     compile_tree()  # the herd's restart starts from bytecode, as a deployed image does
     starters: dict[str, Callable[[ExitStack, Path], Any]] = {
         "baseline": baseline, "one": roomcast_one, "node": node,
+        "takeover": lambda stack, work: roomcast_one(stack, work, take_over=True),
         "two": lambda stack, work: roomcast_two(stack, work, clients, herd_clients)}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="roomcast-bench-") as tmp:
         work = Path(tmp)
-        for key in args.only or ["baseline", "one", "two", "node"]:
+        for key in args.only or ["baseline", "one", "takeover", "two", "node"]:
             with ExitStack() as stack:
                 try:
                     target = stack.enter_context(starters[key](stack, work))
@@ -618,6 +637,8 @@ def main() -> int:
                                   herd_clients, args.herd_backoff):
                     if args.scenario and case.scenario not in args.scenario:
                         continue
+                    if key == "takeover" and case.scenario != "herd":
+                        continue  # its other cases would be `one`'s again
                     print(f"{target.name}: {case.label} ...", file=sys.stderr, flush=True)
                     rows.append(run_case(target, case, work))
     reproduce = ["python", "benchmarks/run.py", *(["--quick"] if args.quick else []),

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "health at /health/*, metrics at /metrics.")
     serve.add_argument("--host", help="interface to bind (default: HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default: PORT, else 8000)")
+    serve.add_argument("--take-over", action="store_true",
+                       help="restart: started while the server on this port and data directory "
+                       "still runs, get ready, then stop it and serve in its place")
 
     worker = commands.add_parser("worker", help="run background-job workers",
                                  description="Run Taskiq workers for ingestion and analyses.")
@@ -107,7 +110,7 @@ def _listen_early(args: argparse.Namespace) -> socket.socket | None:
     """`serve --host H --port P` listens before anything else, the settings included (until it
     listens, a restart's reconnects are refused); without both, it listens once the settings
     name the address."""
-    if args.command != "serve" or not args.host or args.port is None:
+    if args.command != "serve" or not args.host or args.port is None or args.take_over:
         return None
     from roomcast.listening import listen
 
@@ -136,8 +139,17 @@ def _run(args: argparse.Namespace, settings: Settings, sock: socket.socket | Non
         # Listening first: a client arriving while the rest starts waits instead of being
         # refused (roomcast/listening.py).
         host = args.host or settings.host
+        port = settings.port if args.port is None else args.port
+        if args.take_over:
+            # Everything imported while the old process still serves; then it is stopped and
+            # this one listens as soon as it can (roomcast/takeover.py).
+            prepare_serving()
+            from roomcast.serve import serve
+            from roomcast.takeover import take_over
+
+            return serve(settings, host=host, sock=take_over(settings, host, port))
         if sock is None:
-            sock = listen(host, settings.port if args.port is None else args.port)
+            sock = listen(host, port)
         prepare_serving()
         from roomcast.serve import serve
 

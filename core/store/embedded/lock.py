@@ -34,3 +34,22 @@ class DataDirLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1
+
+
+def lock_owner(directory: Path) -> int | None:
+    """The process that holds the store's lock in `directory`, by the PID it wrote there; None
+    when no process holds it (or the directory holds no store yet)."""
+    try:
+        fd = os.open(directory / "LOCK", os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            written = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(written) if written.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,105 @@
+"""`roomcast serve --take-over`: a restart whose new process is ready before the old one stops.
+
+A plain restart (stop the old process, then start the new one) leaves clients unanswered
+while the old process stops and then while the new one imports the server, which is most of
+its start-up. With `--take-over` the new process is started while the old one still serves,
+on the same port and data directory. It imports what serving needs first; then it asks the
+old process to stop (SIGTERM to the process the embedded store's lock file names, which then
+stops as on any SIGTERM: out of rotation, every socket told `session:ending`, a clean exit),
+listens as soon as the old process has closed its listener (which it does first), so
+reconnecting clients wait in the new process's backlog instead of being refused, and opens the
+store as soon as the old process has let go of it.
+
+The running server is found through the embedded store's lock: with MONGO_URI there is no
+such lock (several processes share that store), and a restart there is a rolling one behind
+the load balancer (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from core.errors import ConfigError, DataDirInUse
+from core.settings import Settings
+from core.store.database import embedded_directory
+from core.store.embedded.lock import DataDirLock, lock_owner
+from roomcast.listening import listen
+
+log = logging.getLogger("roomcast")
+
+POLL = 0.001  # seconds between two tries at the port or the data directory
+# Beyond the old process's own drain budget: its stop after the drain, and the imports of a
+# slow start of the old process itself.
+MARGIN = 20.0
+
+T = TypeVar("T")
+
+
+def take_over(settings: Settings, host: str, port: int) -> socket.socket:
+    """Stop the server that owns this data directory and return a socket listening on
+    (host, port) once it has let go of both; ConfigError when that cannot be (no embedded
+    store, the port held by something else, the old process still running after
+    SOCKET_DRAIN_SECONDS + MARGIN seconds)."""
+    if settings.mongo_uri:
+        raise ConfigError("--take-over finds the running server by the embedded store's lock: "
+                          "with MONGO_URI, run several processes and restart them one at a time "
+                          "behind the load balancer (docs/operations.md)")
+    directory = embedded_directory(settings)
+    owner = lock_owner(directory)
+    if owner is None:  # nothing to take over: an ordinary start
+        return listen(host, port)
+    log.info("taking over from process %d", owner, extra={"event": "serve.take_over",
+                                                          "pid": owner})
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(owner, signal.SIGTERM)
+    limit = settings.socket_drain_seconds + MARGIN
+    deadline = time.monotonic() + limit
+    asked = f"{limit:g} s after process {owner} was asked to stop"
+    sock = _until(lambda: _listen_if_free(host, port), deadline,
+                  f"{host}:{port} is still in use {asked}")
+    try:
+        _until(lambda: _free_directory(directory), deadline,
+               f"the embedded store in {directory} is still held {asked}")
+    except ConfigError:
+        sock.close()
+        raise
+    return sock
+
+
+def _listen_if_free(host: str, port: int) -> socket.socket | None:
+    try:
+        return listen(host, port)
+    except ConfigError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+            return None
+        raise
+
+
+def _free_directory(directory: Path) -> bool | None:
+    """True once nobody holds the store's lock (taken and let go here: the store takes it
+    again as it opens)."""
+    try:
+        DataDirLock(directory).release()
+    except DataDirInUse:
+        return None
+    return True
+
+
+def _until(attempt: Callable[[], T | None], deadline: float, failure: str) -> T:
+    while True:
+        found = attempt()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise ConfigError(failure)
+        time.sleep(POLL)
