@@ -101,12 +101,16 @@ def test_take_over_with_nothing_running_is_an_ordinary_start(tmp_path: Path) -> 
     assert proc.returncode == 0
 
 
-def test_take_over_refuses_without_an_embedded_store(tmp_path: Path) -> None:
-    done = subprocess.run(
+def refused_take_over(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`roomcast serve --take-over` run to its end, which is a refusal to start here."""
+    return subprocess.run(
         [sys.executable, "-m", "roomcast.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(free_port()), "--take-over"], capture_output=True, text=True, timeout=120,
-        cwd=ROOT, env={**os.environ, "ENV": "test", "DATA_DIR": str(tmp_path / "data"),
-                       "MONGO_URI": "mongodb://127.0.0.1:1/"})
+         str(free_port()), "--take-over"], capture_output=True, text=True, timeout=180,
+        cwd=ROOT, env={**os.environ, "ENV": "test", "DATA_DIR": str(data_dir), **env})
+
+
+def test_take_over_refuses_without_an_embedded_store(tmp_path: Path) -> None:
+    done = refused_take_over(tmp_path / "data", MONGO_URI="mongodb://127.0.0.1:1/")
     assert done.returncode == 2, done.stderr
     assert "--take-over finds the running server by the embedded store's lock" in done.stderr
 
@@ -141,11 +145,7 @@ def test_take_over_gives_up_on_a_process_that_does_not_stop(tmp_path: Path) -> N
                               stdout=subprocess.PIPE)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
-        done = subprocess.run(
-            [sys.executable, "-m", "roomcast.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(free_port()), "--take-over"], capture_output=True, text=True, timeout=180,
-            cwd=ROOT, env={**os.environ, "ENV": "test", "DATA_DIR": str(tmp_path / "data"),
-                           "SOCKET_DRAIN_SECONDS": "0.5"})
+        done = refused_take_over(tmp_path / "data", SOCKET_DRAIN_SECONDS="0.5")
         assert done.returncode == 2, done.stderr
         assert (f"the embedded store in {store} is still held 20.5 s after process "
                 f"{holder.pid} was asked to stop") in done.stderr, done.stderr
