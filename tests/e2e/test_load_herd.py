@@ -67,16 +67,22 @@ def test_herd_after_one_of_two_processes_is_killed(
     assert set(report["errors"]) <= {"disconnect:network", "disconnect:server_close"}
 
 
-def test_herd_after_a_restart_of_the_only_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("take_over", [False, True], ids=["stop-then-start", "take-over"])
+def test_herd_after_a_restart_of_the_only_process(tmp_path: Path, take_over: bool) -> None:
     env = {"SOCKET_EVENTS_PER_SECOND": "1000", "SOCKET_EVENT_BURST": "2000",
            "RATE_LIMIT_IP_PER_MINUTE": "100000", "LOG_LEVEL": "WARNING"}
     server = start_roomcast(env, tmp_path)
     servers: list[ServerProcess] = [server]
 
     def restart() -> None:
-        servers[0].stop()
         # The same port and data directory: the accounts and rooms are kept, the rooms'
         # history (in memory on the embedded default) starts again in a new epoch.
+        if take_over:  # started first; it stops the old process itself
+            servers.append(start_roomcast(env, tmp_path, port=server.port,
+                                          args=["--take-over"]))
+            assert server.proc.wait(60) == 0, server.log()
+            return
+        servers[0].stop()
         servers.append(start_roomcast(env, tmp_path, port=server.port))
 
     try:
