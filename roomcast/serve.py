@@ -12,12 +12,14 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from core.settings import Settings
+from core.store.database import embedded_directory
 from realtime.server import Realtime
 from realtime.wire.uvicorn_server import PromptServer
 from roomcast.bootstrap import ensure_first_admin
 from roomcast.factory import build_services, create_asgi
 from roomcast.heap import HeapKeeper
 from roomcast.listening import BACKLOG, listen
+from roomcast.takeover import mark_serving
 
 log = logging.getLogger("roomcast")
 
@@ -31,6 +33,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         sock = listen(host, settings.port if port is None else port)
     port = sock.getsockname()[1]
     services = build_services(settings)
+    if not settings.mongo_uri:
+        # Left when the process ends: the lock, not this file, says whether it still runs.
+        mark_serving(embedded_directory(settings))
     app = create_asgi(services)
     services.realtime.startup.append(lambda: _announce(settings, services, host, port))
     _keep_heap(services.realtime, services.ctx.extras.get("metrics_registry"))

@@ -10,9 +10,11 @@ listens as soon as the old process has closed its listener (which it does first)
 reconnecting clients wait in the new process's backlog instead of being refused, and opens the
 store as soon as the old process has let go of it.
 
-The running server is found through the embedded store's lock: with MONGO_URI there is no
-such lock (several processes share that store), and a restart there is a rolling one behind
-the load balancer (docs/operations.md).
+The running server is found through the embedded store's lock, and told from another holder
+of the lock (an export, import or migrate, which is not stopped) by the `SERVING` file a
+serving process writes beside it. With MONGO_URI there is no such lock (several processes
+share that store), and a restart there is a rolling one behind the load balancer
+(docs/operations.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from roomcast.listening import listen
 
 log = logging.getLogger("roomcast")
 
+SERVING = "SERVING"  # beside the store's LOCK: the PID of the process serving from it
 POLL = 0.001  # seconds between two tries at the port or the data directory
 # Beyond the old process's own drain budget: its stop after the drain, and the imports of a
 # slow start of the old process itself.
@@ -57,6 +60,10 @@ def take_over(settings: Settings, host: str, port: int) -> socket.socket:
     owner = lock_owner(directory)
     if owner is None:  # nothing to take over: an ordinary start
         return listen(host, port)
+    if serving_pid(directory) != owner:
+        raise ConfigError(f"the embedded store in {directory} is held by process {owner}, "
+                          "which is not a running `roomcast serve` (an export, import or "
+                          "migrate?): wait for it to end")
     log.info("taking over from process %d", owner, extra={"event": "serve.take_over",
                                                           "pid": owner})
     with contextlib.suppress(ProcessLookupError):
@@ -73,6 +80,21 @@ def take_over(settings: Settings, host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def mark_serving(directory: Path) -> None:
+    """Say that this process, which holds the store's lock, serves (`--take-over` stops only
+    a server). The file outlives the process: it names a server only while that process
+    holds the lock."""
+    (directory / SERVING).write_text(str(os.getpid()))
+
+
+def serving_pid(directory: Path) -> int | None:
+    try:
+        written = (directory / SERVING).read_text().strip()
+    except OSError:
+        return None
+    return int(written) if written.isdigit() else None
 
 
 def _listen_if_free(host: str, port: int) -> socket.socket | None:

@@ -10,6 +10,8 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -129,27 +131,66 @@ HOLDER = """
 import signal, sys, time
 from pathlib import Path
 from core.store.embedded.lock import DataDirLock
+from roomcast.takeover import mark_serving
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a server that does not stop when asked
-Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)
-DataDirLock(Path(sys.argv[1]))
+store = Path(sys.argv[1])
+store.mkdir(parents=True, exist_ok=True)
+DataDirLock(store)
+if sys.argv[2] == "serving":
+    mark_serving(store)
 print("held", flush=True)
 time.sleep(600)
 """
 
 
-def test_take_over_gives_up_on_a_process_that_does_not_stop(tmp_path: Path) -> None:
+@contextmanager
+def holder(store: Path, role: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that holds the store's lock and ignores SIGTERM, marked as serving or not."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(store), role], cwd=ROOT,
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"held\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def test_take_over_gives_up_on_a_server_that_does_not_stop(tmp_path: Path) -> None:
     """Bounded: SOCKET_DRAIN_SECONDS + 20 s after asking, then a refusal to start that says
     what is still held."""
     store = tmp_path / "data" / "store"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(store)], cwd=ROOT,
-                              stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    with holder(store, "serving") as held:
         done = refused_take_over(tmp_path / "data", SOCKET_DRAIN_SECONDS="0.5")
         assert done.returncode == 2, done.stderr
         assert (f"the embedded store in {store} is still held 20.5 s after process "
-                f"{holder.pid} was asked to stop") in done.stderr, done.stderr
-        assert holder.poll() is None  # asked, not killed
+                f"{held.pid} was asked to stop") in done.stderr, done.stderr
+        assert held.poll() is None  # asked, not killed
+
+
+def test_take_over_leaves_alone_a_holder_of_the_store_that_does_not_serve(
+    tmp_path: Path,
+) -> None:
+    """An export, import or migrate holds the store's lock too: it is not stopped."""
+    store = tmp_path / "data" / "store"
+    with holder(store, "exporting") as held:
+        done = refused_take_over(tmp_path / "data")
+        assert done.returncode == 2, done.stderr
+        assert (f"the embedded store in {store} is held by process {held.pid}, which is not a "
+                "running `roomcast serve`") in done.stderr, done.stderr
+        assert held.poll() is None
+
+
+def test_a_take_over_refused_by_its_settings_leaves_the_running_server_alone(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    old = start_roomcast({"DATA_DIR": str(data_dir)}, tmp_path)
+    try:
+        done = refused_take_over(data_dir, ENV="production", JWT_SECRET="short")
+        assert done.returncode == 2, done.stderr
+        assert "refusing to start" in done.stderr, done.stderr
+        assert old.proc.poll() is None
+        assert httpx.get(old.url + "/health/ready", timeout=10).status_code == 200
     finally:
-        holder.kill()
-        holder.wait(30)
+        old.stop()
