@@ -40,8 +40,8 @@ log = logging.getLogger("roomcast")
 
 SERVING = "SERVING"  # beside the store's LOCK: the PID of the process serving from it
 POLL = 0.001  # seconds between two tries at the port or the data directory
-# Beyond the old process's own drain budget: its stop after the drain, and the imports of a
-# slow start of the old process itself.
+# Beyond the old process's SOCKET_DRAIN_SECONDS: the rest of its stop (`serve` gives the
+# drain 5 s more, uvicorn's graceful shutdown up to 10 s), with room to spare.
 MARGIN = 20.0
 
 T = TypeVar("T")
@@ -86,7 +86,9 @@ def mark_serving(directory: Path) -> None:
     """Say that this process, which holds the store's lock, serves (`--take-over` stops only
     a server). The file outlives the process: it names a server only while that process
     holds the lock."""
-    (directory / SERVING).write_text(str(os.getpid()))
+    staged = directory / f"{SERVING}.tmp"
+    staged.write_text(str(os.getpid()))
+    staged.replace(directory / SERVING)  # never read half written
 
 
 def serving_pid(directory: Path) -> int | None:
