@@ -36,9 +36,11 @@ class PostOffice:
 
     async def post(self, kind: str, to: str, mail: Rendered,
                    mail_id: str | None = None, *,
-                   created_at: datetime | None = None) -> OutgoingMail:
+                   created_at: datetime | None = None) -> tuple[OutgoingMail, bool]:
         """Store the mail and queue its sending. A `mail_id` makes posting idempotent;
-        `created_at` dates the mail (a digest: the end of its period), else now."""
+        `created_at` dates the mail (a digest: the end of its period), else now. Returns the
+        stored mail and whether this call stored it (False: one with `mail_id` was stored
+        before, and is returned as it was)."""
         outgoing = OutgoingMail(kind=kind, to=to, subject=mail.subject, text=mail.text,
                                 html=mail.html)
         if mail_id is not None:
@@ -51,4 +53,4 @@ class PostOffice:
         except RoomcastError as exc:
             log.warning("mail %s is stored but not queued (%s): the sweep sends it",
                         stored.id, exc.message)
-        return stored
+        return stored, stored is outgoing

@@ -58,8 +58,9 @@ class MailRepository(Repository[OutgoingMail]):
         await self._c.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
 
     async def queue(self, mail: OutgoingMail) -> OutgoingMail:
-        """Store it to be sent; a mail with this id already stored is left as it is (a sender
-        that retries, with a deterministic id, queues it once)."""
+        """Store it to be sent and return `mail` itself; a mail with this id already stored is
+        left as it is and returned instead (a sender that retries, with a deterministic id,
+        queues it once)."""
         try:
             await self._c.insert_one(self._dump(mail))
         except DuplicateKey:

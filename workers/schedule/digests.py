@@ -44,11 +44,13 @@ async def _digest(deps: PeopleDeps, prefs: Preferences) -> int:
     fresh, until = False, now
     if user is not None and items:
         # The mail carries the end of the period it covers as its time.
-        posted = await deps.post.post("digest", user.email, _mail(deps, user.name, items),
-                                      digest_id(user.id, last), created_at=now)
+        posted, fresh = await deps.post.post("digest", user.email,
+                                             _mail(deps, user.name, items),
+                                             digest_id(user.id, last), created_at=now)
         # Posted before (by a worker that died before taking the period): it covered the
-        # period up to then, and what came since waits for the next digest.
-        fresh, until = posted.created_at >= now, min(now, posted.created_at)
+        # period up to then, and what came since waits for the next digest. Whether this run
+        # posted it is the store's answer, not the times': two runs can share a millisecond.
+        until = min(now, posted.created_at)
     if not await deps.stores.preferences.claim_digest(prefs.id, last, until):
         return 0
     return int(fresh)
