@@ -140,19 +140,17 @@ def _run(args: argparse.Namespace, settings: Settings, sock: socket.socket | Non
         # refused (roomcast/listening.py).
         host = args.host or settings.host
         port = settings.port if args.port is None else args.port
-        if args.take_over:
-            # Everything imported while the old process still serves; then it is stopped and
-            # this one listens as soon as it can (roomcast/takeover.py).
-            prepare_serving()
-            from roomcast.serve import serve
-            from roomcast.takeover import take_over
-
-            return serve(settings, host=host, sock=take_over(settings, host, port))
-        if sock is None:
+        if sock is None and not args.take_over:
             sock = listen(host, port)
         prepare_serving()
         from roomcast.serve import serve
 
+        if args.take_over:
+            # Everything imported while the old process still serves; then it is stopped and
+            # this one listens as soon as it can (roomcast/takeover.py).
+            from roomcast.takeover import take_over
+
+            sock = take_over(settings, host, port)
         return serve(settings, host=host, sock=sock)
     if args.command == "worker":
         from roomcast.worker import run_worker

@@ -18,7 +18,7 @@ class DataDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            owner = _written_pid(fd) or "unknown"
             os.close(fd)
             raise DataDirInUse(
                 f"the embedded store in {directory} is in use by another Roomcast process "
@@ -47,9 +47,14 @@ def lock_owner(directory: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            written = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            written = _written_pid(fd)
             return int(written) if written.isdigit() else None
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _written_pid(fd: int) -> str:
+    """What the lock's holder wrote in it: its PID (empty for the moment after it locked)."""
+    return os.pread(fd, 32, 0).decode(errors="replace").strip()
