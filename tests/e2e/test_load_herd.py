@@ -70,20 +70,23 @@ def test_herd_after_one_of_two_processes_is_killed(
 @pytest.mark.parametrize("take_over", [False, True], ids=["stop-then-start", "take-over"])
 def test_herd_after_a_restart_of_the_only_process(tmp_path: Path, take_over: bool) -> None:
     env = {"SOCKET_EVENTS_PER_SECOND": "1000", "SOCKET_EVENT_BURST": "2000",
-           "RATE_LIMIT_IP_PER_MINUTE": "100000", "LOG_LEVEL": "WARNING"}
+           "RATE_LIMIT_IP_PER_MINUTE": "100000", "LOG_LEVEL": "WARNING",
+           "DATA_DIR": str(tmp_path / "data")}
     server = start_roomcast(env, tmp_path)
     servers: list[ServerProcess] = [server]
+    after = tmp_path / "after"  # the new process's log beside, not over, the old one's
+    after.mkdir()
 
     def restart() -> None:
         # The same port and data directory: the accounts and rooms are kept, the rooms'
         # history (in memory on the embedded default) starts again in a new epoch.
         if take_over:  # started first; it stops the old process itself
-            servers.append(start_roomcast(env, tmp_path, port=server.port,
+            servers.append(start_roomcast(env, after, port=server.port,
                                           args=["--take-over"]))
             assert server.proc.wait(60) == 0, server.log()
             return
         servers[0].stop()
-        servers.append(start_roomcast(env, tmp_path, port=server.port))
+        servers.append(start_roomcast(env, after, port=server.port))
 
     try:
         _, report = run_herd(["--register", "1", "--url", server.url], tmp_path / "ready",
