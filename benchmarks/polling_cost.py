@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,9 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from servers import ROOT, cpu_times, free_port, pinned, process, wait_ready
+from servers import (
+    NODE_DIR,
+    cpu_times,
+    free_port,
+    node_installed,
+    pinned,
+    process,
+    wait_ready,
+)
 
-NODE_DIR = ROOT / "benchmarks" / "node"
 USER = "c0000000000000000000000000000001"
 PROJECT = "c0000000000000000000000000000002"
 MEETING = "c0000000000000000000000000000003"
@@ -56,14 +62,6 @@ def write_seed(path: Path) -> str:
     }))
     settings = Settings(_env_file=None, env="test", access_token_ttl_seconds=6 * 3600)
     return TokenService(settings).issue(sub=USER, role="member", typ="access").token
-
-
-def node_ready() -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        sys.exit("node and npm are needed: apt-get install nodejs npm")
-    if not (NODE_DIR / "node_modules" / "socket.io-client").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
-                       timeout=300, capture_output=True)
 
 
 def run_node(*args: str, server_pid: int) -> tuple[dict[str, Any], float]:
@@ -143,7 +141,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="messages a second")
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
-    node_ready()
+    node_installed()
     began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="roomcast-polling-") as tmp:

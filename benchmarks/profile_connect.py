@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 from profile_fanout import ROOMCAST_ENV, buckets, top_frames
-from servers import ROOT, cpu_times, free_port, pinned, process, wait_ready
+from servers import ROOT, cpu_times, free_port, node_installed, pinned, process, wait_ready
 
 # The parts of a connect, first match wins (by frame names in a sample's stack).
 BUCKETS: list[tuple[str, tuple[str, ...]]] = [
@@ -89,7 +89,7 @@ def storm(url: str, token: str | None, pid: int, args: argparse.Namespace,
 def start(name: str, args: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str],
                                                                    Path]:
     if name == "node":
-        return [*pinned(0), "node", str(ROOT / "benchmarks" / "node" / "server.js"), "--port",
+        return [*pinned(0), "node", str(node_installed() / "server.js"), "--port",
                 str(port)], {}, ROOT
     tree = args.before_tree.resolve() if name == "before" else ROOT
     data = args.out / f"data-{name}-{port}"

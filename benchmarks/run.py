@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +31,17 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from servers import ROOT, compile_tree, cpu_times, free_port, pinned, process, wait_ready
+from servers import (
+    NODE_DIR,
+    ROOT,
+    compile_tree,
+    cpu_times,
+    free_port,
+    node_installed,
+    pinned,
+    process,
+    wait_ready,
+)
 
 ROOMCAST_ENV = {
     "ENV": "test", "LOG_LEVEL": "WARNING",
@@ -81,20 +90,10 @@ def baseline(stack: ExitStack, logs: Path) -> Iterator[Target]:
                  unsupported={"herd": "the herd is measured on Roomcast and Node's socket.io"})
 
 
-NODE_DIR = ROOT / "benchmarks" / "node"
-
-
 @contextmanager
 def node(stack: ExitStack, logs: Path) -> Iterator[Target]:
     """Node's socket.io (benchmarks/node/server.js), installed with npm on first use."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        raise RuntimeError("node and npm are not installed (apt-get install nodejs npm)")
-    if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
-        command = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
-        done = subprocess.run(["npm", command, "--no-audit", "--no-fund"], cwd=NODE_DIR,
-                              capture_output=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"npm {command} failed: {done.stderr.decode()[-300:]}")
+    node_installed()
     port = free_port()
     cmd = [*pinned(0), "node", str(NODE_DIR / "server.js"), "--port", str(port)]
     proc = stack.enter_context(process(cmd, {}, logs / "node.log"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+NODE_DIR = ROOT / "benchmarks" / "node"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -73,3 +74,17 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server for {url} not ready in {timeout}s")
+
+
+def node_installed() -> Path:
+    """benchmarks/node with its packages (socket.io, socket.io-client) installed from its lock
+    by npm on first use; exits saying how to install node and npm when they are missing."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit("node and npm are not installed (apt-get install nodejs npm)")
+    if not all((NODE_DIR / "node_modules" / name).is_dir()
+               for name in ("socket.io", "socket.io-client")):
+        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                              capture_output=True, timeout=300)
+        if done.returncode != 0:
+            raise SystemExit(f"npm ci failed: {done.stderr.decode()[-300:]}")
+    return NODE_DIR
