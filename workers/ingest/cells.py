@@ -83,12 +83,12 @@ class CellBytes:
 
     def widest(self) -> int:
         """The most bytes in a cell (0 for a column without cells)."""
-        return max((int(c.lengths().max()) for c in self._chunks if len(c.chunk)), default=0)
+        return max((int(np.max(c.lengths())) for c in self._chunks if len(c.chunk)), default=0)
 
     def padded(self) -> bool:
         """Whether trimming could change a cell (False: it certainly cannot)."""
         # Minimum and maximum: reductions without a temporary array.
-        return any(len(b) and (b.min() < PLAIN[0] or b.max() > PLAIN[1])
+        return any(len(b) and (np.min(b) < PLAIN[0] or np.max(b) > PLAIN[1])
                    for b in (self._byte(0), self._byte(-1)))
 
     def may_be(self, tokens: Iterable[str]) -> bool:
