@@ -1,9 +1,9 @@
 """Stands in for uvicorn 0.55.0's `WebSocketsSansIOProtocol` (subclassed; `run_asgi` and
-`send_receive_event_to_app` copied and changed, the transport swapped for `TurnWrites`) and
-reads websockets 17.4's parser state (`ServerProtocol.parser`, a generator, through its code
-object's name `at_eof`); answers the opening handshake with realtime/wire/ws_handshake.py
-(`handle_connect`'s scope and `send`'s `websocket.accept` copied, websockets' `ServerProtocol`
-set as its `accept` and `send_response` set it). Re-check on upgrade:
+`send_receive_event_to_app` copied and changed, `shutdown` extended, the transport swapped
+for `TurnWrites`) and reads websockets 17.4's parser state (`ServerProtocol.parser`, a
+generator, through its code object's name `at_eof`); answers the opening handshake with
+realtime/wire/ws_handshake.py (`handle_connect`'s scope and `send`'s `websocket.accept` copied,
+websockets' `ServerProtocol` set as its `accept` and `send_response` set it). Re-check on upgrade:
 tests/canary/test_uvicorn.py, tests/canary/test_websockets.py,
 tests/canary/test_handshake_fuzz.py.
 
@@ -380,6 +380,16 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.on_message = self.on_writable = None
         if lost is not None:
             lost()
+
+    def shutdown(self) -> None:
+        # uvicorn's shutdown sends a close frame (1012) unless `close_sent`; but its
+        # `handle_close` answers a close the peer started without setting it, and until that
+        # connection is lost websockets, in CLOSING, refuses a second close frame with
+        # InvalidState, which stopped the server's shutdown midway. Such a connection has
+        # nothing left to say: it is only closed.
+        if not self.close_sent and self.conn.state in (State.CLOSING, State.CLOSED):
+            self.close_sent = True
+        super().shutdown()
 
     def close_frame(self, code: int = 1000) -> None:
         """Start the closing handshake, as uvicorn does for `websocket.close`."""

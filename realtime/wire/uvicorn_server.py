@@ -5,7 +5,8 @@ uvicorn notices a signal at its next tick (a 0.1 s sleep), pauses 0.1 s after as
 connections to shut down, then polls every 0.1 s until they and their tasks have ended. A
 restarted `roomcast serve` is unreachable through all of it (its listeners are closed first),
 so every tenth is one more tenth of refused reconnects. Here the tick ends as soon as the
-signal arrives, and the waits end within `POLL` of what they wait for.
+signal arrives, and the waits end within `POLL` of what they wait for; a connection whose
+`shutdown` raises is closed and the rest of the stop goes on.
 Re-check on upgrade: tests/canary/test_uvicorn.py (`SERVER_FOLLOWED`).
 """
 
@@ -60,7 +61,13 @@ class PromptServer(uvicorn.Server):
         for sock in sockets or []:
             sock.close()
         for connection in list(self.server_state.connections):
-            connection.shutdown()
+            try:
+                connection.shutdown()
+            except Exception:
+                # One connection's failure must not leave the others open and the app's own
+                # shutdown (its pending writes) unrun.
+                logger.exception("A connection failed to shut down: its transport is closed")
+                connection.transport.close()
         try:
             async with asyncio.timeout(self.config.timeout_graceful_shutdown):
                 await self._until_ended()

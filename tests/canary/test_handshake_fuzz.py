@@ -26,39 +26,13 @@ from uvicorn.server import ServerState
 from realtime.wire.frames import PING, TEXT, encode_frame
 from realtime.wire.uvicorn_protocol import SocketProtocol
 from realtime.wire.ws_handshake import read_upgrade
+from tests.support.wire import RecordingTransport
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 VALID = [(b"Host", b"127.0.0.1:8000"), (b"Connection", b"Upgrade"), (b"Upgrade", b"websocket"),
          (b"Sec-WebSocket-Key", KEY), (b"Sec-WebSocket-Version", b"13")]
 ANSWERS = ["accept", "accept+headers", "accept+bad header", "close", "denial", "error",
            "nothing"]
-
-
-class Transport:
-    """What the protocols write and do to their connection."""
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
-
-    def pause_reading(self) -> None:
-        return None
-
-    resume_reading = pause_reading
-
-    def get_extra_info(self, name: str) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name)
 
 
 def request(line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -105,7 +79,7 @@ async def handshake(cls: type[WebSocketsSansIOProtocol], data: bytes, kind: str,
 
     protocol = cls(config=config, server_state=state, app_state={"k": 1})
     protocol.app = app
-    transport = Transport()
+    transport = RecordingTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     protocol.data_received(data)
     await _turns()

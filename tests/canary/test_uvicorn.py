@@ -17,7 +17,9 @@ OURS = ("realtime/wire/uvicorn_protocol.py (SocketProtocol) and realtime/wire/ws
 # run_asgi and send_receive_event_to_app are copied into SocketProtocol and changed;
 # handle_connect's scope and the `websocket.accept` branch of send are copied into
 # SocketProtocol._upgrade, SocketProtocol.send and ws_handshake.py; the others are extended
-# around a call to the original.
+# around a call to the original. SocketProtocol.shutdown relies on shutdown sending no close
+# frame once `close_sent` is set, and on handle_close answering the peer's close without
+# setting it.
 FOLLOWED = [
     ("run_asgi", "662375aa38d9044c"),
     ("send_receive_event_to_app", "a2b10de91477dc1d"),
@@ -25,6 +27,8 @@ FOLLOWED = [
     ("data_received", "d6884fcae2995115"),
     ("handle_connect", "fe2a087aa2223cf8"),
     ("send", "3b8afeb81b9b9ae8"),
+    ("shutdown", "9dc78b17c097305e"),
+    ("handle_close", "62fd412b1f5b9e86"),
 ]
 
 

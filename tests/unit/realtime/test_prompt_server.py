@@ -54,3 +54,40 @@ async def test_shutdown_with_nothing_open_goes_straight_to_the_app() -> None:
     prompt.lifespan = Lifespan()  # type: ignore[assignment]
     await asyncio.wait_for(prompt.shutdown(), 10)
     assert stopped.is_set()
+
+
+async def test_a_connection_that_fails_to_shut_down_does_not_stop_the_rest() -> None:
+    prompt = server()
+    stopped = asyncio.Event()
+    closed: list[str] = []
+    connections = prompt.server_state.connections
+
+    class Lifespan:
+        async def shutdown(self) -> None:
+            stopped.set()
+
+    class Transport:
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
+        def close(self) -> None:
+            closed.append(self.connection.name)
+            connections.discard(self.connection)
+
+    class Connection:
+        def __init__(self, name: str, fails: bool) -> None:
+            self.name, self.fails = name, fails
+            self.transport = Transport(self)
+
+        def shutdown(self) -> None:
+            if self.fails:
+                raise RuntimeError("refused")
+            self.transport.close()
+
+    for name, fails in (("first", False), ("failing", True), ("last", False)):
+        connections.add(Connection(name, fails))  # type: ignore[arg-type]
+    prompt.servers = []
+    prompt.lifespan = Lifespan()  # type: ignore[assignment]
+    await asyncio.wait_for(prompt.shutdown(), 10)
+    assert sorted(closed) == ["failing", "first", "last"]
+    assert not connections and stopped.is_set()
