@@ -86,6 +86,11 @@ class RedisServer:
             self.proc.wait(10)
 
 
+# Tests that need a Redis of their own take a database each (a worker cluster per test): more
+# than the default 16, so a whole run in one process (`make test TEST_WORKERS=0`) has enough.
+REDIS_DATABASES = 256
+
+
 def start_redis(port: int | None = None, *, password: str | None = None) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
@@ -93,7 +98,8 @@ def start_redis(port: int | None = None, *, password: str | None = None) -> Redi
     port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--loglevel", "warning", *(["--requirepass", password] if password else [])],
+         "--loglevel", "warning", "--databases", str(REDIS_DATABASES),
+         *(["--requirepass", password] if password else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, password=password)

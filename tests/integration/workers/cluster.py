@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import pytest
+
 from core.settings import Settings
 from core.store.database import close_mongo, open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
 from tests.integration.realtime.support import Sock
 from tests.support.services import (
+    REDIS_DATABASES,
     RedisServer,
     S3Server,
     ServerProcess,
@@ -50,13 +53,17 @@ def _ready(worker: ServerProcess) -> bool:
     return "worker ready" in worker.log()
 
 
-_db_counter = iter(range(3, 16))
+_db_counter = iter(range(3, REDIS_DATABASES))
 
 
 def cluster_environment(redis_proc: RedisServer, s3_proc: S3Server, mongo_url: str
                         ) -> dict[str, str]:
     # Own Redis database: the job stream of one test is not another's.
-    redis_url = f"redis://127.0.0.1:{redis_proc.port}/{next(_db_counter)}"
+    db = next(_db_counter, None)
+    if db is None:
+        pytest.fail(f"every one of the test redis-server's {REDIS_DATABASES} databases is taken: "
+                    "raise REDIS_DATABASES in tests/support/services.py")
+    redis_url = f"redis://127.0.0.1:{redis_proc.port}/{db}"
     return {
         "REDIS_URL": redis_url, "MONGO_URI": mongo_url, "MONGO_DB": f"w{uuid4().hex}",
         "S3_ENDPOINT": s3_proc.endpoint, "S3_ACCESS_KEY": s3_proc.access_key,
