@@ -280,7 +280,9 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             self.conn.state = State.OPEN  # as websockets' send_response for a 101
             self.conn.logger.info("connection open")
             # From here on the connection's writes are joined per loop turn: the response
-            # goes out with the Engine.IO OPEN packet written in the same turn.
+            # goes out with the Engine.IO OPEN packet written in the same turn, one write.
+            if not isinstance(self.transport, TurnWrites):
+                self.transport = TurnWrites(self.transport, self.loop)  # type: ignore[assignment]
             self.transport.write(response)
             self.start_keepalive()
 

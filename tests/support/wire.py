@@ -4,7 +4,21 @@ directly: what they write, and whether they closed it (the loop never runs their
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.protocol import State
+
+from realtime.wire.uvicorn_protocol import SocketProtocol
+
+UPGRADE = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+           b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+App = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class RecordingTransport:
@@ -30,3 +44,24 @@ class RecordingTransport:
 
     def get_extra_info(self, name: str) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name)
+
+
+async def _accepting(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await receive()  # the disconnect
+
+
+async def accepted(transport: RecordingTransport, app: App = _accepting) -> SocketProtocol:
+    """A SocketProtocol on `transport` that read UPGRADE and ran `app` (by default one that
+    accepts and waits for the disconnect) until the connection is open."""
+    config = Config(app=None, ws_ping_interval=None, ws_ping_timeout=None, log_config=None)
+    config.load()
+    protocol = SocketProtocol(config=config, server_state=ServerState(), app_state={})
+    protocol.app = app
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(UPGRADE)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert protocol.handshake_complete and protocol.conn.state is State.OPEN
+    return protocol

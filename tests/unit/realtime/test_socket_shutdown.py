@@ -5,21 +5,11 @@ its pending writes, unrun)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 from websockets.frames import Close
 from websockets.protocol import State
 
 from realtime.wire.frames import CLOSE, encode_frame
-from realtime.wire.uvicorn_protocol import SocketProtocol
-from tests.support.wire import RecordingTransport
-
-UPGRADE = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
-           b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
-           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+from tests.support.wire import RecordingTransport, accepted
 
 
 def close_frames(written: list[bytes]) -> list[bytes]:
@@ -35,26 +25,6 @@ def close_frames(written: list[bytes]) -> list[bytes]:
             frames.append(out[head:head + length])
         out = out[head + length:]
     return frames
-
-
-async def accepted(transport: RecordingTransport) -> SocketProtocol:
-    config = Config(app=None, ws_ping_interval=None, ws_ping_timeout=None, log_config=None)
-    config.load()
-    state = ServerState()
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await receive()  # the disconnect
-
-    protocol = SocketProtocol(config=config, server_state=state, app_state={})
-    protocol.app = app
-    protocol.connection_made(transport)  # type: ignore[arg-type]
-    protocol.data_received(UPGRADE)
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert protocol.handshake_complete and protocol.conn.state is State.OPEN
-    return protocol
 
 
 async def test_a_stop_after_the_peer_started_closing_closes_without_a_second_close() -> None:

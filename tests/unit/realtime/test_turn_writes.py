@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
 from realtime.wire.uvicorn_protocol import TurnWrites
+from tests.support.wire import RecordingTransport, accepted
 
 
 class Recorder:
@@ -53,6 +55,23 @@ async def test_writes_of_one_turn_go_out_once_in_order() -> None:
     await asyncio.sleep(0)
     assert raw.writes == [b"frame0;frame1;frame2;frame3;frame4;"]
     assert writes.waiting() == 0
+
+
+async def test_the_101_response_goes_out_with_what_follows_it_in_its_turn() -> None:
+    # Engine.IO writes its OPEN packet in the turn the upgrade is accepted: one write (one
+    # system call, one TCP segment) for both, not one each.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": '0{"sid":"s"}'})
+        await receive()
+
+    transport = RecordingTransport()
+    await accepted(transport, app)
+    assert len(transport.written) == 1
+    response, _, frame = transport.written[0].partition(b"\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert frame == b'\x81\x0c0{"sid":"s"}'
 
 
 async def test_each_turn_is_written_on_its_own() -> None:
