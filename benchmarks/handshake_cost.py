@@ -15,8 +15,6 @@ parsing before, Engine.IO and Socket.IO after are the same for both and not coun
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import uvloop
 from engineio.async_drivers.asgi import translate_request
+from inprocess import measure_options
 from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import (
     WebSocketsSansIOProtocol,
@@ -98,13 +97,7 @@ async def translations(translate: Any, rounds: int) -> float:
 
 
 def main() -> None:
-    options = argparse.ArgumentParser(description=__doc__,
-                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    options.add_argument("--rounds", type=int, default=20000, help="handshakes per measure")
-    options.add_argument("--repeat", type=int, default=5, help="measures; the best is kept")
-    rounds, repeat = vars(options.parse_args()).values()
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load average "
-          f"{os.getloadavg()[0]:.2f}")
+    rounds, repeat = measure_options(__doc__, "handshakes")
     for name, cls in (("uvicorn + websockets", WebSocketsSansIOProtocol),
                       ("Roomcast SocketProtocol", SocketProtocol)):
         best = min(uvloop.run(handshakes(cls, rounds)) for _ in range(repeat))

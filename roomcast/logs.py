@@ -21,6 +21,12 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
 # uvicorn's own loggers are routed through ours; its access log is replaced by roomcast.access.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 _UVICORN_ACCESS = "uvicorn.access"
+# The lines uvicorn and websockets write for every WebSocket connection on uvicorn's error
+# logger: accepted, open, closed. roomcast.access writes one line per socket connect and one
+# per disconnect, saying who; these are kept only at DEBUG. (uvicorn's line for a handshake the
+# application refused, with its status, stays.)
+_SOCKET_LINES = frozenset({'%s - "WebSocket %s" [accepted]', "connection open",
+                           "connection closed"})
 # The current trace and span ids, once tracing is on (use_trace_ids); None costs nothing.
 _trace_ids: Callable[[], tuple[str, str] | None] | None = None
 
@@ -69,6 +75,18 @@ class TextFormatter(logging.Formatter):
         return f"{line} [request_id={request_id}]" if request_id else line
 
 
+class _WithoutSocketLines(logging.Filter):
+    """Drops uvicorn's and websockets' INFO line per WebSocket (`_SOCKET_LINES`) unless DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and isinstance(record.msg, str)
+                    and record.msg in _SOCKET_LINES
+                    and not logging.getLogger().isEnabledFor(logging.DEBUG))
+
+
+_without_socket_lines = _WithoutSocketLines()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Send every logger, uvicorn's included, to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -80,6 +98,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    logging.getLogger("uvicorn.error").addFilter(_without_socket_lines)  # once: one object
     access = logging.getLogger(_UVICORN_ACCESS)
     access.handlers.clear()
     access.disabled = True

@@ -270,7 +270,10 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         await self.writable.wait()
         if self.disconnected:
             raise ClientDisconnected()
-        if self.logger.isEnabledFor(logging.INFO):
+        # uvicorn's and websockets' INFO lines for an accepted socket are kept at DEBUG only
+        # (roomcast/logs.py: roomcast.access logs the socket): not even made above it.
+        debug = self.logger.isEnabledFor(logging.DEBUG)
+        if debug:
             self.logger.info('%s - "WebSocket %s" [accepted]', get_client_addr(self.scope),
                              get_path_with_query_string(self.scope))
         response = switching(accept, self.default_headers, message)
@@ -278,7 +281,8 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             self.handshake_complete = True
             self._accept = None
             self.conn.state = State.OPEN  # as websockets' send_response for a 101
-            self.conn.logger.info("connection open")
+            if debug:
+                self.conn.logger.info("connection open")
             # From here on the connection's writes are joined per loop turn: the response
             # goes out with the Engine.IO OPEN packet written in the same turn, one write.
             if not isinstance(self.transport, TurnWrites):

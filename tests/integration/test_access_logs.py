@@ -134,6 +134,9 @@ async def test_access_lines_say_who_and_no_secret_is_logged(tmp_path: Path) -> N
     assert disconnect["reason"] and disconnect["duration_s"] >= 0
     refused = next(x for x in sockets if x["event"] == "socket.refused")
     assert refused["code"] == "unauthorized" and "user_id" not in refused
+    # At DEBUG, uvicorn's and websockets' own lines for each WebSocket are kept.
+    assert any(x["logger"] == "uvicorn.error" and x["message"].endswith("[accepted]")
+               for x in lines)
 
 
 async def test_forwarded_for_is_ignored_without_trusted_proxies(tmp_path: Path) -> None:
@@ -147,3 +150,33 @@ async def test_forwarded_for_is_ignored_without_trusted_proxies(tmp_path: Path) 
     line = next(x for x in json_lines(server)
                 if x["logger"] == "roomcast.access" and x.get("route") == "/health/live")
     assert line["client"] == "127.0.0.1"
+
+
+async def test_a_socket_is_logged_once_as_it_connects_and_once_as_it_leaves(
+        tmp_path: Path) -> None:
+    # At INFO, the default: Roomcast's two lines, not uvicorn's and websockets' three more
+    # (accepted, open, closed), which DEBUG keeps (the run above).
+    server = start(tmp_path, LOG_LEVEL="INFO")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            created = await http.post("/api/v1/auth/register", json={
+                "email": "once@example.com", "name": "O", "password": PASSWORD})
+            assert created.status_code == 201, created.text
+            pair = (await http.post("/api/v1/auth/login", json={
+                "email": "once@example.com", "password": PASSWORD})).json()
+        sock = await Sock().connect(server.url, pair["access_token"])
+        await sock.close()
+
+        def left() -> bool:
+            return any(x.get("event") == "socket.disconnect" for x in json_lines(server))
+
+        await asyncio.to_thread(wait_until, left, timeout=20, what="the disconnect's line")
+    finally:
+        server.stop()
+    lines = json_lines(server)
+    assert [x["event"] for x in lines if x.get("event", "").startswith("socket.")] == [
+        "socket.connect", "socket.disconnect"]
+    websocket = [x["message"] for x in lines if x["logger"] == "uvicorn.error"
+                 and ("WebSocket" in x["message"] or x["message"].startswith("connection "))]
+    assert websocket == []
+    assert any(x["message"] == "Application startup complete." for x in lines)

@@ -65,14 +65,15 @@ def restore_logging() -> Iterator[None]:
     saved = (root.handlers[:], root.level)
     names = ("uvicorn", "uvicorn.error", "uvicorn.access")
     loggers = {n: logging.getLogger(n) for n in names}
-    states = {n: (lg.handlers[:], lg.propagate, lg.disabled) for n, lg in loggers.items()}
+    states = {n: (lg.handlers[:], lg.propagate, lg.disabled, lg.filters[:])
+              for n, lg in loggers.items()}
     try:
         yield
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
         for n, lg in loggers.items():
-            lg.handlers[:], lg.propagate, lg.disabled = states[n]
+            lg.handlers[:], lg.propagate, lg.disabled, lg.filters[:] = states[n]
 
 
 def test_configure_routes_uvicorn_through_json_and_drops_its_access_log(
@@ -88,3 +89,38 @@ def test_configure_routes_uvicorn_through_json_and_drops_its_access_log(
     assert [x["message"] for x in lines] == ["Started server process"]
     assert lines[0]["logger"] == "uvicorn.error"
     assert logging.getLogger("uvicorn.error").handlers == []
+
+
+def socket_lines(level: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    configure_logging(level, json=True)
+    configure_logging(level, json=True)  # configured twice, filtered once
+    error = logging.getLogger("uvicorn.error")
+    where = ("127.0.0.1:50000", "/socket.io/?EIO=4&transport=websocket")
+    error.info('%s - "WebSocket %s" [accepted]', *where)
+    error.info("connection open")
+    error.info("connection closed")
+    error.info('%s - "WebSocket %s" %d', *where, 403)
+    error.info("Application startup complete.")
+    error.warning("connection closed")  # not the INFO line: kept
+    return [orjson.loads(x)["message"] for x in stream.getvalue().splitlines()]
+
+
+def test_uvicorns_line_per_websocket_is_left_to_roomcast_access(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert socket_lines("INFO", monkeypatch) == [
+        '127.0.0.1:50000 - "WebSocket /socket.io/?EIO=4&transport=websocket" 403',
+        "Application startup complete.", "connection closed"]
+    assert len(logging.getLogger("uvicorn.error").filters) == 1
+
+
+def test_uvicorns_line_per_websocket_is_kept_at_debug(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert socket_lines("DEBUG", monkeypatch) == [
+        '127.0.0.1:50000 - "WebSocket /socket.io/?EIO=4&transport=websocket" [accepted]',
+        "connection open", "connection closed",
+        '127.0.0.1:50000 - "WebSocket /socket.io/?EIO=4&transport=websocket" 403',
+        "Application startup complete.", "connection closed"]
