@@ -81,7 +81,7 @@ class _WithoutSocketLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno == logging.INFO and isinstance(record.msg, str)
                     and record.msg in _SOCKET_LINES
-                    and not logging.getLogger().isEnabledFor(logging.DEBUG))
+                    and not logging.getLogger("uvicorn.error").isEnabledFor(logging.DEBUG))
 
 
 _without_socket_lines = _WithoutSocketLines()
