@@ -8,11 +8,13 @@ crowd of reconnects and rejoins costs it.
 
 It runs `benchmarks/run.py --only two --scenario herd` from `--tree` (this checkout by
 default) and, from the moment one of the two servers is killed until the load tool exits,
-samples the survivor's CPU time (/proc, user + system) and counts the commands Redis ran
-(`INFO commandstats`, scripts' own calls included). It prints the herd's figures, the
-survivor's CPU until the last client was back, and the Redis commands per client that came
-back. With `--spy`, py-spy records the survivor (`--gil`, so samples are CPU the interpreter
-spent) as collapsed stacks in `<out>/<name>.txt`.
+samples the survivor's CPU time (/proc, user + system, and the system part on its own) and
+counts the commands Redis ran (`INFO commandstats`, scripts' own calls included). It prints
+the herd's figures, the survivor's CPU until the last client was back (and the system part of
+it), its read and write system calls (`/proc/PID/io`) until then per client that came back, and
+the Redis commands per client that came back. With `--spy`, py-spy records the
+survivor (`--gil`, so samples are CPU the interpreter spent) as collapsed stacks in
+`<out>/<name>.txt`.
 
 With `--restart` it runs the one-process herd (`--only one`) and watches the restarted process
 instead, from its exec: its CPU until the last client was back includes its start-up. With
@@ -60,9 +62,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def cpu(pid: int) -> float:
+def calls(pid: int) -> tuple[int, int]:
+    """A process's read and write system calls so far (/proc/PID/io: `syscr`, `syscw`)."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]), int(fields["syscw"])
+
+
+def cpu(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds so far: user and system together, and system alone."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks, int(fields[12]) / ticks
 
 
 def commandstats(port: str) -> dict[str, int]:
@@ -123,9 +133,12 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
             [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(survivor),
              "-r", str(rate), "--gil", "-f", "raw", "-o", str(spy)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    samples: list[tuple[float, float]] = []
+    start_calls = calls(survivor)
+    samples: list[tuple[float, float, float, int, int]] = []
     while alive(loader) and alive(survivor):
-        samples.append((time.monotonic() - began, cpu(survivor) - start_cpu))
+        (used, system), (reads, writes) = cpu(survivor), calls(survivor)
+        samples.append((time.monotonic() - began, used - start_cpu[0], system - start_cpu[1],
+                        reads - start_calls[0], writes - start_calls[1]))
         time.sleep(0.1)
     stats = commandstats(port) if port else {}
     if profiler is not None:
@@ -165,13 +178,16 @@ def main() -> int:
     run.wait()
     rows = json.loads(results.with_suffix(".json").read_text())["rows"]
     herd = next(r for r in rows if r.get("scenario") == "herd")["report"]["herd"]
-    until = [used for at, used in watched["cpu"] if at <= herd["all_back_s"]]
+    until = [sample[1:] for sample in watched["cpu"] if sample[0] <= herd["all_back_s"]]
     back = max(herd["back"], 1)
     print(json.dumps({
         "name": args.name, "all_back_s": herd["all_back_s"], "spread_s": herd["spread_s"],
         "attempt_p50_ms": herd["attempt_ms"]["p50"], "attempt_p99_ms": herd["attempt_ms"]["p99"],
         "missed": herd["missed"], "back": herd["back"],
-        "survivor_cpu_s_until_all_back": round(until[-1], 2) if until else None,
+        "survivor_cpu_s_until_all_back": round(until[-1][0], 2) if until else None,
+        "of_which_system_s": round(until[-1][1], 2) if until else None,
+        "read_calls_per_client_back": round(until[-1][2] / back, 1) if until else None,
+        "write_calls_per_client_back": round(until[-1][3] / back, 1) if until else None,
         "redis_commands_per_client_back": {k: round(n / back, 2)
                                            for k, n in sorted(watched["redis"].items())},
         "load_average": [load_before, os.getloadavg()]}))
