@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from servers import cpu_times
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -70,9 +72,8 @@ def calls(pid: int) -> tuple[int, int]:
 
 def cpu(pid: int) -> tuple[float, float]:
     """A process's CPU seconds so far: user and system together, and system alone."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks, int(fields[12]) / ticks
+    user, system = cpu_times(pid)
+    return user + system, system
 
 
 def commandstats(port: str) -> dict[str, int]:

@@ -81,9 +81,10 @@ class _WithoutSocketLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno == logging.INFO and isinstance(record.msg, str)
                     and record.msg in _SOCKET_LINES
-                    and not logging.getLogger("uvicorn.error").isEnabledFor(logging.DEBUG))
+                    and not _UVICORN_ERROR.isEnabledFor(logging.DEBUG))
 
 
+_UVICORN_ERROR = logging.getLogger("uvicorn.error")
 _without_socket_lines = _WithoutSocketLines()
 
 
@@ -98,7 +99,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    logging.getLogger("uvicorn.error").addFilter(_without_socket_lines)  # once: one object
+    _UVICORN_ERROR.addFilter(_without_socket_lines)  # once: one object
     access = logging.getLogger(_UVICORN_ACCESS)
     access.handlers.clear()
     access.disabled = True
