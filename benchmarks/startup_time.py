@@ -2,15 +2,19 @@
 
     .venv/bin/python benchmarks/startup_time.py                     # empty, then filled
     .venv/bin/python benchmarks/startup_time.py --herd-clients 5000  # also a stop with sockets
+    .venv/bin/python benchmarks/startup_time.py --take-over  # restarts that take over
 
 Start-up is timed from the exec to two moments: the Socket.IO handshake answered (what
 `benchmarks/servers.py` `wait_ready` waits for, and what a reconnecting client needs) and
 `/health/ready` answering 200 (what a load balancer waits for). Stop is timed from SIGTERM to
-the process's exit. The filled directory holds what a benchmark run leaves in the embedded
-store: meeting messages and closed meeting stays, written through the store's own journal
-(so it holds a snapshot and a journal as a long-running server's does). With
-`--herd-clients`, `roomcast load herd` holds that many clients in meetings of 10 and the
-server is stopped and started again under them, as `benchmarks/run.py --scenario herd` does.
+the process's exit. With `--take-over` each round starts a server, then a second one with
+`--take-over` on the same port and directory, and times what its clients would wait: from the
+first process's exit until the second answered the handshake. The filled directory holds what a
+benchmark run leaves in the embedded store: meeting messages and closed meeting stays, written
+through the store's own journal (so it holds a snapshot and a journal as a long-running
+server's does). With `--herd-clients`, `roomcast load herd` holds that many clients in meetings
+of 10 and the server is stopped and started again under them, as `benchmarks/run.py --scenario
+herd` does.
 """
 
 from __future__ import annotations
@@ -145,6 +149,35 @@ def rounds(label: str, data_dir: Path, count: int, log: Path) -> None:
               f"| {took:.2f} s (exit {status}) |", flush=True)
 
 
+def take_over_rounds(label: str, data_dir: Path, count: int, log: Path) -> None:
+    """A server restarted with `roomcast serve --take-over`, no clients: the seconds from the old
+    process's exit until the new one answered the handshake (what reconnecting clients wait
+    for), and the new process's CPU in that time; and the seconds from the new one's exec until
+    it answered."""
+    for _ in range(count):
+        port = free_port()
+        old = start(data_dir, port, log)[0]
+        with log.open("ab") as out:
+            began = time.monotonic()
+            new = subprocess.Popen([*serve_cmd(port), "--take-over"],
+                                   env={**os.environ, **ENV, "DATA_DIR": str(data_dir)},
+                                   stdout=out, stderr=subprocess.STDOUT, cwd=TREE[0])
+        try:
+            status = old.wait(STOP_LIMIT)
+            gone, cpu_then = time.monotonic() - began, sum(cpu_times(new.pid))
+            # Only the new process can answer now: the old one has exited.
+            answered = _until(new, began, f"http://127.0.0.1:{port}/socket.io/?EIO=4"
+                              "&transport=polling", lambda code: code < 500)
+            cpu = sum(cpu_times(new.pid)) - cpu_then
+            print(f"| {label} | {answered - gone:.2f} s | {cpu:.2f} s | {answered:.2f} s "
+                  f"(old exit {status}) |", flush=True)
+        finally:
+            if old.poll() is None:
+                old.kill()
+                old.wait()
+            stop(new)
+
+
 def herd(data_dir: Path, clients: int, log: Path) -> None:
     """Stop and start the server under `clients` clients in meetings of 10."""
     port = free_port()
@@ -193,6 +226,8 @@ def main() -> None:
                         help="run the server from this checkout (default: this one)")
     parser.add_argument("--no-compile", action="store_true",
                         help="leave the tree's bytecode as it is (see servers.compile_tree)")
+    parser.add_argument("--take-over", action="store_true",
+                        help="restart each time with `roomcast serve --take-over` instead")
     parser.add_argument("--keep", type=Path, help="fill this directory (kept) instead of a "
                         "temporary one; an existing one is used as it is")
     args = parser.parse_args()
@@ -204,16 +239,22 @@ def main() -> None:
     try:
         print(f"load average {os.getloadavg()[0]:.2f}; server from {TREE[0]} "
               f"({'bytecode as found' if args.no_compile else 'compiled first'}); log {log}")
-        print("| data directory | handshake answered | ready | CPU by ready | stop |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        rounds("empty", work / "empty", args.rounds, log)
+        if args.take_over:
+            print("| data directory | old exit to handshake answered | CPU in it "
+                  "| exec to handshake answered |")
+            print("| --- | ---: | ---: | ---: |")
+        else:
+            print("| data directory | handshake answered | ready | CPU by ready | stop |")
+            print("| --- | ---: | ---: | ---: | ---: |")
+        each = take_over_rounds if args.take_over else rounds
+        each("empty", work / "empty", args.rounds, log)
         filled = args.keep or work / "filled"
         if not (filled / "store").exists():
             began = time.monotonic()
             fill(filled, args.messages, args.stays, args.meetings)
             print(f"(filled with {args.messages} messages and {args.stays} stays in "
                   f"{time.monotonic() - began:.0f} s: {store_size(filled)})", flush=True)
-        rounds(f"filled ({args.messages} messages)", filled, args.rounds, log)
+        each(f"filled ({args.messages} messages)", filled, args.rounds, log)
         print(f"(after: {store_size(filled)})")
         if args.herd_clients:
             herd(filled if args.herd_on == "filled" else work / "empty", args.herd_clients, log)

@@ -1,14 +1,16 @@
 """`roomcast serve --take-over`: a restart whose new process is ready before the old one stops.
 
-A plain restart (stop the old process, then start the new one) leaves clients unanswered
-while the old process stops and then while the new one imports the server, which is most of
-its start-up. With `--take-over` the new process is started while the old one still serves,
-on the same port and data directory. It imports what serving needs first; then it asks the
-old process to stop (SIGTERM to the process the embedded store's lock file names, which then
-stops as on any SIGTERM: out of rotation, every socket told `session:ending`, a clean exit),
-listens as soon as the old process has closed its listener (which it does first), so
-reconnecting clients wait in the new process's backlog instead of being refused, and opens the
-store as soon as the old process has let go of it.
+A plain restart (stop the old process, then start the new one) leaves clients unanswered while
+the old process stops and then while the new one imports the server, which is most of its
+start-up. With `--take-over` the new process is started while the old one still serves, on the
+same port and data directory. It imports what serving needs first and reads the embedded
+store's files as they stand (what the old process writes after is read once it has let go);
+then it asks the old process to stop (SIGTERM to the process the embedded store's lock file
+names, which then stops as on any SIGTERM: out of rotation, every socket told `session:ending`,
+a clean exit), listens as soon as the old process has closed its listener (which it does
+first), so reconnecting clients wait in the new process's backlog instead of being refused, and
+opens the store as soon as the old process has let go of it, reading only what was written
+since.
 
 The running server is found through the embedded store's lock, and told from another holder
 of the lock (an export, import or migrate, which is not stopped) by the `SERVING` file a
@@ -33,6 +35,7 @@ from typing import TypeVar
 from core.errors import ConfigError, DataDirInUse
 from core.settings import Settings
 from core.store.database import embedded_directory
+from core.store.embedded.engine import read_ahead
 from core.store.embedded.lock import DataDirLock, lock_owner
 from roomcast.listening import listen
 
@@ -66,6 +69,11 @@ def take_over(settings: Settings, host: str, port: int) -> socket.socket:
                           "migrate?): wait for it to end")
     log.info("taking over from process %d", owner, extra={"event": "serve.take_over",
                                                           "pid": owner})
+    # The store read while the old process still serves: once it has let go, the store opens
+    # from there (core/store/embedded/engine.py, `read_ahead`), not from its first byte.
+    began = time.monotonic()
+    if read_ahead(directory, settings.mongo_db) is not None:
+        log.info("read the embedded store ahead in %.2f s", time.monotonic() - began)
     with contextlib.suppress(ProcessLookupError):
         os.kill(owner, signal.SIGTERM)
     limit = settings.socket_drain_seconds + MARGIN

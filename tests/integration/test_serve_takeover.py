@@ -77,6 +77,9 @@ async def test_take_over_stops_the_running_server_and_serves_in_its_place(
         wait_until(ready, timeout=60, what="the new server")
         log = (tmp_path / "take-over.log").read_text()
         assert f"taking over from process {old.proc.pid}" in log, log
+        # The store was read while the old process served; the new one went on from there.
+        assert "read the embedded store ahead" in log, log
+        assert "goes on from what was read ahead" in log, log
         # The new server has the old one's data: the account signs in and its socket connects.
         async with httpx.AsyncClient(base_url=old.url + "/api/v1", timeout=30) as http:
             login = await http.post("/auth/login", json={"email": email, "password": password})

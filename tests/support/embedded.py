@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from pymongo import ASCENDING
 
 from core.store.collection import Database
 from core.store.embedded.client import EmbeddedClient, EmbeddedDatabase
@@ -17,3 +20,13 @@ def embedded_driver(directory: Path, name: str = "roomcast") -> EmbeddedDatabase
 
 def embedded_database(directory: Path, name: str = "roomcast") -> Database:
     return Database(embedded_driver(directory, name))
+
+
+async def everything(db: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every document of every collection, in `_id` order."""
+    return {name: [doc async for doc in db[name].find({}).sort([("_id", ASCENDING)])]
+            for name in await db.list_collection_names()}
+
+
+def journals(directory: Path) -> list[Path]:
+    return sorted(directory.glob("journal-*.log"))

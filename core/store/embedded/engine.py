@@ -7,6 +7,13 @@ document each write changed, or its removal, in order). Start-up loads the newes
 replays the journals from its generation on. Replaying after-images is idempotent, which is
 what lets a snapshot be written while writes go on: a document changed during the snapshot is
 both in it and in the journal, and the journal, replayed after it, has the last word.
+
+A process about to take the directory over from a running owner (`roomcast serve --take-over`)
+reads it ahead, without the lock (`read_ahead`): snapshots are never changed once written and
+journals only grow, so once the owner has let go, the engine that opens the directory goes on
+from where that reading stopped if the files still begin with what it read, and reads them
+again from the start if not (a snapshot written meanwhile, a journal cut back after a failed
+write).
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import StoreNotWritable
+from core.errors import StoreDamaged, StoreNotWritable
 from core.ids import utcnow
-from core.store.embedded.frames import BadFrame, decode, frame, iter_frames
+from core.store.embedded.frames import HEADER, BadFrame, decode, frame, iter_frames
 from core.store.embedded.journal import Journal, sync_directory
 from core.store.embedded.lock import DataDirLock
 from core.store.embedded.mongomock_collection import TrackedCollection, new_database
@@ -39,6 +46,102 @@ _NAME = re.compile(r"^(snapshot|journal)-(\d{10})\.(bson|log)$")
 # Stores open in this process by directory: a second opening shares the first (as two apps in
 # one process, or tests standing in for two processes, share one MongoDB).
 _OPEN: dict[Path, EmbeddedEngine] = {}
+# What `read_ahead` read, by directory, for the engine that opens it next.
+_AHEAD: dict[Path, StoreImage] = {}
+FileId = tuple[int, int, int]  # a file's inode, size and modification time (ns)
+
+
+def _store_files(directory: Path) -> dict[str, list[int]]:
+    """The generations of the snapshots and journals in `directory`."""
+    found: dict[str, list[int]] = {"snapshot": [], "journal": []}
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if match:
+            found[match[1]].append(int(match[2]))
+    return found
+
+
+def _file_id(path: Path) -> FileId:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+class StoreImage:
+    """Documents as a store directory's files hold them, and what of the files was read: the
+    snapshot (its generation and which file it was) and, per journal, its bytes up to the last
+    whole frame."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.db = new_database(database)
+        self.collections: dict[str, TrackedCollection] = {}
+        self.snapshot: tuple[int, FileId] | None = None
+        self.journals: dict[int, bytes] = {}
+
+    def collection(self, name: str) -> TrackedCollection:
+        found = self.collections.get(name)
+        if found is None:
+            found = self.collections[name] = TrackedCollection(self.db, name)
+        return found
+
+    def apply(self, record: dict[str, Any]) -> None:
+        target = self.collection(record["c"])
+        target.load(record.get("p", ()))
+        target.unload(record.get("r", ()))
+
+    def read_snapshot(self, path: Path) -> None:
+        for record in read_snapshot(path):
+            self.collection(record["c"]).load(record["p"])
+
+    def continued_by(self, directory: Path, generation: int,
+                     journals: dict[int, bytes]) -> bool:
+        """The files now in `directory` (its newest snapshot's `generation`, and its `journals`
+        from that generation on, with their bytes) begin with what this image read."""
+        if generation == 0:
+            same_snapshot = self.snapshot is None
+        else:
+            path = directory / f"snapshot-{generation:010d}.bson"
+            same_snapshot = self.snapshot == (generation, _file_id(path))
+        newest = max(self.journals, default=0)
+        return (same_snapshot
+                and all(g in journals and journals[g].startswith(read)
+                        for g, read in self.journals.items())
+                and all(g in self.journals or g > newest for g in journals))
+
+
+def read_ahead(directory: Path, database: str) -> StoreImage | None:
+    """Read the store in `directory` without its lock, while its owner may still write, for
+    the engine that opens it next in this process (which checks that the files still begin
+    with what was read). None, with the reason logged, when the files could not be read
+    whole: the opening engine then reads them itself, and reports any damage."""
+    image = StoreImage(database)
+    try:
+        found = _store_files(directory)
+        generation = max(found["snapshot"], default=0)
+        if generation:
+            path = directory / f"snapshot-{generation:010d}.bson"
+            before = _file_id(path)
+            image.read_snapshot(path)
+            if _file_id(path) != before:
+                raise OSError(f"{path} changed while it was read")
+            image.snapshot = (generation, before)
+        for journal in sorted(g for g in found["journal"] if g >= generation):
+            data = (directory / f"journal-{journal:010d}.log").read_bytes()
+            end = 0
+            try:
+                for body in iter_frames(data):
+                    image.apply(decode(body))
+                    end += len(body) + HEADER.size
+            except BadFrame as exc:
+                if not exc.at_end:  # damage: the opening engine reads it and says where
+                    raise
+            image.journals[journal] = data[:end]  # a frame being written is read later
+    except (OSError, StoreDamaged, BadFrame, ValueError, KeyError, TypeError) as exc:
+        log.info("the embedded store in %s was not read ahead (%s): it is read once its "
+                 "owner has let go", directory, exc)
+        return None
+    _AHEAD[directory.resolve()] = image
+    return image
 
 
 def open_engine(directory: Path, database: str, *, compact_bytes: int) -> EmbeddedEngine:
@@ -57,8 +160,8 @@ class EmbeddedEngine:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self._lock = DataDirLock(directory)
-        self._db = new_database(database)
-        self._collections: dict[str, TrackedCollection] = {}
+        ahead = _AHEAD.pop(directory.resolve(), None)
+        self._image = StoreImage(database)  # the documents, once loaded
         self._ttl: dict[str, tuple[str, int]] = {}  # collection -> (field, seconds)
         self._compact_bytes = compact_bytes
         self._compacting: asyncio.Task[None] | None = None
@@ -67,8 +170,11 @@ class EmbeddedEngine:
         # Writes per collection since the engine opened: this process is the store's only
         # writer (its LOCK), so an unchanged count proves the collection unchanged.
         self.writes: dict[str, int] = {}
+        # Whether the load went on from what `read_ahead` read (tests, and the log).
+        self.read_ahead = False
         try:
-            self.generation = self._load()
+            self.generation = self._load(ahead if ahead and ahead.database == database
+                                         else None)
             self._journal = Journal(self._file("journal", self.generation))
             sync_directory(directory)
         except BaseException:
@@ -80,38 +186,47 @@ class EmbeddedEngine:
         return self.directory / f"{kind}-{generation:010d}.{suffix}"
 
     def collection(self, name: str) -> TrackedCollection:
-        found = self._collections.get(name)
-        if found is None:
-            found = self._collections[name] = TrackedCollection(self._db, name)
-        return found
+        return self._image.collection(name)
 
     def collection_names(self) -> list[str]:
-        return sorted(name for name, c in self._collections.items() if c.count())
+        return sorted(name for name, c in self._image.collections.items() if c.count())
 
     # Start-up.
 
-    def _load(self) -> int:
+    def _load(self, image: StoreImage | None) -> int:
         for stale in self.directory.glob("*.tmp"):  # a snapshot a crash cut short
             stale.unlink()
-        found: dict[str, list[int]] = {"snapshot": [], "journal": []}
-        for path in self.directory.iterdir():
-            match = _NAME.match(path.name)
-            if match:
-                found[match[1]].append(int(match[2]))
+        found = _store_files(self.directory)
         generation = max(found["snapshot"], default=0)
-        if generation:
-            for record in read_snapshot(self._file("snapshot", generation)):
-                self.collection(record["c"]).load(record["p"])
-        journals = sorted(g for g in found["journal"] if g >= generation)
-        for position, journal in enumerate(journals):
-            self._replay(self._file("journal", journal), last=position == len(journals) - 1)
+        journals = {g: self._file("journal", g).read_bytes()
+                    for g in sorted(found["journal"]) if g >= generation}
+        if image is not None and not image.continued_by(self.directory, generation, journals):
+            log.info("the embedded store in %s changed beyond what was read ahead: it is read "
+                     "again", self.directory)
+            image = None
+        if image is None:
+            image = self._image
+            if generation:
+                image.read_snapshot(self._file("snapshot", generation))
+        else:
+            self.read_ahead = True
+            log.info("the embedded store in %s goes on from what was read ahead (%d journal "
+                     "bytes after it)", self.directory,
+                     sum(len(data) - len(image.journals.get(g, b""))
+                         for g, data in journals.items()))
+        self._image = image
+        newest = max(journals, default=0)
+        for journal, data in journals.items():
+            self._replay(image, self._file("journal", journal), data,
+                         start=len(image.journals.get(journal, b"")), last=journal == newest)
+        image.journals.clear()  # what was read ahead, no longer needed
         return max([generation, *journals]) or 1
 
-    def _replay(self, path: Path, *, last: bool) -> None:
-        data = path.read_bytes()
+    @staticmethod
+    def _replay(image: StoreImage, path: Path, data: bytes, *, start: int, last: bool) -> None:
         try:
-            for body in iter_frames(data):
-                self._apply(decode(body))
+            for body in iter_frames(data, start):
+                image.apply(decode(body))
         except BadFrame as exc:
             if not (last and exc.at_end):
                 raise damaged(path, f"at byte {exc.offset}: {exc.reason}") from None
@@ -125,11 +240,6 @@ class EmbeddedEngine:
                 os.fsync(file.fileno())
         except (ValueError, KeyError, TypeError) as exc:
             raise damaged(path, f"unreadable: {exc}") from None
-
-    def _apply(self, record: dict[str, Any]) -> None:
-        target = self.collection(record["c"])
-        target.load(record.get("p", ()))
-        target.unload(record.get("r", ()))
 
     # Writes.
 

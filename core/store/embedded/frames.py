@@ -37,9 +37,10 @@ class BadFrame(Exception):
     at_end: bool
 
 
-def iter_frames(data: bytes) -> Iterator[bytes]:
-    """Each frame's body in order; raises BadFrame at the first one that is not whole."""
-    offset, end = 0, len(data)
+def iter_frames(data: bytes, start: int = 0) -> Iterator[bytes]:
+    """Each frame's body in order from `start` (where a frame begins); raises BadFrame at the
+    first one that is not whole."""
+    offset, end = start, len(data)
     while offset < end:
         if end - offset < HEADER.size:
             raise BadFrame(offset, "the file ends inside a frame header", at_end=True)

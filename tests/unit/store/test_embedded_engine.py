@@ -23,6 +23,7 @@ from core.errors import DataDirInUse, ServiceUnavailable, StoreDamaged
 from core.ids import utcnow
 from core.store.embedded.client import EmbeddedClient
 from core.store.embedded.engine import EmbeddedEngine, open_engine
+from tests.support.embedded import everything
 
 MB = 1024 * 1024
 
@@ -30,11 +31,6 @@ MB = 1024 * 1024
 def opened(directory: Path, compact_bytes: int = 64 * MB) -> Any:
     engine = open_engine(directory, "roomcast", compact_bytes=compact_bytes)
     return EmbeddedClient(engine, "roomcast")["roomcast"]
-
-
-async def everything(db: Any) -> dict[str, list[dict[str, Any]]]:
-    return {name: [doc async for doc in db[name].find({}).sort([("_id", ASCENDING)])]
-            for name in await db.list_collection_names()}
 
 
 @pytest.fixture
