@@ -5,7 +5,11 @@ compacted meanwhile; it goes on from the reading only when the files still begin
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +173,61 @@ async def test_a_reading_ahead_of_another_database_is_not_taken(tmp_path: Path) 
     went_on, found = await _opened_after_reading_ahead(tmp_path)
     assert not went_on
     assert found == await _from_the_first_byte(tmp_path)
+
+
+# The owner as its own process, writing as fast as it can while this one reads ahead: inserts,
+# changes and removals, each acknowledged before the next; with a small journal limit it also
+# writes snapshots meanwhile. It says "writing" once it has begun and exits once done.
+_OWNER = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from core.store.embedded.client import EmbeddedClient
+    from core.store.embedded.engine import open_engine
+
+    async def main(directory, writes, compact_bytes):
+        engine = open_engine(Path(directory), "roomcast", compact_bytes=compact_bytes)
+        db = EmbeddedClient(engine, "roomcast")["roomcast"]
+        for i in range(writes):
+            await db["things"].insert_one({"_id": i, "n": i, "text": "x" * (i % 300)})
+            if i % 3 == 0:
+                await db["things"].update_one({"_id": i // 2}, {"$inc": {"n": 1000}})
+            if i % 7 == 0:
+                await db["things"].delete_one({"_id": i // 3})
+            if i == 50:
+                print("writing", flush=True)
+        await engine.close()
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+""")
+
+
+def _start_owner(directory: Path, *, writes: int, compact_bytes: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _OWNER, str(directory), str(writes), str(compact_bytes)],
+        stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("compact_bytes", [64 * 1024 * 1024, 64 * 1024])
+async def test_reading_ahead_while_another_process_writes_loses_nothing(
+    tmp_path: Path, compact_bytes: int
+) -> None:
+    owner = _start_owner(tmp_path, writes=3000, compact_bytes=compact_bytes)
+    try:
+        assert owner.stdout is not None
+        assert (await asyncio.to_thread(owner.stdout.readline)).strip() == "writing"
+        readings = 0
+        while owner.poll() is None and readings < 1000:  # each one replaces the one before
+            if read_ahead(tmp_path, "roomcast") is not None:
+                readings += 1
+        assert await asyncio.to_thread(owner.wait, 120) == 0
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+    assert readings > 0, readings
+
+    went_on, found = await _opened_after_reading_ahead(tmp_path)
+    if compact_bytes > 1024 * 1024:  # no snapshot meanwhile: the journal only grew
+        assert went_on
+    assert found == await _from_the_first_byte(tmp_path)
+    assert len(found["things"]) > 2000
