@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from core.errors import StoreDamaged
+from core.store.embedded import engine as engine_module
 from core.store.embedded.engine import read_ahead
 from core.store.embedded.frames import frame
 from tests.support.embedded import embedded_driver as opened
@@ -26,10 +27,9 @@ pytestmark = pytest.mark.usefixtures("_nothing_left_ahead")
 
 @pytest.fixture
 def _nothing_left_ahead() -> Any:
-    from core.store.embedded import engine
-
+    """A reading no engine took (a test that failed before opening) is not left to the next."""
     yield
-    engine._AHEAD.clear()
+    engine_module._AHEAD.clear()
 
 
 async def _written_before(db: Any) -> None:
