@@ -10,7 +10,10 @@ heap that grows with it: 5,000 connections at 500 a second saw pauses of 10, 32,
 connect storm").
 
 `HeapKeeper` moves what survives a full collection out of the collector's reach
-(`gc.freeze()`), so the next full collection walks only what came since. Frozen objects are
+(`gc.freeze()`), so the next full collection walks only what came since. While connections
+arrive it does not wait for a full collection to have walked them: once `arrivals` connections
+have come since the last freeze, it collects the young generations and freezes the rest, so a
+storm's full collections walk only what its last half second left. Frozen objects are
 still freed by reference counting; what they cannot be is collected as a cycle. A connection
 left about 66 objects in reference cycles when it ended (0.1 since the handshake's changes,
 docs/performance.md; but any code may make a cycle), so a process that has lost many of its
@@ -55,6 +58,9 @@ class HeapPolicy:
     churn_share_max: float = 4.0
     max_age: float = 600.0  # compact after this long if the frozen heap grew by growth_share
     growth_share: float = 0.25
+    # Freeze what has left the young generations once this many connections have arrived
+    # since the last freeze, without waiting for a full collection to walk them first.
+    arrivals: int = 250
 
     def churned(self, *, departed: int, live: int, share: float | None = None) -> bool:
         """`departed` connections left since the last compaction, `live` are connected now;
@@ -99,6 +105,7 @@ class HeapKeeper:
         self._departed_at_compaction = 0
         self._frozen_after = 0
         self._counted_at = 0.0  # the last compaction or count
+        self._live_at_freeze = 0  # connections at the last freeze (or fewer, since)
 
     def register(self, registry: CollectorRegistry) -> None:
         """`roomcast_heap_frozen_objects`, `roomcast_heap_freezes_total` and
@@ -149,13 +156,20 @@ class HeapKeeper:
                 self.compact()
                 return
             self._counted_at = self._clock()
-        if _full_collections() != self._full_seen:
+        live = self._live()
+        self._live_at_freeze = min(self._live_at_freeze, live)
+        if (_full_collections() != self._full_seen
+                or live - self._live_at_freeze >= self.policy.arrivals):
             # What survived that collection has lived long: out of the next one's walk. The
             # young generations are collected first, so their garbage is not frozen with it.
+            # Arrivals are frozen as they come: the connections' objects live long, and a
+            # storm's full collections then walk half a second of them, not all since the
+            # last one (whatever cycles they hold wait for a compaction).
             gc.collect(1)
             gc.freeze()
             self.freezes += 1
             self._full_seen = _full_collections()
+            self._live_at_freeze = live
 
     def compact(self) -> int:
         """Everything frozen back in reach, one full collection, frozen again; returns the
@@ -173,6 +187,7 @@ class HeapKeeper:
         self._departed_at_compaction = self._departures()
         self._frozen_after = self.frozen = gc.get_freeze_count()
         self._counted_at = self._clock()
+        self._live_at_freeze = self._live()
 
 
 class _HeapCollector(Collector):

@@ -114,8 +114,8 @@ def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:
 
 
 def _keep_heap(realtime: Realtime, registry: CollectorRegistry | None) -> None:
-    """Start-up's heap, and then what survives each full collection, out of the cycle
-    collector's walk (roomcast/heap.py)."""
+    """Start-up's heap, and then what survives each full collection or arrives with new
+    connections, out of the cycle collector's walk (roomcast/heap.py)."""
     hub = realtime.hub
     keeper = (HeapKeeper(lambda: 0, lambda: 0) if hub is None
               else HeapKeeper(lambda: hub.departed, lambda: len(hub.sessions),

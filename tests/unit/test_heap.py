@@ -138,6 +138,43 @@ async def check():
     assert found["frozen_after"] > 0
 
 
+def test_arrivals_are_frozen_as_they_come_without_a_full_collection() -> None:
+    """A storm of connections: once `arrivals` have come since the last freeze, what has left
+    the young generations is frozen, and no full collection walks it first; arrivals count
+    from the fewest connections since, so departures and returns are not arrivals."""
+    found = in_fresh_interpreter(fresh.CYCLES + """
+async def check():
+    live = [0]
+    keeper = HeapKeeper(lambda: 0, lambda: live[0], HeapPolicy(interval=3600, arrivals=250))
+    keeper.start()
+    full = gc.get_stats()[2]["collections"]
+    held = cycle()
+    young_ref = weakref.ref(cycle())  # young garbage: collected, not frozen
+    out = {}
+    live[0] = 249
+    keeper.look()
+    out["under"] = [keeper.freezes, walked(held)]
+    live[0] = 250
+    keeper.look()
+    out["arrived"] = [keeper.freezes, walked(held), young_ref() is None]
+    later = cycle()
+    live[0] = 100  # 150 left...
+    keeper.look()
+    live[0] = 349  # ...and 249 came since
+    keeper.look()
+    out["after_departures"] = [keeper.freezes, walked(later)]
+    live[0] = 350
+    keeper.look()
+    out["arrived_again"] = [keeper.freezes, walked(later)]
+    out["full_collections"] = gc.get_stats()[2]["collections"] - full
+    await keeper.stop()
+    return out
+""")
+    assert found == {"under": [0, True], "arrived": [1, False, True],
+                     "after_departures": [1, True], "arrived_again": [2, False],
+                     "full_collections": 0}
+
+
 def test_churn_compactions_back_off_while_departures_leave_no_cycles() -> None:
     """Departures that left nothing in cycles: each churn compaction waits for twice the churn
     of the one before, up to the cap; once departures leave cycles again, a compaction frees
