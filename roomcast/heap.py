@@ -137,7 +137,8 @@ class HeapKeeper:
                 log.exception("keeping the collector's heap failed")
 
     def look(self) -> None:
-        """One look: compact if due, else freeze if a full collection ran since the last.
+        """One look: compact if due, else freeze if a full collection ran since the last or
+        `policy.arrivals` connections have come since the last freeze.
 
         Counting the frozen objects walks them all, so it is done only when `max_age` has
         passed since the last compaction or count (then the clock starts again). A stopping
@@ -145,7 +146,8 @@ class HeapKeeper:
         if self._stopping():
             return
         departed = self._departures() - self._departed_at_compaction
-        if self.policy.churned(departed=departed, live=self._live(), share=self.churn_share):
+        live = self._live()
+        if self.policy.churned(departed=departed, live=live, share=self.churn_share):
             freed = self.compact()
             self.churn_share = self.policy.next_share(self.churn_share, freed=freed,
                                                       departed=departed)
@@ -156,7 +158,6 @@ class HeapKeeper:
                 self.compact()
                 return
             self._counted_at = self._clock()
-        live = self._live()
         self._live_at_freeze = min(self._live_at_freeze, live)
         if (_full_collections() != self._full_seen
                 or live - self._live_at_freeze >= self.policy.arrivals):

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from core.errors import StoreDamaged, StoreNotWritable
 from core.ids import utcnow
-from core.store.embedded.frames import HEADER, BadFrame, decode, frame, iter_frames
+from core.store.embedded.frames import BadFrame, decode, frame, iter_frames
 from core.store.embedded.journal import Journal, sync_directory
 from core.store.embedded.lock import DataDirLock
 from core.store.embedded.mongomock_collection import TrackedCollection, new_database
@@ -59,6 +59,12 @@ def _store_files(directory: Path) -> dict[str, list[int]]:
         if match:
             found[match[1]].append(int(match[2]))
     return found
+
+
+def _file(directory: Path, kind: str, generation: int) -> Path:
+    """A generation's snapshot or journal in `directory`."""
+    suffix = "bson" if kind == "snapshot" else "log"
+    return directory / f"{kind}-{generation:010d}.{suffix}"
 
 
 def _file_id(path: Path) -> FileId:
@@ -100,8 +106,8 @@ class StoreImage:
         if generation == 0:
             same_snapshot = self.snapshot is None
         else:
-            path = directory / f"snapshot-{generation:010d}.bson"
-            same_snapshot = self.snapshot == (generation, _file_id(path))
+            same_snapshot = self.snapshot == (generation,
+                                              _file_id(_file(directory, "snapshot", generation)))
         newest = max(self.journals, default=0)
         return (same_snapshot
                 and all(g in journals and journals[g].startswith(read)
@@ -119,23 +125,23 @@ def read_ahead(directory: Path, database: str) -> StoreImage | None:
         found = _store_files(directory)
         generation = max(found["snapshot"], default=0)
         if generation:
-            path = directory / f"snapshot-{generation:010d}.bson"
+            path = _file(directory, "snapshot", generation)
             before = _file_id(path)
             image.read_snapshot(path)
             if _file_id(path) != before:
                 raise OSError(f"{path} changed while it was read")
             image.snapshot = (generation, before)
         for journal in sorted(g for g in found["journal"] if g >= generation):
-            data = (directory / f"journal-{journal:010d}.log").read_bytes()
-            end = 0
+            data = _file(directory, "journal", journal).read_bytes()
+            end = len(data)
             try:
                 for body in iter_frames(data):
                     image.apply(decode(body))
-                    end += len(body) + HEADER.size
             except BadFrame as exc:
                 if not exc.at_end:  # damage: the opening engine reads it and says where
                     raise
-            image.journals[journal] = data[:end]  # a frame being written is read later
+                end = exc.offset  # a frame being written: read once the owner has let go
+            image.journals[journal] = data[:end]
     except (OSError, StoreDamaged, BadFrame, ValueError, KeyError, TypeError) as exc:
         log.info("the embedded store in %s was not read ahead (%s): it is read once its "
                  "owner has let go", directory, exc)
@@ -182,8 +188,7 @@ class EmbeddedEngine:
             raise
 
     def _file(self, kind: str, generation: int) -> Path:
-        suffix = "bson" if kind == "snapshot" else "log"
-        return self.directory / f"{kind}-{generation:010d}.{suffix}"
+        return _file(self.directory, kind, generation)
 
     def collection(self, name: str) -> TrackedCollection:
         return self._image.collection(name)

@@ -23,7 +23,7 @@ from core.errors import DataDirInUse, ServiceUnavailable, StoreDamaged
 from core.ids import utcnow
 from core.store.embedded.client import EmbeddedClient
 from core.store.embedded.engine import EmbeddedEngine, open_engine
-from tests.support.embedded import everything
+from tests.support.embedded import everything, journals
 
 MB = 1024 * 1024
 
@@ -124,7 +124,7 @@ async def test_expired_documents_are_removed_through_the_journal(store: Any, tmp
 
 
 def _journal(directory: Path) -> Path:
-    return _files(directory, "journal-*.log")[0]
+    return journals(directory)[0]
 
 
 def _files(directory: Path, pattern: str) -> list[Path]:
