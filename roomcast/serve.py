@@ -98,11 +98,12 @@ class _DrainingServer(PromptServer):
 
 
 def _http_protocol() -> Any:
-    """uvicorn's httptools protocol, which lets an upgraded connection go without the cycle
-    collector (realtime/wire/uvicorn_http.py)."""
-    from realtime.wire.uvicorn_http import UpgradingHttpProtocol
+    """A connection's first protocol: a WebSocket upgrade goes straight to the WebSocket
+    protocol, anything else to uvicorn's httptools protocol, which lets an upgraded connection
+    go without the cycle collector (realtime/wire/uvicorn_http.py)."""
+    from realtime.wire.uvicorn_http import ConnectionStart
 
-    return UpgradingHttpProtocol
+    return ConnectionStart
 
 
 def _ws_protocol(on_too_large: Callable[[], None] | None) -> Any:

@@ -66,7 +66,7 @@ from websockets.speedups import apply_mask
 
 from realtime.wire.asyncio_queue import lean_event
 from realtime.wire.frames import MASKED, TEXT_FIN, frame_header
-from realtime.wire.ws_handshake import kept_scope, read_upgrade, scope, switching
+from realtime.wire.ws_handshake import Upgrade, kept_scope, read_upgrade, scope, switching
 
 
 class _Discard:
@@ -238,12 +238,24 @@ class SocketProtocol(WebSocketsSansIOProtocol):
     def _upgrade(self, data: bytes) -> bool:
         """Start the application on an upgrade request websockets would accept as it is
         (realtime/wire/ws_handshake.py), without its reader; False leaves it to websockets."""
-        conn = self.conn
-        if conn.debug or conn.state is not State.CONNECTING or conn.reader.buffer:
+        if not self.takes_upgrades():
             return False
-        upgrade = read_upgrade(data, extensions=bool(conn.available_extensions))
+        upgrade = read_upgrade(data, extensions=bool(self.conn.available_extensions))
         if upgrade is None:
             return False
+        self.start(upgrade)
+        return True
+
+    def takes_upgrades(self) -> bool:
+        """Whether `start` may be given a request read by ws_handshake.read_upgrade: not while
+        websockets logs at DEBUG (its reader logs the request) or once it has read bytes."""
+        conn = self.conn
+        return not conn.debug and conn.state is State.CONNECTING and not conn.reader.buffer
+
+    def start(self, upgrade: Upgrade) -> None:
+        """Start the application on an upgrade request read by ws_handshake.read_upgrade, as
+        websockets and uvicorn's handle_connect would once they have read it."""
+        conn = self.conn
         # Where websockets' ServerProtocol.parse goes once it has read the request (the frames'
         # parser, `super().parse()`), and what its accept records.
         conn.parser = Protocol.parse(conn)
@@ -258,7 +270,6 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         task = self.loop.create_task(self.run_asgi())
         task.add_done_callback(self.on_task_complete)
         self.tasks.add(task)
-        return True
 
     async def send(self, message: Any) -> None:
         accept = self._accept

@@ -45,6 +45,9 @@ _FIELD = re.compile(rb"(" + TOKEN + rb"):[ \t]*(" + VALUE + rb"?)[ \t]*\r\n")
 # A comma-separated list of tokens, a subset of what websockets' parse_connection accepts.
 _TOKENS = re.compile(TOKEN + rb"(?:[ \t]*,[ \t]*" + TOKEN + rb")*")
 _SPLIT = re.compile(rb"[ \t]*,[ \t]*")
+# A request target of an absolute path and a query: RFC 3986's unreserved, sub-delims, ":", "@",
+# "/", "?" and percent-encodings (checked as characters only: "%" is passed on as it is).
+_TARGET = re.compile(rb"/[-A-Za-z0-9._~!$&'()*+,;=:@/?%]*")
 _LINE_LIMIT = MAX_LINE_LENGTH - 16  # well inside websockets' own limit: the rest is theirs
 _SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 # What the headers that matter are to the handshake; any other is passed on as it is.
@@ -59,27 +62,38 @@ class Upgrade(NamedTuple):
     """A WebSocket upgrade request websockets accepts as it is."""
 
     target: bytes  # the request target: path and query, as sent
-    headers: list[tuple[bytes, bytes]]  # as websockets gives them to uvicorn: names as sent
+    headers: list[tuple[bytes, bytes]]  # as websockets gives them to uvicorn
     accept: bytes  # the Sec-WebSocket-Accept value
     origin: str | None
 
 
-def read_upgrade(data: bytes, *, extensions: bool) -> Upgrade | None:
+def read_upgrade(data: bytes, *, extensions: bool, raw: bool = False) -> Upgrade | None:
     """The upgrade request in `data` (the whole request, nothing after it), or None when
     websockets must read it: anything it might refuse or negotiate. `extensions`: the server
-    offers an extension (permessage-deflate), so an offer from the client is negotiated."""
+    offers an extension (permessage-deflate), so an offer from the client is negotiated.
+
+    `data` is the request as uvicorn's HTTP protocol writes it out again, or with `raw` as
+    the client sent it (realtime/wire/uvicorn_http.py), which no HTTP parser has read yet: its
+    target must then be made only of the characters RFC 3986 allows in a path and query
+    (httptools refuses some others), it must hold one Connection header (uvicorn's HTTP
+    protocol reads only the last), and its header names are given in lower case, as uvicorn
+    gives them."""
     line, _, block = data.partition(b"\r\n")
     method, _, rest = line.partition(b" ")
     target, _, protocol = rest.partition(b" ")
     if (method != b"GET" or protocol != b"HTTP/1.1" or not target.isascii()
             or b"\n" in target or b"\r" in target or not block.endswith(b"\r\n")
+            or (raw and not _TARGET.fullmatch(target))
             or not _LINES.fullmatch(block, 0, len(block) - 2)):
         return None
     headers: list[tuple[bytes, bytes]] = _FIELD.findall(block)
+    if raw:
+        headers = [(name.lower(), value) for name, value in headers]
     if len(headers) >= MAX_NUM_HEADERS or (
             len(data) > _LINE_LIMIT and max(map(len, data.split(b"\r\n"))) > _LINE_LIMIT):
         return None
     connection = False
+    connections = 0
     upgrade: list[bytes] = []
     key: list[bytes] = []
     version: list[bytes] = []
@@ -89,8 +103,10 @@ def read_upgrade(data: bytes, *, extensions: bool) -> Upgrade | None:
         if role is None:
             continue
         if role == _CONNECTION:
-            if not _TOKENS.fullmatch(value):
+            # uvicorn's HTTP protocol upgrades on its last Connection header alone.
+            if not _TOKENS.fullmatch(value) or (raw and connections):
                 return None
+            connections += 1
             connection = connection or any(
                 token.lower() == b"upgrade" for token in _SPLIT.split(value))
         elif role == _UPGRADE:

@@ -26,7 +26,7 @@ from uvicorn.server import ServerState
 from realtime.wire.frames import PING, TEXT, encode_frame
 from realtime.wire.uvicorn_protocol import SocketProtocol
 from realtime.wire.ws_handshake import read_upgrade
-from tests.support.wire import RecordingTransport
+from tests.support.wire import RecordingTransport, settle, turns
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 VALID = [(b"Host", b"127.0.0.1:8000"), (b"Connection", b"Upgrade"), (b"Upgrade", b"websocket"),
@@ -82,27 +82,14 @@ async def handshake(cls: type[WebSocketsSansIOProtocol], data: bytes, kind: str,
     transport = RecordingTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     protocol.data_received(data)
-    await _turns()
+    await turns()
     protocol.data_received(encode_frame(PING, b"p", mask=b"abcd")
                            + encode_frame(TEXT, b"hello", mask=b"wxyz"))
-    await _settle(state)
+    await settle(state)
     written = re.sub(rb"Date: [^\r]*", b"Date: -", b"".join(transport.written))
     return {"written": written, "closed": transport.closed, "scope": seen.get("scope"),
             "received": seen["received"], "state": protocol.conn.state,
             "complete": protocol.handshake_complete}
-
-
-async def _turns() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
-async def _settle(state: ServerState) -> None:
-    await _turns()
-    while state.tasks:
-        done, _ = await asyncio.wait(list(state.tasks), timeout=5)
-        assert done, "the application did not finish"
-        await _turns()
 
 
 def observed(cls: type[WebSocketsSansIOProtocol], data: bytes, kind: str,

@@ -8,7 +8,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from tests.canary.upstream import assert_source, recheck
+from tests.canary.upstream import assert_signature, assert_source, recheck
 
 VERIFIED = "0.55.0"
 OURS = ("realtime/wire/uvicorn_protocol.py (SocketProtocol) and realtime/wire/ws_handshake.py "
@@ -77,6 +77,46 @@ def test_the_http_protocol_extended_for_upgrades() -> None:
     assert "self.parser = None" in inspect.getsource(HttpToolsProtocol.connection_lost), recheck(
         "HttpToolsProtocol.connection_lost (no longer breaks the parser's cycle)", ours,
         "uvicorn", VERIFIED)
+
+
+# realtime/wire/uvicorn_http.py (ConnectionStart) takes the HTTP protocol's place for a
+# connection's first bytes: built as uvicorn's Server.startup builds it, and an upgrade read
+# straight from the client's bytes only where uvicorn's HTTP protocol would upgrade it too (its
+# last Connection header naming `upgrade`, an `Upgrade: websocket`) and hand it over as it reads
+# it (header names in lower case, values without trailing spaces and tabs, the target as sent).
+HTTP_FOLLOWED = [
+    ("_get_upgrade", "7b1305aac7b87064"),
+    ("_should_upgrade", "8fcad1ab8e096739"),
+    ("on_header", "1e86ebb6cea0458c"),
+    ("on_headers_complete", "1ea8589acfad92d8"),
+    ("connection_made", "6efb565ff3d36b91"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), HTTP_FOLLOWED,
+                         ids=[row[0] for row in HTTP_FOLLOWED])
+def test_the_http_protocols_upgrade_decision_is_unchanged(name: str, expected: str) -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert_source(getattr(HttpToolsProtocol, name), expected,
+                  what=f"HttpToolsProtocol.{name}",
+                  ours="realtime/wire/uvicorn_http.py (ConnectionStart) and "
+                       "realtime/wire/ws_handshake.py (read_upgrade with raw)",
+                  package="uvicorn", verified=VERIFIED)
+
+
+def test_the_http_protocol_is_built_as_connection_start_is() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    ours = "realtime/wire/uvicorn_http.py (ConnectionStart)"
+    assert_signature(HttpToolsProtocol.__init__,
+                     "(self, config: 'Config', server_state: 'ServerState', "
+                     "app_state: 'dict[str, Any]', _loop: 'asyncio.AbstractEventLoop | None' "
+                     "= None) -> 'None'",
+                     what="HttpToolsProtocol.__init__", ours=ours, package="uvicorn",
+                     verified=VERIFIED)
+    assert_source(uvicorn.Server.startup, "2aa1d70a244bfcf2", what="Server.startup",
+                  ours=ours, package="uvicorn", verified=VERIFIED)
 
 
 # realtime/wire/uvicorn_server.py (PromptServer): main_loop and shutdown (with

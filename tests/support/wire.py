@@ -65,3 +65,18 @@ async def accepted(transport: RecordingTransport, app: App = _accepting) -> Sock
         await asyncio.sleep(0)
     assert protocol.handshake_complete and protocol.conn.state is State.OPEN
     return protocol
+
+
+async def turns() -> None:
+    """A few turns of the loop: what the protocols scheduled has run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def settle(state: ServerState) -> None:
+    """Every application task the protocols started has ended."""
+    await turns()
+    while state.tasks:
+        done, _ = await asyncio.wait(list(state.tasks), timeout=5)
+        assert done, "the application did not finish"
+        await turns()

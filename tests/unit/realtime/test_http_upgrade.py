@@ -1,5 +1,6 @@
-"""An upgraded connection's HTTP protocol is let go by reference counting, not left in a cycle
-for the collector (realtime/wire/uvicorn_http.py)."""
+"""An upgraded connection's HTTP protocol, or the protocol that read its first bytes, is let go by
+reference counting, not left in a cycle for the collector; a connection that never sent a byte
+is forgotten when lost and closed by a shutdown (realtime/wire/uvicorn_http.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from realtime.wire.uvicorn_http import UpgradingHttpProtocol
+from realtime.wire.uvicorn_http import ConnectionStart, UpgradingHttpProtocol
 from realtime.wire.uvicorn_protocol import SocketProtocol
 
 REQUEST = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -27,6 +28,7 @@ class Transport:
     def __init__(self) -> None:
         self.protocol: Any = None
         self.written: list[bytes] = []
+        self.closed = False
 
     def set_protocol(self, protocol: Any) -> None:
         self.protocol = protocol
@@ -38,7 +40,7 @@ class Transport:
         return False
 
     def close(self) -> None:
-        return None
+        self.closed = True
 
     def get_extra_info(self, name: str) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name)
@@ -89,3 +91,44 @@ async def test_uvicorns_own_leaves_it_in_a_cycle() -> None:
     assert gone() is not None
     gc.collect()
     assert gone() is None
+
+
+def start(state: ServerState) -> tuple[ConnectionStart, Transport]:
+    config = Config(app=None, ws=SocketProtocol, ws_ping_interval=None, ws_ping_timeout=None,
+                    log_config=None)
+    config.load()
+    first = ConnectionStart(config=config, server_state=state, app_state={})
+    transport = Transport()
+    first.connection_made(transport)  # type: ignore[arg-type]
+    return first, transport
+
+
+@pytest.mark.usefixtures("no_collector")
+async def test_a_connection_start_goes_once_the_websocket_has_the_connection() -> None:
+    state = ServerState()
+    first, transport = start(state)
+    assert state.connections == {first}
+    first.data_received(REQUEST)
+    assert isinstance(transport.protocol, SocketProtocol)
+    assert state.connections == {transport.protocol}
+    gone = weakref.ref(first)
+    del first
+    assert gone() is None
+
+
+async def test_a_connection_lost_before_its_first_bytes_is_forgotten() -> None:
+    state = ServerState()
+    first, transport = start(state)
+    first.connection_lost(None)
+    assert not state.connections
+    first.shutdown()  # nothing left to close
+    assert not transport.closed
+
+
+async def test_a_shutdown_before_the_first_bytes_closes_the_connection() -> None:
+    state = ServerState()
+    first, transport = start(state)
+    first.shutdown()
+    assert transport.closed
+    first.connection_lost(None)
+    assert not state.connections
