@@ -17,7 +17,8 @@ tests/unit/store/test_list_fields.py (which compare `simple_matcher` and
   journal what the write left behind.
 - `Collection.find_one` (the reads a connect and a join make: a user, a meeting, a
   membership), when it has no sort: its documents are found as `_iter_documents` finds them
-  (by `_id`, or by `simple_matcher`), the first is returned, copied as mongomock's cursor
+  (by `_id`, or by `simple_matcher`; a filter of a string `_id` alone, every repository's
+  `get`, by one lookup in the store's table), the first is returned, copied as mongomock's cursor
   copies it (every dict and list new, naive datetimes returned UTC-aware; the membership
   read's projection `{"members": {"$elemMatch": {"user_id": uid}}}` by
   `elem_match_projection`, any other by mongomock's own `_copy_only_fields`). Mongomock's
@@ -97,6 +98,15 @@ class TrackedCollection(_Collection):  # type: ignore[misc]
                  and not kwargs.get("sort"))
         if not plain or type(filter) is not dict:
             return super().find_one(filter, *args, **kwargs)
+        if len(filter) == 1 and type(wanted := filter.get("_id")) is str:
+            # By a string id, the way every repository reads one document: the store's table
+            # answers, as a str key equals only the same string.
+            doc = self._store._documents.get(wanted)
+            if doc is None:
+                return None
+            if self.changed is not None:
+                self.changed[wanted] = None
+            return self._read(doc, projection)
         # The filter as mongomock's cursor uses it (aware datetimes made naive, as stored).
         found = self._by_id(_helpers.patch_datetime_awareness_in_document(filter))
         if found is None:

@@ -176,3 +176,15 @@ def test_find_one_by_id_answers_what_mongomock_answers(long_form: bool) -> None:
         assert repr(ours) == repr(theirs), (query, projection, doc)
 
     check()
+
+
+def test_find_one_by_a_string_id_in_a_write_notes_the_document() -> None:
+    # find_one_and_update's read: the document it found is one the write visited.
+    tracked = TrackedCollection(new_database("fast"), "rows")
+    tracked.insert_many([{"_id": "a", "n": 1}, {"_id": "b", "n": 2}])
+    tracked.changed = {}
+    assert tracked.find_one({"_id": "b"}, projection={"n": 1}, sort=None) == {"_id": "b", "n": 2}
+    assert list(tracked.changed) == ["b"]
+    tracked.changed = {}
+    assert tracked.find_one({"_id": "z"}, projection=None, sort=None) is None
+    assert tracked.changed == {}
