@@ -137,6 +137,7 @@ def test_an_extension_offer_is_negotiated_as_the_server_is_set(deflate: bool) ->
 ], ids=["plain GET", "polling", "POST", "frame after", "pipe", "angle", "no target", "asterisk",
         "absolute", "lower method", "connection last", "connection first"])
 def test_anything_else_is_uvicorns_http_protocols(data: bytes) -> None:
+    assert read_upgrade(data, extensions=False, raw=True) is None
     compare([data], "accept", False)
 
 
