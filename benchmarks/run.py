@@ -147,79 +147,135 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextmanager
-def roomcast_one(stack: ExitStack, logs: Path, take_over: bool = False) -> Iterator[Target]:
+def roomcast_one(stack: ExitStack, logs: Path, people: People,
+                 take_over: bool = False) -> Iterator[Target]:
     """One process; with `take_over`, restarted in the herd with `--take-over` (the herd is
-    all it is run for: its other cases would be the same as without)."""
+    all it is run for: its other cases would be the same as without). Its store holds the
+    seeded users, teams and meetings before it starts (`people`)."""
     name = "takeover" if take_over else "one"
     port = free_port()
     env = {**ROOMCAST_ENV, "DATA_DIR": str(logs / f"data-{name}")}
+    seeded = write_seed(logs / f"seed-{name}", people)
+    load_seed(seeded, env, logs / f"seed-{name}.log")
     proc = stack.enter_context(process(roomcast_cmd(port), env, logs / f"roomcast-{name}.log"))
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     target = Target("Roomcast, 1 process" + (", --take-over" if take_over else ""), [url],
-                    [proc.pid], roomcast=True)
+                    [proc.pid], roomcast=True, extra=seeded.extra)
     target.herd = restarter(stack, target, roomcast_cmd(port), env,
                             logs / f"roomcast-{name}.log", take_over)
     yield target
 
 
-SEED_USER = "b0000000000000000000000000000001"
-SEED_PROJECT = "b0000000000000000000000000000002"
+@dataclass(frozen=True)
+class People:
+    """How many distinct users the Roomcast targets need: one per client of the largest case
+    (and the fan-out's publisher), teams of the rooms' size, and the fan-out's audience."""
+
+    users: int
+    fanout: int  # the fan-out's listeners and its publisher
+
+    @classmethod
+    def of(cls, clients: int, memory_clients: int, herd_clients: int) -> People:
+        return cls(max(clients + 1, memory_clients, herd_clients), clients + 1)
 
 
-def write_seed(path: Path, meetings: int) -> tuple[str, list[str]]:
-    """One user in one project with `meetings` meetings, for servers that share no store.
+SEED_FANOUT_PROJECT = "b2" + "0" * 30
 
-    Both processes load the same documents at start-up, and the load tool gets a token
-    (same signing secret in both) and the meeting rooms instead of signing up through REST.
+
+@dataclass(frozen=True)
+class Seeded:
+    """A seed file and what the load tool needs to act as its users: a tokens file (one token
+    and its user's id per line, user i for client i), the teams' meeting rooms (room r is the
+    meeting of team r, whose members are the clients of that room) and the fan-out's room."""
+
+    seed: Path
+    tokens: Path
+    rooms: list[str]
+    fanout_room: str
+
+    def extra(self, case: Case) -> list[str]:
+        credentials = ["--roomcast", "--tokens-file", str(self.tokens)]
+        if case.scenario in ("rooms", "herd"):
+            return [*credentials, *(arg for room in self.rooms for arg in ("--room", room))]
+        if case.scenario == "fanout":
+            return [*credentials, "--room", self.fanout_room]
+        return credentials
+
+
+def write_seed(directory: Path, people: People) -> Seeded:
+    """Distinct users, as a deployment's clients are: each client of a case connects as its
+    own user with its own token, so a connect verifies a token and reads an account no other
+    client shares. The rooms and herd cases' clients are in teams of HERD_ROOM_SIZE, each a
+    project of its own with one meeting (a join reads a membership of ten); the fan-out's
+    listeners and publisher are the members of one more project with one meeting.
+
+    Servers that share no store load the same documents at start-up
+    (tests/integration/realtime/seeded_serve.py), or have them written into their store before
+    (`--load-only`); the tokens are signed with the test settings' secret they all use.
     """
     from core.settings import Settings
     from core.tokens import TokenService
 
+    directory.mkdir(parents=True, exist_ok=True)
     now = "2026-01-01T00:00:00Z"
-    rooms = [f"b1{n:030d}" for n in range(meetings)]
+    user_ids = [f"b0{n:030d}" for n in range(people.users)]
+    teams = [user_ids[n:n + HERD_ROOM_SIZE] for n in range(0, people.users, HERD_ROOM_SIZE)]
+    projects = [{"id": f"b3{n:030d}", "name": f"team {n}", "owner_id": team[0],
+                 "member_ids": team} for n, team in enumerate(teams)]
+    projects.append({"id": SEED_FANOUT_PROJECT, "name": "fan-out", "owner_id": user_ids[0],
+                     "member_ids": user_ids[:people.fanout]})
+    meetings = [{"id": f"b1{n:030d}", "project_id": project["id"], "title": f"bench {n}",
+                 "scheduled_at": now, "created_by": project["owner_id"]}
+                for n, project in enumerate(projects)]
     seed = {
-        "users": [{"id": SEED_USER, "email": "load@bench.local", "name": "Load"}],
-        "projects": [{"id": SEED_PROJECT, "name": "bench", "owner_id": SEED_USER,
-                      "member_ids": [SEED_USER]}],
-        "meetings": [{"id": room, "project_id": SEED_PROJECT, "title": f"bench {n}",
-                      "scheduled_at": now, "created_by": SEED_USER}
-                     for n, room in enumerate(rooms)],
+        "users": [{"id": uid, "email": f"load-{n}@bench.local", "name": f"Load {n}"}
+                  for n, uid in enumerate(user_ids)],
+        "projects": projects,
+        "meetings": meetings,
     }
-    path.write_text(json.dumps(seed))
+    seed_path = directory / "seed.json"
+    seed_path.write_text(json.dumps(seed))
     settings = Settings(_env_file=None, env="test", access_token_ttl_seconds=6 * 3600)
-    token = TokenService(settings).issue(sub=SEED_USER, role="member", typ="access").token
-    return token, [f"meeting:{room}" for room in rooms]
+    service = TokenService(settings)
+    tokens = directory / "tokens.txt"
+    tokens.write_text("".join(
+        f"{service.issue(sub=uid, role='member', typ='access').token} {uid}\n"
+        for uid in user_ids))
+    rooms = [f"meeting:{m['id']}" for m in meetings]
+    return Seeded(seed_path, tokens, rooms[:-1], rooms[-1])
+
+
+def load_seed(seeded: Seeded, env: dict[str, str], log: Path) -> None:
+    """Write the seed into the store a server of `env` will open (it must not be running)."""
+    with log.open("wb") as out:
+        subprocess.run([sys.executable, "-m", "tests.integration.realtime.seeded_serve",
+                        "--load-only"], env={**os.environ, **env,
+                                             "ROOMCAST_TEST_SEED": str(seeded.seed)},
+                       cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=600)
 
 
 @contextmanager
-def roomcast_two(stack: ExitStack, logs: Path, clients: int,
-                 herd_clients: int) -> Iterator[Target]:
+def roomcast_two(stack: ExitStack, logs: Path, people: People) -> Iterator[Target]:
     redis_port = free_port()
     redis = stack.enter_context(process(
         [*pinned(0), "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
          "--save", "", "--appendonly", "no"], {}, logs / "redis.log"))
     env = {**ROOMCAST_ENV, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
            "DATA_DIR": str(logs / "data-two")}
-    extra: Callable[[Case], list[str]] | None = None
-    serve = roomcast_cmd
+    seeded = write_seed(logs / "seed-two", people)
     if os.environ.get("MONGO_URI"):
         env["MONGO_URI"] = os.environ["MONGO_URI"]
+        load_seed(seeded, env, logs / "seed-two.log")
+        serve = roomcast_cmd
     else:
-        # Without MongoDB each process has its own embedded store: give both the same
-        # documents (tests/integration/realtime/seeded_serve.py) and the tool a token.
-        token, rooms = write_seed(logs / "seed.json",
-                                  max(1, clients // 10, herd_clients // HERD_ROOM_SIZE))
-        env["ROOMCAST_TEST_SEED"] = str(logs / "seed.json")
+        # Without MongoDB each process has its own embedded store: each loads the same
+        # documents as it starts (tests/integration/realtime/seeded_serve.py).
+        env["ROOMCAST_TEST_SEED"] = str(seeded.seed)
 
         def serve(port: int) -> list[str]:
             return [*pinned(0), sys.executable, "-m", "tests.integration.realtime.seeded_serve",
                     "--host", "127.0.0.1", "--port", str(port)]
-
-        def extra(case: Case) -> list[str]:
-            used = rooms if case.scenario in ("rooms", "herd") else rooms[:1]
-            return ["--roomcast", "--token", token,
-                    *(arg for room in used for arg in ("--room", room))]
 
     urls, pids = [], []
     for n in range(2):
@@ -237,7 +293,7 @@ def roomcast_two(stack: ExitStack, logs: Path, clients: int,
         # come back on the first. It stays down: the herd is this target's last case.
         os.kill(pids[1], signal.SIGKILL)
 
-    yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=extra,
+    yield Target("Roomcast, 2 processes + Redis", urls, pids, roomcast=True, extra=seeded.extra,
                  herd=kill_one)
 
 
@@ -336,13 +392,13 @@ def settle(pids: list[int]) -> float:
 
 
 def shown(extra: list[str]) -> list[str]:
-    """The load tool's extra arguments as a row shows them: the seeded token and rooms named,
+    """The load tool's extra arguments as a row shows them: the seeded tokens and rooms named,
     not spelled out."""
     rooms = extra.count("--room")
-    if "--token" not in extra:
+    if "--tokens-file" not in extra:
         return extra
-    return ["--roomcast", "--token", "$SEEDED_TOKEN",
-            *(["--room", f"<{rooms} seeded meetings>"] if rooms else [])]
+    return ["--roomcast", "--tokens-file", "SEEDED_TOKENS",
+            *(["--room", f"<{rooms} seeded meeting{'s' if rooms > 1 else ''}>"] if rooms else [])]
 
 
 def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
@@ -618,10 +674,12 @@ def main() -> int:
     memory_clients = args.memory_clients or (200 if args.quick else 5000)
     herd_clients = args.herd_clients or (200 if args.quick else 5000)
     compile_tree()  # the herd's restart starts from bytecode, as a deployed image does
+    people = People.of(clients, memory_clients, herd_clients)
     starters: dict[str, Callable[[ExitStack, Path], Any]] = {
-        "baseline": baseline, "one": roomcast_one, "node": node,
-        "takeover": lambda stack, work: roomcast_one(stack, work, take_over=True),
-        "two": lambda stack, work: roomcast_two(stack, work, clients, herd_clients)}
+        "baseline": baseline, "node": node,
+        "one": lambda stack, work: roomcast_one(stack, work, people),
+        "takeover": lambda stack, work: roomcast_one(stack, work, people, take_over=True),
+        "two": lambda stack, work: roomcast_two(stack, work, people)}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="roomcast-bench-") as tmp:
         work = Path(tmp)

@@ -130,8 +130,9 @@ def _common(sub: argparse.ArgumentParser) -> None:
     roomcast.add_argument("--email", help="sign in as this user (with --password)")
     roomcast.add_argument("--password", help="password for --email")
     roomcast.add_argument("--tokens-file", type=Path, metavar="PATH",
-                          help="access tokens, one per line; clients take them in turn, and "
-                          "every token's user is added to the project the run creates")
+                          help="access tokens, one per line, each optionally followed by its "
+                          "user's id; clients take them in turn, and every token's user is "
+                          "added to the project the run creates")
     roomcast.add_argument("--register", type=int, default=0, metavar="N",
                           help="register N fresh users and sign them in (mind the server's "
                           "REST rate limit per IP)")

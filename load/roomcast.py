@@ -127,12 +127,7 @@ def sign_in(
     """Access tokens from whichever credentials were given (`register` creates fresh users)."""
     with httpx.Client(base_url=url + API, timeout=30) as http:
         if tokens_file is not None:
-            lines = tokens_file.read_text().split()
-            if not lines:
-                raise SetupFailed(f"{tokens_file} holds no tokens")
-            # Every token's user: each must be added to the project the run creates.
-            return Access(lines, [_token_user(http, tokens_file, n, t)
-                                  for n, t in enumerate(lines, 1)])
+            return _tokens_of(http, tokens_file)
         if token:
             return Access([token], [_me(http, token)])
         if email and password:
@@ -163,6 +158,25 @@ def _login(http: httpx.Client, email: str, password: str) -> tuple[str, str]:
     body = _check(http.post("/auth/login", json={"email": email, "password": password}),
                   "sign in")
     return str(body["access_token"]), str(body["user"]["id"])
+
+
+def _tokens_of(http: httpx.Client, path: Path) -> Access:
+    """A tokens file: one token a line, optionally followed by its user's id (`TOKEN USER_ID`).
+    Every token's user must be known: one given is taken as it is; otherwise it is read
+    (`GET /users/me`, which also checks the token before the run)."""
+    access = Access([], [])
+    for n, line in enumerate((line for line in path.read_text().splitlines() if line.strip()),
+                             1):
+        fields = line.split()
+        if len(fields) > 2:
+            raise SetupFailed(f"{path}, token {n}: a line is a token and at most its user's id, "
+                              f"found {len(fields)} fields")
+        access.tokens.append(fields[0])
+        access.user_ids.append(fields[1] if len(fields) == 2
+                               else _token_user(http, path, n, fields[0]))
+    if not access.tokens:
+        raise SetupFailed(f"{path} holds no tokens")
+    return access
 
 
 def _token_user(http: httpx.Client, path: Path, n: int, token: str) -> str:

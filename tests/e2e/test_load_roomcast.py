@@ -103,6 +103,46 @@ def test_a_tokens_file_of_several_users_joins_them_all(
     assert report["delivery"]["delivered"] == report["delivery"]["expected"] == 5 * 30
 
 
+def user_of(url: str, token: str) -> str:
+    with httpx.Client(base_url=url + "/api/v1", timeout=30) as http:
+        me = http.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+        return str(me.raise_for_status().json()["id"])
+
+
+def test_a_tokens_file_may_name_each_tokens_user(server: ServerProcess, tmp_path: Path) -> None:
+    # `TOKEN USER_ID` lines: the ids given are the users added to the run's project, so a
+    # wrong one fails the setup (checked below) and right ones let every client join.
+    tokens = register(server.url, 3)
+    tokens_file = tmp_path / "tokens.txt"
+    tokens_file.write_text("".join(f"{t} {user_of(server.url, t)}\n" for t in tokens))
+    report_path = tmp_path / "fanout.json"
+    done = load("fanout", "--url", server.url, "--tokens-file", str(tokens_file),
+                "--clients", "30", "--duration", "1", "--rate", "5", "--json", str(report_path))
+    assert done.returncode == 0, done.stderr + server.log()[-2000:]
+    report = json.loads(report_path.read_text())
+    assert report["errors"] == {}
+    assert report["delivery"]["delivered"] == report["delivery"]["expected"] == 5 * 30
+
+    stranger = "f" * 32
+    tokens_file.write_text(f"{tokens[0]} {user_of(server.url, tokens[0])}\n"
+                           f"{tokens[1]} {stranger}\n")
+    done = load("fanout", "--url", server.url, "--tokens-file", str(tokens_file),
+                "--clients", "2", "--duration", "1")
+    assert done.returncode == 2
+    assert "could not add a member: HTTP 404" in done.stderr
+
+
+def test_a_tokens_file_line_of_three_fields_is_refused(server: ServerProcess,
+                                                       tmp_path: Path) -> None:
+    tokens_file = tmp_path / "tokens.txt"
+    tokens_file.write_text(f"{register(server.url, 1)[0]}\nabc def ghi\n")
+    done = load("fanout", "--url", server.url, "--tokens-file", str(tokens_file),
+                "--clients", "2", "--duration", "1")
+    assert done.returncode == 2
+    assert (f"{tokens_file}, token 2: a line is a token and at most its user's id, found 3 "
+            "fields") in done.stderr
+
+
 def test_presence_refuses_tokens_of_too_few_users(server: ServerProcess, tmp_path: Path) -> None:
     one, other = register(server.url, 2)
     tokens_file = tmp_path / "tokens.txt"

@@ -2,12 +2,14 @@
 
 Without MONGO_URI each process has its own in-process document store, so tests that run several
 processes give each the same documents from a seed file (ROOMCAST_TEST_SEED). Everything else is
-the real serve path.
+the real serve path. With `--load-only` it writes the seed into the store of DATA_DIR (or
+MONGO_URI) and exits, so a plain `roomcast serve` started after finds the documents there.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import orjson
 import roomcast.serve as serve_module
 from core.models import ProjectRole
 from core.settings import Settings
+from core.store.database import close_mongo, open_mongo
 from core.store.jobs import JobDoc
 from core.store.meetings import Meeting
 from core.store.projects import Member, Project
@@ -45,12 +48,31 @@ async def _put(repository: Any, item: Any) -> None:
     await repository._c.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
 
+async def load_only(settings: Settings, seed: dict[str, Any]) -> None:
+    """The store made ready as `roomcast serve` makes it at its start, then the seed in it."""
+    client, db = open_mongo(settings)
+    try:
+        stores = Stores.over(db)
+        await stores.migrations().run()
+        await stores.ensure_indexes()
+        await load_seed(stores, seed)
+    finally:
+        await close_mongo(client)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--load-only", action="store_true",
+                        help="write the seed into the store and exit")
     args = parser.parse_args()
     seed = orjson.loads(Path(os.environ["ROOMCAST_TEST_SEED"]).read_bytes())
+    if args.load_only:
+        asyncio.run(load_only(Settings(), seed))
+        return
+    if args.port is None:
+        parser.error("--port is required unless --load-only")
     build = serve_module.build_services
 
     def build_seeded(settings: Settings) -> Services:
