@@ -4,7 +4,8 @@ A reconnecting crowd asks the same questions thousands of times (the meeting's p
 user's membership): answers are kept while the collection they were read from provably has not
 changed (`Repository.version`: the embedded store, whose only writer is this process). Any
 write to it (a member removed, a meeting deleted) drops them all, so a join is answered as a
-read of the store at that moment would answer it. Over MongoDB every join reads.
+read of the store at that moment would answer it. A membership is answered from the project's
+member ids, read once for every member. Over MongoDB every join reads its user's membership.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class RoomAuthorizer:
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
         self._meetings: Answers[str, str | None] = Answers()  # meeting -> its project
-        self._members: Answers[tuple[str, str], bool] = Answers()  # (project, user)
+        self._rosters: Answers[str, frozenset[str] | None] = Answers()  # project -> members
 
     async def grant(self, room: str, user_id: str) -> RoomGrant:
         parsed = parse_room(room)
@@ -86,11 +87,15 @@ class RoomAuthorizer:
     async def _member(self, project_id: str, user_id: str) -> bool:
         projects = self._stores.projects
         version = projects.version()  # before the read: a write meanwhile makes it stale
-        member = self._members.get(version, (project_id, user_id))
-        if isinstance(member, Missing):
-            member = await projects.member_role(project_id, user_id) is not None
-            self._members.put(version, (project_id, user_id), member)
-        return member
+        if version is None:  # MongoDB: this user's membership alone, read every time
+            return await projects.member_role(project_id, user_id) is not None
+        # The embedded store: the project's members read once, for all of them (a team
+        # rejoining after a restart reads its project once, not once per member).
+        roster = self._rosters.get(version, project_id)
+        if isinstance(roster, Missing):
+            roster = await projects.member_ids(project_id)
+            self._rosters.put(version, project_id, roster)
+        return roster is not None and user_id in roster
 
     async def _meeting_project(self, meeting_id: str) -> str | None:
         meetings = self._stores.meetings

@@ -91,6 +91,13 @@ class ProjectRepository(Repository[Project]):
             return None
         return ProjectRole(doc["members"][0]["role"])
 
+    async def member_ids(self, project_id: str) -> frozenset[str] | None:
+        """The ids of the project's members, or None if there is no such project."""
+        doc = await self._c.find_one({"_id": project_id}, {"members.user_id": 1})
+        if doc is None:
+            return None
+        return frozenset(m["user_id"] for m in doc.get("members", ()))
+
     async def add_member(
         self, project_id: str, user_id: str, role: ProjectRole = ProjectRole.MEMBER
     ) -> Project | None:

@@ -92,10 +92,11 @@ async def test_a_removed_member_and_a_deleted_meeting_are_refused(stores: Stores
                                            created_by=ada.id)
     room = f"meeting:{meeting.id}"
     authorizer = RoomAuthorizer(stores)
-    members, meetings = Reads(stores.projects, "member_role"), Reads(stores.meetings, "get")
+    members, meetings = Reads(stores.projects, "member_ids"), Reads(stores.meetings, "get")
     for _ in range(3):
         assert (await authorizer.grant(room, bob.id)).project_id == project.id
-    assert (members.count, meetings.count) == (1, 1)  # the store was read once
+        assert (await authorizer.grant(room, ada.id)).project_id == project.id
+    assert (members.count, meetings.count) == (1, 1)  # the store was read once, for both
 
     await stores.projects.remove_member(project.id, bob.id)
     with pytest.raises(NotFound):
@@ -105,3 +106,34 @@ async def test_a_removed_member_and_a_deleted_meeting_are_refused(stores: Stores
     await stores.meetings.delete(meeting.id, allowed=list(type(meeting.status)))
     with pytest.raises(NotFound):
         await authorizer.grant(room, ada.id)
+
+
+async def test_a_teams_members_are_answered_from_one_read_and_strangers_refused(
+    stores: Stores,
+) -> None:
+    people = [await stores.users.create(email=f"u{n}@example.com", name=f"U{n}",
+                                        password_hash=None) for n in range(6)]
+    project = await stores.projects.create(name="P", owner_id=people[0].id)
+    for person in people[1:4]:
+        await stores.projects.add_member(project.id, person.id, ProjectRole.MEMBER)
+    other = await stores.projects.create(name="Q", owner_id=people[5].id)
+    authorizer = RoomAuthorizer(stores)
+    rosters = Reads(stores.projects, "member_ids")
+    for person in people:
+        member = await stores.projects.member_role(project.id, person.id) is not None
+        if member:
+            assert (await authorizer.grant(f"project:{project.id}", person.id)).project_id == (
+                project.id)
+        else:
+            with pytest.raises(NotFound):
+                await authorizer.grant(f"project:{project.id}", person.id)
+    assert rosters.count == 1
+    with pytest.raises(NotFound):  # another project's member, and a project that is not
+        await authorizer.grant(f"project:{other.id}", people[0].id)
+    with pytest.raises(NotFound):
+        await authorizer.grant(f"project:{'f' * 32}", people[0].id)
+    assert rosters.count == 3
+    await stores.projects.add_member(project.id, people[4].id, ProjectRole.MEMBER)
+    assert (await authorizer.grant(f"project:{project.id}", people[4].id)).project_id == (
+        project.id)  # the write made the kept members stale: read again
+    assert rosters.count == 4
