@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -34,7 +35,12 @@ from realtime.metrics import RealtimeMetrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.redislink import RedisAddress, RedisLink
 from realtime.rooms import RoomAuthorizer
-from realtime.streams import MemoryRoomStreams, RedisRoomStreams, RoomStreams
+from realtime.streams import (
+    SAVED_ROOMS_FILE,
+    MemoryRoomStreams,
+    RedisRoomStreams,
+    RoomStreams,
+)
 from realtime.wire import engineio_socket
 from realtime.wire.engineio_driver import DirectWrites
 from realtime.wire.socketio_manager import IndexedManager
@@ -202,8 +208,23 @@ class _Lifecycle:
         self._beat = _Heartbeat(hub, connections)
 
     async def start(self) -> None:
+        saved = self._saved_rooms()
+        if saved is not None:
+            assert isinstance(self._rooms.streams, MemoryRoomStreams)
+            taken = self._rooms.streams.restore(saved)
+            if taken:
+                log.info("took back the history of %d rooms saved by the last stop", taken)
         await self._rooms.bus.start()
         await self._beat.start()
+
+    def _saved_rooms(self) -> Path | None:
+        """Where the embedded default keeps its rooms between a stop and the next start: in
+        the data directory, whose store lock makes this process its one owner. None with
+        Redis (rooms live there) or MongoDB (the directory has no owner)."""
+        settings = self._settings
+        if not isinstance(self._rooms.streams, MemoryRoomStreams) or settings.mongo_uri:
+            return None
+        return settings.data_dir / SAVED_ROOMS_FILE
 
     async def drain(self) -> None:
         # Events already being handled finish and send their acks (within the budget) before
@@ -222,6 +243,16 @@ class _Lifecycle:
         await self._beat.stop()
         await rooms.outbox.close()
         await rooms.bus.stop()
+        saved = self._saved_rooms()
+        if saved is not None:
+            assert isinstance(rooms.streams, MemoryRoomStreams)
+            try:
+                count = await asyncio.to_thread(rooms.streams.save, saved)
+            except OSError as exc:
+                log.warning("the rooms' history could not be saved to %s (%s): the next start "
+                            "begins every room in a new epoch", saved, exc.strerror or exc)
+            else:
+                log.info("saved the history of %d rooms for the next start", count)
         if rooms.batcher is not None:
             await rooms.batcher.close()
         if isinstance(rooms.presence, RedisPresenceStore):

@@ -5,23 +5,32 @@ Every stored event is framed once as a Socket.IO EVENT packet whose payload carr
 no process encodes the same event twice.
 
 A room's offsets count within an epoch: a random id made with the room's offset counter. Where
-the counter is lost (Redis restarted empty, the embedded server restarted) the room starts
-again at offset 1 in a new epoch, so an offset a client kept from before can never be taken for
-one of the new history: recovery requires the client's epoch to be the room's.
+the counter is lost (Redis restarted empty, the embedded server stopped without saving its
+rooms) the room starts again at offset 1 in a new epoch, so an offset a client kept from before
+can never be taken for one of the new history: recovery requires the client's epoch to be the
+room's. The embedded server saves its rooms' positions and histories when it stops normally
+and takes them back when it starts (`MemoryRoomStreams.save` and `restore`), so a restart
+keeps them; anything else (a crash, an event after the save) leaves no saved rooms.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from core.store.embedded.journal import sync_directory
 from realtime.redislink import LuaScript, RedisLink
+
+log = logging.getLogger("roomcast.streams")
 
 # The wall clock stamping each stored event and judging its age against the history's maximum
 # age (seconds since the epoch). Injected so tests can move it instead of waiting.
@@ -118,9 +127,14 @@ class RoomStreams(Protocol):
         ...
 
 
+SAVED_ROOMS_VERSION = 1
+SAVED_ROOMS_FILE = "rooms.saved"  # in DATA_DIR, between a normal stop and the next start
+
+
 class MemoryRoomStreams:
-    """The embedded default: a ring per room, in this process only (a restart starts every
-    room in a new epoch)."""
+    """The embedded default: a ring per room, in this process. A normal stop saves the rooms
+    (`save`) for the next start to take back (`restore`); without that a start begins every
+    room in a new epoch."""
 
     def __init__(self, *, max_len: int, max_age: float, clock: Clock = time.time) -> None:
         self._max_len = max_len
@@ -128,8 +142,13 @@ class MemoryRoomStreams:
         self._clock = clock
         self._positions: dict[str, Position] = {}
         self._rings: dict[str, deque[tuple[int, float, str]]] = {}
+        self._saved: Path | None = None  # the file `save` wrote, until an append outdates it
 
     async def append(self, room: str, event: str, data: dict[str, Any]) -> tuple[int, str]:
+        if self._saved is not None:
+            # An event after the save: the saved rooms would hand its offset out again.
+            forget(self._saved)
+            self._saved = None
         current = self._current(room)
         position = self._positions[room] = Position(current.offset + 1, current.epoch)
         prefix, suffix = frame_parts(event, room, data)
@@ -157,6 +176,84 @@ class MemoryRoomStreams:
         if position is None:
             position = self._positions[room] = Position(0, new_epoch())
         return position
+
+    def save(self, path: Path) -> int:
+        """Write every room's position and the history it still keeps to `path` (whole or not
+        at all), for the next start of this server on the same data; returns the rooms saved.
+        Called once nothing appends any more: an append after it removes the file."""
+        oldest = self._clock() - self._max_age
+        rooms = {room: [position.offset, position.epoch,
+                        [[o, t, frame] for o, t, frame in self._rings.get(room, ()) if t >= oldest]]
+                 for room, position in self._positions.items()}
+        body = orjson.dumps({"version": SAVED_ROOMS_VERSION, "rooms": rooms})
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as file:
+            file.write(body)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+        sync_directory(path.parent)
+        self._saved = path
+        return len(rooms)
+
+    def restore(self, path: Path) -> int:
+        """Take back the rooms a normal stop saved to `path`, then remove the file before
+        anything is served (so a later crash cannot bring back offsets handed out again);
+        returns the rooms taken back. A file that cannot be read is removed and logged, and
+        the rooms start in new epochs."""
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        try:
+            rooms = _saved_rooms(orjson.loads(body), self._max_len)
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            log.warning("the saved room histories in %s cannot be read (%s): every room starts "
+                        "in a new epoch", path, exc)
+            rooms = {}
+        forget(path)
+        oldest = self._clock() - self._max_age
+        for room, (position, ring) in rooms.items():
+            self._positions[room] = position
+            kept = deque(((o, t, f) for o, t, f in ring if t >= oldest), maxlen=self._max_len)
+            if kept:
+                self._rings[room] = kept
+        return len(rooms)
+
+
+Ring = list[tuple[int, float, str]]  # (offset, stamped at, frame) per kept event
+
+
+def _saved_rooms(saved: Any, max_len: int) -> dict[str, tuple[Position, Ring]]:
+    """The rooms of a saved file, checked entry by entry (ValueError when one is not as `save`
+    writes it)."""
+    if not isinstance(saved, dict) or saved.get("version") != SAVED_ROOMS_VERSION:
+        raise ValueError("not a file of this version")
+    rooms = saved.get("rooms")
+    if not isinstance(rooms, dict):
+        raise ValueError("no rooms")
+    found: dict[str, tuple[Position, Ring]] = {}
+    for room, entry in rooms.items():
+        offset, epoch, ring = entry
+        if type(offset) is not int or offset < 0 or not isinstance(epoch, str) or not epoch:
+            raise ValueError(f"room {room}: a bad position")
+        frames: Ring = []
+        for o, t, frame in ring[-max_len:]:
+            if (type(o) is not int or not 0 < o <= offset or not isinstance(t, (int, float))
+                    or not isinstance(frame, str) or (frames and o != frames[-1][0] + 1)):
+                raise ValueError(f"room {room}: a bad history entry")
+            frames.append((o, float(t), frame))
+        found[room] = (Position(offset, epoch), frames)
+    return found
+
+
+def forget(path: Path) -> None:
+    """Remove a saved file, durably: it must not come back after a crash."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    sync_directory(path.parent)
 
 
 # INCR the room's offset, add the frame to its capped stream and publish it, atomically, so

@@ -59,7 +59,8 @@ class Site:
 
     def start_again(self) -> None:
         """Start the stopped server again on the same port and data directory: the store
-        keeps everything, the in-memory room histories start empty."""
+        keeps everything; the room histories come back after a normal stop (`server.stop()`)
+        and start empty after a crash (`server.kill()`)."""
         assert self.logs is not None
         self.server = start_roomcast(self.env, self.logs, port=self.server.port)
 

@@ -55,30 +55,65 @@ def test_register_refresh_across_expiry_and_sign_out(pages: Pages, site: Site) -
     expect(second.get_by_role("button", name="Sign in")).to_be_visible()
 
 
-def test_after_a_server_restart_the_room_is_reloaded_over_rest(pages: Pages, site: Site) -> None:
-    """The restarted server's room history is empty, so the rejoin with `since` answers
-    `recovered: false`: the app says so and reloads the messages from REST, each once."""
-    erin, finn = site.person("Erin"), site.person("Finn")
-    project = site.call(erin, "POST", "/projects", json={"name": "Restart"})
-    site.call(erin, "POST", f"/projects/{project['id']}/members", json={"email": finn.email})
+def two_talking(pages: Pages, site: Site, one: str, other: str) -> tuple[str, Page, Page]:
+    """Two members of a project on its meeting's page; the first sends "one" and "two", which
+    the other sees. Returns the meeting's id and both pages."""
+    first, second = site.person(one), site.person(other)
+    project = site.call(first, "POST", "/projects", json={"name": f"{one} and {other}"})
+    site.call(first, "POST", f"/projects/{project['id']}/members", json={"email": second.email})
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    meeting = site.call(erin, "POST", f"/projects/{project['id']}/meetings",
+    meeting = site.call(first, "POST", f"/projects/{project['id']}/meetings",
                         json={"title": "Weekly", "scheduled_at": soon})
     room = f"/meetings/{meeting['id']}"
-    erin_page, finn_page = pages.sign_in(erin, room), pages.sign_in(finn, room)
+    first_page, second_page = pages.sign_in(first, room), pages.sign_in(second, room)
     for text in ("one", "two"):
-        erin_page.get_by_role("textbox", name="Message").fill(text)
-        erin_page.get_by_role("button", name="Send").click()
-        expect(finn_page.locator(".chat li", has_text=text)).to_have_count(1)
+        first_page.get_by_role("textbox", name="Message").fill(text)
+        first_page.get_by_role("button", name="Send").click()
+        expect(second_page.locator(".chat li", has_text=text)).to_have_count(1)
+    return str(meeting["id"]), first_page, second_page
 
-    site.server.stop()
-    for tab in (erin_page, finn_page):
+
+def back_again(site: Site, first_page: Page, second_page: Page) -> None:
+    """Both pages reconnecting while the server is down, then connected to it started again."""
+    for tab in (first_page, second_page):
         expect(tab.locator("#connection")).to_have_text("Reconnecting…")
     site.start_again()
-    connected(finn_page)
-    connected(erin_page)
+    connected(second_page)
+    connected(first_page)
+
+
+def three_after(first_page: Page, second_page: Page) -> None:
+    """The first page sends "three"; the second shows the three messages, each once."""
+    first_page.get_by_role("textbox", name="Message").fill("three")
+    first_page.get_by_role("button", name="Send").click()
+    expect(second_page.locator(".chat li", has_text="three")).to_have_count(1)
+    assert second_page.locator(".chat li p").all_inner_texts() == ["one", "two", "three"]
+
+
+def test_after_a_server_crash_the_room_is_reloaded_over_rest(pages: Pages, site: Site) -> None:
+    """A server that crashed saved no room history, so the rejoin with `since` answers
+    `recovered: false`: the app says so and reloads the messages from REST, each once."""
+    _, erin_page, finn_page = two_talking(pages, site, "Erin", "Finn")
+
+    site.server.kill()
+    back_again(site, erin_page, finn_page)
     expect(finn_page.get_by_role("status").filter(has_text="reloaded")).to_have_count(1)
-    erin_page.get_by_role("textbox", name="Message").fill("three")
-    erin_page.get_by_role("button", name="Send").click()
-    expect(finn_page.locator(".chat li", has_text="three")).to_have_count(1)
-    assert finn_page.locator(".chat li p").all_inner_texts() == ["one", "two", "three"]
+    three_after(erin_page, finn_page)
+
+
+def test_after_a_normal_restart_the_room_is_recovered(pages: Pages, site: Site) -> None:
+    """A server stopped normally saved its rooms' history and takes it back when it starts:
+    the rejoin with `since` is recovered, so nothing is reloaded and nothing is shown twice."""
+    meeting, gale_page, hugo_page = two_talking(pages, site, "Gale", "Hugo")
+
+    frames: list[str] = []  # what Hugo's page receives from its next socket on
+    hugo_page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda frame: frames.append(str(frame))))
+    site.server.stop()
+    back_again(site, gale_page, hugo_page)
+    three_after(gale_page, hugo_page)
+    # The rejoin's answer, before "three": the room's history was there to recover from.
+    joined = f'"room":"meeting:{meeting}"'
+    rejoined = [f for f in frames if '"recovered":' in f and joined in f]
+    assert rejoined and all('"recovered":true' in f for f in rejoined), frames
+    expect(hugo_page.get_by_role("status").filter(has_text="reloaded")).to_have_count(0)

@@ -1,6 +1,8 @@
-"""A room's history that was reset (Redis restarted empty, the embedded server restarted) is
-never recovered from an offset counted before the reset: the epoch the client sends back with
-`since` is not the room's any more, so the join says `recovered: false`."""
+"""A room's history that was reset (Redis restarted empty, the embedded server stopped without
+saving its rooms: a crash) is never recovered from an offset counted before the reset: the
+epoch the client sends back with `since` is not the room's any more, so the join says
+`recovered: false`. An embedded server stopped normally takes its rooms back when it starts
+again: the same epoch, offsets that go on, and what a client missed recovered."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from tests.integration.realtime.conftest import StartServer
 from tests.integration.realtime.support import Seed, SeedUser, Sock
 from tests.integration.realtime.test_outage import connect_when_up
-from tests.support.services import start_redis
+from tests.support.services import ServerProcess, start_redis
 
 pytestmark = pytest.mark.slow
 
@@ -81,22 +83,35 @@ async def test_redis_restarted_empty_is_not_recovered_from_an_old_offset(
     assert "Traceback" not in server.log()
 
 
-async def test_embedded_server_restarted_is_not_recovered_from_an_old_offset(
-    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], tmp_path: Path
-) -> None:
+Talk = tuple[ServerProcess, SeedUser, SeedUser, str, Sock, Sock, dict[str, Any]]
+
+
+async def three_seen(seed: Seed, start_server: StartServer, socks: Callable[[], Sock],
+                     data_dir: str) -> Talk:
+    """An embedded server on `data_dir`; Alice and Bob in a meeting room of their project,
+    Alice sends three messages and Bob sees them. Returns the server, both users, the room,
+    both sockets and the last message Bob saw."""
     alice, bob = seed.user("alice"), seed.user("bob")
     room = f"meeting:{seed.meeting(seed.project(alice, bob), alice)}"
-    data_dir = str(tmp_path / "data")
     server = start_server(data_dir=data_dir)
-    a = await socks().connect(server.url, alice.token)
-    b = await socks().connect(server.url, bob.token)
+    server_url = server.url
+    a = await socks().connect(server_url, alice.token)
+    b = await socks().connect(server_url, bob.token)
     await a.join(room)
     await b.join(room)
     await send(a, room, 3)
-    last = await seen_by(b, room, 3)
+    return server, alice, bob, room, a, b, await seen_by(b, room, 3)
+
+
+async def test_embedded_server_crashed_is_not_recovered_from_an_old_offset(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], tmp_path: Path
+) -> None:
+    data_dir = str(tmp_path / "data")
+    server, alice, bob, room, a, b, last = await three_seen(seed, start_server, socks, data_dir)
     await a.close()
     await b.close()
-    server.stop()
+    server.kill()  # no normal stop: its rooms are not saved
+    assert not (tmp_path / "data" / "rooms.saved").exists()
 
     server = start_server(data_dir=data_dir)  # the same store, a new room history
     writer = await socks().connect(server.url, alice.token)
@@ -109,3 +124,30 @@ async def test_embedded_server_restarted_is_not_recovered_from_an_old_offset(
     below, sock = await rejoin(socks, server.url, bob, room, since=3, epoch=last["epoch"])
     assert (below["recovered"], below["replayed"]) == (False, 0)
     assert sock.named("message") == []
+
+
+async def test_embedded_server_stopped_and_started_recovers_what_was_missed(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], tmp_path: Path
+) -> None:
+    data_dir = str(tmp_path / "data")
+    server, alice, bob, room, a, b, last = await three_seen(seed, start_server, socks, data_dir)
+    await b.close()
+    assert await send(a, room, 2) == [4, 5]  # sent while bob is away, before the stop
+    await a.close()
+    server.stop()
+    assert (tmp_path / "data" / "rooms.saved").exists()
+
+    server = start_server(data_dir=data_dir)  # the same store and the same rooms
+    assert not (tmp_path / "data" / "rooms.saved").exists()  # taken back, then removed
+    writer = await socks().connect(server.url, alice.token)
+    again = await writer.join(room)
+    assert (again["epoch"], again["offset"]) == (last["epoch"], 5)
+    assert await send(writer, room, 1) == [6]  # offsets go on in the same epoch
+    ack, sock = await rejoin(socks, server.url, bob, room, since=3, epoch=last["epoch"])
+    assert (ack["recovered"], ack["replayed"], ack["offset"]) == (True, 3, 6)
+    assert [m["text"] for m in sock.named("message")] == ["m0", "m1", "m0"]
+    assert [m["offset"] for m in sock.named("message")] == [4, 5, 6]
+    server.kill()  # a crash after that start: nothing saved comes back
+    server = start_server(data_dir=data_dir)
+    late, _ = await rejoin(socks, server.url, bob, room, since=6, epoch=last["epoch"])
+    assert late["recovered"] is False and late["epoch"] != last["epoch"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -105,6 +107,72 @@ async def test_memory_stream_replays_only_what_is_younger_than_the_max_age() -> 
     recent = await streams.since("job:j", 1, epoch)
     assert recent.recovered and [position_in(f, "job:j") for f in recent.frames] == [
         Position(2, epoch)]
+
+
+async def test_saved_rooms_come_back_whole_and_only_once(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    before = MemoryRoomStreams(max_len=3, max_age=60, clock=lambda: now[0])
+    for n in range(5):
+        await before.append("meeting:m", "message", {"n": n})
+    now[0] += 30
+    await before.append("job:j", "e", {})
+    empty = await before.position("user:u")  # joined, nothing sent: its epoch is kept too
+    path = tmp_path / "rooms.saved"
+    assert before.save(path) == 3
+
+    after = MemoryRoomStreams(max_len=3, max_age=60, clock=lambda: now[0])
+    assert after.restore(path) == 3
+    assert not path.exists()  # taken back once: a crash after this start brings nothing back
+    assert await after.position("user:u") == empty
+    position = await before.position("meeting:m")
+    assert await after.position("meeting:m") == position and position.offset == 5
+    kept = await after.since("meeting:m", 2, position.epoch)  # the last three were kept
+    assert kept.recovered and kept.frames == (await before.since("meeting:m", 2,
+                                                                  position.epoch)).frames
+    assert not (await after.since("meeting:m", 1, position.epoch)).recovered
+    offset, _ = await after.append("meeting:m", "message", {"n": 5})
+    assert offset == 6
+    now[0] += 40  # the first five events are 70 s old now, the sixth and the job's 40 s
+    assert after.save(path) == 3
+    later = MemoryRoomStreams(max_len=3, max_age=60, clock=lambda: now[0])
+    assert later.restore(path) == 3
+    assert not (await later.since("meeting:m", 4, position.epoch)).recovered  # too old
+    recent = await later.since("meeting:m", 5, position.epoch)
+    assert recent.recovered and [position_in(f, "meeting:m") for f in recent.frames] == [
+        Position(6, position.epoch)]
+    job = await later.position("job:j")
+    assert (await later.since("job:j", 0, job.epoch)).recovered
+
+
+async def test_an_append_after_the_save_removes_the_saved_rooms(tmp_path: Path) -> None:
+    streams = MemoryRoomStreams(max_len=10, max_age=60)
+    await streams.append("meeting:m", "message", {})
+    path = tmp_path / "rooms.saved"
+    streams.save(path)
+    await streams.append("meeting:m", "message", {})  # its offset would be handed out again
+    assert not path.exists()
+    fresh = MemoryRoomStreams(max_len=10, max_age=60)
+    assert fresh.restore(path) == 0
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"not json", b"[]", b'{"version": 2, "rooms": {}}', b'{"version": 1}',
+    b'{"version": 1, "rooms": {"meeting:m": [1, "e"]}}',
+    b'{"version": 1, "rooms": {"meeting:m": [-1, "e", []]}}',
+    b'{"version": 1, "rooms": {"meeting:m": [1, "", []]}}',
+    b'{"version": 1, "rooms": {"meeting:m": [1, "e", [[2, 0, "2[]"]]]}}',
+    b'{"version": 1, "rooms": {"meeting:m": [3, "e", [[1, 0, "2[]"], [3, 0, "2[]"]]]}}',
+    b'{"version": 1, "rooms": {"meeting:m": [1, "e", [[1, 0, 7]]]}}',
+])
+def test_saved_rooms_that_cannot_be_read_start_new_epochs(
+    body: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "rooms.saved"
+    path.write_bytes(body)
+    streams = MemoryRoomStreams(max_len=10, max_age=60)
+    assert streams.restore(path) == 0
+    assert not path.exists()
+    assert "cannot be read" in caplog.text
 
 
 async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
