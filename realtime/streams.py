@@ -200,10 +200,15 @@ class MemoryRoomStreams:
         """Take back the rooms a normal stop saved to `path`, then remove the file before
         anything is served (so a later crash cannot bring back offsets handed out again);
         returns the rooms taken back. A file that cannot be read is removed and logged, and
-        the rooms start in new epochs."""
+        the rooms start in new epochs; so do they when the file cannot be removed (what it
+        holds then stays consistent: no offset of its epochs is handed out meanwhile)."""
         try:
             body = path.read_bytes()
         except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            log.warning("the saved room histories in %s cannot be read (%s): every room starts "
+                        "in a new epoch", path, exc.strerror or exc)
             return 0
         try:
             rooms = _saved_rooms(orjson.loads(body), self._max_len)
@@ -211,7 +216,12 @@ class MemoryRoomStreams:
             log.warning("the saved room histories in %s cannot be read (%s): every room starts "
                         "in a new epoch", path, exc)
             rooms = {}
-        forget(path)
+        try:
+            forget(path)
+        except OSError as exc:
+            log.warning("the saved room histories in %s cannot be removed (%s): every room "
+                        "starts in a new epoch", path, exc.strerror or exc)
+            return 0
         oldest = self._clock() - self._max_age
         for room, (position, ring) in rooms.items():
             self._positions[room] = position

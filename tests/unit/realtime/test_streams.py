@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from core.errors import ServiceUnavailable
+from realtime import streams as streams_module
 from realtime.batcher import RedisBatcher
 from realtime.redislink import RedisAddress, RedisLink
 from realtime.streams import (
@@ -193,3 +194,22 @@ async def test_redis_stream_append_raises_when_redis_is_unreachable() -> None:
         await batcher.close()
         await link.close()
         await redis.aclose()
+
+
+async def test_saved_rooms_that_cannot_be_removed_are_not_taken_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    streams = MemoryRoomStreams(max_len=10, max_age=60)
+    await streams.append("meeting:m", "message", {})
+    path = tmp_path / "rooms.saved"
+    streams.save(path)
+
+    def refused(_: Path) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(streams_module, "forget", refused)
+    fresh = MemoryRoomStreams(max_len=10, max_age=60)
+    assert fresh.restore(path) == 0  # kept, it could come back after a crash: not taken
+    assert (await fresh.position("meeting:m")).epoch != (
+        await streams.position("meeting:m")).epoch
+    assert "cannot be removed (Permission denied)" in caplog.text
