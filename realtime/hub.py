@@ -105,15 +105,22 @@ class Hub:
     async def record_entry(self, session: Session, grant: RoomGrant) -> list[PresenceEntry]:
         """Record the socket's presence and its meeting stay, tell the room, and answer the
         room's presence for the joiner (read in the same step as the entry was added)."""
-        count, presence = await self.presence.enter(grant.room, session.sid, session.user_id,
-                                                    session.name, session.status)
+        count, presence, replaced = await self.presence.enter(
+            grant.room, session.sid, session.user_id, session.name, session.status)
         self.metrics.presence_entries.inc()
         if grant.kind == "meeting":
             stay = await self.stores.attendance.open(grant.room_id, session.user_id, session.sid)
             session.stays[grant.room] = stay.id
-        event = PRESENCE_JOINED if count == 1 else PRESENCE_UPDATED
         entry = PresenceEntry(user_id=session.user_id, name=session.name,
                               status=session.status, connections=count)
+        if replaced is not None:
+            # Back in the place held for it since a restart: the room already counts this
+            # user, and hears only of a change (a new status, say).
+            if entry == replaced:
+                return presence
+            event = PRESENCE_UPDATED
+        else:
+            event = PRESENCE_JOINED if count == 1 else PRESENCE_UPDATED
         # The joiner learns the same from the snapshot in its ack.
         change: PresenceChangeOut = {"room": grant.room, "user": entry.wire()}
         await self._broadcast(grant.room, event, change, skip_sid=session.sid)
@@ -175,7 +182,7 @@ class Hub:
     async def announce_departures(self, departures: list[Departure]) -> None:
         """Departures of a dead process's connections (reaped from presence): their meeting
         stays end in one write, not one per connection (a process of thousands died)."""
-        sids = [d.sid for d in departures if d.room.startswith("meeting:")]
+        sids = [d.sid for d in departures if d.room.startswith("meeting:") and not d.held]
         await self.stores.attendance.close_sids(sids, utcnow())
         # Told all at once: one after the other, each of thousands of `presence:left` would
         # wait for Redis' reply to the one before, and the heartbeat that reaped them for all.

@@ -4,6 +4,12 @@ Redis keeps, per room, a hash of connections (`proc/sid` -> user, name, status) 
 per-user connection counts; per process, the set of its connections and a liveness key that
 expires unless the process keeps refreshing it. A surviving process removes the connections of
 a process whose liveness key expired, so a SIGKILLed process's users leave on their own.
+
+The embedded default keeps presence in its memory. A normal stop saves it
+(`MemoryPresenceStore.save`) and the next start holds each saved connection for
+PRESENCE_TTL_SECONDS (`restore`): a user's returning connection takes a held one's place
+without a word to the room, and what is still held then leaves as a dead process's
+connections do on Redis, so a restart does not make every user leave and join again.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -22,6 +29,7 @@ from redis.exceptions import RedisError
 from core.errors import ServiceUnavailable
 from realtime.contract import PresenceEntry
 from realtime.redislink import Arg, LuaScript, RedisLink
+from realtime.saved import forget, write_whole
 
 log = logging.getLogger("roomcast.realtime")
 
@@ -34,6 +42,17 @@ class Departure:
     sid: str
     user_id: str
     remaining: int
+    held: bool = False  # a connection held since a restart (it has no socket, nor a stay)
+
+
+class Entered(NamedTuple):
+    """A connection recorded in a room: the user's connection count, the room's snapshot right
+    after, and, when the connection took the place of one held since a restart, the user's
+    entry before it (the room already counts the user: it is told only what changed)."""
+
+    connections: int
+    presence: list[PresenceEntry]
+    replaced: PresenceEntry | None = None
 
 
 class PresenceStore(Protocol):
@@ -42,7 +61,7 @@ class PresenceStore(Protocol):
         ...
 
     async def enter(self, room: str, sid: str, user_id: str, name: str,
-                    status: str) -> tuple[int, list[PresenceEntry]]:
+                    status: str) -> Entered:
         """`add`, and the room's snapshot right after it, in one step (one Redis round trip
         for a join instead of two)."""
         ...
@@ -88,15 +107,26 @@ def _value(user_id: str, name: str, status: str) -> bytes:
     return orjson.dumps({"u": user_id, "n": name, "s": status, "t": time.time()})
 
 
-class MemoryPresenceStore:
-    """The embedded default: one process, nothing to reap."""
+SAVED_PRESENCE_VERSION = 1
+SAVED_PRESENCE_FILE = "presence.saved"  # in DATA_DIR, between a normal stop and the next start
+_HELD = "~held/"  # the sids of held connections: `~` is never in a Socket.IO sid
 
-    def __init__(self) -> None:
+
+class MemoryPresenceStore:
+    """The embedded default: one process; what it reaps are the connections held since a
+    restart (`restore`) that were not taken back in time."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._rooms: dict[str, dict[str, bytes]] = {}
         # Per room, per user: the connections recorded, so adding and removing one costs the
         # same however many the room holds.
         self._counts: dict[str, dict[str, int]] = {}
         self._users: dict[str, dict[str, str]] = {}  # room -> sid -> user_id
+        # Per room, per user: the held connections' sids and until when they are held (wall
+        # clock), the latest last.
+        self._held: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        self._held_made = 0
 
     async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
         conns = self._rooms.setdefault(room, {})
@@ -108,10 +138,37 @@ class MemoryPresenceStore:
         return counts[user_id]
 
     async def enter(self, room: str, sid: str, user_id: str, name: str,
-                    status: str) -> tuple[int, list[PresenceEntry]]:
-        return (await self.add(room, sid, user_id, name, status)), await self.snapshot(room)
+                    status: str) -> Entered:
+        held = self._held.get(room, {}).get(user_id)
+        if held and sid not in self._rooms[room]:
+            # The user's connection is back: it takes a held one's place, the count unchanged.
+            before = self._entry(room, user_id)
+            held_sid, _ = held.pop()
+            if not held:
+                self._forget_held(room, user_id)
+            conns, users = self._rooms[room], self._users[room]
+            del conns[held_sid], users[held_sid]
+            conns[sid] = _value(user_id, name, status)
+            users[sid] = user_id
+            return Entered(self._counts[room][user_id], await self.snapshot(room), before)
+        count = await self.add(room, sid, user_id, name, status)
+        return Entered(count, await self.snapshot(room))
+
+    def _entry(self, room: str, user_id: str) -> PresenceEntry:
+        users = self._users[room]
+        return _aggregate([value for sid, value in self._rooms[room].items()
+                           if users[sid] == user_id])[0]
+
+    def _forget_held(self, room: str, user_id: str) -> None:
+        held = self._held[room]
+        del held[user_id]
+        if not held:
+            del self._held[room]
 
     async def remove(self, room: str, sid: str) -> Departure | None:
+        return self._remove(room, sid)
+
+    def _remove(self, room: str, sid: str) -> Departure | None:
         conns = self._rooms.get(room, {})
         if conns.pop(sid, None) is None:
             return None
@@ -123,7 +180,7 @@ class MemoryPresenceStore:
         if not conns:
             for rooms in (self._rooms, self._counts, self._users):
                 rooms.pop(room, None)
-        return Departure(room, sid, user_id, remaining)
+        return Departure(room, sid, user_id, remaining, held=sid.startswith(_HELD))
 
     async def snapshot(self, room: str) -> list[PresenceEntry]:
         return _aggregate(list(self._rooms.get(room, {}).values()))
@@ -135,10 +192,118 @@ class MemoryPresenceStore:
         return True
 
     async def reap(self) -> list[Departure]:
-        return []
+        """Remove the held connections whose time is up."""
+        now = self._clock()
+        departures: list[Departure] = []
+        for room, users in list(self._held.items()):
+            for user_id, held in list(users.items()):
+                while held and held[0][1] <= now:
+                    departure = self._remove(room, held.pop(0)[0])
+                    if departure is not None:
+                        departures.append(departure)
+                if not held:
+                    self._forget_held(room, user_id)
+        return departures
 
     async def sweep(self, live: Callable[[], set[tuple[str, str]]]) -> list[Departure]:
         return []  # removals here cannot fail
+
+    def held(self) -> int:
+        """Connections held since a restart, not yet taken back nor reaped."""
+        return sum(len(held) for users in self._held.values() for held in users.values())
+
+    def save(self, path: Path, hold_for: float) -> int:
+        """Write who is in each room to `path` for the next start, each connection to be held
+        until `hold_for` seconds from now (a held one keeps its own time); returns the
+        connections saved. Called once the sockets are gone (a stop leaves their entries)."""
+        until = self._clock() + hold_for
+        held_until = {sid: at for users in self._held.values() for held in users.values()
+                      for sid, at in held}
+        rooms: dict[str, list[list[Any]]] = {}
+        saved = 0
+        for room, conns in self._rooms.items():
+            users = self._users[room]
+            per_user: dict[str, list[float]] = {}
+            for sid in conns:
+                per_user.setdefault(users[sid], []).append(held_until.get(sid, until))
+            rooms[room] = [[entry.user_id, entry.name, entry.status,
+                            sorted(per_user[entry.user_id])]
+                           for entry in _aggregate(list(conns.values()))]
+            saved += len(conns)
+        write_whole(path, orjson.dumps({"version": SAVED_PRESENCE_VERSION, "rooms": rooms}))
+        return saved
+
+    def restore(self, path: Path) -> int:
+        """Hold the connections a normal stop saved to `path` whose time is not up, then remove
+        the file; returns the connections held. A file that cannot be read, or removed, holds
+        nothing (logged): presence then starts empty, as after a crash."""
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            log.warning("the saved presence in %s cannot be read (%s): presence starts empty",
+                        path, exc.strerror or exc)
+            return 0
+        try:
+            rooms = _saved_presence(orjson.loads(body))
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            log.warning("the saved presence in %s cannot be read (%s): presence starts empty",
+                        path, exc)
+            rooms = {}
+        try:
+            forget(path)
+        except OSError as exc:
+            log.warning("the saved presence in %s cannot be removed (%s): presence starts empty",
+                        path, exc.strerror or exc)
+            return 0
+        now = self._clock()
+        held = 0
+        for room, entries in rooms.items():
+            for user_id, name, status, untils in entries:
+                value = orjson.dumps({"u": user_id, "n": name, "s": status, "t": 0.0})
+                for until in untils:
+                    if until > now:
+                        self._hold(room, user_id, value, until)
+                        held += 1
+        return held
+
+    def _hold(self, room: str, user_id: str, value: bytes, until: float) -> None:
+        self._held_made += 1
+        sid = f"{_HELD}{self._held_made}"
+        self._rooms.setdefault(room, {})[sid] = value
+        self._users.setdefault(room, {})[sid] = user_id
+        counts = self._counts.setdefault(room, {})
+        counts[user_id] = counts.get(user_id, 0) + 1
+        # Kept latest last: a returning connection takes the longest-held place, and `reap`
+        # takes the soonest from the front.
+        held = self._held.setdefault(room, {}).setdefault(user_id, [])
+        held.append((sid, until))
+        held.sort(key=lambda item: item[1])
+
+
+def _saved_presence(saved: Any) -> dict[str, list[tuple[str, str, str, list[float]]]]:
+    """The rooms of a saved presence file, checked entry by entry (ValueError when one is not
+    as `save` writes it)."""
+    if not isinstance(saved, dict) or saved.get("version") != SAVED_PRESENCE_VERSION:
+        raise ValueError("not a file of this version")
+    rooms = saved.get("rooms")
+    if not isinstance(rooms, dict):
+        raise ValueError("no rooms")
+    found: dict[str, list[tuple[str, str, str, list[float]]]] = {}
+    for room, entries in rooms.items():
+        if not isinstance(room, str) or not isinstance(entries, list):
+            raise ValueError("a bad room")
+        found[room] = []
+        for entry in entries:
+            user_id, name, status, untils = entry
+            if (not all(isinstance(v, str) for v in (user_id, name, status))
+                    or not isinstance(untils, list)
+                    or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                               for t in untils)):
+                raise ValueError(f"room {room}: a bad entry")
+            found[room].append((user_id, name, status, [float(t) for t in untils]))
+    return found
 
 
 _ADD_BODY = """
@@ -209,11 +374,11 @@ class RedisPresenceStore:
                                             self._add_args(room, sid, user_id, name, status)))
 
     async def enter(self, room: str, sid: str, user_id: str, name: str,
-                    status: str) -> tuple[int, list[PresenceEntry]]:
+                    status: str) -> Entered:
         count, values = await self._link.evalsha(
             _ENTER, self._keys(room, self._proc),
             self._add_args(room, sid, user_id, name, status))
-        return int(count), _aggregate(values)
+        return Entered(int(count), _aggregate(values))
 
     def _add_args(self, room: str, sid: str, user_id: str, name: str,
                   status: str) -> list[Arg]:

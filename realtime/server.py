@@ -32,7 +32,12 @@ from realtime.inbound import InboundEvents
 from realtime.linked_revocations import linked
 from realtime.live_admin import LiveAdmin
 from realtime.metrics import RealtimeMetrics
-from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
+from realtime.presence import (
+    SAVED_PRESENCE_FILE,
+    MemoryPresenceStore,
+    PresenceStore,
+    RedisPresenceStore,
+)
 from realtime.redislink import RedisAddress, RedisLink
 from realtime.rooms import RoomAuthorizer
 from realtime.streams import (
@@ -208,23 +213,29 @@ class _Lifecycle:
         self._beat = _Heartbeat(hub, connections)
 
     async def start(self) -> None:
-        saved = self._saved_rooms()
+        saved = self._saved_dir()
         if saved is not None:
-            assert isinstance(self._rooms.streams, MemoryRoomStreams)
-            taken = self._rooms.streams.restore(saved)
+            rooms = self._rooms
+            assert isinstance(rooms.streams, MemoryRoomStreams)
+            assert isinstance(rooms.presence, MemoryPresenceStore)
+            taken = rooms.streams.restore(saved / SAVED_ROOMS_FILE)
             if taken:
                 log.info("took back the history of %d rooms saved by the last stop", taken)
+            held = rooms.presence.restore(saved / SAVED_PRESENCE_FILE)
+            if held:
+                log.info("holding %d connections' presence saved by the last stop for %.0f s",
+                         held, self._settings.presence_ttl_seconds)
         await self._rooms.bus.start()
         await self._beat.start()
 
-    def _saved_rooms(self) -> Path | None:
-        """Where the embedded default keeps its rooms between a stop and the next start: in
-        the data directory, whose store lock makes this process its one owner. None with
-        Redis (rooms live there) or MongoDB (the directory has no owner)."""
+    def _saved_dir(self) -> Path | None:
+        """Where the embedded default keeps its rooms and presence between a stop and the next
+        start: the data directory, whose store lock makes this process its one owner. None
+        with Redis (rooms and presence live there) or MongoDB (the directory has no owner)."""
         settings = self._settings
         if not isinstance(self._rooms.streams, MemoryRoomStreams) or settings.mongo_uri:
             return None
-        return settings.data_dir / SAVED_ROOMS_FILE
+        return settings.data_dir
 
     async def drain(self) -> None:
         # Events already being handled finish and send their acks (within the budget) before
@@ -243,21 +254,37 @@ class _Lifecycle:
         await self._beat.stop()
         await rooms.outbox.close()
         await rooms.bus.stop()
-        saved = self._saved_rooms()
+        saved = self._saved_dir()
         if saved is not None:
-            assert isinstance(rooms.streams, MemoryRoomStreams)
-            try:
-                count = await asyncio.to_thread(rooms.streams.save, saved)
-            except OSError as exc:
-                log.warning("the rooms' history could not be saved to %s (%s): the next start "
-                            "begins every room in a new epoch", saved, exc.strerror or exc)
-            else:
-                log.info("saved the history of %d rooms for the next start", count)
+            await self._save(saved)
         if rooms.batcher is not None:
             await rooms.batcher.close()
         if isinstance(rooms.presence, RedisPresenceStore):
             with contextlib.suppress(Exception):
                 await rooms.presence.forget_self()
+
+
+    async def _save(self, saved: Path) -> None:
+        rooms = self._rooms
+        assert isinstance(rooms.streams, MemoryRoomStreams)
+        assert isinstance(rooms.presence, MemoryPresenceStore)
+        path = saved / SAVED_ROOMS_FILE
+        try:
+            count = await asyncio.to_thread(rooms.streams.save, path)
+        except OSError as exc:
+            log.warning("the rooms' history could not be saved to %s (%s): the next start "
+                        "begins every room in a new epoch", path, exc.strerror or exc)
+        else:
+            log.info("saved the history of %d rooms for the next start", count)
+        path = saved / SAVED_PRESENCE_FILE
+        try:
+            count = await asyncio.to_thread(rooms.presence.save, path,
+                                            self._settings.presence_ttl_seconds)
+        except OSError as exc:
+            log.warning("presence could not be saved to %s (%s): the next start begins with "
+                        "nobody present", path, exc.strerror or exc)
+        else:
+            log.info("saved the presence of %d connections for the next start", count)
 
 
 class _Heartbeat:

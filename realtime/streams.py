@@ -16,7 +16,6 @@ keeps them; anything else (a crash, an event after the save) leaves no saved roo
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from collections import deque
@@ -27,8 +26,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from core.store.embedded.journal import sync_directory
 from realtime.redislink import LuaScript, RedisLink
+from realtime.saved import forget, write_whole
 
 log = logging.getLogger("roomcast.streams")
 
@@ -185,14 +184,7 @@ class MemoryRoomStreams:
         rooms = {room: [position.offset, position.epoch,
                         [[o, t, frame] for o, t, frame in self._rings.get(room, ()) if t >= oldest]]
                  for room, position in self._positions.items()}
-        body = orjson.dumps({"version": SAVED_ROOMS_VERSION, "rooms": rooms})
-        partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as file:
-            file.write(body)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
-        sync_directory(path.parent)
+        write_whole(path, orjson.dumps({"version": SAVED_ROOMS_VERSION, "rooms": rooms}))
         self._saved = path
         return len(rooms)
 
@@ -255,15 +247,6 @@ def _saved_rooms(saved: Any, max_len: int) -> dict[str, tuple[Position, Ring]]:
             frames.append((o, float(t), frame))
         found[room] = (Position(offset, epoch), frames)
     return found
-
-
-def forget(path: Path) -> None:
-    """Remove a saved file, durably: it must not come back after a crash."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return
-    sync_directory(path.parent)
 
 
 # INCR the room's offset, add the frame to its capped stream and publish it, atomically, so

@@ -111,17 +111,17 @@ async def presence(request: pytest.FixtureRequest,
 async def test_entering_counts_the_connection_and_answers_the_room(
     presence: PresenceStore,
 ) -> None:
-    count, room = await presence.enter("meeting:m", "s1", "u1", "Ann", "online")
-    assert count == 1
+    count, room, replaced = await presence.enter("meeting:m", "s1", "u1", "Ann", "online")
+    assert count == 1 and replaced is None  # nothing is held: no place was taken
     assert [(e.user_id, e.connections, e.status) for e in room] == [("u1", 1, "online")]
-    count, room = await presence.enter("meeting:m", "s2", "u1", "Ann", "away")
+    count, room, replaced = await presence.enter("meeting:m", "s2", "u1", "Ann", "away")
     assert count == 2
     # One entry per user, with the latest status among their connections.
     assert [(e.user_id, e.connections, e.status) for e in room] == [("u1", 2, "away")]
-    count, room = await presence.enter("meeting:m", "s3", "u2", "Bob", "online")
+    count, room, replaced = await presence.enter("meeting:m", "s3", "u2", "Bob", "online")
     assert count == 1 and [(e.user_id, e.connections) for e in room] == [("u1", 2), ("u2", 1)]
     # The same connection again counts once.
-    count, room = await presence.enter("meeting:m", "s3", "u2", "Bob", "online")
+    count, room, replaced = await presence.enter("meeting:m", "s3", "u2", "Bob", "online")
     assert count == 1 and [(e.user_id, e.connections) for e in room] == [("u1", 2), ("u2", 1)]
     assert room == await presence.snapshot("meeting:m")
 
