@@ -127,8 +127,12 @@ class MemoryPresenceStore:
         # clock), the latest last.
         self._held: dict[str, dict[str, list[tuple[str, float]]]] = {}
         self._held_made = 0
+        # Per room, its snapshot until it changes: a connection taking a held place unchanged
+        # (a restart's crowd coming back) reads it without decoding the room's entries.
+        self._snapshots: dict[str, list[PresenceEntry]] = {}
 
     async def add(self, room: str, sid: str, user_id: str, name: str, status: str) -> int:
+        self._snapshots.pop(room, None)
         conns = self._rooms.setdefault(room, {})
         counts = self._counts.setdefault(room, {})
         if sid not in conns:
@@ -142,7 +146,7 @@ class MemoryPresenceStore:
         held = self._held.get(room, {}).get(user_id)
         if held and sid not in self._rooms[room]:
             # The user's connection is back: it takes a held one's place, the count unchanged.
-            before = self._entry(room, user_id)
+            before = next(e for e in self._snapshot(room) if e.user_id == user_id)
             held_sid, _ = held.pop()
             if not held:
                 self._forget_held(room, user_id)
@@ -150,14 +154,11 @@ class MemoryPresenceStore:
             del conns[held_sid], users[held_sid]
             conns[sid] = _value(user_id, name, status)
             users[sid] = user_id
+            if (name, status) != (before.name, before.status):
+                self._snapshots.pop(room, None)
             return Entered(self._counts[room][user_id], await self.snapshot(room), before)
         count = await self.add(room, sid, user_id, name, status)
         return Entered(count, await self.snapshot(room))
-
-    def _entry(self, room: str, user_id: str) -> PresenceEntry:
-        users = self._users[room]
-        return _aggregate([value for sid, value in self._rooms[room].items()
-                           if users[sid] == user_id])[0]
 
     def _forget_held(self, room: str, user_id: str) -> None:
         held = self._held[room]
@@ -172,6 +173,7 @@ class MemoryPresenceStore:
         conns = self._rooms.get(room, {})
         if conns.pop(sid, None) is None:
             return None
+        self._snapshots.pop(room, None)
         user_id = self._users[room].pop(sid)
         counts = self._counts[room]
         remaining = counts[user_id] = counts[user_id] - 1
@@ -183,7 +185,17 @@ class MemoryPresenceStore:
         return Departure(room, sid, user_id, remaining, held=sid.startswith(_HELD))
 
     async def snapshot(self, room: str) -> list[PresenceEntry]:
-        return _aggregate(list(self._rooms.get(room, {}).values()))
+        return list(self._snapshot(room))
+
+    def _snapshot(self, room: str) -> list[PresenceEntry]:
+        """The room's snapshot as kept (callers copy it before handing it out)."""
+        snapshot = self._snapshots.get(room)
+        if snapshot is None:
+            conns = self._rooms.get(room)
+            if not conns:
+                return []
+            snapshot = self._snapshots[room] = _aggregate(list(conns.values()))
+        return snapshot
 
     async def entry(self, room: str, user_id: str) -> PresenceEntry | None:
         return next((e for e in await self.snapshot(room) if e.user_id == user_id), None)
@@ -271,6 +283,7 @@ class MemoryPresenceStore:
     def _hold(self, room: str, user_id: str, value: bytes, until: float) -> None:
         self._held_made += 1
         sid = f"{_HELD}{self._held_made}"
+        self._snapshots.pop(room, None)
         self._rooms.setdefault(room, {})[sid] = value
         self._users.setdefault(room, {})[sid] = user_id
         counts = self._counts.setdefault(room, {})

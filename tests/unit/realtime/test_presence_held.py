@@ -5,6 +5,7 @@ taken back in time leaves as a dead process's connections do."""
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import orjson
@@ -171,3 +172,33 @@ async def test_the_saved_file_is_written_whole(tmp_path: Path) -> None:
     assert saved["rooms"][ROOM] == [["ann", "Ann", "away", [clock.now + 30] * 2],
                                     ["bob", "Bob", "online", [clock.now + 30]]]
     assert sorted(os.listdir(tmp_path)) == ["presence.saved"]  # no partial file left
+
+
+async def test_the_kept_snapshot_is_always_the_room_as_it_stands(tmp_path: Path) -> None:
+    """Random entries, returns, status changes, departures and reaps: after each, the room's
+    snapshot is what its entries make (read afresh by a store that keeps nothing)."""
+    rng = random.Random(7)
+    clock = Clock()
+    store = await restarted(tmp_path, clock, hold_for=50)
+    names = {"ann": "Ann", "bob": "Bob", "cid": "Cid"}
+    live: list[tuple[str, str]] = []
+    for step in range(400):
+        action = rng.random()
+        room = rng.choice([ROOM, "project:p"])
+        if action < 0.5:
+            user = rng.choice(list(names))
+            sid = f"s{step}"
+            await store.enter(room, sid, user, names[user], rng.choice(["online", "away"]))
+            live.append((room, sid))
+        elif action < 0.75 and live:
+            await store.remove(*live.pop(rng.randrange(len(live))))
+        elif action < 0.9 and live:
+            room, sid = rng.choice(live)
+            user = store._users[room][sid]
+            await store.add(room, sid, user, names[user], rng.choice(["online", "away"]))
+        else:
+            clock.now += 5
+            await store.reap()
+        for room in (ROOM, "project:p"):
+            fresh = presence_module._aggregate(list(store._rooms.get(room, {}).values()))
+            assert table(await store.snapshot(room)) == table(fresh), step
