@@ -6,10 +6,11 @@ expires unless the process keeps refreshing it. A surviving process removes the 
 a process whose liveness key expired, so a SIGKILLed process's users leave on their own.
 
 The embedded default keeps presence in its memory. A normal stop saves it
-(`MemoryPresenceStore.save`) and the next start holds each saved connection for
-PRESENCE_TTL_SECONDS (`restore`): a user's returning connection takes a held one's place
-without a word to the room, and what is still held then leaves as a dead process's
-connections do on Redis, so a restart does not make every user leave and join again.
+(`MemoryPresenceStore.save`) and the next start holds each saved connection until
+PRESENCE_TTL_SECONDS after the stop (`restore`): a user's returning connection takes a held
+one's place without a word to the room, and what is still held then leaves as a dead
+process's connections do on Redis, so a restart does not make every user leave and join
+again.
 """
 
 from __future__ import annotations
