@@ -263,7 +263,6 @@ class _Lifecycle:
             with contextlib.suppress(Exception):
                 await rooms.presence.forget_self()
 
-
     async def _save(self, saved: Path) -> None:
         rooms = self._rooms
         assert isinstance(rooms.streams, MemoryRoomStreams)
