@@ -243,7 +243,7 @@ class TokenService:
         and joserfc's decoder would read the same bytes from canonical segments. It skips
         joserfc's header parsing, registry checks and key lookup, three quarters of a
         verification's CPU; the claims are still validated by joserfc's registry.
-        `tests/unit/auth/test_token_fast_path.py` compares the two on random and altered
+        `tests/unit/test_token_fast_path.py` compares the two on random and altered
         tokens."""
         head, _, rest = token.partition(".")
         key = self._hmac_keys.get(head)
