@@ -162,6 +162,10 @@ phases: [{{duration: 1, arrival_rate: 4}}]
     assert "connect=4" not in done.stdout or "connect_" in done.stdout
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_ends_the_run_with_what_was_measured(chat_url: str, tmp_path: Path) -> None:
     scenario = short(tmp_path, f"""
 target: {{url: "{chat_url}"}}
@@ -174,10 +178,13 @@ users:
 phases: [{{duration: 60, users: 2}}]
 """)
     report_path = tmp_path / "r.json"
+    # Ctrl-C as a terminal gives it: a suite started in the background (`make test &`, a CI
+    # runner) passes SIGINT on ignored, and Python then leaves it ignored in the child too.
     proc = subprocess.Popen(
         [sys.executable, "-m", "roomcast.cli", "load", "run", str(scenario), "--json",
          str(report_path), "--progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=_sigint_as_in_a_terminal)
     try:
         assert proc.stderr is not None
         for line in proc.stderr:  # the live view: wait until steps were done
