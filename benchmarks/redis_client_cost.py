@@ -18,7 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis as sync_redis
@@ -135,25 +136,31 @@ def wait_for_ping(port: int) -> None:
     raise RuntimeError("redis-server did not start")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=5000)
-    args = parser.parse_args()
+@contextmanager
+def redis_on_a_free_port() -> Iterator[int]:
+    """A redis-server of the benchmark's own, keeping nothing on disk; its port."""
     binary = shutil.which("redis-server")
     if binary is None:
-        print("redis-server is missing: apt-get install redis-server", file=sys.stderr)
-        return 2
+        raise SystemExit("redis-server is missing: apt-get install redis-server")
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL)
     try:
         wait_for_ping(port)
-        results = {**uvloop.run(redis_py(port, args.count)),
-                   **uvloop.run(roomcast(port, args.count))}
+        yield port
     finally:
         proc.terminate()
         proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5000)
+    args = parser.parse_args()
+    with redis_on_a_free_port() as port:
+        results = {**uvloop.run(redis_py(port, args.count)),
+                   **uvloop.run(roomcast(port, args.count))}
     print(f"{'what (one after another, uvloop)':48} CPU µs each")
     for name, value in results.items():
         print(f"{name:48} {value:8.1f}")

@@ -25,6 +25,7 @@ from core.settings import Settings
 from core.store.stores import Stores
 from core.tracing import Tracing, current_ids, emit_call, object_call
 from realtime.emitter import Emitter
+from realtime.wire import schedule_keys
 from workers.broker import (
     GROUP,
     QUEUE,
@@ -159,7 +160,7 @@ def _add_people(runtime: JobRuntime, settings: Settings, stores: Stores, emitter
                 runs_here: bool) -> None:
     """Mail, reminders and digests travel on the jobs' broker; the scheduler runs where the
     jobs run (a worker, or `roomcast serve` on the embedded default)."""
-    source = build_schedule_source(settings, stores)
+    source = build_schedule_source(settings, stores, schedule_keys)
     runtime.dispatch = TaskiqDispatch(runtime.broker, source)
     if runs_here:
         mailer = build_mailer(settings)

@@ -22,19 +22,20 @@ from taskiq.serializers import JSONSerializer
 
 from core.settings import Settings
 from core.store.stores import Stores
-from workers.schedule.redis_source import QuietRedisScheduleSource
+from workers.schedule.redis_source import QuietRedisScheduleSource, ScheduleKeys
 from workers.schedule.store_source import StoreScheduleSource
 
 log = logging.getLogger("roomcast.reminders")
 SCHEDULE_PREFIX = "roomcast:schedule"
 
 
-def build_schedule_source(settings: Settings, stores: Stores) -> ScheduleSource:
+def build_schedule_source(settings: Settings, stores: Stores,
+                          keys: ScheduleKeys) -> ScheduleSource:
     refresh = timedelta(seconds=settings.scheduler_refresh_seconds)
     if settings.redis_url:
         # JSON, not taskiq-redis' default pickle: what is read back from Redis is only data.
         return QuietRedisScheduleSource(settings.redis_url, prefix=SCHEDULE_PREFIX,
-                                        serializer=JSONSerializer())
+                                        serializer=JSONSerializer(), keys=keys)
     return StoreScheduleSource(stores.schedules, horizon=refresh + timedelta(seconds=1))
 
 
