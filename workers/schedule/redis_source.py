@@ -36,17 +36,25 @@ SCAN_COUNT = 1000  # keys per SCAN call of the one-time backfill
 DATA_BATCH = 50  # data keys per MGET
 
 # KEYS[1]: the index. ARGV[1]: the latest minute to take (a score), ARGV[2]: at most so many
-# keys. Returns the ids in the past minutes' lists; a list found empty leaves the index (in the
-# same script, so a schedule filed meanwhile re-adds its key after this, never before).
+# keys, ARGV[3]: what a schedule's data key starts with. Returns the ids in the past minutes'
+# lists. An id whose data is gone (a removal cut short between its two steps) leaves its list,
+# and a list found empty leaves the index (in the same script, so a schedule filed meanwhile
+# re-adds its key after this, never before): the minutes read are those still owed something.
 _PAST = """
 local out = {}
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, key in ipairs(keys) do
-  local ids = redis.call('LRANGE', key, 0, -1)
-  if #ids == 0 then
+  local kept = 0
+  for _, id in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if redis.call('EXISTS', ARGV[3] .. id) == 1 then
+      out[#out + 1] = id
+      kept = kept + 1
+    else
+      redis.call('LREM', key, 0, id)
+    end
+  end
+  if kept == 0 then
     redis.call('ZREM', KEYS[1], key)
-  else
-    for _, id in ipairs(ids) do out[#out + 1] = id end
   end
 end
 return out
@@ -117,12 +125,13 @@ class QuietRedisScheduleSource(ListRedisScheduleSource):
         await self._redis.aclose()
 
     async def _past(self) -> list[ScheduledTask]:
-        """The schedules filed under minutes before the previous one, not sent yet."""
+        """The schedules filed under the previous minute or earlier, not sent yet."""
         if not self._indexed:
             await self._backfill()
             self._indexed = True
         latest = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
-        ids = await self._past_script(keys=[self._index], args=[latest.timestamp(), PAST_KEYS])
+        ids = await self._past_script(keys=[self._index], args=[
+            latest.timestamp(), PAST_KEYS, self._keys.data_key(self, "")])
         found: list[ScheduledTask] = []
         for start in range(0, len(ids), DATA_BATCH):
             batch = [self._keys.data_key(self, i.decode()) for i in ids[start:start + DATA_BATCH]]

@@ -88,6 +88,26 @@ async def test_a_sent_past_schedule_leaves_the_index_with_its_empty_minute(
         await ours.shutdown()
 
 
+async def test_an_id_whose_data_is_gone_leaves_its_minute_and_the_minute_the_index(
+    redis_proc: RedisServer, redis: Redis, prefix: str,
+) -> None:
+    """A removal cut short between its two steps (the data gone, the id still listed) does not
+    keep its minute in the index for ever, where it would count against each read's bound."""
+    ours = source(redis_proc, prefix)
+    try:
+        await ours.add_schedule(schedule(-6, "dangling"))
+        await ours.add_schedule(schedule(-6, "kept"))
+        await redis.delete(f"{prefix}:data:dangling")
+        assert [s.schedule_id for s in await ours.get_schedules()] == ["kept"]
+        [key] = await redis.zrange(f"{prefix}:time-index", 0, -1)
+        assert await redis.lrange(key, 0, -1) == [b"kept"]
+        await redis.delete(f"{prefix}:data:kept")
+        assert await ours.get_schedules() == []
+        assert await redis.zcard(f"{prefix}:time-index") == 0
+    finally:
+        await ours.shutdown()
+
+
 async def test_schedules_filed_before_the_index_are_found_after_one_scan(
     redis_proc: RedisServer, redis: Redis, prefix: str,
 ) -> None:
