@@ -57,7 +57,9 @@ def test_register_refresh_across_expiry_and_sign_out(pages: Pages, site: Site) -
 
 def two_talking(pages: Pages, site: Site, one: str, other: str) -> tuple[str, Page, Page]:
     """Two members of a project on its meeting's page; the first sends "one" and "two", which
-    the other sees. Returns the meeting's id and both pages."""
+    the other sees and the server has acknowledged (stored: the sender's box is emptied by the
+    ack; a message is broadcast before it is stored, so seeing it is not enough for a crash to
+    keep it). Returns the meeting's id and both pages."""
     first, second = site.person(one), site.person(other)
     project = site.call(first, "POST", "/projects", json={"name": f"{one} and {other}"})
     site.call(first, "POST", f"/projects/{project['id']}/members", json={"email": second.email})
@@ -66,10 +68,12 @@ def two_talking(pages: Pages, site: Site, one: str, other: str) -> tuple[str, Pa
                         json={"title": "Weekly", "scheduled_at": soon})
     room = f"/meetings/{meeting['id']}"
     first_page, second_page = pages.sign_in(first, room), pages.sign_in(second, room)
+    box = first_page.get_by_role("textbox", name="Message")
     for text in ("one", "two"):
-        first_page.get_by_role("textbox", name="Message").fill(text)
+        box.fill(text)
         first_page.get_by_role("button", name="Send").click()
         expect(second_page.locator(".chat li", has_text=text)).to_have_count(1)
+        expect(box).to_have_value("")
     return str(meeting["id"]), first_page, second_page
 
 
