@@ -9,10 +9,15 @@ crowd of reconnects and rejoins costs it.
 It runs `benchmarks/run.py --only two --scenario herd` from `--tree` (this checkout by
 default) and, from the moment one of the two servers is killed until the load tool exits,
 samples the survivor's CPU time (/proc, user + system, and the system part on its own) and
-counts the commands Redis ran (`INFO commandstats`, scripts' own calls included). It prints
-the herd's figures, the survivor's CPU until the last client was back (and the system part of
-it), its read and write system calls (`/proc/PID/io`) until then per client that came back, and
-the Redis commands per client that came back. With `--spy`, py-spy records the
+counts the commands Redis ran (`INFO commandstats`, scripts' own calls included) and the reads
+and writes it did on its connections (`INFO stats`). It prints the herd's figures, the
+survivor's CPU until the last client was back (and the system part of it), the load tool's
+CPU over the same time (on a core of its own: far below that time, the clients' side did not
+hold them up), the survivor's share of a core once all were back with the room traffic still
+flowing and what is left per client once that share is taken off, its read and write system
+calls (`/proc/PID/io`) until then per client that came back, and Redis's reads, writes and
+commands per client that came back. The 0.1 s CPU samples go to `<out>/<name>.samples.json`.
+With `--spy`, py-spy records the
 survivor (`--gil`, so samples are CPU the interpreter spent) as collapsed stacks in
 `<out>/<name>.txt`.
 
@@ -31,6 +36,7 @@ import os
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +83,19 @@ def cpu(pid: int) -> tuple[float, float]:
 
 
 def commandstats(port: str) -> dict[str, int]:
-    out = subprocess.run(["redis-cli", "-p", port, "info", "commandstats"],
+    """The commands Redis ran so far by name, and, as `reads processed` and `writes
+    processed`, the reads and writes it did on its clients' connections (`INFO stats`): a
+    read per batch of commands a client wrote, a write per batch of replies and pushes."""
+    out = subprocess.run(["redis-cli", "-p", port, "info", "all"],
                          capture_output=True, text=True, check=True).stdout
     stats: dict[str, int] = {}
     for line in out.splitlines():
         if line.startswith("cmdstat_"):
             name, _, rest = line.partition(":")
             stats[name.removeprefix("cmdstat_")] = int(rest.split(",")[0].split("=")[1])
+        elif line.startswith(("total_reads_processed:", "total_writes_processed:")):
+            name, _, value = line.partition(":")
+            stats[name.removeprefix("total_").replace("_", " ")] = int(value)
     return stats
 
 
@@ -135,11 +147,13 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
              "-r", str(rate), "--gil", "-f", "raw", "-o", str(spy)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start_calls = calls(survivor)
-    samples: list[tuple[float, float, float, int, int]] = []
+    loader_start = cpu(loader)[0]
+    samples: list[tuple[float, float, float, int, int, float]] = []
     while alive(loader) and alive(survivor):
         (used, system), (reads, writes) = cpu(survivor), calls(survivor)
         samples.append((time.monotonic() - began, used - start_cpu[0], system - start_cpu[1],
-                        reads - start_calls[0], writes - start_calls[1]))
+                        reads - start_calls[0], writes - start_calls[1],
+                        cpu(loader)[0] - loader_start))
         time.sleep(0.1)
     stats = commandstats(port) if port else {}
     if profiler is not None:
@@ -147,6 +161,15 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
         profiler.wait()
     ran = {k: n - start_stats.get(k, 0) for k, n in stats.items() if n != start_stats.get(k, 0)}
     return {"cpu": samples, "redis": ran}
+
+
+def steady_share(samples: list[tuple[float, ...]], all_back: float) -> float | None:
+    """The median share of a core over the 0.1 s samples of the half second that began 0.1 s
+    after the last client was back (None if the run ended before it)."""
+    window = [sample for sample in samples if all_back + 0.1 <= sample[0] <= all_back + 0.6]
+    shares = sorted((b[1] - a[1]) / (b[0] - a[0]) for a, b in pairwise(window)
+                    if b[0] > a[0])
+    return shares[len(shares) // 2] if shares else None
 
 
 def main() -> int:
@@ -177,20 +200,39 @@ def main() -> int:
     watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None, args.restart,
                     args.spy_rate)
     run.wait()
+    # The samples themselves, for a plot of CPU against time: seconds since the blow, CPU
+    # seconds (all, system), read and write system calls, the load tool's CPU seconds.
+    (args.out / f"{args.name}.samples.json").write_text(json.dumps(watched["cpu"]))
     rows = json.loads(results.with_suffix(".json").read_text())["rows"]
     herd = next(r for r in rows if r.get("scenario") == "herd")["report"]["herd"]
     until = [sample[1:] for sample in watched["cpu"] if sample[0] <= herd["all_back_s"]]
     back = max(herd["back"], 1)
+    redis = dict(watched["redis"])
+    steady = steady_share(watched["cpu"], herd["all_back_s"])
     print(json.dumps({
         "name": args.name, "all_back_s": herd["all_back_s"], "spread_s": herd["spread_s"],
         "attempt_p50_ms": herd["attempt_ms"]["p50"], "attempt_p99_ms": herd["attempt_ms"]["p99"],
         "missed": herd["missed"], "back": herd["back"],
         "survivor_cpu_s_until_all_back": round(until[-1][0], 2) if until else None,
         "of_which_system_s": round(until[-1][1], 2) if until else None,
+        # The load tool's own CPU over the same time (it has a core of its own): near the
+        # seconds until all were back, the clients' side was what they waited for.
+        "load_tool_cpu_s_until_all_back": round(until[-1][4], 2) if until else None,
+        # The share of a core the watched process used once all were back, with the herd's
+        # messages still flowing (the median of its 0.1 s samples over the next half second,
+        # before the load tool's own end disconnects them all), and
+        # what is left per client back once that share is taken off the time until then: an
+        # estimate of what a returning client costs beyond the room traffic.
+        "steady_cpu_share_after": None if steady is None else round(steady, 2),
+        "herd_cpu_ms_per_client_back": None if steady is None or not until else round(
+            (until[-1][0] - steady * herd["all_back_s"]) / back * 1000, 2),
         "read_calls_per_client_back": round(until[-1][2] / back, 1) if until else None,
         "write_calls_per_client_back": round(until[-1][3] / back, 1) if until else None,
+        # Redis's reads on its connections: one per batch of commands a process wrote.
+        "redis_reads_per_client_back": round(redis.pop("reads processed", 0) / back, 2),
+        "redis_writes_per_client_back": round(redis.pop("writes processed", 0) / back, 2),
         "redis_commands_per_client_back": {k: round(n / back, 2)
-                                           for k, n in sorted(watched["redis"].items())},
+                                           for k, n in sorted(redis.items())},
         "load_average": [load_before, os.getloadavg()]}))
     return 0
 
