@@ -70,6 +70,9 @@ class SioClient(asyncio.Protocol):
 
     def _reset(self) -> None:
         """Per-connection state: a client connects again, in place, once its connection ended."""
+        # The socket id of the connection before this one (a rejoin names it as `previous`).
+        self.previous_sid: str | None = getattr(self, "sid", None) or getattr(
+            self, "previous_sid", None)
         self.sid: str | None = None
         self.eio: dict[str, Any] = {}
         self.closed_reason: str | None = None

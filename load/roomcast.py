@@ -3,9 +3,10 @@
 - Sign in over REST: `POST /api/v1/auth/login` {email, password} -> `access_token`
   (or `POST /api/v1/auth/register` first for fresh load users), or take minted tokens.
 - Connect with auth `{"token": access_token}`.
-- `join` {room, since?, epoch?} acks `{"ok": true, "room", "offset", "epoch", "presence": [...],
-  "recovered"?, "replayed"?}`; missed events arrive before the ack when `since` is given (and
-  `epoch` is the room's: the one from the previous ack).
+- `join` {room, since?, epoch?, previous?} acks `{"ok": true, "room", "offset", "epoch",
+  "presence": [...], "recovered"?, "replayed"?}`; missed events arrive before the ack when
+  `since` is given (and `epoch` is the room's: the one from the previous ack); a rejoin names
+  the socket id it had before (`previous`), whose presence place it takes.
 - `message` {room: "meeting:{id}", text} sends a meeting message; everyone in the room
   (the sender too) receives `message` carrying `room` and a per-room `offset`.
 - Presence: `presence:joined` {room, user}, `presence:left` {room, user_id}.
@@ -79,6 +80,9 @@ class RoomcastWire:
             body["since"] = since
             if room in client.epochs:
                 body["epoch"] = client.epochs[room]
+            if client.previous_sid:
+                # The place the connection before this one had in the room's presence.
+                body["previous"] = client.previous_sid
         ack = await client.call("join", body)
         if not ack or not isinstance(ack[0], dict) or not ack[0].get("ok"):
             raise JoinFailed(f"join {room} refused: {ack!r}")

@@ -109,6 +109,10 @@ class JoinIn(_In):
     epoch: str | None = Field(default=None, min_length=1, max_length=64,
                               pattern=r"^[0-9A-Za-z]+$")
     status: str | None = Field(default=None, min_length=1, max_length=64)
+    # A rejoin's socket id before its reconnect: the presence place that connection still
+    # has, on a process that died, goes to this one (docs/protocol.md, Presence).
+    previous: str | None = Field(default=None, min_length=1, max_length=64,
+                                 pattern=r"^[0-9A-Za-z_-]+$")
 
 
 class LeaveIn(_In):

@@ -105,7 +105,8 @@ class EventHandlers:
                 await hub.enter_room(session, grant)
             # Presence and the history are read at once: one round trip's wait, not two.
             presence, recovery = await both(
-                self._presence(session, grant, data.status, entered=not was_in),
+                self._presence(session, grant, data.status, entered=not was_in,
+                               previous=data.previous),
                 self._recover(session, grant.room, data.since, data.epoch))
             if grant.project_id in entering.revoked:
                 # The membership ended while this join was on its way (the revocation left
@@ -126,13 +127,13 @@ class EventHandlers:
         return ack
 
     async def _presence(self, session: Session, grant: RoomGrant, status: str | None, *,
-                        entered: bool) -> list[c.PresenceEntry]:
+                        entered: bool, previous: str | None = None) -> list[c.PresenceEntry]:
         """Record the entry of a socket that just entered; a socket already in the room is
         answered from where things stand: a repeated join announces nothing and counts nothing
         twice (a new status is a presence update)."""
         hub = self._hub
         if entered:
-            return await hub.record_entry(session, grant)
+            return await hub.record_entry(session, grant, previous)
         if status is not None and status != session.status:
             await hub.update_status(session, grant.room, status)
         return await hub.presence.snapshot(grant.room)

@@ -102,11 +102,14 @@ class Hub:
         await self.sio.enter_room(session.sid, grant.room)
         session.rooms[grant.room] = grant
 
-    async def record_entry(self, session: Session, grant: RoomGrant) -> list[PresenceEntry]:
+    async def record_entry(self, session: Session, grant: RoomGrant,
+                           previous: str | None = None) -> list[PresenceEntry]:
         """Record the socket's presence and its meeting stay, tell the room, and answer the
-        room's presence for the joiner (read in the same step as the entry was added)."""
+        room's presence for the joiner (read in the same step as the entry was added).
+        `previous`: the socket id the client had before, whose place it takes where another
+        process recorded it (realtime/presence.py)."""
         count, presence, replaced = await self.presence.enter(
-            grant.room, session.sid, session.user_id, session.name, session.status)
+            grant.room, session.sid, session.user_id, session.name, session.status, previous)
         self.metrics.presence_entries.inc()
         if grant.kind == "meeting":
             stay = await self.stores.attendance.open(grant.room_id, session.user_id, session.sid)
@@ -114,8 +117,9 @@ class Hub:
         entry = PresenceEntry(user_id=session.user_id, name=session.name,
                               status=session.status, connections=count)
         if replaced is not None:
-            # Back in the place held for it since a restart: the room already counts this
-            # user, and hears only of a change (a new status, say).
+            # Back in the place held for it since a restart, or in the one its connection on
+            # a dead process had: the room already counts this user, and hears only of a
+            # change (a new status, say).
             if entry == replaced:
                 return presence
             event = PRESENCE_UPDATED
@@ -154,10 +158,14 @@ class Hub:
             await self._close_stay(room, session.sid, stay)
             return
         departure = await self.presence.remove(room, session.sid)
-        if departure is not None:
-            self.metrics.presence_entries.dec()
-            await self.announce_departure(departure, name=session.name, status=session.status,
-                                          stay=stay)
+        if departure is None:
+            # No entry to remove (its place was taken by a rejoin that named this socket, or
+            # Redis lost it): nothing to announce, but the stay ends all the same.
+            await self._close_stay(room, session.sid, stay)
+            return
+        self.metrics.presence_entries.dec()
+        await self.announce_departure(departure, name=session.name, status=session.status,
+                                      stay=stay)
 
     @property
     def leaving_together(self) -> bool:
@@ -186,8 +194,9 @@ class Hub:
         await self.stores.attendance.close_sids(sids, utcnow())
         # Told all at once: one after the other, each of thousands of `presence:left` would
         # wait for Redis' reply to the one before, and the heartbeat that reaped them for all.
+        # A taken place is not a departure: its user is back in the room.
         await asyncio.gather(*(self.announce_departure(departure, stay_closed=True)
-                               for departure in departures))
+                               for departure in departures if not departure.taken))
 
     async def announce_departure(
         self, departure: Departure, *, name: str = "", status: str = "online",

@@ -3,7 +3,10 @@
 Redis keeps, per room, a hash of connections (`proc/sid` -> user, name, status) and a hash of
 per-user connection counts; per process, the set of its connections and a liveness key that
 expires unless the process keeps refreshing it. A surviving process removes the connections of
-a process whose liveness key expired, so a SIGKILLed process's users leave on their own.
+a process whose liveness key expired, so a SIGKILLed process's users leave on their own. A
+rejoin that names the connection it follows (`previous`, the socket id it had) takes that
+connection's place when another process recorded it for the same user: a client whose process
+died comes back on another without the room hearing it leave or come back.
 
 The embedded default keeps presence in its memory. A normal stop saves it
 (`MemoryPresenceStore.save`) and the next start holds each saved connection until
@@ -44,6 +47,9 @@ class Departure:
     user_id: str
     remaining: int
     held: bool = False  # a connection held since a restart (it has no socket, nor a stay)
+    # A dead process's connection whose place its user's returning connection took: the room
+    # is told nothing (only its meeting stay ends); `user_id` is not known then.
+    taken: bool = False
 
 
 class Entered(NamedTuple):
@@ -62,9 +68,11 @@ class PresenceStore(Protocol):
         ...
 
     async def enter(self, room: str, sid: str, user_id: str, name: str,
-                    status: str) -> Entered:
+                    status: str, previous: str | None = None) -> Entered:
         """`add`, and the room's snapshot right after it, in one step (one Redis round trip
-        for a join instead of two)."""
+        for a join instead of two). With `previous`, the socket id the client had before
+        this connection: where another process recorded that connection for the same user,
+        this one takes its place (`Entered.replaced`) instead of adding to the count."""
         ...
 
     async def remove(self, room: str, sid: str) -> Departure | None: ...
@@ -143,7 +151,9 @@ class MemoryPresenceStore:
         return counts[user_id]
 
     async def enter(self, room: str, sid: str, user_id: str, name: str,
-                    status: str) -> Entered:
+                    status: str, previous: str | None = None) -> Entered:
+        # One process: a previous connection of this process left the room when it ended, so
+        # `previous` names nothing here; the places held since a restart go by user.
         held = self._held.get(room, {}).get(user_id)
         if held and sid not in self._rooms[room]:
             # The user's connection is back: it takes a held one's place, the count unchanged.
@@ -334,6 +344,30 @@ end
 _ADD = LuaScript(_ADD_BODY + "return count")
 # The same, answering {count, the room's entries} (a join's snapshot, read in the same step).
 _ENTER = LuaScript(_ADD_BODY + "return {count, redis.call('HVALS', KEYS[1])}")
+# `_ENTER` for a rejoin that names the connection it follows (ARGV[5], a socket id; ARGV[6]
+# this process; KEYS[4] the set of processes): when the room holds that connection for the same
+# user, recorded by another process (on this one it would still be open: an ended one left its
+# rooms), the new connection takes its place, the user's count unchanged, and the answer adds
+# the entry it replaced. It looks under each process's name, so it costs what the processes
+# number, not what the room holds. The dead process's set of connections keeps the old one
+# until its reaping, which then finds nothing of it to remove.
+_TAKE = LuaScript("""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  for _, proc in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    if proc ~= ARGV[6] then
+      local field = proc .. '/' .. ARGV[5]
+      local before = redis.call('HGET', KEYS[1], field)
+      if before and cjson.decode(before)['u'] == ARGV[3] then
+        redis.call('HDEL', KEYS[1], field)
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('SADD', KEYS[3], ARGV[4])
+        local count = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '1')
+        return {count, redis.call('HVALS', KEYS[1]), before}
+      end
+    end
+  end
+end
+""" + _ADD_BODY + "return {count, redis.call('HVALS', KEYS[1])}")
 
 # Removes a batch of connections: for each, KEYS holds (pres, presc, conns) and ARGV
 # (field, member), ARGV[1] the count; answers (connections left, user) per removal, -1 for a
@@ -388,11 +422,25 @@ class RedisPresenceStore:
                                             self._add_args(room, sid, user_id, name, status)))
 
     async def enter(self, room: str, sid: str, user_id: str, name: str,
-                    status: str) -> Entered:
-        count, values = await self._link.evalsha(
-            _ENTER, self._keys(room, self._proc),
-            self._add_args(room, sid, user_id, name, status))
-        return Entered(int(count), _aggregate(values))
+                    status: str, previous: str | None = None) -> Entered:
+        args = self._add_args(room, sid, user_id, name, status)
+        if previous is None or previous == sid:
+            count, values = await self._link.evalsha(_ENTER, self._keys(room, self._proc), args)
+            return Entered(int(count), _aggregate(values))
+        answer = await self._link.evalsha(
+            _TAKE, [*self._keys(room, self._proc), self._key("procs", "")],
+            [*args, previous, self._proc])
+        count, values = int(answer[0]), answer[1]
+        if len(answer) < 3:
+            return Entered(count, _aggregate(values))
+        # The user's entry as the room had it before: their connections' values with the
+        # taken one back in the new one's place (a user's status is their latest one's).
+        mine = b'"u":' + orjson.dumps(user_id)
+        own, taken = args[1], answer[2]
+        before = _aggregate([taken if value == own else value
+                             for value in values if mine in value])
+        replaced = next(entry for entry in before if entry.user_id == user_id)
+        return Entered(count, _aggregate(values), replaced)
 
     def _add_args(self, room: str, sid: str, user_id: str, name: str,
                   status: str) -> list[Arg]:
@@ -461,7 +509,10 @@ class RedisPresenceStore:
         pairs = [member.decode().partition("\t") for member in members]
         found = await asyncio.gather(*(self._remove(room, sid, proc) for room, _, sid in pairs))
         await self._redis.delete(self._key("conns", proc))
-        return [departure for departure in found if departure is not None]
+        # A connection listed without an entry had its place taken by its user's return:
+        # nothing to announce, but its meeting stay still ends with the process.
+        return [Departure(room, sid, "", 0, taken=True) if departure is None else departure
+                for (room, _, sid), departure in zip(pairs, found, strict=True)]
 
     async def _remove(self, room: str, sid: str, proc: str) -> Departure | None:
         answer: asyncio.Future[Departure | None] = asyncio.get_running_loop().create_future()

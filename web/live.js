@@ -86,6 +86,10 @@ export class Live {
     this.setState("connected");
     const rejoin = this.everConnected;
     this.everConnected = true;
+    // The socket id before this connection: a rejoin names it, so where its server process
+    // died the rooms' presence keeps this user's place instead of a leave and a return.
+    this.previousId = this.currentId;
+    this.currentId = this.socket.id;
     const rooms = [this.userRoom, ...this.rooms.keys()];
     await Promise.all(rooms.map((room) => this.enter(room, rejoin).catch(() => {})));
     this.emitLocal("live:connected", { rejoin });
@@ -135,6 +139,7 @@ export class Live {
     if (rejoin && last !== undefined) {
       payload.since = last;
       if (this.epochs.has(room)) payload.epoch = this.epochs.get(room);
+      if (this.previousId) payload.previous = this.previousId;
     }
     if (opts.status) payload.status = opts.status;
     const ack = await this.socket.timeout(10000).emitWithAck("join", payload);

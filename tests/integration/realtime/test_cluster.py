@@ -87,6 +87,99 @@ async def test_killed_process_leaves_presence(
     assert survivor.proc.poll() is None
 
 
+async def test_a_rejoin_that_names_its_connection_on_a_dead_process_takes_its_place(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
+) -> None:
+    alice, bob, carol, dave, erin = (seed.user(n)
+                                     for n in ("alice", "bob", "carol", "dave", "erin"))
+    room = f"meeting:{seed.meeting(seed.project(alice, bob, carol, dave, erin), alice)}"
+    env = {"redis_url": rt_redis.url, "presence_ttl_seconds": str(PRESENCE_TTL)}
+    doomed, survivor = start_server.many(2, **env)
+    gone = {}
+    for user in (alice, carol, dave, erin):
+        sock = await socks().connect(doomed.url, user.token)
+        await sock.join(room, **({"status": "away"} if user is erin else {}))
+        gone[user.id] = sock.client.get_sid("/")
+    b = await socks().connect(survivor.url, bob.token)
+    await b.join(room)
+    bob_sid = b.client.get_sid("/")
+
+    doomed.kill()
+    # Alice names the connection she had: she takes its place, counted once.
+    a2 = await socks().connect(survivor.url, alice.token)
+    ack = await a2.join(room, since=0, previous=gone[alice.id])
+    assert users_in(ack["presence"]) == {alice.id: 1, bob.id: 1, carol.id: 1, dave.id: 1,
+                                         erin.id: 1}
+    # Erin takes her place too, but online now, no longer away: the room hears only that.
+    e2 = await socks().connect(survivor.url, erin.token)
+    ack = await e2.join(room, since=0, previous=gone[erin.id])
+    assert users_in(ack["presence"])[erin.id] == 1
+    # Carol names none: her dead process's connection counts until it is reaped.
+    c2 = await socks().connect(survivor.url, carol.token)
+    assert users_in((await c2.join(room, since=0))["presence"])[carol.id] == 2
+    # Dave names Carol's old connection: not his, so nothing is taken.
+    d2 = await socks().connect(survivor.url, dave.token)
+    ack = await d2.join(room, since=0, previous=gone[carol.id])
+    assert users_in(ack["presence"])[dave.id] == 2 and users_in(ack["presence"])[carol.id] == 2
+    # Bob's second tab names his first, still open on this process: nothing is taken.
+    b2 = await socks().connect(survivor.url, bob.token)
+    assert users_in((await b2.join(room, previous=bob_sid))["presence"])[bob.id] == 2
+
+    def about(user_id: str) -> list[Any]:
+        return [e for name in ("presence:joined", "presence:updated", "presence:left")
+                for e in b.named(name)
+                if (e.get("user") or {}).get("user_id", e.get("user_id")) == user_id]
+
+    # The reaping of the dead process: Carol and Dave are back to one connection each.
+    def reaped() -> bool:
+        return all(any(e.get("user", {}).get("connections") == 1 for e in about(user.id))
+                   for user in (carol, dave))
+
+    await b.wait_for(reaped, within=PRESENCE_TTL + MARGIN)
+    assert about(alice.id) == []  # the room heard nothing of Alice's move
+    assert [e["user"] for e in about(erin.id)] == [
+        {"user_id": erin.id, "name": "erin", "status": "online", "connections": 1}]
+    assert b.named("presence:left") == []
+    ack = await b.join(room)  # a repeated join answers the room as it stands
+    assert users_in(ack["presence"]) == {alice.id: 1, bob.id: 2, carol.id: 1, dave.id: 1,
+                                         erin.id: 1}
+    await a2.close()
+    left = await b.wait_for(lambda: b.named("presence:left"))
+    assert left == [{"room": room, "user_id": alice.id}]
+
+
+async def test_a_connection_whose_place_was_taken_still_ends_its_stay(
+    seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
+) -> None:
+    """A rejoin may name a connection that is still open elsewhere (a network change the old
+    process has not noticed yet): when that one goes, it has no presence entry left to
+    remove, and its meeting stay ends all the same."""
+    alice, bob = seed.user("alice"), seed.user("bob")
+    meeting = seed.meeting(seed.project(alice, bob), alice)
+    room = f"meeting:{meeting}"
+    one, two = start_server.many(2, redis_url=rt_redis.url)
+    a = await socks().connect(one.url, alice.token)
+    await a.join(room)
+    a2 = await socks().connect(two.url, alice.token)
+    ack = await a2.join(room, since=0, previous=a.client.get_sid("/"))
+    assert users_in(ack["presence"]) == {alice.id: 1}
+
+    async def alice_left_at() -> object:
+        async with httpx.AsyncClient(base_url=one.url, timeout=30) as http:
+            page = await http.get(f"/api/v1/meetings/{meeting}/participants",
+                                  headers={"Authorization": f"Bearer {bob.token}"})
+        assert page.status_code == 200, page.text
+        return next(p for p in page.json()["items"] if p["user_id"] == alice.id)["last_left_at"]
+
+    assert await alice_left_at() is None
+    await a.close()
+    for _ in range(200):  # the stay ends as the disconnect is handled: bounded, not timed
+        if await alice_left_at() is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert await alice_left_at() is not None
+
+
 async def test_an_entry_left_behind_is_swept_and_announced(
     seed: Seed, start_server: StartServer, socks: Callable[[], Sock], rt_redis: RedisServer
 ) -> None:

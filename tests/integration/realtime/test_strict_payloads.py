@@ -30,6 +30,10 @@ async def test_values_of_the_wrong_type_are_refused_not_coerced(
         ("join", {"room": room, "since": "3"}),
         ("join", {"room": room, "since": 3.0}),
         ("join", {"room": room, "since": True}),
+        ("join", {"room": room, "since": 0, "previous": 7}),
+        ("join", {"room": room, "since": 0, "previous": "proc/sid"}),  # a socket id has no `/`
+        ("join", {"room": room, "since": 0, "previous": ""}),
+        ("join", {"room": room, "since": 0, "previous": "s" * 65}),
         ("message", {"room": room, "text": 5}),
         ("message", {"room": room, "text": "hi", "client_id": 7}),
         ("presence:set", {"room": room, "status": 1}),
@@ -42,3 +46,4 @@ async def test_values_of_the_wrong_type_are_refused_not_coerced(
     # The right types are still taken.
     assert (await sock.call("typing", {"room": room, "typing": True})) == {"ok": True}
     assert (await sock.join(room, since=0))["ok"]
+    assert (await sock.join(room, since=0, previous="Zk3-_x0AAAB"))["ok"]

@@ -13,6 +13,7 @@ import pytest
 from load.client import ConnectFailed, SioClient
 from load.contract import entered
 from load.frames import OP_TEXT, FrameParser
+from load.roomcast import Access, RoomcastWire
 from load.scenarios.base import wait_for
 from load.scenarios.reconnect import Backoff, Reconnects
 from load.stats import Stats
@@ -206,7 +207,27 @@ async def test_a_client_connects_again_in_place_and_keeps_its_rooms() -> None:
         assert reasons == ["network"] or reasons == ["server_close"]
         await client.connect(url, auth={})
         assert client.connected and client.sid == "s2"
+        assert client.previous_sid == "s1"  # a rejoin names it (`previous`)
         assert client.rooms == {"meeting:m": 7} and client.tag == "mine"
+    finally:
+        client.close()
+        await server.stop()
+
+
+async def test_roomcast_rejoins_name_the_connection_before() -> None:
+    server = TinyServer()
+    url = await server.start()
+    wire = RoomcastWire(Access(tokens=["t"]), rooms=["meeting:m"])
+    client = SioClient()
+    try:
+        await client.connect(url, auth={})
+        await wire.join(client, "meeting:m")
+        assert server.joins[-1] == {"room": "meeting:m"}  # a first join names nothing
+        server.drop()
+        await wait_for(lambda: not client.connected, 5)
+        await client.connect(url, auth={})
+        await wire.join(client, "meeting:m", since=7)
+        assert server.joins[-1] == {"room": "meeting:m", "since": 7, "previous": "s1"}
     finally:
         client.close()
         await server.stop()

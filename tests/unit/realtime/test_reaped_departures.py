@@ -13,6 +13,7 @@ from core.settings import Settings
 from core.store.database import open_mongo
 from core.store.stores import Stores
 from core.tokens import TokenService
+from realtime.hub import Hub
 from realtime.presence import Departure
 from realtime.server import build_realtime
 
@@ -35,14 +36,19 @@ class HeldBus:
         await self._all_sent.wait()
 
 
-async def test_every_departure_of_a_dead_process_is_told_at_once(tmp_path: Any) -> None:
+def hub_over(tmp_path: Any) -> tuple[Hub, Stores]:
+    """A process's hub over an embedded store of its own, without Redis."""
     settings = Settings(env="test", data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
     _, db = open_mongo(settings)
     stores = Stores.over(db)
     realtime = build_realtime(settings, stores=stores, tokens=TokenService(settings),
                               revocations=MemoryRevocations(), redis=None)
-    hub = realtime.hub
-    assert hub is not None
+    assert realtime.hub is not None
+    return realtime.hub, stores
+
+
+async def test_every_departure_of_a_dead_process_is_told_at_once(tmp_path: Any) -> None:
+    hub, stores = hub_over(tmp_path)
     for n in range(COUNT):
         await stores.attendance.open(f"m{n}", f"u{n}", f"s{n}")
     bus = HeldBus(COUNT)
@@ -58,3 +64,24 @@ async def test_every_departure_of_a_dead_process_is_told_at_once(tmp_path: Any) 
     for n in range(COUNT):
         stays = await stores.attendance.list_for_meeting(f"m{n}")
         assert [stay.left_at is not None for stay in stays] == [True]
+
+
+async def test_a_taken_place_ends_its_stay_and_is_told_to_nobody(tmp_path: Any) -> None:
+    """A dead process's connection whose user came back naming it (`previous`): its stay ends
+    with the others', and only the departures that are departures reach the rooms."""
+    hub, stores = hub_over(tmp_path)
+    await stores.attendance.open("m1", "u1", "gone")  # its place was taken
+    await stores.attendance.open("m1", "u2", "left")  # a departure
+    await stores.attendance.open("m1", "u1", "back")  # the connection that took the place
+    bus = HeldBus(1)
+    hub.bus = bus  # type: ignore[assignment]
+
+    await asyncio.wait_for(hub.announce_departures([
+        Departure("meeting:m1", "gone", "", 0, taken=True),
+        Departure("meeting:m1", "left", "u2", 0)]), timeout=10)
+
+    assert bus.sent == [("meeting:m1", ["presence:left", {"room": "meeting:m1",
+                                                          "user_id": "u2"}])]
+    ended = {stay.sid: stay.left_at is not None
+             for stay in await stores.attendance.list_for_meeting("m1")}
+    assert ended == {"gone": True, "left": True, "back": False}
