@@ -3,6 +3,7 @@ the live socket, one tab refreshing for all), and signing out of every tab at on
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, WebSocket, expect
@@ -107,12 +108,15 @@ def test_after_a_server_crash_the_room_is_reloaded_over_rest(pages: Pages, site:
 
 def test_after_a_normal_restart_the_room_is_recovered(pages: Pages, site: Site) -> None:
     """A server stopped normally saved its rooms' history and takes it back when it starts:
-    the rejoin with `since` is recovered, so nothing is reloaded and nothing is shown twice."""
+    the rejoin with `since` is recovered, so nothing is reloaded and nothing is shown twice.
+    The rejoin names the page's socket id before the restart (`previous`)."""
     meeting, gale_page, hugo_page = two_talking(pages, site, "Gale", "Hugo")
 
     frames: list[str] = []  # what Hugo's page receives from its next socket on
-    hugo_page.on("websocket", lambda ws: ws.on(
-        "framereceived", lambda frame: frames.append(str(frame))))
+    sent: list[str] = []  # and what it sends on it
+    hugo_page.on("websocket", lambda ws: (
+        ws.on("framereceived", lambda frame: frames.append(str(frame))),
+        ws.on("framesent", lambda frame: sent.append(str(frame)))))
     site.server.stop()
     back_again(site, gale_page, hugo_page)
     three_after(gale_page, hugo_page)
@@ -120,4 +124,9 @@ def test_after_a_normal_restart_the_room_is_recovered(pages: Pages, site: Site) 
     joined = f'"room":"meeting:{meeting}"'
     rejoined = [f for f in frames if '"recovered":' in f and joined in f]
     assert rejoined and all('"recovered":true' in f for f in rejoined), frames
+    # The rejoin named the socket it had before (whose presence place it takes back on a
+    # server of several processes), not the one it has now.
+    now = re.findall(r'^40\{"sid":"([\w-]+)"', "\n".join(frames), re.M)
+    named = [re.search(r'"previous":"([\w-]+)"', f) for f in sent if joined in f]
+    assert now and named and all(m is not None and m[1] != now[0] for m in named), (sent, frames)
     expect(hugo_page.get_by_role("status").filter(has_text="reloaded")).to_have_count(0)
