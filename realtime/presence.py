@@ -54,8 +54,9 @@ class Departure:
 
 class Entered(NamedTuple):
     """A connection recorded in a room: the user's connection count, the room's snapshot right
-    after, and, when the connection took the place of one held since a restart, the user's
-    entry before it (the room already counts the user: it is told only what changed)."""
+    after, and, when the connection took the place of one held since a restart or of its
+    user's connection on a dead process (`previous`), the user's entry before it (the room
+    already counts the user: it is told only what changed)."""
 
     connections: int
     presence: list[PresenceEntry]
