@@ -62,6 +62,9 @@ class SioClient(asyncio.Protocol):
         # with `since`, so a room whose history was reset meanwhile is not taken as recovered).
         self.epochs: dict[str, str] = {}
         self.live_since_ns = 0
+        # The socket id of the connection before this one (a rejoin names it as `previous`).
+        self.previous_sid: str | None = None
+        self.sid: str | None = None
         self._next_ack = 0
         self._received_ns = 0
         self.namespace = "/"
@@ -70,10 +73,8 @@ class SioClient(asyncio.Protocol):
 
     def _reset(self) -> None:
         """Per-connection state: a client connects again, in place, once its connection ended."""
-        # The socket id of the connection before this one (a rejoin names it as `previous`).
-        self.previous_sid: str | None = getattr(self, "sid", None) or getattr(
-            self, "previous_sid", None)
-        self.sid: str | None = None
+        self.previous_sid = self.sid or self.previous_sid
+        self.sid = None
         self.eio: dict[str, Any] = {}
         self.closed_reason: str | None = None
         self._transport: asyncio.Transport | None = None
