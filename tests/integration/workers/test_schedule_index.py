@@ -50,6 +50,15 @@ def source(redis_proc: RedisServer, prefix: str) -> QuietRedisScheduleSource:
                                     keys=schedule_keys)
 
 
+async def read_once(redis_proc: RedisServer, prefix: str) -> list[str]:
+    """The ids one read of a new source finds (a process that starts, reads, stops)."""
+    fresh = source(redis_proc, prefix)
+    try:
+        return [s.schedule_id for s in await fresh.get_schedules()]
+    finally:
+        await fresh.shutdown()
+
+
 async def test_past_minutes_are_read_from_the_index_without_a_scan_per_read(
     redis_proc: RedisServer, redis: Redis, prefix: str,
 ) -> None:
@@ -118,19 +127,11 @@ async def test_schedules_filed_before_the_index_are_found_after_one_scan(
     await plain._connection_pool.disconnect()
 
     before = await scans(redis)
-    ours = source(redis_proc, prefix)
-    try:
-        assert [s.schedule_id for s in await ours.get_schedules()] == ["filed-before"]
-    finally:
-        await ours.shutdown()
+    assert await read_once(redis_proc, prefix) == ["filed-before"]
     assert await scans(redis) > before
     scanned = await scans(redis)
     # Another process (a restart, a second worker) finds the index built: no SCAN again.
-    other = source(redis_proc, prefix)
-    try:
-        assert [s.schedule_id for s in await other.get_schedules()] == ["filed-before"]
-    finally:
-        await other.shutdown()
+    assert await read_once(redis_proc, prefix) == ["filed-before"]
     assert await scans(redis) == scanned
 
 
