@@ -11,12 +11,13 @@ default) and, from the moment one of the two servers is killed until the load to
 samples the survivor's CPU time (/proc, user + system, and the system part on its own) and
 counts the commands Redis ran (`INFO commandstats`, scripts' own calls included) and the reads
 and writes it did on its connections (`INFO stats`). It prints the herd's figures, the
-survivor's CPU until the last client was back (and the system part of it), the load tool's
-CPU over the same time (on a core of its own: far below that time, the clients' side did not
-hold them up), the survivor's share of a core once all were back with the room traffic still
-flowing and what is left per client once that share is taken off, its read and write system
-calls (`/proc/PID/io`) until then per client that came back, and Redis's reads, writes and
-commands per client that came back. The 0.1 s CPU samples go to `<out>/<name>.samples.json`.
+survivor's CPU until the last client was back (and the system part of it), the load tool's CPU
+over the same time (on a core of its own: far below that time, the clients' side did not hold
+them up) and Redis's (on the survivor's core, as the servers are), the survivor's share of a
+core once all were back with the room traffic still flowing and what is left per client once
+that share is taken off, its read and write system calls (`/proc/PID/io`) until then per client
+that came back, and Redis's reads, writes and commands per client that came back. The 0.1 s CPU
+samples go to `<out>/<name>.samples.json`.
 With `--spy`, py-spy records the
 survivor (`--gil`, so samples are CPU the interpreter spent) as collapsed stacks in
 `<out>/<name>.txt`.
@@ -136,8 +137,9 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
     loader = next(p for p in tree
                   if "roomcast.cli load" in cmdline(p) and "taskset" not in cmdline(p))
     # redis-server names itself `redis-server 127.0.0.1:PORT` (none with one process).
-    port = next((cmdline(p).split(":")[1].split()[0] for p in tree
-                 if cmdline(p).startswith("redis-server 127.0.0.1:")), None)
+    redis_pid, port = next(((p, cmdline(p).split(":")[1].split()[0]) for p in tree
+                            if cmdline(p).startswith("redis-server 127.0.0.1:")), (None, None))
+    redis_start = cpu(redis_pid)[0] if redis_pid else 0.0
     start_cpu = cpu(survivor)
     start_stats = commandstats(port) if port else {}
     profiler = None
@@ -148,12 +150,13 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start_calls = calls(survivor)
     loader_start = cpu(loader)[0]
-    samples: list[tuple[float, float, float, int, int, float]] = []
+    samples: list[tuple[float, float, float, int, int, float, float]] = []
     while alive(loader) and alive(survivor):
         (used, system), (reads, writes) = cpu(survivor), calls(survivor)
         samples.append((time.monotonic() - began, used - start_cpu[0], system - start_cpu[1],
                         reads - start_calls[0], writes - start_calls[1],
-                        cpu(loader)[0] - loader_start))
+                        cpu(loader)[0] - loader_start,
+                        cpu(redis_pid)[0] - redis_start if redis_pid else 0.0))
         time.sleep(0.1)
     stats = commandstats(port) if port else {}
     if profiler is not None:
@@ -201,7 +204,8 @@ def main() -> int:
                     args.spy_rate)
     run.wait()
     # The samples themselves, for a plot of CPU against time: seconds since the blow, CPU
-    # seconds (all, system), read and write system calls, the load tool's CPU seconds.
+    # seconds (all, system), read and write system calls, the load tool's and Redis's CPU
+    # seconds.
     (args.out / f"{args.name}.samples.json").write_text(json.dumps(watched["cpu"]))
     rows = json.loads(results.with_suffix(".json").read_text())["rows"]
     herd = next(r for r in rows if r.get("scenario") == "herd")["report"]["herd"]
@@ -218,6 +222,8 @@ def main() -> int:
         # The load tool's own CPU over the same time (it has a core of its own): near the
         # seconds until all were back, the clients' side was what they waited for.
         "load_tool_cpu_s_until_all_back": round(until[-1][4], 2) if until else None,
+        # Redis's CPU over the same time: on the survivor's core (none with one process).
+        "redis_cpu_s_until_all_back": round(until[-1][5], 2) if until else None,
         # The share of a core the watched process used once all were back, with the herd's
         # messages still flowing (the median of its 0.1 s samples over the next half second,
         # before the load tool's own end disconnects them all), and
