@@ -6,21 +6,57 @@ sid), so each disconnect cost as much as the server held sockets and a mass disc
 quadratic: the profile of 2,000 sockets dropping at once spent most of its time in that scan
 (docs/performance.md, "Presence after a mass disconnect"). `basic_enter_room` and
 `basic_leave_room`, through which python-socketio makes every room change, keep the index and
-call up; the rest of `basic_disconnect` is upstream's. Re-check on upgrade:
-tests/unit/realtime/test_sidrooms.py compares it with upstream's manager.
+call up; the rest of `basic_disconnect` is upstream's.
+
+Upstream keeps the sockets still connecting (`pending_connect`) and those disconnecting
+(`pending_disconnect`) in a list per namespace, and asks `sid in` that list for every event
+(`is_connected`): while thousands of sockets drop at once, each of their disconnects scanned
+all the others. The manager's two tables make each namespace's entry an insertion-ordered
+dict with the list's `append` and `remove`, so the same upstream code runs in constant time.
+
+Re-check on upgrade: tests/unit/realtime/test_sidrooms.py compares it with upstream's manager;
+tests/canary/test_socketio.py holds the upstream methods that use the pending tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
+
+
+class PendingSids(dict[str, None]):
+    """A namespace's pending socket ids: upstream's list (`append`, `remove`, `in`, `len`,
+    in order), each in constant time."""
+
+    def append(self, sid: str) -> None:
+        self[sid] = None
+
+    def remove(self, sid: str) -> None:
+        try:
+            del self[sid]
+        except KeyError:
+            raise ValueError(f"{sid!r} is not pending") from None
+
+
+class PendingTable(dict[str, PendingSids]):
+    """namespace -> its pending socket ids; upstream assigns a new namespace `[]`, stored as
+    `PendingSids`."""
+
+    def __setitem__(self, namespace: str, sids: Iterable[str]) -> None:
+        pending = PendingSids()
+        for sid in sids:
+            pending.append(sid)
+        super().__setitem__(namespace, pending)
 
 
 class IndexedManager(socketio.AsyncManager):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._rooms_of: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) -> rooms
+        self.pending_connect: PendingTable = PendingTable()
+        self.pending_disconnect: PendingTable = PendingTable()
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any,
                          eio_sid: str | None = None) -> None:

@@ -1,4 +1,5 @@
-"""python-socketio internals that realtime/wire/socketio_server.py uses."""
+"""python-socketio internals that realtime/wire/socketio_server.py and
+realtime/wire/socketio_manager.py use."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from importlib.metadata import version
 
 import pytest
 import socketio
+from socketio.base_manager import BaseManager
 
+from realtime.wire.socketio_manager import IndexedManager, PendingSids
 from realtime.wire.socketio_server import connected_sid, engine_sid, participants
 from tests.canary.upstream import assert_signature, assert_source, recheck
 
@@ -92,3 +95,40 @@ def test_eio_connect_keeps_the_environ_it_is_given() -> None:
                   what="AsyncServer._handle_eio_connect",
                   ours=f"{OURS} (DirectServer._handle_eio_connect, kept_environ)",
                   package="python-socketio", verified=VERIFIED)
+
+
+PENDING = {  # upstream's methods that use the pending tables as lists: their source as verified
+    "pre_connect": "bfdba4c0c8f1bd8a",
+    "connect": "a0214ac7cb24346c",
+    "is_pre_connected": "40a897c4ab2ccc5d",
+    "is_connected": "d37721466718b4f4",
+    "pre_disconnect": "18a8d01ed87a9682",
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), PENDING.items())
+def test_the_pending_tables_are_used_as_verified(name: str, expected: str) -> None:
+    """realtime/wire/socketio_manager.py's PendingTable stands in for the lists these methods
+    create (by item assignment), append to, remove from and search."""
+    assert_source(getattr(BaseManager, name), expected, what=f"BaseManager.{name}",
+                  ours="realtime/wire/socketio_manager.py (PendingTable, PendingSids)",
+                  package="python-socketio", verified=VERIFIED)
+
+
+async def test_a_pending_socket_is_kept_in_the_constant_time_table() -> None:
+    manager = IndexedManager()
+    manager.set_server(socketio.AsyncServer(async_mode="asgi"))
+    sid = await manager.pre_connect("eio-1", "/")
+    assert type(manager.pending_connect["/"]) is PendingSids, recheck(
+        "how `pre_connect` creates a namespace's pending list",
+        "realtime/wire/socketio_manager.py (PendingTable)", "python-socketio", VERIFIED)
+    assert manager.is_pre_connected(sid, "/") and not manager.is_connected(sid, "/")
+    await manager.connect(sid, "/")
+    assert manager.is_connected(sid, "/") and "/" not in manager.pending_connect
+    manager.pre_disconnect(sid, "/")
+    assert type(manager.pending_disconnect["/"]) is PendingSids, recheck(
+        "how `pre_disconnect` creates a namespace's pending list",
+        "realtime/wire/socketio_manager.py (PendingTable)", "python-socketio", VERIFIED)
+    assert not manager.is_connected(sid, "/")
+    await manager.disconnect(sid, "/")
+    assert "/" not in manager.pending_disconnect
