@@ -110,8 +110,10 @@ async def measure(url: str, redis_url: str, connections: int, users: int,
 
 def spy(pid: int, out: Path) -> Callable[[], None]:
     """Start sampling the server with py-spy; the returned call stops it and writes `out`."""
-    spy_proc = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "-r", "200", "-f",
-                                 "raw", "-o", str(out)], stdout=subprocess.DEVNULL)
+    # The environment's own py-spy (`.venv/bin/python benchmarks/...` puts none on PATH).
+    spy_proc = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                 "--pid", str(pid), "-r", "200", "-f", "raw", "-o", str(out)],
+                                stdout=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches
 
     def stop() -> None:
