@@ -163,7 +163,7 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
         profiler.send_signal(2)
         profiler.wait()
     ran = {k: n - start_stats.get(k, 0) for k, n in stats.items() if n != start_stats.get(k, 0)}
-    return {"cpu": samples, "redis": ran}
+    return {"cpu": samples, "redis": ran, "with_redis": redis_pid is not None}
 
 
 def steady_share(samples: list[tuple[float, ...]], all_back: float) -> float | None:
@@ -223,7 +223,8 @@ def main() -> int:
         # seconds until all were back, the clients' side was what they waited for.
         "load_tool_cpu_s_until_all_back": round(until[-1][4], 2) if until else None,
         # Redis's CPU over the same time: on the survivor's core (none with one process).
-        "redis_cpu_s_until_all_back": round(until[-1][5], 2) if until else None,
+        "redis_cpu_s_until_all_back": (round(until[-1][5], 2)
+                                       if until and watched["with_redis"] else None),
         # The share of a core the watched process used once all were back, with the herd's
         # messages still flowing (the median of its 0.1 s samples over the next half second,
         # before the load tool's own end disconnects them all), and
