@@ -202,3 +202,30 @@ export class Live {
     this.socket.disconnect();
   }
 }
+
+// A view's handlers for one room's events (`on`) and its reads over REST (`load`). An event that
+// arrives while a load is being read is applied again once that load's state is in place: the
+// load's reads may have been answered before the event and would otherwise undo it (a dataset
+// finished during the page's first read, say, left out until a reload).
+export function roomEvents(app, room) {
+  const loading = new Set(); // per load in flight: the events applied meanwhile
+  return {
+    on(event, fn) {
+      app.cleanup(app.live.on(event, (data) => {
+        if (data?.room !== room) return;
+        fn(data);
+        for (const seen of loading) seen.push(() => fn(data));
+      }));
+    },
+    async load(fn) {
+      const seen = [];
+      loading.add(seen);
+      try {
+        await fn();
+      } finally {
+        loading.delete(seen);
+      }
+      for (const again of seen) again();
+    },
+  };
+}

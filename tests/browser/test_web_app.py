@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import socketio
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Pages, Person, Site, connected, same_origin
 
@@ -227,6 +227,35 @@ def test_upload_progress_dataset_and_kmeans_picture(pages: Pages, site: Site,
     page.wait_for_function(
         "() => { const i = document.querySelector('img[data-chart]');"
         " return i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_a_dataset_finished_while_the_page_reads_the_project_stays_listed(
+        pages: Pages, site: Site, world: World) -> None:
+    """The project's datasets read over REST before an ingestion finished, answered only after
+    its live event had listed the new dataset: the answer does not take the dataset away."""
+    page = pages.sign_in(world.ada, "/")
+    held: list[Route] = []
+    listing = re.compile(rf"/api/v1/projects/{world.project_id}/datasets\?")
+    page.route(listing, lambda route: held.append(route))
+    page.goto(f"/projects/{world.project_id}")
+    for _ in range(400):  # the page asks once it is in the project's room
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the project page never asked for its datasets"
+    before = held[0].fetch()  # the list as it is now, without the upload below
+    table = "k,v\n" + "".join(f"k{i},{i}\n" for i in range(3))
+    accepted = site.http.post(f"/api/v1/projects/{world.project_id}/uploads",
+                              files={"file": ("late.csv", table.encode(), "text/csv")},
+                              headers=world.ada.headers)
+    assert accepted.status_code == 202, accepted.text
+    opener = page.get_by_role("button", name="Open late.csv")
+    expect(opener).to_be_visible()  # from the ingestion's live event
+    assert "late.csv" not in before.text()
+    held[0].fulfill(response=before)
+    expect(page.get_by_role("region", name="Data")).to_have_attribute("aria-busy", "false")
+    expect(opener).to_be_visible()
+    page.unroute(listing)
 
 
 def test_two_members_edit_the_same_row_and_the_second_sees_the_conflict(

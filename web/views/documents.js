@@ -2,6 +2,7 @@
 // latest version, see an image's or a PDF's preview; kept live by `document.*` events.
 import { api, del, get, pictureUrl } from "../api.js";
 import { h, replace, field, button, attempt, when } from "../dom.js";
+import { roomEvents } from "../live.js";
 
 const PREVIEWED = /^(image\/|application\/pdf)/;
 
@@ -62,15 +63,15 @@ export function documentsPanel(app, projectId, room) {
     if (sent) form.reset();
   });
 
-  const load = async () => {
+  const events = roomEvents(app, room);
+  const load = () => events.load(async () => {
     const page = await get(`/projects/${projectId}/documents`, { limit: 200 });
     docs.clear();
     for (const d of page.items) docs.set(d.id, d);
     render();
     page.items.forEach(preview);
-  };
-  const mine = (fn) => (data) => { if (data?.room === room) fn(data); };
-  const on = (event, fn) => app.cleanup(app.live.on(event, mine(fn)));
+  });
+  const on = events.on;
   for (const event of ["document.created", "document.updated"]) on(event, ({ document }) => {
     docs.set(document.id, document);
     render();

@@ -5,6 +5,7 @@ import { h, replace, field, button, attempt, formData, when, notify } from "../d
 import { presence } from "./presence.js";
 import { datasetPanel, analysisResult } from "./data.js";
 import { documentsPanel } from "./documents.js";
+import { roomEvents } from "../live.js";
 
 const STATUSES = [["todo", "To do"], ["in_progress", "In progress"], ["done", "Done"]];
 const PRIORITIES = ["low", "medium", "high", "urgent"];
@@ -159,6 +160,11 @@ export async function page(app, projectId) {
   });
 
   const documents = documentsPanel(app, projectId, room);
+  // Busy while the project's state is read over REST (at the start, and after a history reset).
+  const dataPanel = h("section", { class: "panel", "aria-labelledby": "data-h", "aria-busy": "true" },
+    h("h2", { id: "data-h" }, "Data"),
+    uploadForm, h("h3", {}, "Jobs"), jobList, h("h3", {}, "Datasets"), datasetList, datasetHost,
+    h("h3", {}, "Analysis results"), analyses);
 
   // ---- layout ----
   replace(app.main,
@@ -169,15 +175,15 @@ export async function page(app, projectId) {
         h("section", { class: "panel", "aria-labelledby": "tasks-h" }, h("h2", { id: "tasks-h" }, "Tasks"), taskForm, board),
         h("section", { class: "panel", "aria-labelledby": "meetings-h" }, h("h2", { id: "meetings-h" }, "Meetings"),
           isHead() ? [meetingForm, meetingError] : null, meetingList),
-        h("section", { class: "panel", "aria-labelledby": "data-h" }, h("h2", { id: "data-h" }, "Data"),
-          uploadForm, h("h3", {}, "Jobs"), jobList, h("h3", {}, "Datasets"), datasetList, datasetHost,
-          h("h3", {}, "Analysis results"), analyses),
+        dataPanel,
         h("section", { class: "panel", "aria-labelledby": "documents-h" }, h("h2", { id: "documents-h" }, "Documents"), documents.el),
         h("section", { class: "panel", "aria-labelledby": "members-h" }, h("h2", { id: "members-h" }, "Members"),
           isHead() ? [memberForm, memberError] : null, memberList))));
 
   // ---- state over REST, then live ----
-  const load = async () => {
+  const events = roomEvents(app, room);
+  const load = () => events.load(async () => {
+    dataPanel.setAttribute("aria-busy", "true");
     const [members, tasks, meetings, jobs, datasets] = await Promise.all([
       get(`/projects/${projectId}/members`, { limit: 200 }),
       get(`/projects/${projectId}/tasks`, { limit: 200 }),
@@ -192,9 +198,8 @@ export async function page(app, projectId) {
     state.datasets = new Map(datasets.items.map((d) => [d.id, d]));
     renderMembers(); renderMeetings(); renderJobs(); renderDatasets();
     await documents.load();
-  };
-  const mine = (fn) => (data) => { if (data?.room === room) fn(data); };
-  const on = (event, fn) => app.cleanup(app.live.on(event, mine(fn)));
+  }).finally(() => dataPanel.setAttribute("aria-busy", "false"));
+  const on = events.on;
   for (const event of ["task.created", "task.updated"]) on(event, ({ task }) => { state.tasks.set(task.id, task); renderBoard(); });
   on("task.deleted", ({ task }) => { state.tasks.delete(task.id); renderBoard(); });
   for (const event of ["member.added", "member.role_changed"]) on(event, ({ member }) => {
