@@ -6,21 +6,21 @@ crowd of reconnects and rejoins costs it.
     python benchmarks/herd_survivor.py --tree /tmp/before --name before
     python benchmarks/herd_survivor.py --name after --spy   # and a py-spy profile
 
-It runs `benchmarks/run.py --only two --scenario herd` from `--tree` (this checkout by
-default) and, from the moment one of the two servers is killed until the load tool exits,
-samples the survivor's CPU time (/proc, user + system, and the system part on its own) and
-counts the commands Redis ran (`INFO commandstats`, scripts' own calls included) and the reads
-and writes it did on its connections (`INFO stats`). It prints the herd's figures, the
-survivor's CPU until the last client was back (and the system part of it), the load tool's CPU
-over the same time (on a core of its own: far below that time, the clients' side did not hold
-them up) and Redis's (on the survivor's core, as the servers are), the survivor's share of a
-core once all were back with the room traffic still flowing and what is left per client once
-that share is taken off, its read and write system calls (`/proc/PID/io`) until then per client
-that came back, and Redis's reads, writes and commands per client that came back. The 0.1 s CPU
-samples go to `<out>/<name>.samples.json`.
-With `--spy`, py-spy records the
-survivor (`--gil`, so samples are CPU the interpreter spent) as collapsed stacks in
-`<out>/<name>.txt`.
+It runs `benchmarks/run.py --only two --scenario herd` from `--tree` (this checkout by default)
+and, from the moment one of the two servers is killed until the load tool exits, samples the
+survivor's CPU time (/proc, user + system, and the system part on its own) and counts the
+commands Redis ran and the time it spent in each (`INFO commandstats`, scripts' own calls
+included) and the reads and writes it did on its connections (`INFO stats`). It prints the
+herd's figures, the survivor's CPU until the last client was back (and the system part of it),
+the load tool's CPU over the same time (on a core of its own: far below that time, the clients'
+side did not hold them up) and Redis's (on the survivor's core, as the servers are), the
+survivor's share of a core once all were back with the room traffic still flowing and what is
+left per client once that share is taken off, its read and write system calls (`/proc/PID/io`)
+until then per client that came back, and Redis's reads, writes, commands and time in each
+command per client that came back. The 0.1 s CPU samples go to `<out>/<name>.samples.json`.
+With `--spy`, py-spy records the survivor as collapsed stacks in `<out>/<name>.txt` (`--gil`:
+a sample is taken while the interpreter holds the GIL, which includes time the process waits
+for its core, as while Redis runs on it; shares of the samples, not CPU seconds).
 
 With `--restart` it runs the one-process herd (`--only one`) and watches the restarted process
 instead, from its exec: its CPU until the last client was back includes its start-up. With
@@ -86,14 +86,17 @@ def cpu(pid: int) -> tuple[float, float]:
 def commandstats(port: str) -> dict[str, int]:
     """The commands Redis ran so far by name, and, as `reads processed` and `writes
     processed`, the reads and writes it did on its clients' connections (`INFO stats`): a
-    read per batch of commands a client wrote, a write per batch of replies and pushes."""
+    read per batch of commands a client wrote, a write per batch of replies and pushes, and
+    as `usec NAME` the microseconds Redis spent in each command."""
     out = subprocess.run(["redis-cli", "-p", port, "info", "all"],
                          capture_output=True, text=True, check=True).stdout
     stats: dict[str, int] = {}
     for line in out.splitlines():
         if line.startswith("cmdstat_"):
             name, _, rest = line.partition(":")
-            stats[name.removeprefix("cmdstat_")] = int(rest.split(",")[0].split("=")[1])
+            fields = dict(field.split("=") for field in rest.split(","))
+            stats[name.removeprefix("cmdstat_")] = int(fields["calls"])
+            stats[f"usec {name.removeprefix('cmdstat_')}"] = int(fields["usec"])
         elif line.startswith(("total_reads_processed:", "total_writes_processed:")):
             name, _, value = line.partition(":")
             stats[name.removeprefix("total_").replace("_", " ")] = int(value)
@@ -238,6 +241,9 @@ def main() -> int:
         # Redis's reads on its connections: one per batch of commands a process wrote.
         "redis_reads_per_client_back": round(redis.pop("reads processed", 0) / back, 2),
         "redis_writes_per_client_back": round(redis.pop("writes processed", 0) / back, 2),
+        # What the commands took in Redis, in microseconds per client back, by command.
+        "redis_usec_per_client_back": {k.removeprefix("usec "): round(redis.pop(k) / back, 1)
+                                       for k in sorted(redis) if k.startswith("usec ")},
         "redis_commands_per_client_back": {k: round(n / back, 2)
                                            for k, n in sorted(redis.items())},
         "load_average": [load_before, os.getloadavg()]}))
