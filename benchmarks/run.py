@@ -81,13 +81,14 @@ def roomcast_cmd(port: int) -> list[str]:
 @contextmanager
 def baseline(stack: ExitStack, logs: Path) -> Iterator[Target]:
     port = free_port()
-    proc = stack.enter_context(process(
-        [*pinned(0), sys.executable, str(ROOT / "benchmarks" / "baseline_server.py"),
-         "--port", str(port)], {}, logs / "baseline.log"))
+    cmd = [*pinned(0), sys.executable, str(ROOT / "benchmarks" / "baseline_server.py"),
+           "--port", str(port)]
+    proc = stack.enter_context(process(cmd, {}, logs / "baseline.log"))
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
-    yield Target("python-socketio (baseline)", [url], [proc.pid], roomcast=False,
-                 unsupported={"herd": "the herd is measured on Roomcast and Node's socket.io"})
+    target = Target("python-socketio (baseline)", [url], [proc.pid], roomcast=False)
+    target.herd = restarter(stack, target, cmd, {}, logs / "baseline.log")
+    yield target
 
 
 @contextmanager
