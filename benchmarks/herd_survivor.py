@@ -231,8 +231,10 @@ def main() -> int:
         # The share of a core the watched process used once all were back, with the herd's
         # messages still flowing (the median of its 0.1 s samples over the next half second,
         # before the load tool's own end disconnects them all), and
-        # what is left per client back once that share is taken off the time until then: an
-        # estimate of what a returning client costs beyond the room traffic.
+        # what is left per client back once that share is taken off the time until then: a
+        # floor of what a returning client costs beyond the room traffic (the messages cost
+        # less while the core is full than that share after: docs/performance.md, "Plain
+        # python-socketio in the herd").
         "steady_cpu_share_after": None if steady is None else round(steady, 2),
         "herd_cpu_ms_per_client_back": None if steady is None or not until else round(
             (until[-1][0] - steady * herd["all_back_s"]) / back * 1000, 2),

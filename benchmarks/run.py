@@ -312,10 +312,11 @@ FANOUT_MIN_MESSAGES = 100
 
 
 def cases(quick: bool, clients: int, duration: float, memory_clients: int,
-          herd_clients: int, herd_backoff: str = "client") -> list[Case]:
+          herd_clients: int, herd_backoff: str = "client",
+          room_rates: list[float] | None = None) -> list[Case]:
     """The stepped rates: the highest one a target holds is read off these rows."""
     rates = [1.0, 10.0] if quick else FANOUT_RATES
-    room_rates = [1.0] if quick else ROOM_RATES
+    room_rates = room_rates or ([1.0] if quick else ROOM_RATES)
     common = ["--clients", str(clients), "--duration", str(duration)]
     # Idle memory: connect them all, then hold them for a few seconds.
     hold = max(duration, memory_clients / CONNECT_RATE + 3)
@@ -428,6 +429,7 @@ def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
     row["settled_s"] = settle(target.pids)
     idle = rss_kb(target.pids)
     peak = idle
+    pids, cpu_before = list(target.pids), cpu_seconds(target.pids)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     struck = False
     while proc.poll() is None:
@@ -437,6 +439,8 @@ def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
             target.herd()  # the clients are in their rooms: restart, or kill a process
         time.sleep(0.05 if herd else 0.2)
     _, err = proc.communicate()
+    if not struck:  # the servers' CPU over the case, its connects included (not across a blow)
+        row["server_cpu_s"] = round(cpu_seconds(pids) - cpu_before, 2)
     if proc.returncode != 0 or not report_path.exists():
         row["status"] = f"failed (exit {proc.returncode}): {err.decode()[-300:].strip()}"
         return row
@@ -662,6 +666,9 @@ def main() -> int:
                         help="the herd's reconnection delays: the official client's defaults "
                              "(default) or the load tool's (at once, then 0.125 s doubling: "
                              "the server's part alone)")
+    parser.add_argument("--room-rate", type=float, action="append", metavar="RATE",
+                        help="a rate per client for the rooms case (repeatable; default the "
+                             "stepped rates)")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="only write the table again from a run's results.json")
     args = parser.parse_args()
@@ -692,7 +699,7 @@ def main() -> int:
                     rows.append({"target": key, "case": "start", "status": f"not run: {exc}"})
                     continue
                 for case in cases(args.quick, clients, duration, memory_clients,
-                                  herd_clients, args.herd_backoff):
+                                  herd_clients, args.herd_backoff, args.room_rate):
                     if args.scenario and case.scenario not in args.scenario:
                         continue
                     if key == "takeover" and case.scenario != "herd":
