@@ -439,7 +439,7 @@ def run_case(target: Target, case: Case, work: Path) -> dict[str, Any]:
             target.herd()  # the clients are in their rooms: restart, or kill a process
         time.sleep(0.05 if herd else 0.2)
     _, err = proc.communicate()
-    if not struck:  # the servers' CPU over the case, its connects included (not across a blow)
+    if not struck:  # the servers' CPU (and their Redis's) over the case, not across a blow
         row["server_cpu_s"] = round(cpu_seconds(pids) - cpu_before, 2)
     if proc.returncode != 0 or not report_path.exists():
         row["status"] = f"failed (exit {proc.returncode}): {err.decode()[-300:].strip()}"
