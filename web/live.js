@@ -206,7 +206,8 @@ export class Live {
 // A view's handlers for one room's events (`on`) and its reads over REST (`load`). An event that
 // arrives while a load is being read is applied again once that load's state is in place: the
 // load's reads may have been answered before the event and would otherwise undo it (a dataset
-// finished during the page's first read, say, left out until a reload).
+// finished during the page's first read, say, left out until a reload). So a handler may see an
+// event twice: it sets state by id, and whatever else it does (a notice, a request) it does once.
 export function roomEvents(app, room) {
   const loading = new Set(); // per load in flight: the events applied meanwhile
   return {

@@ -213,12 +213,18 @@ export async function page(app, projectId) {
   }
   on("meeting.deleted", ({ meeting }) => { state.meetings.delete(meeting.id); renderMeetings(); });
   on("project.updated", ({ project: p }) => { title.textContent = p.name; description.textContent = p.description || ""; });
-  on("project.deleted", () => { notify("This project was deleted.", "error"); app.navigate("/"); });
+  let deleted = false; // told once, though a load's events are applied again after it
+  on("project.deleted", () => {
+    if (deleted) return;
+    deleted = true;
+    notify("This project was deleted.", "error");
+    app.navigate("/");
+  });
   for (const event of ["job.progress", "job.completed", "job.failed", "job.cancelled"]) on(event, (e) => {
     const known = state.jobs.get(e.job_id) || { id: e.job_id, created_at: new Date().toISOString() };
     state.jobs.set(e.job_id, { ...known, kind: e.kind, status: e.status, stage: e.stage, progress: e.progress, result: e.result || known.result, error: e.error || known.error });
     renderJobs();
-    if (e.kind === "ingest" && e.status === "succeeded") get(`/datasets/${e.result.dataset_id}`).then((d) => { state.datasets.set(d.id, d); renderDatasets(); }).catch(() => {});
+    if (e.kind === "ingest" && e.status === "succeeded" && !state.datasets.has(e.result.dataset_id)) get(`/datasets/${e.result.dataset_id}`).then((d) => { state.datasets.set(d.id, d); renderDatasets(); }).catch(() => {});
   });
 
   await app.live.join(room, { onJoin: (ack) => here.snapshot(ack.presence), onReset: () => load() });
