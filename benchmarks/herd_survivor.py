@@ -20,7 +20,9 @@ until then per client that came back, and Redis's reads, writes, commands and ti
 command per client that came back. The 0.1 s CPU samples go to `<out>/<name>.samples.json`.
 With `--spy`, py-spy records the survivor as collapsed stacks in `<out>/<name>.txt` (`--gil`:
 a sample is taken while the interpreter holds the GIL, which includes time the process waits
-for its core, as while Redis runs on it; shares of the samples, not CPU seconds).
+for its core, as while Redis runs on it; shares of the samples, not CPU seconds). With
+`--redis-cpu 1`, an experiment, Redis is moved to the load tool's CPU at the blow, away from the
+survivor's.
 
 With `--restart` it runs the one-process herd (`--only one`) and watches the restarted process
 instead, from its exec: its CPU until the last client was back includes its start-up. With
@@ -133,7 +135,7 @@ def running(run: subprocess.Popen[bytes], pause: float) -> None:
 
 
 def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
-          rate: int = 100) -> dict[str, Any]:
+          rate: int = 100, redis_cpu: int | None = None) -> dict[str, Any]:
     survivor = struck(run, restart)
     began = time.monotonic()
     tree = children(run.pid)
@@ -142,6 +144,10 @@ def watch(run: subprocess.Popen[bytes], spy: Path | None, restart: bool,
     # redis-server names itself `redis-server 127.0.0.1:PORT` (none with one process).
     redis_pid, port = next(((p, cmdline(p).split(":")[1].split()[0]) for p in tree
                             if cmdline(p).startswith("redis-server 127.0.0.1:")), (None, None))
+    if redis_pid and redis_cpu is not None:
+        # Moved at the blow, before the first client is back.
+        subprocess.run(["taskset", "-cp", str(redis_cpu), str(redis_pid)], check=True,
+                       capture_output=True)
     redis_start = cpu(redis_pid)[0] if redis_pid else 0.0
     start_cpu = cpu(survivor)
     start_stats = commandstats(port) if port else {}
@@ -190,6 +196,9 @@ def main() -> int:
                         help="py-spy's samples per second (with --spy)")
     parser.add_argument("--take-over", action="store_true",
                         help="with --restart: restarted with `roomcast serve --take-over`")
+    parser.add_argument("--redis-cpu", type=int, metavar="CPU",
+                        help="an experiment: move Redis to this CPU at the blow (1: the load "
+                             "tool's, away from the servers' CPU 0)")
     parser.add_argument("--restart", action="store_true",
                         help="the one-process herd instead: the restarted process, from its "
                              "start (its CPU includes its start-up)")
@@ -204,7 +213,7 @@ def main() -> int:
          "--herd-clients", str(args.herd_clients), "--out", str(results)],
         cwd=args.tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watched = watch(run, args.out / f"{args.name}.txt" if args.spy else None, args.restart,
-                    args.spy_rate)
+                    args.spy_rate, args.redis_cpu)
     run.wait()
     # The samples themselves, for a plot of CPU against time: seconds since the blow, CPU
     # seconds (all, system), read and write system calls, the load tool's and Redis's CPU
@@ -225,7 +234,8 @@ def main() -> int:
         # The load tool's own CPU over the same time (it has a core of its own): near the
         # seconds until all were back, the clients' side was what they waited for.
         "load_tool_cpu_s_until_all_back": round(until[-1][4], 2) if until else None,
-        # Redis's CPU over the same time: on the survivor's core (none with one process).
+        # Redis's CPU over the same time: on the survivor's core unless --redis-cpu moved it
+        # (none with one process).
         "redis_cpu_s_until_all_back": (round(until[-1][5], 2)
                                        if until and watched["with_redis"] else None),
         # The share of a core the watched process used once all were back, with the herd's
