@@ -102,6 +102,24 @@ export async function refreshTokens(staleAccess) {
   return navigator.locks ? navigator.locks.request("roomcast-refresh", run) : run();
 }
 
+// A request the server has not answered in this time fails with `timeout` instead of leaving
+// the page waiting; an upload and a file's download are exempt (a large file takes as long as
+// the link needs).
+let timeoutMs = 30000;
+export function setRequestTimeout(ms) {
+  timeoutMs = ms;
+}
+
+function timedOut(method) {
+  const seconds = timeoutMs / 1000;
+  return new ApiError(0, {
+    code: "timeout",
+    message: method === "GET"
+      ? `The server did not answer in ${seconds} s: try again.`
+      : `The server did not answer in ${seconds} s: the change may have been made; reload to see.`,
+  });
+}
+
 async function request(path, { method = "GET", body, query, form, auth = true, blob = false, ifMatch } = {}) {
   const url = new URL(BASE + path, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
@@ -115,10 +133,13 @@ async function request(path, { method = "GET", body, query, form, auth = true, b
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
+  // The timer covers the body too: an answer that starts and then stalls also fails.
+  const signal = form || blob ? undefined : AbortSignal.timeout(timeoutMs);
   let response;
   try {
-    response = await fetch(url, { method, headers, body: payload });
-  } catch {
+    response = await fetch(url, { method, headers, body: payload, signal });
+  } catch (err) {
+    if (err?.name === "TimeoutError") throw timedOut(method);
     throw new ApiError(0, { code: "network", message: "The server cannot be reached (offline?)." });
   }
   if (response.status === 204) return null;
@@ -131,7 +152,12 @@ async function request(path, { method = "GET", body, query, form, auth = true, b
     err.token = token;
     throw err;
   }
-  return blob ? response.blob() : response.json();
+  try {
+    return await (blob ? response.blob() : response.json());
+  } catch (err) {
+    if (err?.name === "TimeoutError") throw timedOut(method);
+    throw err;
+  }
 }
 
 // Every call: one refresh and one retry when the access token expired meanwhile.

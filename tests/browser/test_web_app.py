@@ -258,6 +258,33 @@ def test_a_dataset_finished_while_the_page_reads_the_project_stays_listed(
     page.unroute(listing)
 
 
+def test_a_read_the_server_never_answers_fails_with_a_sentence_and_the_page_recovers(
+        pages: Pages, world: World) -> None:
+    """A REST read left unanswered ends at the request timeout (`timeout`, said as a sentence)
+    instead of leaving the page waiting; once the server answers again the page loads."""
+    page = pages.sign_in(world.ada, "/")
+    expect(page.get_by_role("link", name="Apollo")).to_be_visible()
+    # The module the app itself imported (same URL, same instance), its timeout made short.
+    page.evaluate("""async () => {
+        const app = document.querySelector('script[type="module"]').src;
+        (await import(new URL("api.js", app).href)).setRequestTimeout(2000);
+    }""")
+    held: list[Route] = []
+    listing = re.compile(rf"/api/v1/projects/{world.project_id}/datasets\?")
+    page.route(listing, lambda route: held.append(route))
+    page.get_by_role("link", name="Apollo").click()
+    for _ in range(400):  # the page asks once it is in the project's room
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the project page never asked for its datasets"
+    said = page.get_by_role("alert").filter(has_text="The server did not answer in 2 s: try again.")
+    expect(said.first).to_be_visible()
+    page.unroute(listing)  # the held request was given up by the page itself
+    page.goto(f"/projects/{world.project_id}")  # a new load: the default timeout again
+    expect(page.get_by_role("region", name="Data")).to_have_attribute("aria-busy", "false")
+
+
 def test_two_members_edit_the_same_row_and_the_second_sees_the_conflict(
         pages: Pages, site: Site, world: World) -> None:
     ledger = "item,amount\n" + "".join(f"item{i},{i}\n" for i in range(5))
