@@ -283,6 +283,8 @@ def test_a_read_the_server_never_answers_fails_with_a_sentence_and_the_page_reco
     page.unroute(listing)  # the held request was given up by the page itself
     page.goto(f"/projects/{world.project_id}")  # a new load: the default timeout again
     expect(page.get_by_role("region", name="Data")).to_have_attribute("aria-busy", "false")
+    expect(page.get_by_role("region", name="Members")).to_contain_text("Bob")
+    expect(page.get_by_role("heading", name="Something went wrong")).to_have_count(0)
 
 
 def test_two_members_edit_the_same_row_and_the_second_sees_the_conflict(
