@@ -203,6 +203,8 @@ def main() -> int:
                         help="the one-process herd instead: the restarted process, from its "
                              "start (its CPU includes its start-up)")
     args = parser.parse_args()
+    if args.redis_cpu is not None and args.restart:
+        parser.error("--redis-cpu moves the two-process herd's Redis; one process has none")
     args.out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     results = args.out / f"{args.name}.md"

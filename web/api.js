@@ -106,6 +106,7 @@ export async function refreshTokens(staleAccess) {
 // the page waiting; an upload and a file's download are exempt (a large file takes as long as
 // the link needs).
 let timeoutMs = 30000;
+// For a test that waits for the timeout without waiting 30 s.
 export function setRequestTimeout(ms) {
   timeoutMs = ms;
 }
